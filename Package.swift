@@ -1,0 +1,73 @@
+// swift-tools-version: 6.1
+// Nodekit: a Kubernetes node toolkit for Linux. See README.md and docs/ for the layout.
+import PackageDescription
+
+let grpc: [Target.Dependency] = [
+    .product(name: "GRPCCore", package: "grpc-swift-2"),
+    .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+    .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+]
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+
+let package = Package(
+    name: "Nodekit",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "nodekit", targets: ["nodekit"]),
+        .executable(name: "nodectl", targets: ["nodectl"]),
+        .executable(name: "nodekit-cni", targets: ["nodekit-cni"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: C libraries (system-library targets resolved through pkg-config; apt names the providers)
+        .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
+        .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        // The one C shim: macros, variadic and inline libc/kernel helpers Swift cannot call directly.
+        .target(name: "CNodekitShim"),
+
+        // MARK: Kernel and host boundary
+        .target(name: "LinuxSystem", dependencies: ["CNodekitShim", "CCap", "CSeccomp"]),
+        .target(name: "Netlink", dependencies: ["LinuxSystem", "CMnl", "CNodekitShim"]),
+
+        // MARK: Runtime and images
+        .target(name: "CRI", dependencies: grpc),
+        .target(name: "OCIImage", dependencies: [crypto]),
+        .target(name: "CNI", dependencies: ["Netlink", "LinuxSystem"]),
+
+        // MARK: Control plane
+        .target(name: "Store"),
+
+        // MARK: Tools
+        .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams]),
+        .target(name: "TestSupport", dependencies: ["CRI"]),
+
+        // MARK: Executables (argument parsing and logging bootstrap only)
+        .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", argumentParser, logging]),
+        .executableTarget(name: "nodectl", dependencies: ["NodectlKit", argumentParser]),
+        .executableTarget(name: "nodekit-cni", dependencies: ["CNI"]),
+
+        // MARK: Tests (Swift Testing). Integration needs root, containerd, netns; it skips without them.
+        .testTarget(name: "CRITests", dependencies: ["CRI", "TestSupport"]),
+        .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
+        .testTarget(name: "NodectlKitTests", dependencies: ["NodectlKit", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink"]),
+    ]
+)
