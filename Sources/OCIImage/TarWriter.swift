@@ -85,11 +85,12 @@ public final class TarWriter {
         try write(Self.padding(for: size))
     }
 
-    /// Ends the archive with two zero blocks. Further appends are a programming error.
+    /// Ends the archive with two zero blocks; calling it again does nothing. Appending after it
+    /// is a programming error (precondition).
     public func finish() throws(OCIImageError) {
         guard !finished else { return }
-        finished = true
         try write([UInt8](repeating: 0, count: 2 * Self.blockSize))
+        finished = true
     }
 
     private func write(_ bytes: [UInt8]) throws(OCIImageError) {
