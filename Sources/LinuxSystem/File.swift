@@ -108,11 +108,16 @@ public struct SystemFile: Sendable {
         try retryingEINTR("ftruncate", path) { ftruncate(descriptor, off_t(size)) }
     }
 
-    /// Takes an exclusive advisory lock without waiting (`flock(LOCK_EX|LOCK_NB)`); fails with
-    /// errno EWOULDBLOCK when another open file description holds it. The kernel drops the lock
-    /// when the descriptor is closed or the process dies.
-    public func lockExclusive() throws(SystemError) {
-        try retryingEINTR("flock", path) { flock(descriptor, LOCK_EX | LOCK_NB) }
+    /// Takes an exclusive advisory lock without waiting (`flock(LOCK_EX|LOCK_NB)`). The kernel
+    /// drops the lock when the descriptor is closed or the process dies.
+    /// Returns false when another open file description holds the lock.
+    public func lockExclusive() throws(SystemError) -> Bool {
+        do {
+            try retryingEINTR("flock", path) { flock(descriptor, LOCK_EX | LOCK_NB) }
+            return true
+        } catch where error.errno == EWOULDBLOCK {
+            return false
+        }
     }
 
     /// Renames `from` to `to`, atomically replacing `to`. Call ``syncDirectory(_:)`` on the parent
