@@ -50,24 +50,26 @@ let package = Package(
         .target(name: "CNI", dependencies: ["Netlink", "LinuxSystem"]),
 
         // MARK: Control plane
-        .target(name: "Store"),
+        .target(name: "Store", dependencies: ["LinuxSystem"]),
+        .target(name: "EtcdStore", dependencies: ["Store"] + grpc),
 
         // MARK: Tools
         .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams]),
-        .target(name: "TestSupport", dependencies: ["CRI"]),
+        .target(name: "TestSupport", dependencies: ["CRI", "Store"]),
 
         // MARK: Executables (argument parsing and logging bootstrap only)
         .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", argumentParser, logging]),
         .executableTarget(name: "nodectl", dependencies: ["NodectlKit", argumentParser]),
         .executableTarget(name: "nodekit-cni", dependencies: ["CNI"]),
+        .executableTarget(name: "store-bench", dependencies: ["Store", "EtcdStore"], path: "Benchmarks/store-bench"),
 
         // MARK: Tests (Swift Testing). Integration needs root, containerd, netns; it skips without them.
         .testTarget(name: "CRITests", dependencies: ["CRI", "TestSupport"]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "TestSupport"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "EtcdStore", "TestSupport"]),
         .testTarget(name: "NodectlKitTests", dependencies: ["NodectlKit", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "EtcdStore", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink"]),
     ]
 )
