@@ -2,6 +2,7 @@
 # Regenerates the committed Swift code for the project's own .proto files (`make protos`).
 #   protos/cri/*.proto  -> Sources/CRI/Generated
 #   protos/etcd/*.proto -> Sources/EtcdStore/Generated
+#   protos/health/*.proto -> Sources/Probe/Generated (client for probes, server for tests)
 # Builds protoc-gen-swift and protoc-gen-grpc-swift-2 from the pinned package versions in
 # hack/protoc-plugins (a few minutes, once); CI never runs this.
 set -euo pipefail
@@ -28,3 +29,4 @@ gen() {
 }
 gen "$repo/protos/cri" "$repo/Sources/CRI/Generated"
 gen "$repo/protos/etcd" "$repo/Sources/EtcdStore/Generated"
+gen "$repo/protos/health" "$repo/Sources/Probe/Generated" true
