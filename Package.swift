@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "EtcdStore", dependencies: ["Store"] + grpc),
 
         // MARK: Tools
-        .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams]),
+        .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams, .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "TestSupport", dependencies: ["CRI", "Store"]),
 
         // MARK: Executables (argument parsing and logging bootstrap only)

@@ -1,0 +1,3 @@
+import NodectlKit
+
+await Nodectl.main()

@@ -1,0 +1,51 @@
+import CRI
+import Foundation
+import Testing
+import TestSupport
+
+/// The real client against endpoints where no runtime answers; needs no root and no containerd.
+@Suite struct CRIClientTests {
+    @Test func missingSocketFailsFastWithThePath() async throws {
+        let path = "/tmp/nk-cri-missing-\(Host.runSuffix).sock"
+        let client = try CRIClient(endpoint: "unix://" + path)
+        let started = ContinuousClock.now
+        await #expect {
+            _ = try await client.version(Runtime_V1_VersionRequest())
+        } throws: { error in
+            guard let error = error as? CRIError else { return false }
+            return error.kind == .socketMissing && error.call == .version
+                && error.description == "CRI Version: cannot reach the container runtime at \(path): no such file"
+        }
+        // The default Version deadline is 10 s; failing fast means well under it.
+        #expect(ContinuousClock.now - started < .seconds(2))
+        await client.close()
+    }
+
+    @Test func regularFileInsteadOfSocketIsUnreachable() async throws {
+        let path = "/tmp/nk-cri-file-\(Host.runSuffix).sock"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("not a socket".utf8)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let client = try CRIClient(endpoint: RuntimeEndpoint(parsing: path), timeouts: .uniform(.seconds(5)))
+        let started = ContinuousClock.now
+        await #expect {
+            _ = try await client.listContainers(Runtime_V1_ListContainersRequest())
+        } throws: { error in
+            guard let error = error as? CRIError else { return false }
+            return error.kind == .unreachable
+                && error.description.hasPrefix("CRI ListContainers: cannot reach the container runtime at \(path): ")
+        }
+        #expect(ContinuousClock.now - started < .seconds(2))
+        await client.close()
+    }
+
+    @Test func closeIsIdempotentAndWithClosesOnError() async throws {
+        let client = try CRIClient(endpoint: "/tmp/nk-cri-close-\(Host.runSuffix).sock")
+        await client.close()
+        await client.close()
+        await #expect(throws: CRIError.self) {
+            try await CRIClient.with(endpoint: RuntimeEndpoint(parsing: "/tmp/nk-cri-with-\(Host.runSuffix).sock")) { client in
+                _ = try await client.status(Runtime_V1_StatusRequest())
+            }
+        }
+    }
+}
