@@ -6,7 +6,7 @@ packages=(
   # container runtime
   containerd runc containernetworking-plugins
   # kernel rule tools (the proxy's baselines and checks) and netns tooling
-  iptables nftables ipvsadm conntrack ipset iproute2 procps
+  iptables nftables ipvsadm conntrack ipset iproute2 procps file
   # C libraries behind the system-library targets, and the static pause build
   libmnl-dev libnftnl-dev libseccomp-dev libcap-dev libiptc-dev pkg-config gcc libc6-dev
   # protoc for `make protos`; busybox for the test image
@@ -35,9 +35,6 @@ else
   echo "setup: installed ${#missing[@]} packages: ${missing[*]}"
 fi
 
-# Debian's etcd-server package starts a system etcd on 2379; Nodekit's tests start their own
-# members on free ports, so the system one is left alone but must not hold the default port
-# used by nothing of ours.
 if ! command -v swift >/dev/null 2>&1; then
   echo "setup: swift is not on PATH (expected /opt/swift/usr/bin); install the Swift 6.3 toolchain" >&2
   exit 1

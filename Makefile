@@ -1,0 +1,50 @@
+# Nodekit — see README.md. Every target runs from a fresh clone on Debian 12 as root.
+SHELL := /bin/bash
+SWIFT ?= swift
+export PATH := /opt/swift/usr/bin:$(PATH)
+STATE_DIR ?= $(or $(NODEKIT_STATE_DIR),/run/nodekit)
+export NODEKIT_STATE_DIR := $(STATE_DIR)
+BIN := .build/debug
+
+.PHONY: all setup build test images protos run stop bench clean
+
+all: build
+
+# Installs the Debian packages (idempotent; needs root).
+setup:
+	@bash hack/setup.sh
+
+build:
+	$(SWIFT) build
+
+# Sets up, builds, builds the images, and runs every test. Integration tests start their own
+# containerd (private state dir) and network namespaces, and skip, saying why, without root.
+test: setup
+	$(SWIFT) build --build-tests
+	NODEKIT_BIN=$(BIN)/nodekit bash hack/images.sh build
+	$(SWIFT) test --skip-build
+
+# Builds the pause and busybox images and imports them into Nodekit's containerd.
+images: setup build
+	bash hack/containerd.sh start >/dev/null
+	NODEKIT_BIN=$(BIN)/nodekit bash hack/images.sh build
+	bash hack/images.sh import
+
+# Regenerates the committed protobuf and gRPC code (builds the protoc plugins once).
+protos:
+	bash hack/protos.sh
+
+# Nodekit's main job on this machine (see README): containerd, images, and the runtime view.
+run: images
+	$(BIN)/nodectl cri version
+	$(BIN)/nodectl cri images
+
+stop:
+	bash hack/containerd.sh stop
+
+bench: build
+	@echo "no benchmarks yet"
+
+clean:
+	$(SWIFT) package clean
+	rm -rf out
