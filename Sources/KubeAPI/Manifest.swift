@@ -58,7 +58,7 @@ public enum Manifest {
         keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
     }
 
-    private static func jsonValue(_ node: Node, source: String) throws -> JSONValue {
+    private static func jsonValue(_ node: Yams.Node, source: String) throws -> JSONValue {
         switch node {
         case .scalar(let s):
             // Quoted scalars are strings; plain ones follow YAML 1.2 core schema resolution.

@@ -312,6 +312,13 @@ public struct Toleration: Codable, Hashable, Sendable {
     /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; empty matches all.
     public var effect: String?
     public var tolerationSeconds: Int64?
+    public init(key: String? = nil, operator op: String? = nil, value: String? = nil, effect: String? = nil, tolerationSeconds: Int64? = nil) {
+        self.key = key
+        self.operator = op
+        self.value = value
+        self.effect = effect
+        self.tolerationSeconds = tolerationSeconds
+    }
 }
 
 public struct TopologySpreadConstraint: Codable, Hashable, Sendable {
@@ -320,13 +327,99 @@ public struct TopologySpreadConstraint: Codable, Hashable, Sendable {
     public var whenUnsatisfiable: String
     public var labelSelector: LabelSelector?
     public var minDomains: Int32?
+    public init(maxSkew: Int32, topologyKey: String, whenUnsatisfiable: String, labelSelector: LabelSelector?) {
+        self.maxSkew = maxSkew
+        self.topologyKey = topologyKey
+        self.whenUnsatisfiable = whenUnsatisfiable
+        self.labelSelector = labelSelector
+    }
 }
 
-/// Affinity is carried as raw JSON until the scheduler needs its typed form (issue 7).
 public struct Affinity: Codable, Hashable, Sendable {
-    public var nodeAffinity: JSONValue?
-    public var podAffinity: JSONValue?
-    public var podAntiAffinity: JSONValue?
+    public var nodeAffinity: NodeAffinity?
+    public var podAffinity: PodAffinity?
+    public var podAntiAffinity: PodAffinity?
+    public init(nodeAffinity: NodeAffinity? = nil, podAffinity: PodAffinity? = nil, podAntiAffinity: PodAffinity? = nil) {
+        self.nodeAffinity = nodeAffinity
+        self.podAffinity = podAffinity
+        self.podAntiAffinity = podAntiAffinity
+    }
+}
+
+public struct NodeAffinity: Codable, Hashable, Sendable {
+    public var requiredDuringSchedulingIgnoredDuringExecution: NodeSelector?
+    public var preferredDuringSchedulingIgnoredDuringExecution: [PreferredSchedulingTerm]?
+    public init(required: NodeSelector? = nil, preferred: [PreferredSchedulingTerm]? = nil) {
+        requiredDuringSchedulingIgnoredDuringExecution = required
+        preferredDuringSchedulingIgnoredDuringExecution = preferred
+    }
+}
+
+/// A node selector: the terms are ORed; within a term, requirements are ANDed.
+public struct NodeSelector: Codable, Hashable, Sendable {
+    public var nodeSelectorTerms: [NodeSelectorTerm]
+    public init(nodeSelectorTerms: [NodeSelectorTerm]) { self.nodeSelectorTerms = nodeSelectorTerms }
+}
+
+public struct NodeSelectorTerm: Codable, Hashable, Sendable {
+    public var matchExpressions: [NodeSelectorRequirement]?
+    public var matchFields: [NodeSelectorRequirement]?
+    public init(matchExpressions: [NodeSelectorRequirement]? = nil, matchFields: [NodeSelectorRequirement]? = nil) {
+        self.matchExpressions = matchExpressions
+        self.matchFields = matchFields
+    }
+}
+
+public struct NodeSelectorRequirement: Codable, Hashable, Sendable {
+    public var key: String
+    /// `In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt`.
+    public var `operator`: String
+    public var values: [String]?
+    public init(key: String, operator op: String, values: [String]? = nil) {
+        self.key = key
+        self.operator = op
+        self.values = values
+    }
+}
+
+public struct PreferredSchedulingTerm: Codable, Hashable, Sendable {
+    public var weight: Int32
+    public var preference: NodeSelectorTerm
+    public init(weight: Int32, preference: NodeSelectorTerm) {
+        self.weight = weight
+        self.preference = preference
+    }
+}
+
+/// podAffinity or podAntiAffinity.
+public struct PodAffinity: Codable, Hashable, Sendable {
+    public var requiredDuringSchedulingIgnoredDuringExecution: [PodAffinityTerm]?
+    public var preferredDuringSchedulingIgnoredDuringExecution: [WeightedPodAffinityTerm]?
+    public init(required: [PodAffinityTerm]? = nil, preferred: [WeightedPodAffinityTerm]? = nil) {
+        requiredDuringSchedulingIgnoredDuringExecution = required
+        preferredDuringSchedulingIgnoredDuringExecution = preferred
+    }
+}
+
+public struct PodAffinityTerm: Codable, Hashable, Sendable {
+    public var labelSelector: LabelSelector?
+    public var namespaces: [String]?
+    public var namespaceSelector: LabelSelector?
+    public var topologyKey: String
+    public init(labelSelector: LabelSelector?, topologyKey: String, namespaces: [String]? = nil) {
+        self.labelSelector = labelSelector
+        self.topologyKey = topologyKey
+        self.namespaces = namespaces
+    }
+}
+
+public struct WeightedPodAffinityTerm: Codable, Hashable, Sendable {
+    public var weight: Int32
+    public var podAffinityTerm: PodAffinityTerm
+    public init(weight: Int32, podAffinityTerm: PodAffinityTerm) {
+        self.weight = weight
+        self.podAffinityTerm = podAffinityTerm
+    }
 }
 
 // MARK: Volumes
