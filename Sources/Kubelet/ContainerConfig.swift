@@ -1,0 +1,268 @@
+import CRI
+import Foundation
+import KubeAPI
+
+/// Builds the CRI container config of one container of a pod: command, args and env with
+/// `$(VAR)` expansion, resources, security context, labels and annotations, log path.
+///
+/// Errors are `containerConfig` errors: the container waits with reason
+/// CreateContainerConfigError, as upstream when a referenced object is missing.
+public enum ContainerConfigBuilder {
+    /// The pod-level values env `fieldRef`s can read that are not in the spec.
+    public struct Runtime: Sendable, Hashable {
+        public var podIP: String
+        public var podIPs: [String]
+        public init(podIP: String = "", podIPs: [String] = []) {
+            self.podIP = podIP
+            self.podIPs = podIPs
+        }
+    }
+
+    /// Upstream's default masked and read-only /proc and /sys paths for an unprivileged container.
+    public static let maskedPaths = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                                     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+                                     "/sys/firmware", "/sys/devices/virtual/powercap"]
+    public static let readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+    public static func make(pod: Pod, container: Container, restartCount: Int, mounts: [Runtime_V1_Mount],
+                            runtime: Runtime, node: NodeInfo) throws(KubeletError) -> Runtime_V1_ContainerConfig {
+        guard let image = container.image, !image.isEmpty else {
+            throw KubeletError(.containerConfig, "container \(container.name) of pod \(pod.key) has no image")
+        }
+        var config = Runtime_V1_ContainerConfig()
+        config.metadata.name = container.name
+        config.metadata.attempt = UInt32(clamping: restartCount)
+        config.image.image = image
+        config.image.userSpecifiedImage = image
+        let env = try environment(pod: pod, container: container, runtime: runtime, node: node)
+        let lookup = Dictionary(env, uniquingKeysWith: { _, last in last })
+        config.command = (container.command ?? []).map { expand($0, lookup) }
+        config.args = (container.args ?? []).map { expand($0, lookup) }
+        config.workingDir = container.workingDir ?? ""
+        config.envs = env.map { name, value in
+            var kv = Runtime_V1_KeyValue()
+            kv.key = name
+            kv.value = Data(value.utf8)
+            return kv
+        }
+        config.mounts = mounts
+        config.labels = [
+            KubeletLabels.podName: pod.metadata.name ?? "",
+            KubeletLabels.podNamespace: pod.metadata.namespace ?? "default",
+            KubeletLabels.podUID: pod.metadata.uid ?? "",
+            KubeletLabels.containerName: container.name,
+        ]
+        config.annotations = [
+            KubeletLabels.containerHash: hash(container),
+            KubeletLabels.restartCount: String(restartCount),
+            KubeletLabels.terminationMessagePath: container.terminationMessagePath ?? "/dev/termination-log",
+            KubeletLabels.terminationMessagePolicy: container.terminationMessagePolicy ?? "File",
+            KubeletLabels.terminationGracePeriod: String(pod.spec.terminationGracePeriodSeconds ?? 30),
+        ]
+        config.logPath = "\(container.name)/\(restartCount).log"
+        config.stdin = container.stdin ?? false
+        config.stdinOnce = container.stdinOnce ?? false
+        config.tty = container.tty ?? false
+        config.linux.resources = resources(container)
+        config.linux.securityContext = try securityContext(pod: pod, container: container, node: node)
+        return config
+    }
+
+    /// Upstream's CPU and memory mapping: shares = max(2, requestMilli × 1024 / 1000) (a missing
+    /// request defaults to the limit), quota = limitMilli × 100000 / 1000 over a 100 ms period
+    /// (at least 1 ms), memory limit in bytes.
+    public static func resources(_ container: Container) -> Runtime_V1_LinuxContainerResources {
+        var resources = Runtime_V1_LinuxContainerResources()
+        let limits = container.resources?.limits ?? [:]
+        let requests = container.resources?.requests ?? [:]
+        let cpuLimit = limits["cpu"]?.milliValue ?? 0
+        let cpuRequest = requests["cpu"]?.milliValue ?? cpuLimit
+        resources.cpuShares = max(2, cpuRequest * 1024 / 1000)
+        if cpuLimit > 0 {
+            resources.cpuPeriod = 100_000
+            resources.cpuQuota = max(1000, cpuLimit * 100_000 / 1000)
+        }
+        if let memory = limits["memory"], memory.milliValue > 0 {
+            resources.memoryLimitInBytes = memory.value
+        }
+        return resources
+    }
+
+    /// Seccomp as upstream maps it: RuntimeDefault, Localhost (a file under
+    /// `<root-dir>/seccomp`), and Unconfined, which is also what an unset profile means.
+    static func seccomp(_ profile: SeccompProfile?, node: NodeInfo) -> Runtime_V1_SecurityProfile {
+        var result = Runtime_V1_SecurityProfile()
+        switch profile?.type {
+        case "RuntimeDefault": result.profileType = .runtimeDefault
+        case "Localhost":
+            result.profileType = .localhost
+            result.localhostRef = node.rootDirectory + "/seccomp/" + (profile?.localhostProfile ?? "")
+        default: result.profileType = .unconfined
+        }
+        return result
+    }
+
+    static func securityContext(pod: Pod, container: Container, node: NodeInfo) throws(KubeletError) -> Runtime_V1_LinuxContainerSecurityContext {
+        let podContext = pod.spec.securityContext
+        let context = container.securityContext
+        var result = Runtime_V1_LinuxContainerSecurityContext()
+        if let user = context?.runAsUser ?? podContext?.runAsUser { result.runAsUser.value = user }
+        if let group = context?.runAsGroup ?? podContext?.runAsGroup { result.runAsGroup.value = group }
+        if (context?.runAsNonRoot ?? podContext?.runAsNonRoot) == true, let user = context?.runAsUser ?? podContext?.runAsUser, user == 0 {
+            throw KubeletError(.containerConfig, "container \(container.name) of pod \(pod.key): container's runAsUser breaks non-root policy")
+        }
+        result.supplementalGroups = podContext?.supplementalGroups ?? []
+        if let fsGroup = podContext?.fsGroup { result.supplementalGroups.append(fsGroup) }
+        result.privileged = context?.privileged ?? false
+        result.readonlyRootfs = context?.readOnlyRootFilesystem ?? false
+        result.noNewPrivs = context?.allowPrivilegeEscalation == false
+        if result.privileged && result.noNewPrivs {
+            throw KubeletError(.containerConfig, "container \(container.name) of pod \(pod.key): cannot set allowPrivilegeEscalation to false and privileged to true")
+        }
+        result.capabilities.addCapabilities = context?.capabilities?.add ?? []
+        result.capabilities.dropCapabilities = context?.capabilities?.drop ?? []
+        result.seccomp = seccomp(context?.seccompProfile ?? podContext?.seccompProfile, node: node)
+        result.namespaceOptions.network = pod.spec.hostNetwork == true ? .node : .pod
+        result.namespaceOptions.pid = pod.spec.hostPID == true ? .node : (pod.spec.shareProcessNamespace == true ? .pod : .container)
+        result.namespaceOptions.ipc = pod.spec.hostIPC == true ? .node : .pod
+        if !result.privileged {
+            result.maskedPaths = maskedPaths
+            result.readonlyPaths = readonlyPaths
+        }
+        return result
+    }
+
+    /// The container's environment in order: `env` entries with their `$(VAR)` references to
+    /// earlier entries expanded, and `valueFrom` resolved. A later entry of the same name wins.
+    public static func environment(pod: Pod, container: Container, runtime: Runtime, node: NodeInfo) throws(KubeletError) -> [(String, String)] {
+        var result: [(String, String)] = []
+        var lookup: [String: String] = [:]
+        for source in container.envFrom ?? [] {
+            if let ref = source.configMapRef, ref.optional != true {
+                throw missingObject("configmap", ref.name ?? "", pod: pod, container: container)
+            }
+            if let ref = source.secretRef, ref.optional != true {
+                throw missingObject("secret", ref.name ?? "", pod: pod, container: container)
+            }
+        }
+        for variable in container.env ?? [] {
+            let value: String
+            if let from = variable.valueFrom {
+                if let field = from.fieldRef {
+                    value = try fieldValue(field.fieldPath, pod: pod, runtime: runtime, node: node, container: container)
+                } else if let resource = from.resourceFieldRef {
+                    value = try resourceValue(resource, pod: pod, container: container, node: node)
+                } else if let ref = from.configMapKeyRef {
+                    if ref.optional == true { continue }
+                    throw missingObject("configmap", ref.name ?? "", pod: pod, container: container)
+                } else if let ref = from.secretKeyRef {
+                    if ref.optional == true { continue }
+                    throw missingObject("secret", ref.name ?? "", pod: pod, container: container)
+                } else {
+                    throw KubeletError(.containerConfig, "container \(container.name) of pod \(pod.key): env \(variable.name) has an empty valueFrom")
+                }
+            } else {
+                value = expand(variable.value ?? "", lookup)
+            }
+            lookup[variable.name] = value
+            result.removeAll { $0.0 == variable.name }
+            result.append((variable.name, value))
+        }
+        return result
+    }
+
+    static func missingObject(_ kind: String, _ name: String, pod: Pod, container: Container) -> KubeletError {
+        // Upstream's standalone kubelet has no object to read either; its message names the object.
+        KubeletError(.containerConfig, "\(kind) \"\(name)\" not found (container \(container.name) of pod \(pod.key); the kubelet runs without an API server)")
+    }
+
+    /// A downward API field: metadata.name, namespace, uid, labels['k'], annotations['k'],
+    /// spec.nodeName, spec.serviceAccountName, status.hostIP(s), status.podIP(s).
+    public static func fieldValue(_ path: String, pod: Pod, runtime: Runtime, node: NodeInfo, container: Container) throws(KubeletError) -> String {
+        func subscripted(_ prefix: String, _ map: [String: String]?) -> String? {
+            guard path.hasPrefix(prefix + "['"), path.hasSuffix("']") else { return nil }
+            let key = String(path.dropFirst(prefix.count + 2).dropLast(2))
+            return map?[key] ?? ""
+        }
+        switch path {
+        case "metadata.name": return pod.metadata.name ?? ""
+        case "metadata.namespace": return pod.metadata.namespace ?? "default"
+        case "metadata.uid": return pod.metadata.uid ?? ""
+        case "spec.nodeName": return pod.spec.nodeName ?? node.nodeName
+        case "spec.serviceAccountName": return pod.spec.serviceAccountName ?? ""
+        case "status.hostIP", "status.hostIPs": return node.hostIP
+        case "status.podIP": return runtime.podIP
+        case "status.podIPs": return (runtime.podIPs.isEmpty ? [runtime.podIP] : runtime.podIPs).joined(separator: ",")
+        default:
+            if let value = subscripted("metadata.labels", pod.metadata.labels) { return value }
+            if let value = subscripted("metadata.annotations", pod.metadata.annotations) { return value }
+            throw KubeletError(.containerConfig, "container \(container.name) of pod \(pod.key): unsupported fieldRef \(path)")
+        }
+    }
+
+    /// A resource field: requests/limits of cpu, memory or ephemeral-storage divided by the
+    /// divisor (rounded up). An unset limit reads as the node's capacity, as upstream.
+    public static func resourceValue(_ selector: ResourceFieldSelector, pod: Pod, container: Container, node: NodeInfo) throws(KubeletError) -> String {
+        let target: Container
+        if let name = selector.containerName, !name.isEmpty {
+            guard let found = ((pod.spec.initContainers ?? []) + pod.spec.containers).first(where: { $0.name == name }) else {
+                throw KubeletError(.containerConfig, "pod \(pod.key): resourceFieldRef names unknown container \(name)")
+            }
+            target = found
+        } else {
+            target = container
+        }
+        let parts = selector.resource.split(separator: ".", maxSplits: 1).map(String.init)
+        guard parts.count == 2, ["limits", "requests"].contains(parts[0]), ["cpu", "memory", "ephemeral-storage"].contains(parts[1]) else {
+            throw KubeletError(.containerConfig, "container \(container.name) of pod \(pod.key): unsupported resource \(selector.resource)")
+        }
+        let list = parts[0] == "limits" ? target.resources?.limits : target.resources?.requests
+        var milli = list?[parts[1]]?.milliValue ?? 0
+        if milli == 0 && parts[0] == "limits" {
+            milli = parts[1] == "cpu" ? node.cpuMilli : node.memoryBytes * 1000
+        }
+        let divisor = selector.divisor?.milliValue ?? 1000
+        guard divisor > 0 else {
+            throw KubeletError(.containerConfig, "container \(container.name) of pod \(pod.key): resourceFieldRef divisor must be positive")
+        }
+        return String((milli + divisor - 1) / divisor)
+    }
+
+    /// Upstream's `$(VAR)` expansion: a defined reference is replaced, an undefined one is kept
+    /// as written, `$$` is an escaped `$`.
+    public static func expand(_ input: String, _ lookup: [String: String]) -> String {
+        var output = ""
+        var chars = Substring(input)
+        while let dollar = chars.firstIndex(of: "$") {
+            output += chars[..<dollar]
+            let rest = chars[chars.index(after: dollar)...]
+            if rest.first == "$" {
+                output += "$"
+                chars = rest.dropFirst()
+            } else if rest.first == "(", let close = rest.firstIndex(of: ")") {
+                let name = String(rest[rest.index(after: rest.startIndex)..<close])
+                output += lookup[name] ?? "$(\(name))"
+                chars = rest[rest.index(after: close)...]
+            } else {
+                output += "$"
+                chars = rest
+            }
+        }
+        return output + chars
+    }
+
+    /// The container-spec hash kept in an annotation: FNV-1a (32 bit) over the container's JSON
+    /// with sorted keys, hex. A container whose spec changed has a different hash and is
+    /// restarted; one adopted after a kubelet restart keeps its hash and is left alone.
+    public static func hash(_ container: Container) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let bytes = (try? encoder.encode(container)) ?? Data(container.name.utf8)
+        var hash: UInt32 = 2_166_136_261
+        for byte in bytes {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        return String(hash, radix: 16)
+    }
+}

@@ -1,0 +1,34 @@
+/// The kubelet's one public error: a code saying which part failed, a message naming the
+/// operation and the key values (pod, container, file), and the underlying cause as text.
+public struct KubeletError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable {
+        /// A static pod manifest could not be read or decoded.
+        case manifest
+        /// A CRI call failed.
+        case runtime
+        /// A container's config could not be generated (upstream's CreateContainerConfigError).
+        case containerConfig
+        /// An image could not be pulled or is not present (ErrImagePull, ErrImageNeverPull).
+        case image
+        /// A volume could not be set up or torn down.
+        case volume
+        /// A postStart or preStop hook failed.
+        case hook
+        /// The kubelet's own configuration is invalid.
+        case configuration
+    }
+
+    public var code: Code
+    public var message: String
+    public var cause: String?
+
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause.map { "\($0)" }
+    }
+
+    public var description: String {
+        cause.map { "\(message): \($0)" } ?? message
+    }
+}

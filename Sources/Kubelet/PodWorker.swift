@@ -1,0 +1,465 @@
+import CRI
+import Foundation
+import KubeAPI
+import Logging
+import Probe
+
+/// The serialized worker of one pod: each `syncPod()` reads the pod's state from the runtime
+/// and takes the next steps towards its spec (sandbox, init containers one at a time, app
+/// containers, restarts with back-off, probe-driven restarts), then computes its status.
+///
+/// Concurrency: an actor, so steps of one pod never overlap; different pods' workers run in
+/// parallel. `syncPod()` is idempotent: with nothing to do it only refreshes the status.
+/// Runtime errors do not throw out of a step; they are recorded (``lastError``) and retried on
+/// the next one.
+public actor PodWorker {
+    public nonisolated let uid: String
+    public private(set) var pod: Pod
+    public private(set) var status: PodStatus
+    public private(set) var runtimePod: RuntimePod
+    /// The last error a step hit (runtime, volume, sandbox), nil after a clean step.
+    public private(set) var lastError: KubeletError?
+    /// When the worker first saw the pod, and when all its containers first ran.
+    public nonisolated let firstSeen: Date
+    public private(set) var allRunningAt: Date?
+
+    let runtime: any ContainerRuntime
+    let inspector: RuntimeInspector
+    let node: NodeInfo
+    let clock: any KubeletClock
+    let volumes: VolumeManager
+    let prober: Prober
+    let hooks: HookRunner
+    let logger: Logger
+    var crashBackOff = BackOff()
+    var imageBackOff = BackOff()
+    var imageFailures: [String: Date] = [:]
+    var waiting: [String: ContainerStateWaiting] = [:]
+    var probes: [String: ContainerProbes] = [:]
+    var volumePaths: [String: String]?
+
+    public init(pod: Pod, runtime: any ContainerRuntime, node: NodeInfo, clock: any KubeletClock,
+                prober: Prober? = nil, logger: Logger = Logger(label: "nodekit.kubelet")) {
+        self.uid = pod.metadata.uid ?? ""
+        self.pod = pod
+        self.runtime = runtime
+        self.inspector = RuntimeInspector(runtime: runtime)
+        self.node = node
+        self.clock = clock
+        self.volumes = VolumeManager(node: node)
+        let prober = prober ?? Prober(executor: CRIProbeExecutor(runtime: runtime))
+        self.prober = prober
+        self.hooks = HookRunner(prober: prober)
+        self.logger = logger
+        self.firstSeen = clock.now()
+        self.status = PodStatus(phase: "Pending")
+        self.runtimePod = RuntimePod(uid: pod.metadata.uid ?? "")
+    }
+
+    /// The probe state and history of `container`, nil when it has no running container.
+    public func probes(of container: String) -> ContainerProbes? { probes[container] }
+
+    /// The pod as the kubelet reports it: spec plus the last computed status.
+    public var podWithStatus: Pod {
+        var pod = self.pod
+        pod.status = status
+        return pod
+    }
+
+    /// One step. Returns how soon the worker wants its next step (a back-off ending, a probe
+    /// due); the caller also runs it on PLEG events for the pod.
+    @discardableResult
+    public func syncPod() async -> Duration {
+        let now = clock.now()
+        lastError = nil
+        do {
+            var state = try await inspector.pod(uid: uid)
+            if isTerminal(status) {
+                try await stopFinishedPod(state)
+            } else {
+                if state.readySandbox == nil {
+                    try await createSandbox(state)
+                    state = try await inspector.pod(uid: uid)
+                }
+                if let sandbox = state.readySandbox {
+                    await runProbes(state, sandbox: sandbox, now: now)
+                    try await syncContainers(state, sandbox: sandbox, now: now)
+                    state = try await inspector.pod(uid: uid)
+                }
+            }
+            runtimePod = state
+        } catch {
+            lastError = error
+            logger.warning("sync pod failed", metadata: ["pod": "\(pod.key)", "error": "\(error)"])
+        }
+        refreshStatus(now: clock.now())
+        return nextWake(now: clock.now())
+    }
+
+    /// Recomputes the status from the last runtime view (no runtime calls).
+    func refreshStatus(now: Date) {
+        var info: [String: PodStatusBuilder.ContainerInfo] = [:]
+        for container in allContainers {
+            let p = probes[container.name]
+            info[container.name] = .init(waiting: waiting[container.name], started: p?.started ?? true, ready: p?.ready ?? true)
+        }
+        var messages: [String: String] = [:]
+        for c in runtimePod.containers where c.state == .exited {
+            let text = volumes.terminationMessage(podUID: uid, container: c.name, restartCount: c.restartCount)
+            if !text.isEmpty { messages[c.id] = text }
+        }
+        status = PodStatusBuilder.make(pod: pod, runtime: runtimePod, info: info, node: node, now: now, previous: status, terminationMessages: messages)
+        if let error = lastError, runtimePod.readySandbox == nil {
+            status.message = error.description
+        }
+        if allRunningAt == nil, let statuses = status.containerStatuses, statuses.allSatisfy({ $0.state?.running != nil }) {
+            allRunningAt = now
+        }
+    }
+
+    var allContainers: [Container] { (pod.spec.initContainers ?? []) + pod.spec.containers }
+
+    func isTerminal(_ status: PodStatus) -> Bool { status.phase == "Succeeded" || status.phase == "Failed" }
+
+    /// When to step again: the earliest back-off end or probe due, at most 10 s away.
+    func nextWake(now: Date) -> Duration {
+        var wake = now.addingTimeInterval(10)
+        for c in runtimePod.containers where c.state == .exited {
+            if let finished = c.finishedAt, let left = crashBackOff.remaining(c.name, since: finished, now: now) {
+                wake = min(wake, now.addingTimeInterval(left.seconds))
+            }
+        }
+        for (image, failed) in imageFailures {
+            if let left = imageBackOff.remaining(image, since: failed, now: now) { wake = min(wake, now.addingTimeInterval(left.seconds)) }
+        }
+        for c in runtimePod.runningContainers {
+            if let started = c.startedAt, let due = probes[c.name]?.nextDue(startedAt: started) { wake = min(wake, due) }
+        }
+        return .milliseconds(max(0, Int64(wake.timeIntervalSince(now) * 1000)))
+    }
+
+    // MARK: Sandbox
+
+    func createSandbox(_ state: RuntimePod) async throws(KubeletError) {
+        // Containers of a dead sandbox are stopped with it; it is kept until the pod goes, as upstream.
+        for old in state.sandboxes {
+            var request = Runtime_V1_StopPodSandboxRequest()
+            request.podSandboxID = old.id
+            do { _ = try await runtime.stopPodSandbox(request) } catch {
+                throw KubeletError(.runtime, "stop old sandbox \(old.id) of pod \(pod.key)", cause: error)
+            }
+        }
+        let attempt = state.sandboxes.first.map { $0.attempt + 1 } ?? 0
+        let runtimeInfo = ContainerConfigBuilder.Runtime()
+        volumePaths = try volumes.setUp(pod: pod, runtime: runtimeInfo)
+        let config = try SandboxConfigBuilder.make(pod: pod, attempt: attempt, node: node)
+        do {
+            try FileManager.default.createDirectory(atPath: config.logDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw KubeletError(.runtime, "create log directory \(config.logDirectory) of pod \(pod.key)", cause: error)
+        }
+        var request = Runtime_V1_RunPodSandboxRequest()
+        request.config = config
+        do {
+            let id = try await runtime.runPodSandbox(request).podSandboxID
+            logger.info("started pod sandbox", metadata: ["pod": "\(pod.key)", "sandbox": "\(id)", "attempt": "\(attempt)"])
+        } catch {
+            throw KubeletError(.runtime, "run sandbox of pod \(pod.key) (attempt \(attempt))", cause: error)
+        }
+    }
+
+    // MARK: Containers
+
+    func syncContainers(_ state: RuntimePod, sandbox: RuntimeSandbox, now: Date) async throws(KubeletError) {
+        let policy = pod.spec.restartPolicy ?? "Always"
+        func current(_ name: String) -> RuntimeContainer? {
+            state.containers.first { $0.name == name && $0.sandboxID == sandbox.id }
+        }
+        // Init containers run one at a time; a sidecar (restartPolicy Always) starts and stays.
+        for container in pod.spec.initContainers ?? [] {
+            let latest = current(container.name)
+            if container.restartPolicy == "Always" {
+                if latest?.state == .running {
+                    try await killIfUnhealthy(container, latest!)
+                    if probes[container.name]?.started == false { return }
+                    continue
+                }
+                try await startOrBackOff(container, state: state, sandbox: sandbox, now: now)
+                return
+            }
+            switch latest?.state {
+            case .exited? where latest!.exitCode == 0:
+                continue
+            case .running?, .created?, .unknown?:
+                return
+            case .exited?:
+                if policy == "Never" { return }
+                try await startOrBackOff(container, state: state, sandbox: sandbox, now: now)
+                return
+            case nil:
+                try await startOrBackOff(container, state: state, sandbox: sandbox, now: now)
+                return
+            }
+        }
+        for container in pod.spec.containers {
+            let latest = current(container.name)
+            switch latest?.state {
+            case .running?:
+                if latest!.hash != ContainerConfigBuilder.hash(container) {
+                    logger.info("container spec changed, restarting", metadata: ["pod": "\(pod.key)", "container": "\(container.name)"])
+                    try await kill(latest!, container: container, grace: gracePeriod)
+                } else {
+                    try await killIfUnhealthy(container, latest!)
+                }
+            case .exited?:
+                let failed = latest!.exitCode != 0
+                guard policy == "Always" || (policy == "OnFailure" && failed) else { continue }
+                try await startOrBackOff(container, state: state, sandbox: sandbox, now: now)
+            case .created?, .unknown?:
+                // Left over from an interrupted start: remove it and start afresh.
+                try await remove(latest!)
+                try await startOrBackOff(container, state: state, sandbox: sandbox, now: now)
+            case nil:
+                try await startOrBackOff(container, state: state, sandbox: sandbox, now: now)
+            }
+        }
+    }
+
+    var gracePeriod: Int64 { max(0, pod.spec.terminationGracePeriodSeconds ?? 30) }
+
+    func killIfUnhealthy(_ container: Container, _ running: RuntimeContainer) async throws(KubeletError) {
+        guard let reason = probes[container.name]?.restartReason, probes[container.name]?.containerID == running.id else { return }
+        logger.info("\(reason), restarting", metadata: ["pod": "\(pod.key)", "container": "\(container.name)"])
+        let probeGrace = container.livenessProbe?.terminationGracePeriodSeconds
+        try await kill(running, container: container, grace: probeGrace ?? gracePeriod)
+    }
+
+    /// Starts `container` unless its last run ended less than the crash-loop back-off ago.
+    func startOrBackOff(_ container: Container, state: RuntimePod, sandbox: RuntimeSandbox, now: Date) async throws(KubeletError) {
+        let previous = state.latest(container.name)
+        if let previous, previous.state == .exited, let finished = previous.finishedAt {
+            if let left = crashBackOff.remaining(container.name, since: finished, now: now) {
+                let delay = crashBackOff.delay(container.name) ?? left
+                waiting[container.name] = ContainerStateWaiting(
+                    reason: "CrashLoopBackOff",
+                    message: "back-off \(Int(delay.seconds))s restarting failed container=\(container.name) pod=\(pod.metadata.name ?? "")_\(pod.metadata.namespace ?? "")(\(uid))")
+                return
+            }
+            crashBackOff.next(container.name, eventTime: finished)
+        }
+        let restartCount = previous.map { $0.restartCount + 1 } ?? 0
+        guard let imageRef = await ensureImage(container, now: now) else { return }
+        _ = imageRef
+        let runtimeInfo = ContainerConfigBuilder.Runtime(podIP: sandbox.ip, podIPs: [sandbox.ip] + sandbox.additionalIPs)
+        let config: Runtime_V1_ContainerConfig
+        let sandboxConfig: Runtime_V1_PodSandboxConfig
+        do {
+            if volumePaths == nil { volumePaths = try volumes.setUp(pod: pod, runtime: runtimeInfo) }
+            let mounts = try volumes.mounts(pod: pod, container: container, restartCount: restartCount, volumePaths: volumePaths ?? [:])
+            config = try ContainerConfigBuilder.make(pod: pod, container: container, restartCount: restartCount, mounts: mounts, runtime: runtimeInfo, node: node)
+            sandboxConfig = try SandboxConfigBuilder.make(pod: pod, attempt: sandbox.attempt, node: node)
+        } catch {
+            waiting[container.name] = ContainerStateWaiting(reason: "CreateContainerConfigError", message: error.description)
+            return
+        }
+        var create = Runtime_V1_CreateContainerRequest()
+        create.podSandboxID = sandbox.id
+        create.config = config
+        create.sandboxConfig = sandboxConfig
+        let id: String
+        do { id = try await runtime.createContainer(create).containerID } catch {
+            waiting[container.name] = ContainerStateWaiting(reason: "CreateContainerError", message: "\(error)")
+            return
+        }
+        var start = Runtime_V1_StartContainerRequest()
+        start.containerID = id
+        do { _ = try await runtime.startContainer(start) } catch {
+            waiting[container.name] = ContainerStateWaiting(reason: "RunContainerError", message: "\(error)")
+            return
+        }
+        waiting[container.name] = nil
+        probes[container.name] = nil
+        logger.info("started container", metadata: ["pod": "\(pod.key)", "container": "\(container.name)", "id": "\(id)", "restartCount": "\(restartCount)"])
+        if let postStart = container.lifecycle?.postStart {
+            do {
+                try await hooks.run(postStart, name: "PostStart", container: container, containerID: id, podIP: sandbox.ip, timeout: .seconds(gracePeriod))
+            } catch {
+                // Upstream kills a container whose postStart hook failed; it is then restarted per policy.
+                waiting[container.name] = ContainerStateWaiting(reason: "PostStartHookError", message: error.description)
+                var stop = Runtime_V1_StopContainerRequest()
+                stop.containerID = id
+                stop.timeout = gracePeriod
+                _ = try? await runtime.stopContainer(stop)
+            }
+        }
+        // Keep one exited instance per container (for lastState), as upstream's container GC.
+        for old in state.containers where old.name == container.name && old.state == .exited && old.id != previous?.id {
+            try await remove(old)
+        }
+    }
+
+    /// Makes sure the image is present per the pull policy. Returns nil, with the reason
+    /// recorded, when the container cannot start.
+    func ensureImage(_ container: Container, now: Date) async -> String? {
+        let image = container.image ?? ""
+        let policy = container.imagePullPolicy ?? Self.defaultPullPolicy(image)
+        var statusRequest = Runtime_V1_ImageStatusRequest()
+        statusRequest.image.image = image
+        let present: String?
+        do {
+            let found = try await runtime.imageStatus(statusRequest).image
+            present = found.id.isEmpty ? nil : found.id
+        } catch {
+            waiting[container.name] = ContainerStateWaiting(reason: "ErrImageInspect", message: "\(error)")
+            return nil
+        }
+        switch policy {
+        case "Never":
+            guard let present else {
+                waiting[container.name] = ContainerStateWaiting(reason: "ErrImageNeverPull", message: "Container image \"\(image)\" is not present with pull policy of Never")
+                return nil
+            }
+            return present
+        case "IfNotPresent" where present != nil:
+            return present
+        default:
+            if let failed = imageFailures[image], imageBackOff.remaining(image, since: failed, now: now) != nil {
+                waiting[container.name] = ContainerStateWaiting(reason: "ImagePullBackOff", message: "Back-off pulling image \"\(image)\"")
+                return nil
+            }
+            var pull = Runtime_V1_PullImageRequest()
+            pull.image.image = image
+            do {
+                let ref = try await runtime.pullImage(pull).imageRef
+                imageFailures[image] = nil
+                imageBackOff.reset(image)
+                return ref
+            } catch {
+                imageFailures[image] = now
+                imageBackOff.next(image, eventTime: now)
+                waiting[container.name] = ContainerStateWaiting(reason: "ErrImagePull", message: "\(error)")
+                return nil
+            }
+        }
+    }
+
+    /// Upstream's default: Always for `:latest` or an untagged image, IfNotPresent otherwise.
+    public static func defaultPullPolicy(_ image: String) -> String {
+        if image.contains("@") { return "IfNotPresent" }
+        let last = image.split(separator: "/").last.map(String.init) ?? image
+        guard let colon = last.lastIndex(of: ":") else { return "Always" }
+        return last[last.index(after: colon)...] == "latest" ? "Always" : "IfNotPresent"
+    }
+
+    func remove(_ container: RuntimeContainer) async throws(KubeletError) {
+        var request = Runtime_V1_RemoveContainerRequest()
+        request.containerID = container.id
+        do { _ = try await runtime.removeContainer(request) } catch {
+            throw KubeletError(.runtime, "remove container \(container.id) (\(container.name)) of pod \(pod.key)", cause: error)
+        }
+    }
+
+    /// Stops one container: its preStop hook within the grace period, then StopContainer with
+    /// what is left of it (SIGTERM, SIGKILL when it runs out).
+    func kill(_ running: RuntimeContainer, container: Container?, grace: Int64) async throws(KubeletError) {
+        let start = ContinuousClock.now
+        if let container, let preStop = container.lifecycle?.preStop, running.state == .running, grace > 0 {
+            do {
+                try await hooks.run(preStop, name: "PreStop", container: container, containerID: running.id,
+                                    podIP: runtimePod.readySandbox?.ip ?? "", timeout: .seconds(grace))
+            } catch {
+                logger.warning("preStop hook failed", metadata: ["pod": "\(pod.key)", "container": "\(running.name)", "error": "\(error)"])
+            }
+        }
+        let left = max(0, grace - Int64((ContinuousClock.now - start).seconds))
+        var request = Runtime_V1_StopContainerRequest()
+        request.containerID = running.id
+        // Upstream gives at least 2 seconds after preStop for SIGTERM to take effect.
+        request.timeout = grace == 0 ? 0 : max(2, left)
+        do { _ = try await runtime.stopContainer(request, timeout: .seconds(request.timeout + 30)) } catch {
+            throw KubeletError(.runtime, "stop container \(running.id) (\(running.name)) of pod \(pod.key)", cause: error)
+        }
+    }
+
+    // MARK: Probes
+
+    func runProbes(_ state: RuntimePod, sandbox: RuntimeSandbox, now: Date) async {
+        for container in allContainers {
+            guard let running = state.containers.first(where: { $0.name == container.name && $0.state == .running && $0.sandboxID == sandbox.id }),
+                  let startedAt = running.startedAt else {
+                probes[container.name] = nil
+                continue
+            }
+            if probes[container.name]?.containerID != running.id {
+                probes[container.name] = ContainerProbes(containerID: running.id, container: container)
+            }
+            guard var current = probes[container.name] else { continue }
+            for kind in current.due(now: now, startedAt: startedAt) {
+                let spec: KubeAPI.Probe? = kind == .startup ? container.startupProbe : kind == .liveness ? container.livenessProbe : container.readinessProbe
+                guard let spec, let timing = current.states[kind]?.timing else { continue }
+                let outcome: ProbeOutcome
+                do {
+                    let target = try ProbeTarget.resolve(spec, container: container, podIP: sandbox.ip)
+                    outcome = await prober.run(target, containerID: running.id, timeout: timing.timeout)
+                } catch {
+                    outcome = ProbeOutcome(result: .failure, message: error.description)
+                }
+                current.record(kind, outcome: outcome, at: now)
+                if outcome.result != .success {
+                    logger.debug("probe failed", metadata: ["pod": "\(pod.key)", "container": "\(container.name)", "probe": "\(kind)", "message": "\(outcome.message)"])
+                }
+            }
+            probes[container.name] = current
+        }
+    }
+
+    // MARK: Termination
+
+    /// Stops the pod: every running container is killed at once (preStop, SIGTERM, SIGKILL
+    /// after `gracePeriod` seconds, the pod's own when nil), then its sandboxes stop. With
+    /// `remove`, containers, sandboxes and the pod's directories are removed afterwards.
+    public func terminate(gracePeriod override: Int64? = nil, remove: Bool) async throws(KubeletError) {
+        let grace = override ?? gracePeriod
+        let state = try await inspector.pod(uid: uid)
+        runtimePod = state
+        let specs = Dictionary(allContainers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let errors = await withTaskGroup(of: KubeletError?.self) { group in
+            for running in state.containers where running.state == .running || running.state == .created {
+                let spec = specs[running.name]
+                group.addTask {
+                    do throws(KubeletError) { try await self.kill(running, container: spec, grace: grace) } catch { return error }
+                    return nil
+                }
+            }
+            var errors: [KubeletError] = []
+            for await case let error? in group { errors.append(error) }
+            return errors
+        }
+        if let first = errors.first { throw first }
+        for sandbox in state.sandboxes {
+            var request = Runtime_V1_StopPodSandboxRequest()
+            request.podSandboxID = sandbox.id
+            do { _ = try await runtime.stopPodSandbox(request) } catch {
+                throw KubeletError(.runtime, "stop sandbox \(sandbox.id) of pod \(pod.key)", cause: error)
+            }
+        }
+        if remove {
+            for container in state.containers { try await self.remove(container) }
+            for sandbox in state.sandboxes {
+                var request = Runtime_V1_RemovePodSandboxRequest()
+                request.podSandboxID = sandbox.id
+                do { _ = try await runtime.removePodSandbox(request) } catch {
+                    throw KubeletError(.runtime, "remove sandbox \(sandbox.id) of pod \(pod.key)", cause: error)
+                }
+            }
+            try volumes.tearDown(podUID: uid)
+        }
+        runtimePod = (try? await inspector.pod(uid: uid)) ?? RuntimePod(uid: uid)
+    }
+
+    /// A pod that has finished (Succeeded or Failed) keeps no running containers or sandbox.
+    func stopFinishedPod(_ state: RuntimePod) async throws(KubeletError) {
+        guard !state.runningContainers.isEmpty || state.readySandbox != nil else { return }
+        try await terminate(remove: false)
+    }
+}
