@@ -160,3 +160,11 @@ public struct SystemFile: Sendable {
         return names
     }
 }
+
+/// The real-time clock (`clock_gettime(CLOCK_REALTIME)`) in milliseconds since the Unix epoch:
+/// what file timestamps and persisted expiry times are measured in.
+public func wallClockMilliseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+}

@@ -1,4 +1,4 @@
-import LinuxSystem
+internal import LinuxSystem
 import Synchronization
 
 /// The embedded store's files: a write-ahead log cut into segments, plus snapshots.

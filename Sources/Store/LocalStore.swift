@@ -1,4 +1,4 @@
-import Foundation
+import Dispatch
 import Synchronization
 
 /// Settings of a ``LocalStore``.
@@ -107,9 +107,9 @@ public final class LocalStore: Store {
     public static func open(directory: String, options: LocalStoreOptions = LocalStoreOptions()) throws(StoreError) -> LocalStore {
         let (journal, recovered) = try Journal.open(directory: directory)
         let store = LocalStore(journal: journal, recovered: recovered, options: options)
-        let flusher = Thread { [store] in store.flushLoop(journal) }
-        flusher.name = "store-flusher"
-        flusher.start()
+        // The flusher blocks in fdatasync, so it gets its own thread, off the Swift concurrency
+        // pool.
+        DispatchQueue(label: "nodekit.store.flusher").async { [store] in store.flushLoop(journal) }
         store.startMaintenance()
         return store
     }
@@ -288,7 +288,7 @@ public final class LocalStore: Store {
             fail(StoreError.unavailable("starting a log segment in \(journal.directory): \(error)"))
             return
         }
-        let thread = Thread { [self] in
+        DispatchQueue(label: "nodekit.store.snapshot").async { [self] in
             do {
                 try journal.writeSnapshot(copy, revision: revision)
                 state.withLock { $0.snapshotRunning = false }
@@ -296,8 +296,6 @@ public final class LocalStore: Store {
                 fail(StoreError.unavailable("writing a snapshot in \(journal.directory): \(error)"))
             }
         }
-        thread.name = "store-snapshot"
-        thread.start()
     }
 
     /// Puts the store in a failed state: after a failed fsync nothing in memory can be trusted

@@ -1,4 +1,4 @@
-import Foundation
+internal import LinuxSystem
 
 /// The cluster-state store: an MVCC key-value store with etcd v3's model, behind one narrow
 /// protocol (kine's shape) so that the embedded default, the in-memory reference and a real etcd
@@ -279,7 +279,5 @@ public protocol StoreClock: Sendable {
 /// The system's real-time clock.
 public struct SystemStoreClock: StoreClock {
     public init() {}
-    public func nowMilliseconds() -> Int64 {
-        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
-    }
+    public func nowMilliseconds() -> Int64 { wallClockMilliseconds() }
 }
