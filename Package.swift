@@ -11,6 +11,9 @@ let grpc: [Target.Dependency] = [
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
+let nioSSL: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 
 let package = Package(
@@ -26,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
@@ -43,33 +48,49 @@ let package = Package(
         // MARK: Kernel and host boundary
         .target(name: "LinuxSystem", dependencies: ["CNodekitShim", "CCap", "CSeccomp"]),
         .target(name: "Netlink", dependencies: ["LinuxSystem", "CMnl", "CNodekitShim"]),
+        .target(name: "NFTables", dependencies: ["CNftnl", "CMnl"]),
+        .target(name: "Proxy", dependencies: ["KubeAPI", "NFTables", crypto, logging]),
 
         // MARK: Runtime and images
         .target(name: "CRI", dependencies: grpc),
         .target(name: "OCIImage", dependencies: [crypto]),
-        .target(name: "CNI", dependencies: ["Netlink", "LinuxSystem"]),
+        .target(name: "CNI", dependencies: ["Netlink", "LinuxSystem", "NFTables"]),
+
+        // MARK: Kubernetes API
+        .target(name: "KubeAPI", dependencies: [yams]),
+        // Startup, liveness and readiness probes: one library for the kubelet and `nodectl probe`.
+        .target(name: "Probe", dependencies: ["KubeAPI", nioPosix, nioHTTP1, nioSSL] + grpc),
+        // The kubelet: pod sources, pod workers, PLEG, status, volumes and its HTTP endpoints.
+        .target(name: "Kubelet", dependencies: ["CRI", "KubeAPI", "Probe", "LinuxSystem", logging, nioPosix, nioHTTP1, crypto]),
 
         // MARK: Control plane
         .target(name: "Store", dependencies: ["LinuxSystem"]),
         .target(name: "EtcdStore", dependencies: ["Store"] + grpc),
+        .target(name: "Scheduler", dependencies: ["KubeAPI"]),
 
         // MARK: Tools
         .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams, .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "TestSupport", dependencies: ["CRI", "Store"]),
+        .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables"]),
 
         // MARK: Executables (argument parsing and logging bootstrap only)
-        .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", argumentParser, logging]),
+        .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", "Kubelet", argumentParser, logging]),
         .executableTarget(name: "nodectl", dependencies: ["NodectlKit", argumentParser]),
         .executableTarget(name: "nodekit-cni", dependencies: ["CNI"]),
         .executableTarget(name: "store-bench", dependencies: ["Store", "EtcdStore"], path: "Benchmarks/store-bench"),
+        .executableTarget(name: "kubelet-bench", dependencies: ["Kubelet", "CRI", "KubeAPI", "TestSupport"], path: "Benchmarks/kubelet-bench"),
 
         // MARK: Tests (Swift Testing). Integration needs root, containerd, netns; it skips without them.
         .testTarget(name: "CRITests", dependencies: ["CRI", "TestSupport"]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "TestSupport"]),
+        .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "KubeAPI"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "NFTables", "KubeAPI", "TestSupport"]),
+        .testTarget(name: "ProbeTests", dependencies: ["Probe", nioPosix, nioHTTP1] + grpc),
+        .testTarget(name: "KubeletTests", dependencies: ["Kubelet", "CRI", "KubeAPI", "Probe", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "EtcdStore", "TestSupport"]),
         .testTarget(name: "NodectlKitTests", dependencies: ["NodectlKit", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "EtcdStore", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "EtcdStore", "store-bench", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink", "Proxy", "NFTables", "Kubelet"]),
     ]
 )
