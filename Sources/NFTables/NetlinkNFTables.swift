@@ -1,0 +1,161 @@
+internal import CMnl
+internal import CNftnl
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// Applies transactions to the kernel as one nfnetlink batch each, built with libnftnl and sent
+/// over a libmnl NETLINK_NETFILTER socket.
+///
+/// The socket is opened per ``apply(_:)`` in the calling thread's network namespace, so a
+/// caller inside `NetworkNamespace.run` programs that namespace. Thread-safe: no shared state.
+public struct NetlinkNFTables: NFTablesInterface {
+    /// Most elements put in one NEWSETELEM message: the element list is one netlink attribute,
+    /// whose length field is 16 bits.
+    static let elementsPerMessage = 128
+
+    public init() {}
+
+    public func apply(_ transaction: Transaction) throws(NFTablesError) {
+        if transaction.isEmpty { return }
+        var batch = BatchBuffer()
+        var seq: UInt32 = 1
+        var labels: [UInt32: String] = [:]
+        batch.append { nftnl_batch_begin($0, seq) }
+        seq += 1
+        let family = transaction.family
+        let table = transaction.table
+        var lastSeq: UInt32 = 0
+        for op in transaction.operations {
+            let messages = try Lowering.messages(for: op, family: family, table: table)
+            for m in messages {
+                labels[seq] = m.label
+                lastSeq = seq
+                let s = seq
+                batch.append { buf in m.build(buf, s) }
+                seq += 1
+            }
+        }
+        batch.setAckFlag(onLastMessageBefore: batch.count)
+        batch.append { nftnl_batch_end($0, seq) }
+        try Socket.send(batch: batch, lastSeq: lastSeq, labels: labels)
+    }
+}
+
+/// A growable buffer of netlink messages laid out back to back, as one batch.
+struct BatchBuffer: ~Copyable {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    private(set) var count = 0
+    private var lastMessageOffset = 0
+    /// The largest single message this buffer makes room for before building one.
+    static let messageHeadroom = 256 * 1024
+
+    init() {
+        capacity = 1 << 20
+        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { base.deallocate() }
+
+    /// Builds one message at the end of the buffer with `build` (which returns its header).
+    mutating func append(_ build: (UnsafeMutablePointer<CChar>) -> UnsafeMutablePointer<nlmsghdr>?) {
+        if capacity - count < Self.messageHeadroom {
+            let newCapacity = max(capacity * 2, count + Self.messageHeadroom)
+            let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+            grown.copyMemory(from: base, byteCount: count)
+            base.deallocate()
+            base = grown
+            capacity = newCapacity
+        }
+        // Zeroed so that libnftnl's padding bytes are deterministic.
+        (base + count).initializeMemory(as: UInt8.self, repeating: 0, count: Self.messageHeadroom)
+        let start = (base + count).assumingMemoryBound(to: CChar.self)
+        guard let nlh = build(start) else { return }
+        lastMessageOffset = count
+        count += (Int(nlh.pointee.nlmsg_len) + 3) & ~3
+    }
+
+    /// Asks the kernel to acknowledge the last message appended so far: the sender waits for
+    /// that acknowledgement to know the whole batch was processed.
+    mutating func setAckFlag(onLastMessageBefore _: Int) {
+        let nlh = (base + lastMessageOffset).assumingMemoryBound(to: nlmsghdr.self)
+        nlh.pointee.nlmsg_flags |= UInt16(NLM_F_ACK)
+    }
+}
+
+/// One netlink message to build: a label for errors and a builder taking (buffer, seq).
+struct Message {
+    var label: String
+    var build: (UnsafeMutablePointer<CChar>, UInt32) -> UnsafeMutablePointer<nlmsghdr>?
+}
+
+enum Socket {
+    static func setOption<T>(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: T, _ label: String) throws(NFTablesError) {
+        var v = value
+        if setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<T>.size)) != 0 {
+            throw NFTablesError(.socket, "nftables: setsockopt(\(label)) on the netlink socket failed", errno: Glibc.errno)
+        }
+    }
+
+    /// Sends a batch and waits for the kernel's verdict on it.
+    static func send(batch: borrowing BatchBuffer, lastSeq: UInt32, labels: [UInt32: String]) throws(NFTablesError) {
+        guard let nl = mnl_socket_open(NETLINK_NETFILTER) else {
+            throw NFTablesError(.socket, "nftables: mnl_socket_open(NETLINK_NETFILTER) failed", errno: Glibc.errno)
+        }
+        defer { mnl_socket_close(nl) }
+        if mnl_socket_bind(nl, 0, pid_t(MNL_SOCKET_AUTOPID)) < 0 {
+            throw NFTablesError(.socket, "nftables: mnl_socket_bind failed", errno: Glibc.errno)
+        }
+        let fd = mnl_socket_get_fd(nl)
+        // The whole batch goes in one sendmsg (the kernel processes a batch per skb), so the
+        // send buffer must hold it; SO_SNDBUFFORCE lifts the rmem/wmem_max cap for root.
+        try setOption(fd, SOL_SOCKET, SO_SNDBUFFORCE, Int32(clamping: batch.count + 65536), "SO_SNDBUFFORCE")
+        // A bounded wait: the kernel answers synchronously, so silence means a bug, not load.
+        try setOption(fd, SOL_SOCKET, SO_RCVTIMEO, timeval(tv_sec: 60, tv_usec: 0), "SO_RCVTIMEO")
+        try setOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, Int32(1), "NETLINK_CAP_ACK")
+        let sent = mnl_socket_sendto(nl, batch.base, batch.count)
+        if sent < 0 {
+            throw NFTablesError(.socket, "nftables: sending a \(batch.count)-byte batch failed", errno: Glibc.errno)
+        }
+        var errors: [(UInt32, Int32)] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var done = false
+        while !done {
+            let n = buffer.withUnsafeMutableBytes { mnl_socket_recvfrom(nl, $0.baseAddress, $0.count) }
+            if n < 0 {
+                let err = Glibc.errno
+                if err == EINTR { continue }
+                // Errors already seen explain the failure better than the timeout does.
+                if !errors.isEmpty && (err == EAGAIN || err == EWOULDBLOCK) { break }
+                throw NFTablesError(.socket, "nftables: waiting for the batch acknowledgement failed", errno: err)
+            }
+            var offset = 0
+            while offset + 16 <= n {
+                let (len, type, seq) = buffer.withUnsafeBytes { raw in
+                    (raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self),
+                     raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self),
+                     raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
+                }
+                if len < 16 { break }
+                if type == UInt16(NLMSG_ERROR), offset + 20 <= n {
+                    let code = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 16, as: Int32.self) }
+                    if code != 0 { errors.append((seq, -code)) }
+                    if seq == lastSeq { done = true }
+                }
+                offset += (Int(len) + 3) & ~3
+            }
+            if !errors.isEmpty && !done {
+                // The kernel aborted the batch; it may not acknowledge the last message.
+                var shortTimeout = timeval(tv_sec: 0, tv_usec: 200_000)
+                _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &shortTimeout, socklen_t(MemoryLayout<timeval>.size))
+            }
+        }
+        if let (seq, err) = errors.first {
+            let what = labels[seq] ?? "message \(seq)"
+            let more = errors.count > 1 ? " (and \(errors.count - 1) more errors)" : ""
+            throw NFTablesError(.rejected, "nftables: kernel rejected \(what): \(String(cString: strerror(err)))\(more)", errno: err)
+        }
+    }
+}

@@ -1,0 +1,392 @@
+/// The address family of an nftables table. Nodekit's proxy keeps one table per family.
+public enum Family: String, Sendable, Hashable, CaseIterable {
+    case ip
+    case ip6
+
+    /// The NFPROTO_* value the kernel uses for this family.
+    public var nfproto: UInt16 { self == .ip ? 2 : 10 }
+    /// The nft keyword for the network header, as in `ip daddr` / `ip6 daddr`.
+    public var keyword: String { rawValue }
+    /// The width of an address of this family, in bytes.
+    public var addressLength: Int { self == .ip ? 4 : 16 }
+}
+
+/// An IPv4 or IPv6 address in network byte order.
+public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public var family: Family { bytes.count == 4 ? .ip : .ip6 }
+
+    /// Parses dotted-quad IPv4 or RFC 4291 text IPv6 (with `::` compression); nil if malformed.
+    public init?(_ text: String) {
+        if text.contains(":") {
+            guard let b = IPAddress.parseIPv6(text) else { return nil }
+            bytes = b
+        } else {
+            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 4 else { return nil }
+            var b: [UInt8] = []
+            for p in parts {
+                guard !p.isEmpty, p.count <= 3, p.allSatisfy(\.isASCII), let v = UInt8(p) else { return nil }
+                b.append(v)
+            }
+            bytes = b
+        }
+    }
+
+    public init(bytes: [UInt8]) {
+        precondition(bytes.count == 4 || bytes.count == 16, "an IP address is 4 or 16 bytes")
+        self.bytes = bytes
+    }
+
+    private static func parseIPv6(_ text: String) -> [UInt8]? {
+        var halves: [String] = []
+        var rest = Substring(text)
+        while let r = rest.firstRange(of: "::") {
+            halves.append(String(rest[..<r.lowerBound]))
+            rest = rest[r.upperBound...]
+        }
+        halves.append(String(rest))
+        guard halves.count <= 2 else { return nil }
+        func groups(_ s: String) -> [UInt16]? {
+            if s.isEmpty { return [] }
+            var out: [UInt16] = []
+            for g in s.split(separator: ":", omittingEmptySubsequences: false) {
+                guard !g.isEmpty, g.count <= 4, let v = UInt16(g, radix: 16) else { return nil }
+                out.append(v)
+            }
+            return out
+        }
+        guard let head = groups(halves[0]) else { return nil }
+        var all = head
+        if halves.count == 2 {
+            guard let tail = groups(halves[1]), head.count + tail.count < 8 else { return nil }
+            all += Array(repeating: 0, count: 8 - head.count - tail.count) + tail
+        }
+        guard all.count == 8 else { return nil }
+        return all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }
+    }
+
+    public var description: String {
+        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        let groups = stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
+        // RFC 5952: compress the longest run (at least two) of zero groups.
+        var best = (start: -1, length: 0)
+        var i = 0
+        while i < 8 {
+            if groups[i] == 0 {
+                var j = i
+                while j < 8 && groups[j] == 0 { j += 1 }
+                if j - i > best.length && j - i >= 2 { best = (i, j - i) }
+                i = j
+            } else { i += 1 }
+        }
+        let hex = groups.map { String($0, radix: 16) }
+        if best.start < 0 { return hex.joined(separator: ":") }
+        let left = hex[..<best.start].joined(separator: ":")
+        let right = hex[(best.start + best.length)...].joined(separator: ":")
+        return left + "::" + right
+    }
+
+    public static func < (a: IPAddress, b: IPAddress) -> Bool {
+        a.bytes.count != b.bytes.count ? a.bytes.count < b.bytes.count : a.bytes.lexicographicallyPrecedes(b.bytes)
+    }
+}
+
+/// An address prefix such as `10.0.0.0/8`.
+public struct CIDR: Hashable, Sendable, CustomStringConvertible {
+    public let network: IPAddress
+    public let prefixLength: Int
+
+    /// Parses `ADDR/LEN` (or a bare address, as a host prefix). The host bits are cleared.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let addr = IPAddress(String(parts[0])) else { return nil }
+        let maxLength = addr.bytes.count * 8
+        var length = maxLength
+        if parts.count == 2 {
+            guard let l = Int(parts[1]), l >= 0, l <= maxLength else { return nil }
+            length = l
+        }
+        prefixLength = length
+        network = IPAddress(bytes: zip(addr.bytes, CIDR.mask(length, bytes: addr.bytes.count)).map { $0 & $1 })
+    }
+
+    /// The netmask of a prefix, `bytes` long.
+    public static func mask(_ length: Int, bytes: Int) -> [UInt8] {
+        (0..<bytes).map { i in
+            let bits = max(0, min(8, length - i * 8))
+            return bits == 0 ? 0 : UInt8(truncatingIfNeeded: 0xff << (8 - bits))
+        }
+    }
+
+    public var mask: [UInt8] { CIDR.mask(prefixLength, bytes: network.bytes.count) }
+    public var family: Family { network.family }
+    public var isHost: Bool { prefixLength == network.bytes.count * 8 }
+
+    public func contains(_ address: IPAddress) -> Bool {
+        address.bytes.count == network.bytes.count && zip(address.bytes, mask).map { $0 & $1 } == network.bytes
+    }
+
+    public var description: String { isHost ? network.description : "\(network)/\(prefixLength)" }
+}
+
+/// A transport protocol a Service port can use.
+public enum TransportProtocol: String, Sendable, Hashable, CaseIterable, Comparable {
+    case tcp, udp, sctp
+
+    /// The IANA protocol number, as `meta l4proto` reads it.
+    public var number: UInt8 {
+        switch self {
+        case .tcp: 6
+        case .udp: 17
+        case .sctp: 132
+        }
+    }
+
+    public static func < (a: Self, b: Self) -> Bool { a.number < b.number }
+}
+
+/// A netfilter hook a base chain attaches to.
+public enum Hook: String, Sendable, Hashable {
+    case prerouting, input, forward, output, postrouting
+
+    public var number: UInt32 {
+        switch self {
+        case .prerouting: 0
+        case .input: 1
+        case .forward: 2
+        case .output: 3
+        case .postrouting: 4
+        }
+    }
+}
+
+/// The `type` of a base chain.
+public enum ChainType: String, Sendable, Hashable {
+    case filter, nat
+}
+
+/// A chain. Base chains carry a type, hook and priority; regular chains are jump targets.
+public struct Chain: Hashable, Sendable {
+    public var name: String
+    public var base: Base?
+
+    public struct Base: Hashable, Sendable {
+        public var type: ChainType
+        public var hook: Hook
+        public var priority: Int32
+        public init(type: ChainType, hook: Hook, priority: Int32) {
+            self.type = type
+            self.hook = hook
+            self.priority = priority
+        }
+    }
+
+    public init(_ name: String, base: Base? = nil) {
+        self.name = name
+        self.base = base
+    }
+}
+
+/// A part of a set key (or of a lookup key built from the packet).
+public enum KeyPart: Hashable, Sendable {
+    case saddr(Family)
+    case daddr(Family)
+    case l4proto
+    case dport
+
+    /// The nft datatype name (`type ... : verdict`).
+    var typeName: String {
+        switch self {
+        case .saddr(let f), .daddr(let f): f == .ip ? "ipv4_addr" : "ipv6_addr"
+        case .l4proto: "inet_proto"
+        case .dport: "inet_service"
+        }
+    }
+
+    /// nft's datatype number, used to compose the key type of concatenations.
+    var typeNumber: UInt32 {
+        switch self {
+        case .saddr(let f), .daddr(let f): f == .ip ? 7 : 8
+        case .l4proto: 12
+        case .dport: 13
+        }
+    }
+
+    /// The packet expression in nft syntax.
+    var expression: String {
+        switch self {
+        case .saddr(let f): "\(f.keyword) saddr"
+        case .daddr(let f): "\(f.keyword) daddr"
+        case .l4proto: "meta l4proto"
+        case .dport: "th dport"
+        }
+    }
+
+    /// Bytes the value occupies in the packet.
+    var length: Int {
+        switch self {
+        case .saddr(let f), .daddr(let f): f.addressLength
+        case .l4proto: 1
+        case .dport: 2
+        }
+    }
+}
+
+/// One value of a set key part.
+public enum KeyValue: Hashable, Sendable, Comparable, CustomStringConvertible {
+    case address(IPAddress)
+    case proto(TransportProtocol)
+    case port(UInt16)
+
+    public var description: String {
+        switch self {
+        case .address(let a): a.description
+        case .proto(let p): p.rawValue
+        case .port(let p): String(p)
+        }
+    }
+
+    /// Network-order bytes, padded to 32-bit registers as the kernel compares them.
+    var registerBytes: [UInt8] {
+        var b: [UInt8]
+        switch self {
+        case .address(let a): b = a.bytes
+        case .proto(let p): b = [p.number]
+        case .port(let p): b = [UInt8(p >> 8), UInt8(p & 0xff)]
+        }
+        while b.count % 4 != 0 { b.append(0) }
+        return b
+    }
+
+    private var order: (Int, [UInt8]) {
+        switch self {
+        case .address(let a): (0, [UInt8(a.bytes.count)] + a.bytes)
+        case .proto(let p): (1, [p.number])
+        case .port(let p): (2, [UInt8(p >> 8), UInt8(p & 0xff)])
+        }
+    }
+
+    public static func < (a: Self, b: Self) -> Bool {
+        a.order.0 != b.order.0 ? a.order.0 < b.order.0 : a.order.1.lexicographicallyPrecedes(b.order.1)
+    }
+}
+
+/// A named set or verdict map.
+public struct NamedSet: Hashable, Sendable {
+    public var name: String
+    public var key: [KeyPart]
+    /// True for a verdict map (`: verdict`).
+    public var isVerdictMap: Bool
+    /// Element lifetime for sets updated from the packet path (session affinity); nil for none.
+    public var timeoutSeconds: UInt32?
+
+    public init(_ name: String, key: [KeyPart], isVerdictMap: Bool, timeoutSeconds: UInt32? = nil) {
+        self.name = name
+        self.key = key
+        self.isVerdictMap = isVerdictMap
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+/// A jump-style verdict.
+public enum Verdict: Hashable, Sendable, CustomStringConvertible {
+    case accept, drop, `return`
+    case jump(String)
+    case goto(String)
+
+    public var description: String {
+        switch self {
+        case .accept: "accept"
+        case .drop: "drop"
+        case .return: "return"
+        case .jump(let c): "jump \(c)"
+        case .goto(let c): "goto \(c)"
+        }
+    }
+
+    /// The chain this verdict transfers to, if any.
+    public var target: String? {
+        switch self {
+        case .jump(let c), .goto(let c): c
+        default: nil
+        }
+    }
+}
+
+/// An element of a named set: a key and, in a verdict map, its verdict.
+public struct Element: Hashable, Sendable {
+    public var key: [KeyValue]
+    public var verdict: Verdict?
+
+    public init(key: [KeyValue], verdict: Verdict? = nil) {
+        self.key = key
+        self.verdict = verdict
+    }
+
+    public var keyDescription: String { key.map(\.description).joined(separator: " . ") }
+}
+
+/// One piece of a rule, in evaluation order. Every case renders to nft syntax and lowers to
+/// kernel expressions, so the text in logs and golden files is exactly what is programmed.
+public enum RuleExpr: Hashable, Sendable {
+    /// `ip saddr 10.0.0.0/8` (or `!=` when `negated`).
+    case saddr(CIDR, negated: Bool = false)
+    /// `ip daddr 10.0.0.1`.
+    case daddr(CIDR, negated: Bool = false)
+    /// `meta l4proto tcp`.
+    case l4proto(TransportProtocol)
+    /// `tcp dport 80` (protocol check included).
+    case dport(TransportProtocol, UInt16)
+    /// `ct state new`.
+    case ctStateNew
+    /// `fib daddr type local`.
+    case fibDaddrLocal
+    /// `fib saddr type local`.
+    case fibSaddrLocal
+    /// `meta mark & BITS != 0` (or `== 0` when `negated`).
+    case markHas(UInt32, negated: Bool = false)
+    /// `numgen random mod M 0`: true with probability 1/M, drawn independently per rule.
+    case numgenRandomZero(modulus: UInt32)
+    /// `ip saddr @set`.
+    case saddrInSet(Family, String)
+    /// `KEY vmap @map`: looks the key up and applies the element's verdict.
+    case vmap([KeyPart], String)
+    /// `meta mark set meta mark or BITS`.
+    case markOr(UInt32)
+    /// `meta mark set meta mark xor BITS`.
+    case markXor(UInt32)
+    /// `update @set { ip saddr }`: refreshes the source's timeout in a session-affinity set.
+    case updateSaddr(Family, String)
+    /// `dnat ip to ADDR:PORT` (the rule must match the protocol first).
+    case dnat(IPAddress, UInt16)
+    /// `masquerade fully-random`.
+    case masquerade
+    /// `reject`: ICMP port unreachable, which TCP reports as connection refused.
+    case reject
+    /// A verdict (ends the rule).
+    case verdict(Verdict)
+}
+
+/// A rule in a chain.
+public struct Rule: Hashable, Sendable {
+    public var exprs: [RuleExpr]
+    public init(_ exprs: [RuleExpr]) { self.exprs = exprs }
+    public init(_ exprs: RuleExpr...) { self.exprs = exprs }
+
+    /// The chains this rule can transfer to directly (not through maps).
+    public var targets: [String] {
+        exprs.compactMap { if case .verdict(let v) = $0 { v.target } else { nil } }
+    }
+
+    /// The named sets this rule reads or updates.
+    public var setReferences: [String] {
+        exprs.compactMap {
+            switch $0 {
+            case .saddrInSet(_, let s), .vmap(_, let s), .updateSaddr(_, let s): s
+            default: nil
+            }
+        }
+    }
+}
