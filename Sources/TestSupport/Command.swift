@@ -36,17 +36,20 @@ public func run(_ executable: String, _ arguments: [String], input: Data? = nil,
     if let input { inPipe.fileHandleForWriting.write(input) }
     try inPipe.fileHandleForWriting.close()
     // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-    nonisolated(unsafe) var errData = Data()
-    let errThread = Thread { errData = errPipe.fileHandleForReading.readDataToEndOfFile() }
+    final class Collected: @unchecked Sendable { var data = Data() }
+    let errData = Collected()
     let done = DispatchSemaphore(value: 0)
-    let errThreadDone = Thread { errThread.main(); done.signal() }
-    errThreadDone.start()
+    let errHandle = errPipe.fileHandleForReading
+    Thread.detachNewThread {
+        errData.data = errHandle.readDataToEndOfFile()
+        done.signal()
+    }
     let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
     done.wait()
     process.waitUntilExit()
     return CommandResult(status: process.terminationStatus,
                          stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+                         stderr: String(decoding: errData.data, as: UTF8.self))
 }
 
 /// Runs a command and throws ``CommandError`` when it exits non-zero.

@@ -1,0 +1,20 @@
+/// Filters out nodes where a host port the pod asks for is taken. A wildcard host IP
+/// (0.0.0.0) conflicts with every IP on the same protocol and port.
+public struct NodePorts: FilterPlugin {
+    public let name = "NodePorts"
+    public static let reason = "node(s) didn't have free ports for the requested pod ports"
+    public init() {}
+
+    public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
+        for wanted in Resources.hostPorts(state.pod) {
+            let parts = wanted.split(separator: "/", omittingEmptySubsequences: false)
+            let (proto, ip, port) = (parts[0], parts[1], parts[2])
+            for used in node.usedPorts {
+                let u = used.split(separator: "/", omittingEmptySubsequences: false)
+                guard u[0] == proto, u[2] == port else { continue }
+                if u[1] == ip || u[1] == "0.0.0.0" || ip == "0.0.0.0" { return .unschedulable(Self.reason) }
+            }
+        }
+        return .success
+    }
+}

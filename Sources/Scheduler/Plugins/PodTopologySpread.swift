@@ -1,0 +1,78 @@
+import Foundation
+import KubeAPI
+
+/// Spreads matching pods over topology domains: `DoNotSchedule` constraints filter nodes whose
+/// domain would exceed `maxSkew`; `ScheduleAnyway` constraints score emptier domains higher.
+/// Counts only nodes that pass the pod's node affinity and carry the constraint's key, as
+/// upstream does. (Upstream's cluster-level default constraints are not applied.)
+public struct PodTopologySpread: PreFilterPlugin, FilterPlugin, ScorePlugin {
+    public let name = "PodTopologySpread"
+    public let weight: Int64 = 2
+    public static let reason = "node(s) didn't match pod topology spread constraints"
+    public static let missingLabel = "node(s) didn't match pod topology spread constraints (missing required label)"
+    public init() {}
+
+    /// Per constraint: matching pod counts by domain value.
+    struct Counts: Sendable {
+        var hard: [(TopologySpreadConstraint, [String: Int])]
+        var soft: [(TopologySpreadConstraint, [String: Int])]
+    }
+
+    public func preFilter(_ state: CycleState) -> Result<(any Sendable)?, PreFilterFailure> {
+        let constraints = state.pod.spec.topologySpreadConstraints ?? []
+        guard !constraints.isEmpty else { return .success(nil) }
+        let affinity = NodeAffinityPlugin()
+        let eligible = state.allNodes.filter { affinity.filter(state, node: $0).isSuccess }
+        func counts(_ c: TopologySpreadConstraint) -> [String: Int] {
+            var out: [String: Int] = [:]
+            for node in eligible {
+                guard constraints.allSatisfy({ node.labels[$0.topologyKey] != nil }), let domain = node.labels[c.topologyKey] else { continue }
+                let n = node.pods.filter { self.matches($0, c, namespace: state.pod.metadata.namespace) }.count
+                out[domain, default: 0] += n
+            }
+            return out
+        }
+        let hard = constraints.filter { $0.whenUnsatisfiable == "DoNotSchedule" }.map { ($0, counts($0)) }
+        let soft = constraints.filter { $0.whenUnsatisfiable != "DoNotSchedule" }.map { ($0, counts($0)) }
+        return .success(Counts(hard: hard, soft: soft))
+    }
+
+    func matches(_ pod: Pod, _ c: TopologySpreadConstraint, namespace: String?) -> Bool {
+        guard pod.metadata.namespace == namespace, pod.metadata.deletionTimestamp == nil, let selector = c.labelSelector else { return false }
+        return selector.matches(pod.metadata.labels ?? [:])
+    }
+
+    public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
+        guard let counts = state.data[name] as? Counts else { return .success }
+        for (c, byDomain) in counts.hard {
+            guard let domain = node.labels[c.topologyKey] else { return .unresolvable(Self.missingLabel) }
+            var minMatch = byDomain.values.min() ?? 0
+            if let minDomains = c.minDomains, byDomain.count < Int(minDomains) { minMatch = 0 }
+            let selfMatch = (c.labelSelector?.matches(state.pod.metadata.labels ?? [:]) ?? false) ? 1 : 0
+            if (byDomain[domain] ?? 0) + selfMatch - minMatch > Int(c.maxSkew) { return .unschedulable(Self.reason) }
+        }
+        return .success
+    }
+
+    public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
+        guard let counts = state.data[name] as? Counts, !counts.soft.isEmpty else { return 0 }
+        var total: Double = 0
+        for (c, byDomain) in counts.soft {
+            // A node without the key gets no score; upstream marks it as ignored (score 0).
+            guard let domain = node.labels[c.topologyKey] else { return -1 }
+            let weight = log(Double(byDomain.count + 2))
+            total += Double(byDomain[domain] ?? 0) * weight + Double(c.maxSkew - 1)
+        }
+        return Int64(total.rounded())
+    }
+
+    /// Fewer matching pods is better: 100 × (max + min − s) / max; ignored nodes score 0.
+    public func normalize(_ scores: inout [Int64]) {
+        let valid = scores.filter { $0 >= 0 }
+        guard let maxScore = valid.max(), let minScore = valid.min() else { return }
+        for i in scores.indices {
+            if scores[i] < 0 { scores[i] = 0; continue }
+            scores[i] = maxScore == 0 ? 100 : 100 * (maxScore + minScore - scores[i]) / maxScore
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import KubeAPI
+
+/// Why a pod fits no node: the per-node reasons, summarized as upstream prints them.
+public struct FitError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var numAllNodes: Int
+    /// Node name → the reasons it was filtered out.
+    public var reasonsByNode: [String: [String]]
+
+    /// `0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {k: v}.`
+    public var description: String {
+        var histogram: [String: Int] = [:]
+        for reasons in reasonsByNode.values { for r in Set(reasons) { histogram[r, default: 0] += 1 } }
+        let parts = histogram.map { "\($0.value) \($0.key)" }.sorted()
+        return "0/\(numAllNodes) nodes are available: \(parts.joined(separator: ", "))."
+    }
+}
+
+/// The scheduling algorithm of one profile: filter, score, select. Binding and queueing are
+/// the caller's (see ``SchedulingQueue``). A value type; `schedule` is a pure function of the
+/// pod and the snapshot except for the tie-break random numbers and the rotating start index.
+public struct Scheduler: Sendable {
+    public var preFilters: [any PreFilterPlugin]
+    public var filters: [any FilterPlugin]
+    public var scorers: [any ScorePlugin]
+    /// Where the next cycle starts looking, so that all nodes get a turn (upstream's
+    /// nextStartNodeIndex).
+    public private(set) var nextStartNodeIndex = 0
+
+    /// The default plugin set: upstream's default profile, less preemption and volume plugins.
+    public init() {
+        let spread = PodTopologySpread(), taints = TaintToleration(), affinity = NodeAffinityPlugin()
+        let fit = NodeResourcesFit(), interPod = InterPodAffinity()
+        preFilters = [spread]
+        filters = [NodeUnschedulable(), NodeName(), taints, affinity, NodePorts(), fit, spread, interPod]
+        scorers = [taints, affinity, fit, BalancedAllocation(), ImageLocality(), spread, interPod]
+    }
+
+    public init(preFilters: [any PreFilterPlugin] = [], filters: [any FilterPlugin], scorers: [any ScorePlugin]) {
+        self.preFilters = preFilters
+        self.filters = filters
+        self.scorers = scorers
+    }
+
+    /// How many feasible nodes to find before scoring (upstream's adaptive
+    /// percentageOfNodesToScore: 50% less 1% per 125 nodes, at least 5% and at least 100 nodes).
+    public static func numFeasibleNodesToFind(_ total: Int) -> Int {
+        if total < 100 { return total }
+        let percentage = max(50 - total / 125, 5)
+        return max(total * percentage / 100, 100)
+    }
+
+    /// Picks a node for `pod` among `snapshot`'s nodes, or says why none fits.
+    public mutating func schedule<R: RandomNumberGenerator>(_ pod: Pod, snapshot: Snapshot, using rng: inout R) -> Result<String, FitError> {
+        let nodes = snapshot.nodes
+        guard !nodes.isEmpty else { return .failure(FitError(numAllNodes: 0, reasonsByNode: [:])) }
+        var state = CycleState(pod: pod, allNodes: nodes, nodesWithAffinityPods: snapshot.nodesWithAffinityPods)
+        for p in preFilters {
+            switch p.preFilter(state) {
+            case .success(let data): if let data { state.data[p.name] = data }
+            case .failure(let f):
+                return .failure(FitError(numAllNodes: nodes.count, reasonsByNode: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, f.status.reasons) })))
+            }
+        }
+        let want = Self.numFeasibleNodesToFind(nodes.count)
+        var feasible: [Int] = []
+        var reasons: [String: [String]] = [:]
+        var visited = 0
+        let start = nextStartNodeIndex % nodes.count
+        while visited < nodes.count && feasible.count < want {
+            let i = (start + visited) % nodes.count
+            visited += 1
+            let node = nodes[i]
+            var failed: [String] = []
+            for f in filters {
+                let s = f.filter(state, node: node)
+                if !s.isSuccess { failed = s.reasons; break }
+            }
+            if failed.isEmpty { feasible.append(i) } else { reasons[node.name] = failed }
+        }
+        nextStartNodeIndex = (start + visited) % nodes.count
+        guard !feasible.isEmpty else { return .failure(FitError(numAllNodes: nodes.count, reasonsByNode: reasons)) }
+        if feasible.count == 1 { return .success(nodes[feasible[0]].name) }
+        var totals = [Int64](repeating: 0, count: feasible.count)
+        for s in scorers {
+            var scores = feasible.map { s.score(state, node: nodes[$0]) }
+            s.normalize(&scores)
+            for k in totals.indices { totals[k] += scores[k] * s.weight }
+        }
+        // Reservoir sampling among the best, as upstream's selectHost.
+        var best = 0, ties = 1
+        for k in 1..<totals.count {
+            if totals[k] > totals[best] { best = k; ties = 1 } else if totals[k] == totals[best] {
+                ties += 1
+                if Int.random(in: 0..<ties, using: &rng) == 0 { best = k }
+            }
+        }
+        return .success(nodes[feasible[best]].name)
+    }
+
+    /// Runs every scorer on each node (all of them, not just the first feasible ones) and
+    /// returns the weighted totals: for tests and `nodectl` explanations.
+    public func scores(_ pod: Pod, snapshot: Snapshot) -> [String: Int64] {
+        var state = CycleState(pod: pod, allNodes: snapshot.nodes, nodesWithAffinityPods: snapshot.nodesWithAffinityPods)
+        for p in preFilters { if case .success(let d?) = p.preFilter(state) { state.data[p.name] = d } }
+        var totals: [String: Int64] = [:]
+        for s in scorers {
+            var raw = snapshot.nodes.map { s.score(state, node: $0) }
+            s.normalize(&raw)
+            for (n, v) in zip(snapshot.nodes, raw) { totals[n.name, default: 0] += v * s.weight }
+        }
+        return totals
+    }
+}
+
+/// The nodes and their pods as the scheduler sees them during one cycle; kept up to date
+/// incrementally as pods are bound, so a cycle does not rebuild it.
+public struct Snapshot: Sendable {
+    public private(set) var nodes: [NodeInfo] = []
+    public private(set) var nodesWithAffinityPods: [Int] = []
+    private var index: [String: Int] = [:]
+
+    public init(nodes: [Node] = [], pods: [Pod] = []) {
+        for n in nodes { upsert(n) }
+        for p in pods { assume(p) }
+    }
+
+    /// Adds or replaces a node, keeping its pods.
+    public mutating func upsert(_ node: Node) {
+        let name = node.metadata.name ?? ""
+        if let i = index[name] { nodes[i].node = node } else {
+            index[name] = nodes.count
+            nodes.append(NodeInfo(node: node))
+        }
+    }
+
+    /// Removes a node and its pods from consideration.
+    public mutating func remove(node name: String) {
+        guard let i = index.removeValue(forKey: name) else { return }
+        nodes.remove(at: i)
+        index = Dictionary(uniqueKeysWithValues: nodes.enumerated().map { ($0.element.name, $0.offset) })
+        nodesWithAffinityPods = nodes.indices.filter { nodes[$0].pods.contains(where: \.hasAffinityTerms) }
+    }
+
+    /// Records a pod as running on its `spec.nodeName` (after binding, or from the informer).
+    public mutating func assume(_ pod: Pod) {
+        guard let name = pod.spec.nodeName, let i = index[name] else { return }
+        nodes[i].add(pod)
+        if pod.hasAffinityTerms, !nodesWithAffinityPods.contains(i) { nodesWithAffinityPods.append(i) }
+    }
+
+    public func node(named name: String) -> NodeInfo? { index[name].map { nodes[$0] } }
+}
