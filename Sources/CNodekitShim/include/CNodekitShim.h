@@ -7,7 +7,6 @@
 #include <linux/if_link.h>
 #include <linux/veth.h>
 #include <linux/if_addr.h>
-#include <linux/if_bridge.h>
 
 /// CLONE_NEWNET from <sched.h>, which needs _GNU_SOURCE to be visible.
 static const int NK_CLONE_NEWNET = 0x40000000;
