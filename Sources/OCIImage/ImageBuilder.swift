@@ -50,6 +50,11 @@ public struct ImageBuilder: Sendable {
         guard spec.reference.digest == nil else {
             throw OCIImageError(.badReference, "image name \(spec.reference) carries a digest; a built image is named by a tag")
         }
+        let directory = URL(fileURLWithPath: output).deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw OCIImageError(.io, "cannot write \(output): directory \(directory) does not exist")
+        }
         let layerPath = output + ".layer.partial"
         let partialPath = output + ".partial"
         defer {
@@ -175,7 +180,7 @@ final class HashingFileWriter {
     init(path: String) throws(OCIImageError) {
         self.path = path
         guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw OCIImageError(.io, "creating \(path)")
+            throw OCIImageError(.io, "creating \(path) (is its directory writable?)")
         }
         do {
             handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))

@@ -13,6 +13,8 @@ import OCIImage
         ("localhost/app", "localhost/app:latest"),
         ("localhost:5000/team/app:v1.2-rc_3", "localhost:5000/team/app:v1.2-rc_3"),
         ("Example.com/a/b", "Example.com/a/b:latest"),
+        // As in the distribution library, an uppercase first component is a registry host.
+        ("NodeKit/busybox", "NodeKit/busybox:latest"),
         ("a.b/x__y/z-----w", "a.b/x__y/z-----w:latest"),
         ("nodekit/busybox@sha256:" + String(repeating: "ab", count: 32),
          "docker.io/nodekit/busybox@sha256:" + String(repeating: "ab", count: 32)),
@@ -33,7 +35,7 @@ import OCIImage
     /// Each rejected reference and a fragment of the reason the message must give.
     @Test(arguments: [
         ("", "empty"),
-        ("NodeKit/busybox", "lowercase"),
+        ("nodekit/BusyBox", "lowercase"),
         ("nodekit/busybox:", "tag"),
         ("nodekit/busybox:-x", "tag"),
         ("nodekit/busybox:" + String(repeating: "t", count: 129), "tag"),
