@@ -56,6 +56,13 @@ public actor PodWorker {
         self.runtimePod = RuntimePod(uid: pod.metadata.uid ?? "")
     }
 
+    /// Replaces the desired pod (same UID): a container whose spec changed is restarted on the
+    /// next step, the others are left alone. A pod with another UID needs its own worker.
+    public func update(_ newPod: Pod) {
+        guard newPod.metadata.uid == uid else { return }
+        pod = newPod
+    }
+
     /// The probe state and history of `container`, nil when it has no running container.
     public func probes(of container: String) -> ContainerProbes? { probes[container] }
 

@@ -1,0 +1,117 @@
+import CRI
+import Foundation
+import KubeAPI
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The kubelet's HTTP endpoints (plain HTTP, as the read-only port): `/healthz`, `/pods`
+/// (a PodList of the desired pods with their status), `/metrics` (Prometheus text) and
+/// `/containerLogs/<namespace>/<pod>/<container>` (the messages of the container's CRI log,
+/// `?previous=true` for the instance before the newest).
+///
+/// Each connection is served in its own task; requests on one connection are answered in order.
+public struct KubeletServer: Sendable {
+    public let kubelet: Kubelet
+    public let host: String
+    public let port: Int
+
+    public init(kubelet: Kubelet, host: String = "0.0.0.0", port: Int = 10250) {
+        self.kubelet = kubelet
+        self.host = host
+        self.port = port
+    }
+
+    /// Binds, calls `onBound` with the bound port (useful with port 0), and serves until the
+    /// task is cancelled.
+    public func run(onBound: @Sendable (Int) -> Void = { _ in }) async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        onBound(server.channel.localAddress?.port ?? port)
+        try await withTaskCancellationHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { connections in
+                    for try await connection in connections {
+                        group.addTask { await serve(connection) }
+                    }
+                }
+            }
+        } onCancel: {
+            server.channel.close(promise: nil)
+        }
+    }
+
+    func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        try? await connection.executeThenClose { inbound, outbound in
+            var head: HTTPRequestHead?
+            for try await part in inbound {
+                switch part {
+                case .head(let h): head = h
+                case .body: break
+                case .end:
+                    guard let request = head else { continue }
+                    let (status, type, body) = await respond(method: request.method, uri: request.uri)
+                    var headers = HTTPHeaders()
+                    headers.add(name: "Content-Type", value: type)
+                    headers.add(name: "Content-Length", value: String(body.utf8.count))
+                    try await outbound.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
+                    try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body))))
+                    try await outbound.write(.end(nil))
+                    head = nil
+                }
+            }
+        }
+    }
+
+    /// The response to one request: status, content type, body.
+    public func respond(method: HTTPMethod, uri: String) async -> (HTTPResponseStatus, String, String) {
+        guard method == .GET || method == .HEAD else { return (.methodNotAllowed, "text/plain", "method not allowed\n") }
+        let components = URLComponents(string: uri)
+        let path = components?.path ?? uri
+        let query = Dictionary((components?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { a, _ in a })
+        switch path {
+        case "/healthz":
+            return (.ok, "text/plain", "ok")
+        case "/metrics":
+            return (.ok, "text/plain; version=0.0.4", kubelet.metrics.render())
+        case "/pods", "/pods/":
+            let list = ObjectList(items: await kubelet.pods())
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            guard let data = try? encoder.encode(list) else { return (.internalServerError, "text/plain", "cannot encode pods\n") }
+            return (.ok, "application/json", String(decoding: data, as: UTF8.self))
+        default:
+            let parts = path.split(separator: "/").map(String.init)
+            if parts.count == 4, parts[0] == "containerLogs" {
+                return await containerLogs(namespace: parts[1], pod: parts[2], container: parts[3], previous: query["previous"] == "true")
+            }
+            return (.notFound, "text/plain", "404 page not found\n")
+        }
+    }
+
+    func containerLogs(namespace: String, pod: String, container: String, previous: Bool) async -> (HTTPResponseStatus, String, String) {
+        guard let worker = await kubelet.worker(namespace: namespace, name: pod) else {
+            return (.notFound, "text/plain", "pod \(namespace)/\(pod) not found\n")
+        }
+        let runtimePod = await worker.runtimePod
+        guard let instance = previous ? runtimePod.previous(container) : runtimePod.latest(container) else {
+            return (.notFound, "text/plain", "container \(container) of pod \(namespace)/\(pod) has no \(previous ? "previous " : "")instance\n")
+        }
+        guard let data = FileManager.default.contents(atPath: instance.logPath) else {
+            return (.notFound, "text/plain", "log \(instance.logPath) of container \(container) cannot be read\n")
+        }
+        var out = ""
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            guard let entry = try? ContainerLogLine(parsing: line) else { continue }
+            out += entry.message + (entry.partial ? "" : "\n")
+        }
+        return (.ok, "text/plain", out)
+    }
+}

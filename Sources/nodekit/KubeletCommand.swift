@@ -1,0 +1,71 @@
+import ArgumentParser
+import CRI
+import Foundation
+import Kubelet
+import Logging
+
+/// `nodekit kubelet`: runs the pods of a manifest directory on containerd and serves the
+/// kubelet's HTTP endpoints. Stopping it leaves the pods running; the next start adopts them.
+struct KubeletCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kubelet",
+        abstract: "Run static pods from a manifest directory on a CRI runtime (containerd).",
+        discussion: """
+            Every file in --pod-manifest-path holds one pod (YAML or JSON). The directory is re-read
+            every second: a new file starts its pod, an edited file restarts it, a removed file stops
+            and removes it. Endpoints: /healthz, /pods, /metrics, /containerLogs/<ns>/<pod>/<container>.
+            """)
+
+    @Option(name: .customLong("pod-manifest-path"), help: "Directory of static pod manifests.")
+    var podManifestPath: String
+
+    @Option(help: "Kubeconfig of an API server (needs the API source, issue 6; not supported yet).")
+    var kubeconfig: String?
+
+    @Option(name: .customLong("node-name"), help: "This node's name (default: the host name).")
+    var nodeName: String?
+
+    @Option(name: .customLong("runtime-endpoint"), help: "CRI endpoint, unix://PATH (default: NODEKIT_CRI_ENDPOINT or containerd's).")
+    var runtimeEndpoint: String?
+
+    @Option(name: .customLong("root-dir"), help: "Kubelet state directory (default /var/lib/kubelet); pod logs go to <root-dir>/logs/pods when set.")
+    var rootDir: String?
+
+    @Option(help: "Port of the HTTP endpoints (0 picks a free one).")
+    var port: Int = 10250
+
+    @Option(help: "Address the HTTP endpoints listen on.")
+    var address: String = "0.0.0.0"
+
+    func validate() throws {
+        if kubeconfig != nil {
+            throw ValidationError("--kubeconfig needs the API server pod source, which is not implemented yet (issue 6)")
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not a port number") }
+    }
+
+    func run() async throws {
+        let logger = Logger(label: "nodekit.kubelet")
+        let endpoint: RuntimeEndpoint
+        do {
+            endpoint = try runtimeEndpoint.map { endpoint throws(CRIError) in try RuntimeEndpoint(parsing: endpoint) } ?? RuntimeEndpoint.nodekitDefault()
+        } catch {
+            throw ValidationError("--runtime-endpoint: \(error)")
+        }
+        let name = (nodeName ?? ProcessInfo.processInfo.hostName).lowercased()
+        let runtime = try CRIClient(endpoint: endpoint)
+        let node = NodeInfo.host(nodeName: name, rootDirectory: rootDir)
+        let kubelet = Kubelet(node: node, runtime: runtime, sources: [StaticPodSource(directory: podManifestPath, nodeName: name)], logger: logger)
+        let server = KubeletServer(kubelet: kubelet, host: address, port: port)
+        logger.info("kubelet starting", metadata: ["node": "\(name)", "runtime": "\(endpoint)", "manifests": "\(podManifestPath)"])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await kubelet.run() }
+            group.addTask {
+                try await server.run { bound in logger.info("serving kubelet endpoints", metadata: ["address": "\(address):\(bound)"]) }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+        await runtime.close()
+    }
+}
