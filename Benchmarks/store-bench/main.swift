@@ -1,6 +1,6 @@
 // store-bench: the embedded store against a real etcd 3.4 on the same disk, side by side.
 //
-//   swift run -c release store-bench [--quick] [--dir DIR] [--no-etcd]
+//   swift run -c release store-bench [--quick] [--dir DIR] [--no-etcd | --etcd HOST:PORT]
 //       creates/s and reads/s with 1 and 64 clients, p50/p99 latency, and watch delivery latency
 //       to 1,000 watchers, for each backend; prints one table.
 //   store-bench crash-writer --dir DIR [--clients N]
@@ -17,6 +17,8 @@ struct Options {
     var etcd = true
     var clients = 32
     var mode = "bench"
+    /// Benchmark this running etcd instead of starting one.
+    var etcdEndpoint: String?
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -29,6 +31,7 @@ struct Options {
             case "--quick": quick = true
             case "--no-etcd": etcd = false
             case "--dir": directory = try value(&rest, argument)
+            case "--etcd": etcdEndpoint = try value(&rest, argument)
             case "--clients":
                 guard let count = Int(try value(&rest, argument)), count > 0 else { throw UsageError("--clients needs a positive number") }
                 clients = count
@@ -194,7 +197,11 @@ func runBenchmark(_ options: Options) async throws {
     await embedded.close()
 
     if options.etcd {
-        if !FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd") {
+        if let endpoint = options.etcdEndpoint {
+            let etcd = try EtcdStore(endpoints: EtcdStore.parseEndpoints(endpoint))
+            rows += try await benchmark("etcd", etcd, quick: options.quick)
+            await etcd.close()
+        } else if !FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd") {
             print("store-bench: /usr/bin/etcd is not installed; skipping the etcd column")
         } else {
             let member = try await EtcdMember.start(dataDirectory: options.directory + "/etcd")

@@ -118,6 +118,12 @@ public final class EtcdStore: Store {
     /// Runs `body` against the current endpoint, moving to the next one on errors that mean
     /// "this member cannot serve now", until the failover budget is spent.
     private func withFailover<R: Sendable>(_ operation: String, _ body: (Client, CallOptions) async throws -> R) async throws(StoreError) -> R {
+        try await withFailoverReportingRetry(operation, body).result
+    }
+
+    /// ``withFailover(_:_:)`` that also says whether an attempt failed after the request may have
+    /// reached the server, so a write can tell its own retried effect from someone else's.
+    private func withFailoverReportingRetry<R: Sendable>(_ operation: String, _ body: (Client, CallOptions) async throws -> R) async throws(StoreError) -> (result: R, retried: Bool) {
         let deadline = ContinuousClock.now + options.failoverBudget
         var lastError: (any Error)?
         var attempt = 0
@@ -125,7 +131,7 @@ public final class EtcdStore: Store {
             let index = state.withLock { $0.current }
             do {
                 let client = try connection(index)
-                return try await body(client, callOptions)
+                return (try await body(client, callOptions), attempt > 0)
             } catch let error as StoreError {
                 throw error
             } catch let error as RPCError where Self.isRetryable(error) {
@@ -254,11 +260,15 @@ public final class EtcdStore: Store {
         txn.compare = [Self.modCompare(key, 0)]
         txn.success = [Etcdserverpb_RequestOp.with { $0.requestPut = put }]
         txn.failure = [Self.rangeOp(key)]
-        let response = try await withFailover("create \(key)") { client, options in
+        let (response, retried) = try await withFailoverReportingRetry("create \(key)") { client, options in
             try await Etcdserverpb_KV.Client(wrapping: client).txn(txn, options: options)
         }
         guard response.succeeded else {
-            throw StoreError.conflict(key: key, current: response.responses.first?.responseRange.kvs.first.map(Self.keyValue))
+            let current = response.responses.first?.responseRange.kvs.first.map(Self.keyValue)
+            // etcd closes a connection now and then (seen every ~200 calls from this client with
+            // Debian's 3.4.23) after applying the call: the retry then finds our own create.
+            if retried, let current, current.version == 1, current.value == value { return current }
+            throw StoreError.conflict(key: key, current: current)
         }
         let revision = response.header.revision
         return KeyValue(key: key, value: value, createRevision: revision, modRevision: revision, version: 1)
@@ -281,12 +291,14 @@ public final class EtcdStore: Store {
         txn.compare = [Self.modCompare(key, expectedModRevision)]
         txn.success = [Etcdserverpb_RequestOp.with { $0.requestPut = put }]
         txn.failure = [Self.rangeOp(key)]
-        let response = try await withFailover("update \(key)") { client, options in
+        let (response, retried) = try await withFailoverReportingRetry("update \(key)") { client, options in
             try await Etcdserverpb_KV.Client(wrapping: client).txn(txn, options: options)
         }
         guard response.succeeded else {
-            guard let current = response.responses.first?.responseRange.kvs.first else { throw StoreError.notFound(key: key) }
-            throw StoreError.conflict(key: key, current: Self.keyValue(current))
+            guard let current = response.responses.first?.responseRange.kvs.first.map(Self.keyValue) else { throw StoreError.notFound(key: key) }
+            // As in create: a retried update that finds its own value one modification later.
+            if retried, current.value == value, current.modRevision > expectedModRevision { return current }
+            throw StoreError.conflict(key: key, current: current)
         }
         let previous = response.responses.first?.responsePut.prevKv
         return KeyValue(key: key, value: value, createRevision: previous?.createRevision ?? 0, modRevision: response.header.revision,
@@ -391,23 +403,24 @@ public final class EtcdStore: Store {
         }
     }
 
+    /// Where a watch stream stopped.
+    private enum StreamEnd {
+        /// The consumer stopped, or the server cancelled the watch (the error, if any, is final).
+        case finished(StoreError?)
+        /// The connection failed; resume from `next` on an endpoint that works.
+        case broken(any Error)
+    }
+
+    /// Watches `request` over etcd's bidirectional Watch stream. When the stream breaks (the
+    /// member died, or the connection closed), the watch resumes from the revision after the last
+    /// one delivered on the next endpoint, so consumers see no gap; it ends with
+    /// ``StoreError/unavailable(_:)`` only when no endpoint serves within the failover budget.
     public func watch(_ request: WatchRequest) async throws(StoreError) -> StoreWatch {
         if request.key.isEmpty && !request.prefix { throw StoreError.invalidArgument("empty key") }
-        var create = Etcdserverpb_WatchCreateRequest()
-        create.key = Self.bytes(request.key)
-        if request.prefix { create.rangeEnd = request.key.isEmpty ? Data([0]) : Self.prefixEnd(request.key) }
-        create.startRevision = request.startRevision
-        create.progressNotify = request.progressNotify
-        create.prevKv = true
         let (stream, continuation) = AsyncThrowingStream<WatchMessage, any Error>.makeStream()
-        let (requests, requester) = AsyncStream<Etcdserverpb_WatchRequest>.makeStream()
-        requester.yield(Etcdserverpb_WatchRequest.with { $0.createRequest = create })
-
-        let index = state.withLock { $0.current }
-        let client = try connection(index)
-        let endpoint = endpoints[index]
-        let startRevision = request.startRevision
-        let taskID = state.withLock { state in
+        let (controls, control) = AsyncStream<Etcdserverpb_WatchRequest>.makeStream()
+        let taskID = try state.withLock { (state: inout State) throws(StoreError) -> Int in
+            if state.closed { throw StoreError.unavailable("store is closed") }
             state.nextWatchTask += 1
             return state.nextWatchTask
         }
@@ -415,42 +428,15 @@ public final class EtcdStore: Store {
             try await withCheckedThrowingContinuation { (started: CheckedContinuation<Void, any Error>) in
                 let startup = Startup(started)
                 let task = Task { [weak self] in
-                    do {
-                        try await Etcdserverpb_Watch.Client(wrapping: client).watch(requestProducer: { writer in
-                            for await message in requests { try await writer.write(message) }
-                        }, onResponse: { response in
-                            for try await message in response.messages {
-                                if message.created {
-                                    startup.resume(.success(()))
-                                    continue
-                                }
-                                if message.canceled {
-                                    let error: StoreError = message.compactRevision > 0
-                                        ? .compacted(requested: startRevision, compactRevision: message.compactRevision)
-                                        : .unavailable("etcd watch on \(endpoint) cancelled: \(message.cancelReason)")
-                                    startup.resume(.failure(error))
-                                    continuation.finish(throwing: error)
-                                    return
-                                }
-                                if message.events.isEmpty {
-                                    continuation.yield(.progress(revision: message.header.revision))
-                                } else {
-                                    continuation.yield(.events(message.events.map(Self.event)))
-                                }
-                            }
-                        })
-                        startup.resume(.failure(StoreError.unavailable("etcd watch on \(endpoint) ended before it was created")))
-                        continuation.finish()
-                    } catch {
-                        let mapped = Self.mapError(error, operation: "watch \(request.key) on \(endpoint)")
-                        startup.resume(.failure(mapped))
-                        continuation.finish(throwing: mapped)
-                    }
-                    self?.state.withLock { _ = $0.watchTasks.removeValue(forKey: taskID) }
+                    guard let self else { return }
+                    let error = await self.runWatch(request, controls: controls, continuation: continuation, startup: startup)
+                    startup.resume(.failure(error ?? StoreError.unavailable("etcd watch \(request.key) ended before it was created")))
+                    if let error { continuation.finish(throwing: error) } else { continuation.finish() }
+                    self.state.withLock { _ = $0.watchTasks.removeValue(forKey: taskID) }
                 }
                 state.withLock { $0.watchTasks[taskID] = task }
                 continuation.onTermination = { _ in
-                    requester.finish()
+                    control.finish()
                     task.cancel()
                 }
             }
@@ -461,8 +447,149 @@ public final class EtcdStore: Store {
         }
         return StoreWatch(
             stream: stream,
-            requestProgress: { requester.yield(Etcdserverpb_WatchRequest.with { $0.progressRequest = Etcdserverpb_WatchProgressRequest() }) },
+            requestProgress: { control.yield(Etcdserverpb_WatchRequest.with { $0.progressRequest = Etcdserverpb_WatchProgressRequest() }) },
             cancel: { continuation.finish() })
+    }
+
+    /// Runs streams until the watch ends; returns the error to end it with (nil: ended normally).
+    private func runWatch(_ request: WatchRequest, controls: AsyncStream<Etcdserverpb_WatchRequest>,
+                          continuation: AsyncThrowingStream<WatchMessage, any Error>.Continuation, startup: Startup) async -> StoreError? {
+        // The progress requests are shared by every stream this watch opens in turn.
+        let forwarder = ControlForwarder()
+        let forwarding = Task {
+            for await message in controls { forwarder.send(message) }
+            forwarder.finish()
+        }
+        defer { forwarding.cancel() }
+        let next = Mutex(request.startRevision)
+        var deadline = ContinuousClock.now + options.failoverBudget
+        var failures = 0
+        while !Task.isCancelled {
+            let index = state.withLock { $0.current }
+            let end: StreamEnd
+            do {
+                let client = try connection(index)
+                let created = Position(0)
+                end = await watchStream(client, endpoint: endpoints[index], request: request, next: next, forwarder: forwarder,
+                                        continuation: continuation, startup: startup) { created.advance(to: 1) }
+                if created.next == 1 {
+                    // The stream worked: a later break gets a fresh failover budget.
+                    deadline = ContinuousClock.now + options.failoverBudget
+                    failures = 0
+                }
+            } catch {
+                return error
+            }
+            switch end {
+            case let .finished(error):
+                return error
+            case let .broken(error):
+                failures += 1
+                state.withLock { state in
+                    if state.current == index { state.current = (index + 1) % endpoints.count }
+                }
+                if ContinuousClock.now >= deadline {
+                    return StoreError.unavailable("etcd watch \(request.key): no endpoint of \(endpoints) could serve: \(error)")
+                }
+                if failures % endpoints.count == 0 {
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Feeds progress requests to whichever stream is current.
+    private final class ControlForwarder: Sendable {
+        private let writer = Mutex<(continuation: AsyncStream<Etcdserverpb_WatchRequest>.Continuation?, finished: Bool)>((nil, false))
+
+        /// A fresh message source for a new stream; the previous one ends.
+        func attach() -> AsyncStream<Etcdserverpb_WatchRequest> {
+            let (stream, continuation) = AsyncStream<Etcdserverpb_WatchRequest>.makeStream()
+            let previous = writer.withLock { state -> AsyncStream<Etcdserverpb_WatchRequest>.Continuation? in
+                let previous = state.continuation
+                state.continuation = continuation
+                if state.finished { continuation.finish() }
+                return previous
+            }
+            previous?.finish()
+            return stream
+        }
+
+        func send(_ message: Etcdserverpb_WatchRequest) {
+            _ = writer.withLock { $0.continuation }?.yield(message)
+        }
+
+        func finish() {
+            let current = writer.withLock { state -> AsyncStream<Etcdserverpb_WatchRequest>.Continuation? in
+                state.finished = true
+                return state.continuation
+            }
+            current?.finish()
+        }
+    }
+
+    /// One Watch stream from revision `next`; advances `next` past every revision delivered.
+    private func watchStream(_ client: Client, endpoint: Endpoint, request: WatchRequest, next: borrowing Mutex<Int64>, forwarder: ControlForwarder,
+                             continuation: AsyncThrowingStream<WatchMessage, any Error>.Continuation, startup: Startup,
+                             created: @escaping @Sendable () -> Void) async -> StreamEnd {
+        var create = Etcdserverpb_WatchCreateRequest()
+        create.key = Self.bytes(request.key)
+        if request.prefix { create.rangeEnd = request.key.isEmpty ? Data([0]) : Self.prefixEnd(request.key) }
+        create.startRevision = next.withLock { $0 }
+        create.progressNotify = request.progressNotify
+        create.prevKv = true
+        let startRevision = create.startRevision
+        let createRequest = Etcdserverpb_WatchRequest.with { $0.createRequest = create }
+        let controls = forwarder.attach()
+        let position = Position(startRevision)
+        do {
+            let end = try await Etcdserverpb_Watch.Client(wrapping: client).watch(requestProducer: { writer in
+                try await writer.write(createRequest)
+                for await message in controls { try await writer.write(message) }
+            }, onResponse: { response -> StreamEnd in
+                for try await message in response.messages {
+                    if message.created {
+                        // "Now" becomes a concrete revision, so a resumed stream starts right after it.
+                        if startRevision == 0 { position.advance(to: message.header.revision + 1) }
+                        created()
+                        startup.resume(.success(()))
+                        continue
+                    }
+                    if message.canceled {
+                        if message.compactRevision > 0 {
+                            let error = StoreError.compacted(requested: position.next, compactRevision: message.compactRevision)
+                            startup.resume(.failure(error))
+                            return .finished(error)
+                        }
+                        return .broken(StoreError.unavailable("etcd watch on \(endpoint) cancelled: \(message.cancelReason)"))
+                    }
+                    if message.events.isEmpty {
+                        position.advance(to: message.header.revision + 1)
+                        continuation.yield(.progress(revision: message.header.revision))
+                    } else {
+                        let events = message.events.map(Self.event)
+                        position.advance(to: events.last!.revision + 1)
+                        if case .terminated = continuation.yield(.events(events)) { return .finished(nil) }
+                    }
+                }
+                return .broken(StoreError.unavailable("etcd watch stream on \(endpoint) ended"))
+            })
+            next.withLock { $0 = max($0, position.next) }
+            return end
+        } catch {
+            next.withLock { $0 = max($0, position.next) }
+            if Task.isCancelled { return .finished(nil) }
+            return .broken(error)
+        }
+    }
+
+    /// The next revision a watch expects, shared with the response handler.
+    private final class Position: Sendable {
+        private let value: Mutex<Int64>
+        init(_ start: Int64) { value = Mutex(start) }
+        var next: Int64 { value.withLock { $0 } }
+        func advance(to revision: Int64) { value.withLock { $0 = max($0, revision) } }
     }
 
     static func event(_ event: Mvccpb_Event) -> StoreEvent {
