@@ -273,13 +273,15 @@ extension String {
 func crashWriter(_ options: Options) async throws {
     let store = try LocalStore.open(directory: options.directory)
     let out = FileHandle.standardOutput
+    // Keys carry a per-run id, so a writer restarted on the same directory never collides.
+    let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
     out.write(Data("ready \(try await store.currentRevision())\n".utf8))
     try await withThrowingTaskGroup(of: Void.self) { group in
         for client in 0..<options.clients {
             group.addTask {
                 var index = 0
                 while true {
-                    let key = "/crash/\(client)/\(index)"
+                    let key = "/crash/\(run)/\(client)/\(index)"
                     let kv = try await store.create(key, value: Array("value-\(client)-\(index)".utf8), ttl: nil)
                     out.write(Data("\(key) \(kv.modRevision)\n".utf8))
                     index += 1

@@ -34,6 +34,8 @@ final class Journal: Sendable {
         var older: [(firstRevision: Int64, path: String)]
         /// Bytes appended since the newest snapshot.
         var bytesSinceSnapshot: Int64
+        /// fdatasyncs of the log so far (one per group commit).
+        var syncs: Int64 = 0
         var closed = false
     }
 
@@ -183,8 +185,12 @@ final class Journal: Sendable {
         files.withLock {
             $0.current.size += Int64(bytes.count)
             $0.bytesSinceSnapshot += Int64(bytes.count)
+            $0.syncs += 1
         }
     }
+
+    /// Log fdatasyncs since the store was opened.
+    var syncs: Int64 { files.withLock { $0.syncs } }
 
     /// Bytes logged since the newest snapshot.
     var bytesSinceSnapshot: Int64 { files.withLock { $0.bytesSinceSnapshot } }

@@ -489,12 +489,15 @@ public final class LocalStore: Store {
         public var keys: Int
         public var records: Int
         public var watchers: Int
+        /// Log fdatasyncs since open (0 in memory): fewer than writes means group commit worked.
+        public var logSyncs: Int64
     }
 
     public func statistics() -> Statistics {
         state.withLock { state in
             Statistics(revision: state.visibleRevision, compactRevision: state.mvcc.compactRevision, keys: state.mvcc.sortedKeys.count,
-                       records: state.mvcc.histories.values.reduce(0) { $0 + $1.count }, watchers: state.watchers.count)
+                       records: state.mvcc.histories.values.reduce(0) { $0 + $1.count }, watchers: state.watchers.count,
+                       logSyncs: journal?.syncs ?? 0)
         }
     }
 }

@@ -1,0 +1,167 @@
+import Foundation
+import Store
+import Testing
+import TestSupport
+
+/// What only the embedded backend has: files, recovery, group commit, bounded growth.
+@Suite struct EmbeddedStoreTests {
+    static func options(_ clock: ManualStoreClock = ManualStoreClock(), snapshotBytes: Int64 = 64 << 20) -> LocalStoreOptions {
+        var options = LocalStoreOptions.manual(clock)
+        options.snapshotThresholdBytes = snapshotBytes
+        return options
+    }
+
+    static func files(_ directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+    }
+
+    static func size(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    }
+
+    @Test func secondOpenOfTheSameDirectoryFails() async throws {
+        let directory = try TemporaryStoreDirectory("lock")
+        defer { directory.remove() }
+        let store = try LocalStore.open(directory: directory.path, options: Self.options())
+        #expect {
+            _ = try LocalStore.open(directory: directory.path, options: Self.options())
+        } throws: { error in
+            guard case let .unavailable(message) = error as? StoreError else { return false }
+            return message.contains("LOCK")
+        }
+        await store.close()
+        let again = try LocalStore.open(directory: directory.path, options: Self.options())
+        await again.close()
+    }
+
+    @Test func tornTailIsTruncatedAndEverythingBeforeItKept() async throws {
+        let directory = try TemporaryStoreDirectory("torn")
+        defer { directory.remove() }
+        let store = try LocalStore.open(directory: directory.path, options: Self.options())
+        for index in 0..<10 { _ = try await store.create("/k/\(index)", value: Array("v\(index)".utf8), ttl: nil) }
+        await store.close()
+        let segment = directory.path + "/" + (try Self.files(directory.path).first { $0.hasPrefix("wal-") })!
+        let goodSize = try Self.size(segment)
+        // A crash mid-write leaves a frame header that promises more bytes than were written.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: segment))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([200, 0, 0, 0, 1, 2, 3, 4, 1, 9, 9]))
+        try handle.close()
+
+        let reopened = try LocalStore.open(directory: directory.path, options: Self.options())
+        #expect(try await reopened.currentRevision() == 10)
+        #expect(try await reopened.range(.prefix("/k/")).count == 10)
+        #expect(try Self.size(segment) == goodSize)
+        let next = try await reopened.create("/k/after", value: [1], ttl: nil)
+        #expect(next.modRevision == 11)
+        await reopened.close()
+    }
+
+    @Test func damageBeforeTheLastSegmentIsReportedAsCorruption() async throws {
+        let directory = try TemporaryStoreDirectory("corrupt")
+        defer { directory.remove() }
+        // A tiny snapshot threshold makes the log rotate into several segments.
+        let store = try LocalStore.open(directory: directory.path, options: Self.options(snapshotBytes: 1))
+        for index in 0..<5 { _ = try await store.create("/k/\(index)", value: [UInt8](repeating: 7, count: 100), ttl: nil) }
+        await store.close()
+        let snapshots = try Self.files(directory.path).filter { $0.hasPrefix("snap-") }
+        try #require(!snapshots.isEmpty)
+        // Flip a byte inside the newest snapshot: its checksum no longer matches.
+        let path = directory.path + "/" + snapshots.last!
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try LocalStore.open(directory: directory.path, options: Self.options())
+        } throws: { error in
+            guard case let .corrupted(message) = error as? StoreError else { return false }
+            return message.contains("checksum")
+        }
+    }
+
+    @Test func concurrentWritersShareFsyncs() async throws {
+        let directory = try TemporaryStoreDirectory("group")
+        defer { directory.remove() }
+        let store = try LocalStore.open(directory: directory.path, options: Self.options())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<64 {
+                group.addTask {
+                    for index in 0..<10 { _ = try await store.create("/g/\(client)/\(index)", value: [1, 2, 3], ttl: nil) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let statistics = store.statistics()
+        #expect(statistics.revision == 640)
+        // Every write waited for an fsync, and 64 writers kept more than one write per fsync.
+        #expect(statistics.logSyncs > 0 && statistics.logSyncs < 640, "\(statistics.logSyncs) fsyncs for 640 writes")
+        await store.close()
+    }
+
+    @Test func filesStayBoundedUnderChurnWithCompaction() async throws {
+        let directory = try TemporaryStoreDirectory("churn")
+        defer { directory.remove() }
+        let clock = ManualStoreClock()
+        var options = Self.options(clock, snapshotBytes: 256 << 10)
+        options.historyRetention = .seconds(60)
+        let store = try LocalStore.open(directory: directory.path, options: options)
+        let value = [UInt8](repeating: 0x5A, count: 1000)
+        var revisions: [String: Int64] = [:]
+        for index in 0..<100 { revisions["/churn/\(index)"] = try await store.create("/churn/\(index)", value: value, ttl: nil).modRevision }
+        var largest = 0
+        // 30 rounds of rewriting 100 keys (3 MB of writes): each round is 10 s of manual time, so
+        // compaction keeps about 6 rounds of history.
+        for _ in 0..<30 {
+            for (key, revision) in revisions {
+                revisions[key] = try await store.update(key, value: value, expectedModRevision: revision, ttl: nil).modRevision
+            }
+            clock.advance(by: .seconds(10))
+            await store.compactHistory()
+            let total = try Self.files(directory.path).reduce(0) { $0 + (try Self.size(directory.path + "/" + $1)) }
+            largest = max(largest, total)
+        }
+        let statistics = store.statistics()
+        #expect(statistics.compactRevision > 0)
+        #expect(statistics.records <= 100 * 8, "history kept \(statistics.records) records")
+        // Live data is ~100 KB and retained history ~700 KB; 3 MB was written.
+        #expect(largest < 2_000_000, "directory grew to \(largest) bytes")
+        await store.close()
+        let reopened = try LocalStore.open(directory: directory.path, options: options)
+        #expect(try await reopened.range(.prefix("/churn/")).kvs.map(\.modRevision).sorted() == revisions.values.sorted())
+        await reopened.close()
+    }
+
+    @Test func ttlSurvivesRestartAsAnAbsoluteExpiry() async throws {
+        let directory = try TemporaryStoreDirectory("ttl")
+        defer { directory.remove() }
+        let clock = ManualStoreClock()
+        let store = try LocalStore.open(directory: directory.path, options: Self.options(clock))
+        _ = try await store.create("/events/e1", value: [1], ttl: .seconds(30))
+        await store.close()
+        let reopened = try LocalStore.open(directory: directory.path, options: Self.options(clock))
+        clock.advance(by: .seconds(29))
+        #expect(await reopened.expireKeys() == 0)
+        clock.advance(by: .seconds(2))
+        #expect(await reopened.expireKeys() == 1)
+        #expect(try await reopened.get("/events/e1") == nil)
+        await reopened.close()
+    }
+
+    @Test func progressNotificationsGoOnlyToIdleWatchersThatAskedForThem() async throws {
+        let store = LocalStore.inMemory(options: .manual(ManualStoreClock()))
+        let quiet = try await store.watch(.prefix("/quiet/", progressNotify: true))
+        let busy = try await store.watch(.prefix("/busy/", progressNotify: true))
+        let plain = try await store.watch(.prefix("/quiet/"))
+        let written = try await store.create("/busy/x", value: [1], ttl: nil)
+        store.sendProgress()
+        store.sendProgress()
+        await store.close()
+        var quietMessages: [WatchMessage] = [], busyMessages: [WatchMessage] = [], plainMessages: [WatchMessage] = []
+        for try await message in quiet { quietMessages.append(message) }
+        for try await message in busy { busyMessages.append(message) }
+        for try await message in plain { plainMessages.append(message) }
+        #expect(quietMessages == [.progress(revision: written.modRevision), .progress(revision: written.modRevision)])
+        #expect(busyMessages.count == 2 && busyMessages.last == .progress(revision: written.modRevision))
+        #expect(plainMessages.isEmpty)
+    }
+}
