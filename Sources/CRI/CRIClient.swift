@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import Synchronization
 
 /// A ``ContainerRuntime`` reached over gRPC on a unix socket (containerd's CRI plugin, CRI-O).
 ///
@@ -58,14 +59,21 @@ public final class CRIClient: ContainerRuntime {
         grpc.beginGracefulShutdown()
     }
 
-    /// Stops accepting calls, waits for calls in flight, and closes the connection. Idempotent.
-    public func close() async {
+    /// Stops accepting calls, waits for calls in flight (at most `grace`), and closes the
+    /// connection; after `grace` it cancels what is left. Idempotent.
+    public func close(grace: Duration = .seconds(5)) async {
         grpc.beginGracefulShutdown()
-        await connections.value
+        let connections = self.connections
+        if await Self.race(deadline: grace, { await connections.value }) == nil {
+            // A call stuck on a peer that never answers keeps a graceful shutdown waiting.
+            connections.cancel()
+            await connections.value
+        }
     }
 
     /// Runs `body` with a client for `endpoint` and closes the client afterwards, also when
-    /// `body` throws.
+    /// `body` throws. Calls still running then were abandoned by `body` (a deadline passed), so
+    /// closing gives them only a second.
     public static func with<Result: Sendable>(
         endpoint: RuntimeEndpoint, timeouts: CRITimeouts = CRITimeouts(),
         _ body: (CRIClient) async throws -> Result
@@ -73,10 +81,10 @@ public final class CRIClient: ContainerRuntime {
         let client = try CRIClient(endpoint: endpoint, timeouts: timeouts)
         do {
             let result = try await body(client)
-            await client.close()
+            await client.close(grace: .seconds(1))
             return result
         } catch {
-            await client.close()
+            await client.close(grace: .seconds(1))
             throw error
         }
     }
@@ -84,115 +92,115 @@ public final class CRIClient: ContainerRuntime {
     // MARK: Calls
 
     public func version(_ request: Runtime_V1_VersionRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_VersionResponse {
-        try await perform(.version, timeout: timeout) { try await runtime.version(request, options: $0) }
+        try await perform(.version, timeout: timeout) { [runtime = self.runtime] in try await runtime.version(request, options: $0) }
     }
 
     public func status(_ request: Runtime_V1_StatusRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_StatusResponse {
-        try await perform(.status, timeout: timeout) { try await runtime.status(request, options: $0) }
+        try await perform(.status, timeout: timeout) { [runtime = self.runtime] in try await runtime.status(request, options: $0) }
     }
 
     public func updateRuntimeConfig(_ request: Runtime_V1_UpdateRuntimeConfigRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_UpdateRuntimeConfigResponse {
-        try await perform(.updateRuntimeConfig, timeout: timeout) { try await runtime.updateRuntimeConfig(request, options: $0) }
+        try await perform(.updateRuntimeConfig, timeout: timeout) { [runtime = self.runtime] in try await runtime.updateRuntimeConfig(request, options: $0) }
     }
 
     public func runPodSandbox(_ request: Runtime_V1_RunPodSandboxRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_RunPodSandboxResponse {
-        try await perform(.runPodSandbox, timeout: timeout) { try await runtime.runPodSandbox(request, options: $0) }
+        try await perform(.runPodSandbox, timeout: timeout) { [runtime = self.runtime] in try await runtime.runPodSandbox(request, options: $0) }
     }
 
     public func stopPodSandbox(_ request: Runtime_V1_StopPodSandboxRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_StopPodSandboxResponse {
-        try await perform(.stopPodSandbox, timeout: timeout) { try await runtime.stopPodSandbox(request, options: $0) }
+        try await perform(.stopPodSandbox, timeout: timeout) { [runtime = self.runtime] in try await runtime.stopPodSandbox(request, options: $0) }
     }
 
     public func removePodSandbox(_ request: Runtime_V1_RemovePodSandboxRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_RemovePodSandboxResponse {
-        try await perform(.removePodSandbox, timeout: timeout) { try await runtime.removePodSandbox(request, options: $0) }
+        try await perform(.removePodSandbox, timeout: timeout) { [runtime = self.runtime] in try await runtime.removePodSandbox(request, options: $0) }
     }
 
     public func podSandboxStatus(_ request: Runtime_V1_PodSandboxStatusRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_PodSandboxStatusResponse {
-        try await perform(.podSandboxStatus, timeout: timeout) { try await runtime.podSandboxStatus(request, options: $0) }
+        try await perform(.podSandboxStatus, timeout: timeout) { [runtime = self.runtime] in try await runtime.podSandboxStatus(request, options: $0) }
     }
 
     public func listPodSandbox(_ request: Runtime_V1_ListPodSandboxRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ListPodSandboxResponse {
-        try await perform(.listPodSandbox, timeout: timeout) { try await runtime.listPodSandbox(request, options: $0) }
+        try await perform(.listPodSandbox, timeout: timeout) { [runtime = self.runtime] in try await runtime.listPodSandbox(request, options: $0) }
     }
 
     public func podSandboxStats(_ request: Runtime_V1_PodSandboxStatsRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_PodSandboxStatsResponse {
-        try await perform(.podSandboxStats, timeout: timeout) { try await runtime.podSandboxStats(request, options: $0) }
+        try await perform(.podSandboxStats, timeout: timeout) { [runtime = self.runtime] in try await runtime.podSandboxStats(request, options: $0) }
     }
 
     public func createContainer(_ request: Runtime_V1_CreateContainerRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_CreateContainerResponse {
-        try await perform(.createContainer, timeout: timeout) { try await runtime.createContainer(request, options: $0) }
+        try await perform(.createContainer, timeout: timeout) { [runtime = self.runtime] in try await runtime.createContainer(request, options: $0) }
     }
 
     public func startContainer(_ request: Runtime_V1_StartContainerRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_StartContainerResponse {
-        try await perform(.startContainer, timeout: timeout) { try await runtime.startContainer(request, options: $0) }
+        try await perform(.startContainer, timeout: timeout) { [runtime = self.runtime] in try await runtime.startContainer(request, options: $0) }
     }
 
     public func stopContainer(_ request: Runtime_V1_StopContainerRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_StopContainerResponse {
-        try await perform(.stopContainer, timeout: timeout ?? stopContainerDeadline(request.timeout)) { try await runtime.stopContainer(request, options: $0) }
+        try await perform(.stopContainer, timeout: timeout ?? stopContainerDeadline(request.timeout)) { [runtime = self.runtime] in try await runtime.stopContainer(request, options: $0) }
     }
 
     public func removeContainer(_ request: Runtime_V1_RemoveContainerRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_RemoveContainerResponse {
-        try await perform(.removeContainer, timeout: timeout) { try await runtime.removeContainer(request, options: $0) }
+        try await perform(.removeContainer, timeout: timeout) { [runtime = self.runtime] in try await runtime.removeContainer(request, options: $0) }
     }
 
     public func listContainers(_ request: Runtime_V1_ListContainersRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ListContainersResponse {
-        try await perform(.listContainers, timeout: timeout) { try await runtime.listContainers(request, options: $0) }
+        try await perform(.listContainers, timeout: timeout) { [runtime = self.runtime] in try await runtime.listContainers(request, options: $0) }
     }
 
     public func containerStatus(_ request: Runtime_V1_ContainerStatusRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ContainerStatusResponse {
-        try await perform(.containerStatus, timeout: timeout) { try await runtime.containerStatus(request, options: $0) }
+        try await perform(.containerStatus, timeout: timeout) { [runtime = self.runtime] in try await runtime.containerStatus(request, options: $0) }
     }
 
     public func updateContainerResources(_ request: Runtime_V1_UpdateContainerResourcesRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_UpdateContainerResourcesResponse {
-        try await perform(.updateContainerResources, timeout: timeout) { try await runtime.updateContainerResources(request, options: $0) }
+        try await perform(.updateContainerResources, timeout: timeout) { [runtime = self.runtime] in try await runtime.updateContainerResources(request, options: $0) }
     }
 
     public func reopenContainerLog(_ request: Runtime_V1_ReopenContainerLogRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ReopenContainerLogResponse {
-        try await perform(.reopenContainerLog, timeout: timeout) { try await runtime.reopenContainerLog(request, options: $0) }
+        try await perform(.reopenContainerLog, timeout: timeout) { [runtime = self.runtime] in try await runtime.reopenContainerLog(request, options: $0) }
     }
 
     public func execSync(_ request: Runtime_V1_ExecSyncRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ExecSyncResponse {
-        try await perform(.execSync, timeout: timeout ?? execSyncDeadline(request.timeout)) { try await runtime.execSync(request, options: $0) }
+        try await perform(.execSync, timeout: timeout ?? execSyncDeadline(request.timeout)) { [runtime = self.runtime] in try await runtime.execSync(request, options: $0) }
     }
 
     public func exec(_ request: Runtime_V1_ExecRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ExecResponse {
-        try await perform(.exec, timeout: timeout) { try await runtime.exec(request, options: $0) }
+        try await perform(.exec, timeout: timeout) { [runtime = self.runtime] in try await runtime.exec(request, options: $0) }
     }
 
     public func attach(_ request: Runtime_V1_AttachRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_AttachResponse {
-        try await perform(.attach, timeout: timeout) { try await runtime.attach(request, options: $0) }
+        try await perform(.attach, timeout: timeout) { [runtime = self.runtime] in try await runtime.attach(request, options: $0) }
     }
 
     public func portForward(_ request: Runtime_V1_PortForwardRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_PortForwardResponse {
-        try await perform(.portForward, timeout: timeout) { try await runtime.portForward(request, options: $0) }
+        try await perform(.portForward, timeout: timeout) { [runtime = self.runtime] in try await runtime.portForward(request, options: $0) }
     }
 
     public func containerStats(_ request: Runtime_V1_ContainerStatsRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ContainerStatsResponse {
-        try await perform(.containerStats, timeout: timeout) { try await runtime.containerStats(request, options: $0) }
+        try await perform(.containerStats, timeout: timeout) { [runtime = self.runtime] in try await runtime.containerStats(request, options: $0) }
     }
 
     public func listContainerStats(_ request: Runtime_V1_ListContainerStatsRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ListContainerStatsResponse {
-        try await perform(.listContainerStats, timeout: timeout) { try await runtime.listContainerStats(request, options: $0) }
+        try await perform(.listContainerStats, timeout: timeout) { [runtime = self.runtime] in try await runtime.listContainerStats(request, options: $0) }
     }
 
     public func listImages(_ request: Runtime_V1_ListImagesRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ListImagesResponse {
-        try await perform(.listImages, timeout: timeout) { try await image.listImages(request, options: $0) }
+        try await perform(.listImages, timeout: timeout) { [image = self.image] in try await image.listImages(request, options: $0) }
     }
 
     public func imageStatus(_ request: Runtime_V1_ImageStatusRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ImageStatusResponse {
-        try await perform(.imageStatus, timeout: timeout) { try await image.imageStatus(request, options: $0) }
+        try await perform(.imageStatus, timeout: timeout) { [image = self.image] in try await image.imageStatus(request, options: $0) }
     }
 
     public func pullImage(_ request: Runtime_V1_PullImageRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_PullImageResponse {
-        try await perform(.pullImage, timeout: timeout) { try await image.pullImage(request, options: $0) }
+        try await perform(.pullImage, timeout: timeout) { [image = self.image] in try await image.pullImage(request, options: $0) }
     }
 
     public func removeImage(_ request: Runtime_V1_RemoveImageRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_RemoveImageResponse {
-        try await perform(.removeImage, timeout: timeout) { try await image.removeImage(request, options: $0) }
+        try await perform(.removeImage, timeout: timeout) { [image = self.image] in try await image.removeImage(request, options: $0) }
     }
 
     public func imageFsInfo(_ request: Runtime_V1_ImageFsInfoRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ImageFsInfoResponse {
-        try await perform(.imageFsInfo, timeout: timeout) { try await image.imageFsInfo(request, options: $0) }
+        try await perform(.imageFsInfo, timeout: timeout) { [image = self.image] in try await image.imageFsInfo(request, options: $0) }
     }
 
     // MARK: Deadlines and errors
@@ -210,21 +218,61 @@ public final class CRIClient: ContainerRuntime {
 
     private func perform<Response: Sendable>(
         _ call: CRICall, timeout: Duration?,
-        _ body: (CallOptions) async throws -> Response
+        _ body: @Sendable @escaping (CallOptions) async throws -> Response
     ) async throws(CRIError) -> Response {
         var options = CallOptions.defaults
         let deadline = timeout ?? timeouts[call]
         options.timeout = deadline
         options.waitForReady = false
         options.maxResponseMessageBytes = Self.maxResponseBytes
-        do {
-            return try await body(options)
-        } catch let error as RPCError {
+        let immutableOptions = options
+        // gRPC enforces the deadline too, but waits for the call's task to wind down, and against
+        // a peer that accepts and then closes or stalls the stream setup that never happens. The
+        // race returns at the deadline (plus a little, so gRPC's own error wins when it can).
+        let outcome = await Self.race(deadline: deadline + .milliseconds(200)) { try await body(immutableOptions) }
+        switch outcome {
+        case .some(.success(let response)):
+            return response
+        case .none:
+            throw deadlineError(call, deadline)
+        case .some(.failure(let error as RPCError)):
             throw translate(error, call: call, deadline: deadline)
-        } catch let error as CancellationError {
+        case .some(.failure(let error as CancellationError)):
             throw CRIError(call: call, kind: .runtime(.cancelled), message: "cancelled by the caller (\(error))", endpoint: endpoint.path)
-        } catch {
+        case .some(.failure(let error)):
             throw CRIError(call: call, kind: .unreachable, message: "\(error)", endpoint: endpoint.path)
+        }
+    }
+
+    private func deadlineError(_ call: CRICall, _ deadline: Duration) -> CRIError {
+        CRIError(call: call, kind: .deadlineExceeded,
+                 message: "no answer from the runtime at \(endpoint.path) within \(deadline.formattedSeconds)", endpoint: endpoint.path)
+    }
+
+    /// Runs `work` in a new task and returns its result, or nil once `deadline` has passed
+    /// (cancelling the task, but not waiting for it). Cancelling the caller cancels the work.
+    static func race<Value: Sendable>(
+        deadline: Duration, _ work: @Sendable @escaping () async throws -> Value
+    ) async -> Result<Value, any Error>? {
+        let state = RaceState<Value>()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<Value, any Error>?, Never>) in
+                state.start(continuation)
+                let worker = Task {
+                    do {
+                        state.finish(.success(try await work()))
+                    } catch {
+                        state.finish(.failure(error))
+                    }
+                }
+                state.setWorker(worker)
+                Task {
+                    try? await Task.sleep(for: deadline)
+                    if state.finish(nil) { worker.cancel() }
+                }
+            }
+        } onCancel: {
+            state.cancelWorker()
         }
     }
 
@@ -232,8 +280,7 @@ public final class CRIClient: ContainerRuntime {
         let path = endpoint.path
         switch error.code {
         case .deadlineExceeded:
-            return CRIError(call: call, kind: .deadlineExceeded,
-                            message: "no answer from the runtime at \(path) within \(deadline.formattedSeconds)", endpoint: path)
+            return deadlineError(call, deadline)
         case .unavailable:
             if !FileManager.default.fileExists(atPath: path) {
                 return CRIError(call: call, kind: .socketMissing, message: "no such file", endpoint: path)
@@ -253,6 +300,48 @@ public final class CRIClient: ContainerRuntime {
     private static func detail(_ error: RPCError) -> String {
         if let cause = error.cause { return "\(error.message) (\(cause))" }
         return error.message
+    }
+}
+
+/// The shared state of one ``CRIClient/race(deadline:_:)``: resumes its continuation exactly once.
+private final class RaceState<Value: Sendable>: Sendable {
+    private struct Fields {
+        var continuation: CheckedContinuation<Result<Value, any Error>?, Never>?
+        var worker: Task<Void, Never>?
+        var cancelled = false
+    }
+
+    private let fields = Mutex(Fields())
+
+    func start(_ continuation: CheckedContinuation<Result<Value, any Error>?, Never>) {
+        fields.withLock { $0.continuation = continuation }
+    }
+
+    func setWorker(_ worker: Task<Void, Never>) {
+        let cancelNow = fields.withLock { fields in
+            fields.worker = worker
+            return fields.cancelled
+        }
+        if cancelNow { worker.cancel() }
+    }
+
+    func cancelWorker() {
+        let worker = fields.withLock { fields in
+            fields.cancelled = true
+            return fields.worker
+        }
+        worker?.cancel()
+    }
+
+    /// Resumes the continuation with `outcome` if nothing did before; returns whether it did.
+    @discardableResult
+    func finish(_ outcome: Result<Value, any Error>?) -> Bool {
+        guard let continuation = fields.withLock({ fields in
+            defer { fields.continuation = nil }
+            return fields.continuation
+        }) else { return false }
+        continuation.resume(returning: outcome)
+        return true
     }
 }
 

@@ -105,11 +105,7 @@ public struct CRIViews: Sendable {
     /// The full status of a container, or of a pod sandbox when no container has that id (or
     /// unique id prefix). JSON unless `format` says YAML; a table shows a short summary.
     public func inspect(id: String, format: OutputFormat) async throws -> String {
-        var request = Runtime_V1_ContainerStatusRequest()
-        request.containerID = id
-        request.verbose = true
-        do {
-            let response = try await runtime.containerStatus(request)
+        if let response = try await containerStatus(id: id) {
             guard format == .table else { return try MessageRenderer.render(response, as: format) }
             let status = response.status
             var pairs: [(String, String)] = []
@@ -123,27 +119,44 @@ public struct CRIViews: Sendable {
             pairs.append(("Reason", status.reason))
             pairs.append(("LogPath", status.logPath))
             return Self.keyValues(pairs)
-        } catch let error as CRIError where error.isNotFound {
-            var podRequest = Runtime_V1_PodSandboxStatusRequest()
-            podRequest.podSandboxID = id
-            podRequest.verbose = true
-            let response: Runtime_V1_PodSandboxStatusResponse
-            do {
-                response = try await runtime.podSandboxStatus(podRequest)
-            } catch let podError where podError.isNotFound {
-                throw NodectlError("no container or pod sandbox with id \"\(id)\"")
-            }
-            guard format == .table else { return try MessageRenderer.render(response, as: format) }
-            let status = response.status
-            let state: String = status.state == .sandboxReady ? "Ready" : "NotReady"
-            var pairs: [(String, String)] = []
-            pairs.append(("ID", status.id))
-            pairs.append(("Name", status.metadata.name))
-            pairs.append(("Namespace", status.metadata.namespace))
-            pairs.append(("State", state))
-            pairs.append(("IP", status.network.ip))
-            pairs.append(("Created", Format.age(createdAt: status.createdAt, now: now)))
-            return Self.keyValues(pairs)
+        }
+        guard let response = try await podSandboxStatus(id: id) else {
+            throw NodectlError("no container or pod sandbox with id \"\(id)\"")
+        }
+        guard format == .table else { return try MessageRenderer.render(response, as: format) }
+        let status = response.status
+        let state: String = status.state == .sandboxReady ? "Ready" : "NotReady"
+        var pairs: [(String, String)] = []
+        pairs.append(("ID", status.id))
+        pairs.append(("Name", status.metadata.name))
+        pairs.append(("Namespace", status.metadata.namespace))
+        pairs.append(("State", state))
+        pairs.append(("IP", status.network.ip))
+        pairs.append(("Created", Format.age(createdAt: status.createdAt, now: now)))
+        return Self.keyValues(pairs)
+    }
+
+    /// The verbose status of a container, or nil when the runtime has no such container.
+    private func containerStatus(id: String) async throws(CRIError) -> Runtime_V1_ContainerStatusResponse? {
+        var request = Runtime_V1_ContainerStatusRequest()
+        request.containerID = id
+        request.verbose = true
+        do {
+            return try await runtime.containerStatus(request)
+        } catch where error.isNotFound {
+            return nil
+        }
+    }
+
+    /// The verbose status of a pod sandbox, or nil when the runtime has no such sandbox.
+    private func podSandboxStatus(id: String) async throws(CRIError) -> Runtime_V1_PodSandboxStatusResponse? {
+        var request = Runtime_V1_PodSandboxStatusRequest()
+        request.podSandboxID = id
+        request.verbose = true
+        do {
+            return try await runtime.podSandboxStatus(request)
+        } catch where error.isNotFound {
+            return nil
         }
     }
 

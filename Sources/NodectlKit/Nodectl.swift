@@ -8,4 +8,21 @@ public struct Nodectl: AsyncParsableCommand {
         subcommands: [CRICommand.self])
 
     public init() {}
+
+    /// Parses `arguments` (nil: the process's), runs the chosen subcommand and exits with its
+    /// status. The executable's main.swift calls this rather than `main()`: from top-level code
+    /// Swift 6.3 resolves `await Nodectl.main()` to ParsableCommand's synchronous overload,
+    /// which refuses to run an async command.
+    public static func runAsRoot(_ arguments: [String]? = nil) async {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

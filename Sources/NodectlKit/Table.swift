@@ -28,6 +28,8 @@ struct Table {
                     line += String(repeating: " ", count: widths[index] - cell.count + 3)
                 }
             }
+            // An empty last cell would leave the padding of the one before it.
+            while line.hasSuffix(" ") { line.removeLast() }
             out += line + "\n"
         }
         return out

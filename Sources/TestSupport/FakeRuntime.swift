@@ -293,7 +293,7 @@ public actor FakeRuntime: ContainerRuntime {
                            "failed to reserve container name \"\(meta.name)_\(meta.attempt)\": name is reserved for \"\(other.id)\"")
         }
         guard let imageID = lookupImage(request.config.image.image) else {
-            throw .runtime(.createContainer, .notFound, "failed to get image \"\(request.config.image.image)\": not found")
+            throw .runtime(.createContainer, .notFound, "failed to resolve image \"\(request.config.image.image)\": not found")
         }
         let id = newID()
         var logPath = ""
@@ -523,7 +523,8 @@ public actor FakeRuntime: ContainerRuntime {
         } else if let size = registry[name] {
             response.imageRef = addImage(name, size: size)
         } else {
-            throw .runtime(.pullImage, .notFound,
+            // containerd reports a failed pull as `unknown`, whatever the registry said.
+            throw .runtime(.pullImage, .unknown,
                            "failed to pull and unpack image \"\(name)\": failed to resolve reference \"\(name)\": not found")
         }
         return response

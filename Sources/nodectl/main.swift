@@ -1,3 +1,3 @@
 import NodectlKit
 
-await Nodectl.main()
+await Nodectl.runAsRoot()

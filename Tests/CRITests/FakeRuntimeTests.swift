@@ -104,7 +104,7 @@ enum Requests {
 
     @Test func createNeedsImageReadySandboxAndUniqueName() async throws {
         let (runtime, sandbox, _) = try await runtimeWithPod()
-        await #expect(throws: CRIError.runtime(.createContainer, .notFound, "failed to get image \"docker.io/nodekit/missing:1\": not found")) {
+        await #expect(throws: CRIError.runtime(.createContainer, .notFound, "failed to resolve image \"docker.io/nodekit/missing:1\": not found")) {
             _ = try await runtime.createContainer(Requests.container("other", in: sandbox, image: "docker.io/nodekit/missing:1"))
         }
         await #expect { _ = try await runtime.createContainer(Requests.container("app", in: sandbox)) } throws: {
@@ -231,7 +231,9 @@ enum Requests {
         #expect(try await runtime.imageStatus(status).hasImage == false)
 
         pull.image.image = "docker.io/nodekit/nonexistent:1"
-        await #expect { _ = try await runtime.pullImage(pull) } throws: { ($0 as? CRIError)?.isNotFound ?? false }
+        await #expect { _ = try await runtime.pullImage(pull) } throws: {
+            ($0 as? CRIError)?.kind == .runtime(.unknown) && "\($0)".contains("failed to pull and unpack image \"docker.io/nodekit/nonexistent:1\"")
+        }
 
         var remove = Runtime_V1_RemoveImageRequest()
         remove.image.image = ref
