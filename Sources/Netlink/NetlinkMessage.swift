@@ -57,6 +57,14 @@ public struct NetlinkMessage: Sendable, Equatable {
     public var portID: UInt32
     public var payload: [UInt8]
 
+    public init(type: UInt16, flags: UInt16, sequence: UInt32, portID: UInt32, payload: [UInt8]) {
+        self.type = type
+        self.flags = flags
+        self.sequence = sequence
+        self.portID = portID
+        self.payload = payload
+    }
+
     /// Splits a datagram into messages. Throws on a truncated or inconsistent length.
     public static func parse(_ datagram: [UInt8]) throws(NetlinkError) -> [NetlinkMessage] {
         var messages: [NetlinkMessage] = []
