@@ -49,7 +49,8 @@ let package = Package(
         .target(name: "LinuxSystem", dependencies: ["CNodekitShim", "CCap", "CSeccomp"]),
         .target(name: "Netlink", dependencies: ["LinuxSystem", "CMnl", "CNodekitShim"]),
         .target(name: "NFTables", dependencies: ["CNftnl", "CMnl"]),
-        .target(name: "Proxy", dependencies: ["KubeAPI", "NFTables", crypto, logging]),
+        .target(name: "IPTables"),
+        .target(name: "Proxy", dependencies: ["KubeAPI", "NFTables", "IPTables", crypto, logging]),
 
         // MARK: Runtime and images
         .target(name: "CRI", dependencies: grpc),
@@ -73,7 +74,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables"]),
 
         // MARK: Executables (argument parsing and logging bootstrap only)
-        .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", "Kubelet", argumentParser, logging]),
+        .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", "Kubelet", "Proxy", "NFTables", argumentParser, logging]),
         .executableTarget(name: "nodectl", dependencies: ["NodectlKit", argumentParser]),
         .executableTarget(name: "nodekit-cni", dependencies: ["CNI"]),
         .executableTarget(name: "store-bench", dependencies: ["Store", "EtcdStore"], path: "Benchmarks/store-bench"),

@@ -69,8 +69,6 @@ struct BatchBuffer: ~Copyable {
             base = grown
             capacity = newCapacity
         }
-        // Zeroed so that libnftnl's padding bytes are deterministic.
-        (base + count).initializeMemory(as: UInt8.self, repeating: 0, count: Self.messageHeadroom)
         let start = (base + count).assumingMemoryBound(to: CChar.self)
         guard let nlh = build(start) else { return }
         lastMessageOffset = count

@@ -49,7 +49,6 @@ public final class NFTablesProxier: ProxyBackend {
     private struct Programmed {
         var services: [ServicePortName: ServiceObjects] = [:]
         var valid = false
-        var lastTransaction = ""
     }
     private let programmed = Mutex(Programmed())
 
@@ -90,7 +89,6 @@ public final class NFTablesProxier: ProxyBackend {
             }
             p.services = next
             p.valid = true
-            p.lastTransaction = tx.render()
         }
     }
 
