@@ -198,8 +198,8 @@ public final class TarWriter {
         put(linkname, at: 157)
         put(Array("ustar".utf8) + [0], at: 257)
         put(Array("00".utf8), at: 263)
-        put(octal(0, width: 8), at: 329)  // devmajor
-        put(octal(0, width: 8), at: 337)  // devminor
+        // uname, gname, devmajor, devminor and prefix stay NUL: no names, no devices, and long
+        // paths go to PAX rather than the prefix field.
         // The checksum is the byte sum with the checksum field itself read as eight spaces.
         put([UInt8](repeating: UInt8(ascii: " "), count: 8), at: 148)
         let sum = block.reduce(0) { $0 + UInt32($1) }

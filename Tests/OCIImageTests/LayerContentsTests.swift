@@ -35,7 +35,7 @@ import OCIImage
 
     /// Bad in-image paths and the reason the message must give.
     @Test(arguments: [
-        ("bin/sh", "absolute"), ("/", "root"), ("//", "empty component"), ("/a//b", "empty component"),
+        ("bin/sh", "absolute"), ("/", "root"), ("//", "root"), ("/a//", "empty component"), ("/a//b", "empty component"),
         ("/a/./b", "'.'"), ("/a/../b", "'..'"), ("/..", "'..'"), ("/a\0b", "NUL"),
     ])
     func rejectsBadPaths(_ path: String, _ reason: String) {

@@ -18,9 +18,8 @@ private func goldenBlock(name: String, mode: String, size: String, typeflag: Cha
     put(linkname, 157)              // linkname[100]
     put("ustar\0", 257)             // magic[6]
     put("00", 263)                  // version[2]
-    // uname[32] at 265 and gname[32] at 297 stay empty.
-    put("0000000\0", 329)           // devmajor[8]
-    put("0000000\0", 337)           // devminor[8]
+    // uname[32] at 265, gname[32] at 297, devmajor[8] at 329, devminor[8] at 337 and
+    // prefix[155] at 345 stay NUL, as Python writes them for non-device entries.
     return block
 }
 
