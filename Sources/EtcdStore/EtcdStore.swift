@@ -417,6 +417,10 @@ public final class EtcdStore: Store {
     /// ``StoreError/unavailable(_:)`` only when no endpoint serves within the failover budget.
     public func watch(_ request: WatchRequest) async throws(StoreError) -> StoreWatch {
         if request.key.isEmpty && !request.prefix { throw StoreError.invalidArgument("empty key") }
+        // etcd confirms a watch ("created") before it notices that the start revision is
+        // compacted, and only then cancels it. A read at the start revision tells at once; the
+        // watch is still opened then, for the compaction revision its cancel carries.
+        let startCompacted = try await isCompacted(request)
         let (stream, continuation) = AsyncThrowingStream<WatchMessage, any Error>.makeStream()
         let (controls, control) = AsyncStream<Etcdserverpb_WatchRequest>.makeStream()
         let taskID = try state.withLock { (state: inout State) throws(StoreError) -> Int in
@@ -429,7 +433,7 @@ public final class EtcdStore: Store {
                 let startup = Startup(started)
                 let task = Task { [weak self] in
                     guard let self else { return }
-                    let error = await self.runWatch(request, controls: controls, continuation: continuation, startup: startup)
+                    let error = await self.runWatch(request, startCompacted: startCompacted, controls: controls, continuation: continuation, startup: startup)
                     startup.resume(.failure(error ?? StoreError.unavailable("etcd watch \(request.key) ended before it was created")))
                     if let error { continuation.finish(throwing: error) } else { continuation.finish() }
                     self.state.withLock { _ = $0.watchTasks.removeValue(forKey: taskID) }
@@ -451,8 +455,23 @@ public final class EtcdStore: Store {
             cancel: { continuation.finish() })
     }
 
+    /// Whether the watch's start revision is below etcd's compaction revision.
+    private func isCompacted(_ request: WatchRequest) async throws(StoreError) -> Bool {
+        guard request.startRevision > 0 else { return false }
+        do {
+            _ = try await range(RangeRequest(key: request.key, prefix: request.prefix, limit: 1, revision: request.startRevision, countOnly: true))
+            return false
+        } catch {
+            switch error {
+            case .compacted: return true
+            case .futureRevision: return false
+            default: throw error
+            }
+        }
+    }
+
     /// Runs streams until the watch ends; returns the error to end it with (nil: ended normally).
-    private func runWatch(_ request: WatchRequest, controls: AsyncStream<Etcdserverpb_WatchRequest>,
+    private func runWatch(_ request: WatchRequest, startCompacted: Bool, controls: AsyncStream<Etcdserverpb_WatchRequest>,
                           continuation: AsyncThrowingStream<WatchMessage, any Error>.Continuation, startup: Startup) async -> StoreError? {
         // The progress requests are shared by every stream this watch opens in turn.
         let forwarder = ControlForwarder()
@@ -470,7 +489,7 @@ public final class EtcdStore: Store {
             do {
                 let client = try connection(index)
                 let created = Position(0)
-                end = await watchStream(client, endpoint: endpoints[index], request: request, next: next, forwarder: forwarder,
+                end = await watchStream(client, endpoint: endpoints[index], request: request, startCompacted: startCompacted, next: next, forwarder: forwarder,
                                         continuation: continuation, startup: startup) { created.advance(to: 1) }
                 if created.next == 1 {
                     // The stream worked: a later break gets a fresh failover budget.
@@ -530,7 +549,7 @@ public final class EtcdStore: Store {
     }
 
     /// One Watch stream from revision `next`; advances `next` past every revision delivered.
-    private func watchStream(_ client: Client, endpoint: Endpoint, request: WatchRequest, next: borrowing Mutex<Int64>, forwarder: ControlForwarder,
+    private func watchStream(_ client: Client, endpoint: Endpoint, request: WatchRequest, startCompacted: Bool, next: borrowing Mutex<Int64>, forwarder: ControlForwarder,
                              continuation: AsyncThrowingStream<WatchMessage, any Error>.Continuation, startup: Startup,
                              created: @escaping @Sendable () -> Void) async -> StreamEnd {
         var create = Etcdserverpb_WatchCreateRequest()
@@ -553,7 +572,8 @@ public final class EtcdStore: Store {
                         // "Now" becomes a concrete revision, so a resumed stream starts right after it.
                         if startRevision == 0 { position.advance(to: message.header.revision + 1) }
                         created()
-                        startup.resume(.success(()))
+                        // Hold the caller until the cancel with the compaction revision arrives.
+                        if !startCompacted { startup.resume(.success(())) }
                         continue
                     }
                     if message.canceled {
@@ -568,6 +588,7 @@ public final class EtcdStore: Store {
                         position.advance(to: message.header.revision + 1)
                         continuation.yield(.progress(revision: message.header.revision))
                     } else {
+                        startup.resume(.success(()))
                         let events = message.events.map(Self.event)
                         position.advance(to: events.last!.revision + 1)
                         if case .terminated = continuation.yield(.events(events)) { return .finished(nil) }
