@@ -19,7 +19,9 @@ public enum Manifest {
         }
         var out: [JSONValue] = []
         do {
-            for node in try Yams.compose_all(yaml: text) {
+            // Parser.nextRoot throws on malformed input; compose_all's sequence would stop silently.
+            let parser = try Parser(yaml: text)
+            while let node = try parser.nextRoot() {
                 let value = try jsonValue(node, source: source)
                 if value != .null { out.append(value) }
             }

@@ -25,8 +25,10 @@ public struct PluginStatus: Hashable, Sendable {
 /// What the scheduler knows about one node: the node and the pods bound to it, with their
 /// summed requests and used host ports. Built once per scheduling cycle from the caches.
 public struct NodeInfo: Sendable {
-    public var node: Node
-    public var pods: [Pod]
+    public private(set) var node: Node
+    public private(set) var pods: [Pod]
+    /// Image sizes by normalized image name (`docker.io/library/nginx:latest`).
+    public private(set) var imageSizes: [String: Int64] = [:]
     /// Summed requests of the pods on the node (milli-units), by resource name.
     public private(set) var requested: [String: Int64] = [:]
     /// Summed requests with upstream's non-zero defaults (100m cpu, 200Mi memory), for scoring.
@@ -37,7 +39,17 @@ public struct NodeInfo: Sendable {
     public init(node: Node, pods: [Pod] = []) {
         self.node = node
         self.pods = []
+        update(node: node)
         for pod in pods { add(pod) }
+    }
+
+    /// Replaces the node object (labels, taints, status), keeping its pods.
+    public mutating func update(node: Node) {
+        self.node = node
+        imageSizes = [:]
+        for image in node.status?.images ?? [] {
+            for name in image.names ?? [] { imageSizes[ImageLocality.normalize(name)] = image.sizeBytes ?? 0 }
+        }
     }
 
     public var name: String { node.metadata.name ?? "" }
@@ -63,6 +75,8 @@ public struct CycleState: Sendable {
     public let pod: Pod
     public let requests: [String: Int64]
     public let nonZeroRequests: [String: Int64]
+    /// The pod's host ports as "protocol/hostIP/port".
+    public let hostPorts: [String]
     /// Every node in the snapshot, for plugins that look across nodes (spread, affinity, images).
     public let allNodes: [NodeInfo]
     /// Indices into `allNodes` of nodes that run a pod with affinity or anti-affinity terms.
@@ -74,6 +88,7 @@ public struct CycleState: Sendable {
         self.pod = pod
         self.requests = Resources.podRequests(pod)
         self.nonZeroRequests = Resources.podRequests(pod, nonZero: true)
+        self.hostPorts = Resources.hostPorts(pod)
         self.allNodes = allNodes
         self.nodesWithAffinityPods = nodesWithAffinityPods ?? allNodes.indices.filter { allNodes[$0].pods.contains(where: \.hasAffinityTerms) }
     }

@@ -29,10 +29,10 @@ public struct Scheduler: Sendable {
     /// The default plugin set: upstream's default profile, less preemption and volume plugins.
     public init() {
         let spread = PodTopologySpread(), taints = TaintToleration(), affinity = NodeAffinityPlugin()
-        let fit = NodeResourcesFit(), interPod = InterPodAffinity()
-        preFilters = [spread]
+        let fit = NodeResourcesFit(), interPod = InterPodAffinity(), images = ImageLocality()
+        preFilters = [spread, images]
         filters = [NodeUnschedulable(), NodeName(), taints, affinity, NodePorts(), fit, spread, interPod]
-        scorers = [taints, affinity, fit, BalancedAllocation(), ImageLocality(), spread, interPod]
+        scorers = [taints, affinity, fit, BalancedAllocation(), images, spread, interPod]
     }
 
     public init(preFilters: [any PreFilterPlugin] = [], filters: [any FilterPlugin], scorers: [any ScorePlugin]) {
@@ -69,13 +69,12 @@ public struct Scheduler: Sendable {
         while visited < nodes.count && feasible.count < want {
             let i = (start + visited) % nodes.count
             visited += 1
-            let node = nodes[i]
             var failed: [String] = []
             for f in filters {
-                let s = f.filter(state, node: node)
+                let s = f.filter(state, node: nodes[i])
                 if !s.isSuccess { failed = s.reasons; break }
             }
-            if failed.isEmpty { feasible.append(i) } else { reasons[node.name] = failed }
+            if failed.isEmpty { feasible.append(i) } else { reasons[nodes[i].name] = failed }
         }
         nextStartNodeIndex = (start + visited) % nodes.count
         guard !feasible.isEmpty else { return .failure(FitError(numAllNodes: nodes.count, reasonsByNode: reasons)) }
@@ -127,7 +126,7 @@ public struct Snapshot: Sendable {
     /// Adds or replaces a node, keeping its pods.
     public mutating func upsert(_ node: Node) {
         let name = node.metadata.name ?? ""
-        if let i = index[name] { nodes[i].node = node } else {
+        if let i = index[name] { nodes[i].update(node: node) } else {
             index[name] = nodes.count
             nodes.append(NodeInfo(node: node))
         }

@@ -18,9 +18,15 @@ public struct SchedulingQueue: Sendable {
         var attempts: Int
         var backoffUntil: ContinuousClock.Instant?
         var unschedulableSince: ContinuousClock.Instant?
+        /// Arrival order in the active queue; a heap item whose ticket differs is stale.
+        var ticket: UInt64 = 0
     }
 
+    /// Active pods by key, and a binary heap of (priority, ticket, key) over them. Items of
+    /// pods that left the active queue stay in the heap until they surface (lazy deletion).
     private var active: [String: Entry] = [:]
+    private var heap: [(priority: Int32, ticket: UInt64, key: String)] = []
+    private var nextTicket: UInt64 = 0
     private var backoff: [String: Entry] = [:]
     private var unschedulable: [String: Entry] = [:]
 
@@ -36,10 +42,53 @@ public struct SchedulingQueue: Sendable {
     /// unschedulable pod moves it back to the active queue, since it may fit now.
     public mutating func add(_ pod: Pod, now: ContinuousClock.Instant) {
         let k = Self.key(pod)
-        if var e = active[k] { e.pod = pod; active[k] = e; return }
+        if var e = active[k] {
+            let priorityChanged = (e.pod.spec.priority ?? 0) != (pod.spec.priority ?? 0)
+            e.pod = pod
+            active[k] = e
+            if priorityChanged { activate(k, e) }
+            return
+        }
         if var e = backoff[k] { e.pod = pod; backoff[k] = e; return }
-        if var e = unschedulable.removeValue(forKey: k) { e.pod = pod; e.unschedulableSince = nil; active[k] = e; return }
-        active[k] = Entry(pod: pod, enqueued: now, attempts: 0)
+        if var e = unschedulable.removeValue(forKey: k) { e.pod = pod; e.unschedulableSince = nil; activate(k, e); return }
+        activate(k, Entry(pod: pod, enqueued: now, attempts: 0))
+    }
+
+    private mutating func activate(_ key: String, _ entry: Entry) {
+        var e = entry
+        nextTicket += 1
+        e.ticket = nextTicket
+        active[key] = e
+        heap.append((e.pod.spec.priority ?? 0, e.ticket, key))
+        var i = heap.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard Self.before(heap[i], heap[parent]) else { break }
+            heap.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    /// Higher priority first, then earlier arrival.
+    private static func before(_ a: (priority: Int32, ticket: UInt64, key: String), _ b: (priority: Int32, ticket: UInt64, key: String)) -> Bool {
+        a.priority != b.priority ? a.priority > b.priority : a.ticket < b.ticket
+    }
+
+    private mutating func popHeap() -> (priority: Int32, ticket: UInt64, key: String)? {
+        guard !heap.isEmpty else { return nil }
+        heap.swapAt(0, heap.count - 1)
+        let top = heap.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var best = i
+            if l < heap.count, Self.before(heap[l], heap[best]) { best = l }
+            if r < heap.count, Self.before(heap[r], heap[best]) { best = r }
+            if best == i { break }
+            heap.swapAt(i, best)
+            i = best
+        }
+        return top
     }
 
     /// Forgets a pod (deleted, or bound by someone else).
@@ -52,14 +101,13 @@ public struct SchedulingQueue: Sendable {
     /// whose backoff has expired into the active queue first.
     public mutating func pop(now: ContinuousClock.Instant) -> Pod? {
         flush(now: now)
-        guard let (k, _) = active.min(by: { a, b in
-            let pa = a.value.pod.spec.priority ?? 0, pb = b.value.pod.spec.priority ?? 0
-            return pa != pb ? pa > pb : a.value.enqueued < b.value.enqueued
-        }) else { return nil }
-        return active.removeValue(forKey: k).map { e in
-            inFlight[k] = e
+        while let top = popHeap() {
+            guard let e = active[top.key], e.ticket == top.ticket else { continue }
+            active[top.key] = nil
+            inFlight[top.key] = e
             return e.pod
         }
+        return nil
     }
 
     private var inFlight: [String: Entry] = [:]
@@ -111,7 +159,7 @@ public struct SchedulingQueue: Sendable {
         }
         for (k, e) in backoff where (e.backoffUntil ?? now) <= now {
             backoff[k] = nil
-            active[k] = e
+            activate(k, e)
         }
     }
 }

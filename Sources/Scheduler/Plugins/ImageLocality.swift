@@ -1,7 +1,7 @@
 /// Scores nodes that already hold the pod's images higher, weighted by image size and by how
 /// many nodes share the image (upstream's ImageLocality, thresholds 23 MiB and 1000 MiB per
 /// container).
-public struct ImageLocality: ScorePlugin {
+public struct ImageLocality: PreFilterPlugin, ScorePlugin {
     public let name = "ImageLocality"
     public let weight: Int64 = 1
     static let mb: Int64 = 1024 * 1024
@@ -9,27 +9,31 @@ public struct ImageLocality: ScorePlugin {
     static let maxContainerThreshold = 1000 * mb
     public init() {}
 
-    public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
-        let containers = state.pod.spec.containers + (state.pod.spec.initContainers ?? [])
-        guard !containers.isEmpty else { return 0 }
-        let total = max(state.allNodes.count, 1)
-        var sum: Double = 0
-        for c in containers {
-            guard let image = c.image.map(Self.normalize) else { continue }
-            guard let size = Self.size(of: image, on: node) else { continue }
-            let spread = Double(state.allNodes.filter { Self.size(of: image, on: $0) != nil }.count) / Double(total)
-            sum += Double(size) * spread
-        }
-        let maxThreshold = Double(Self.maxContainerThreshold * Int64(containers.count))
-        let clamped = min(max(sum, Double(Self.minThreshold)), maxThreshold)
-        return Int64(100 * (clamped - Double(Self.minThreshold)) / (maxThreshold - Double(Self.minThreshold)))
+    /// The pod's images, normalized, with how many nodes hold each: computed once per cycle.
+    struct Spread: Sendable {
+        var images: [String]
+        var nodesWithImage: [String: Int]
     }
 
-    static func size(of image: String, on node: NodeInfo) -> Int64? {
-        for i in node.node.status?.images ?? [] where (i.names ?? []).contains(where: { normalize($0) == image }) {
-            return i.sizeBytes ?? 0
+    public func preFilter(_ state: CycleState) -> Result<(any Sendable)?, PreFilterFailure> {
+        let containers = state.pod.spec.containers + (state.pod.spec.initContainers ?? [])
+        let images = containers.map { Self.normalize($0.image ?? "") }
+        var counts: [String: Int] = [:]
+        for node in state.allNodes { for image in Set(images) where node.imageSizes[image] != nil { counts[image, default: 0] += 1 } }
+        return .success(Spread(images: images, nodesWithImage: counts))
+    }
+
+    public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
+        guard let spread = state.data[name] as? Spread, !spread.images.isEmpty else { return 0 }
+        let total = Double(max(state.allNodes.count, 1))
+        var sum: Double = 0
+        for image in spread.images {
+            guard let size = node.imageSizes[image] else { continue }
+            sum += Double(size) * Double(spread.nodesWithImage[image] ?? 0) / total
         }
-        return nil
+        let maxThreshold = Double(Self.maxContainerThreshold * Int64(spread.images.count))
+        let clamped = min(max(sum, Double(Self.minThreshold)), maxThreshold)
+        return Int64(100 * (clamped - Double(Self.minThreshold)) / (maxThreshold - Double(Self.minThreshold)))
     }
 
     /// Docker-style normalization: `nginx` → `docker.io/library/nginx:latest`.

@@ -6,7 +6,7 @@ public struct NodePorts: FilterPlugin {
     public init() {}
 
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
-        for wanted in Resources.hostPorts(state.pod) {
+        for wanted in state.hostPorts {
             let parts = wanted.split(separator: "/", omittingEmptySubsequences: false)
             let (proto, ip, port) = (parts[0], parts[1], parts[2])
             for used in node.usedPorts {

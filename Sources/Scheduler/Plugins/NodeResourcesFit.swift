@@ -9,11 +9,12 @@ public struct NodeResourcesFit: FilterPlugin, ScorePlugin {
         var reasons: [String] = []
         let allowedPods = node.allocatable("pods") / 1000
         if Int64(node.pods.count) + 1 > allowedPods { reasons.append("Too many pods") }
-        for (resource, want) in state.requests.sorted(by: { $0.key < $1.key }) where want > 0 {
+        for (resource, want) in state.requests where want > 0 {
             if want > node.allocatable(resource) - (node.requested[resource] ?? 0) {
                 reasons.append("Insufficient \(resource)")
             }
         }
+        reasons.sort()
         return reasons.isEmpty ? .success : PluginStatus(code: .unschedulable, reasons: reasons)
     }
 
