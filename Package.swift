@@ -77,6 +77,7 @@ let package = Package(
         .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", "Kubelet", "Proxy", "NFTables", argumentParser, logging]),
         .executableTarget(name: "nodectl", dependencies: ["NodectlKit", argumentParser]),
         .executableTarget(name: "nodekit-cni", dependencies: ["CNI"]),
+        .executableTarget(name: "scheduler-bench", dependencies: ["Scheduler", "KubeAPI"], path: "Benchmarks/scheduler-bench"),
         .executableTarget(name: "store-bench", dependencies: ["Store", "EtcdStore"], path: "Benchmarks/store-bench"),
         .executableTarget(name: "kubelet-bench", dependencies: ["Kubelet", "CRI", "KubeAPI", "TestSupport"], path: "Benchmarks/kubelet-bench"),
 
