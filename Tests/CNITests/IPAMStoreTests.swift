@@ -55,7 +55,7 @@ struct IPAMStoreTests {
         #expect(got == (2...6).map { IPAddress("10.2.0.\($0)")! })
         let error = try #require(throws: CNIError.self) { try store.allocate(Attachment(containerID: "c5", ifname: "eth0")) }
         #expect(error.code == CNIError.rangeExhausted)
-        #expect(error.msg.contains("10.2.0.2-10.2.0.6"))
+        #expect(error.msg.contains("10.2.0.1-10.2.0.6"))
         #expect(try store.freeCount() == 0)
     }
 
