@@ -55,6 +55,12 @@ static void on_child(int sig) {
 }
 
 static void install_handlers(void) {
+    /* A blocked mask survives exec: a parent that blocked SIGTERM (many threaded runtimes do)
+     * would leave pause unable to shut down, so start from an empty mask. */
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) die("sigprocmask", errno);
+
     struct sigaction down = {0};
     down.sa_handler = on_shutdown;
     sigemptyset(&down.sa_mask);
