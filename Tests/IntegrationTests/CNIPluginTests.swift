@@ -222,10 +222,10 @@ struct CNIPluginTests {
         _ = try bed.runtime.add(list, RuntimeConfig(containerID: "ctr-t-b", netns: b.path))
         let addressA = ra.ips[0].address.address.description
 
-        let ping = try b.exec(["ping", "-c", "1", "-W", "2", addressA])
+        let ping = try b.exec(["/bin/busybox", "ping", "-c", "1", "-W", "2", addressA])
         #expect(ping.status == 0, "ping from pod b to \(addressA): \(ping.stdout) \(ping.stderr)")
         // Node to pod through the bridge gateway.
-        let nodePing = try bed.node.exec(["ping", "-c", "1", "-W", "2", addressA])
+        let nodePing = try bed.node.exec(["/bin/busybox", "ping", "-c", "1", "-W", "2", addressA])
         #expect(nodePing.status == 0)
 
         let server = Process()
