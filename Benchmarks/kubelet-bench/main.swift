@@ -11,6 +11,7 @@ import CRI
 import Foundation
 import KubeAPI
 import Kubelet
+import Synchronization
 import TestSupport
 
 struct Options {
@@ -117,61 +118,77 @@ func line(_ label: String, _ values: [Double]) -> String {
     String(format: "%-34@ n=%3d  p50 %7.1f ms  p99 %7.1f ms", label as NSString, values.count, percentile(values, 50) * 1000, percentile(values, 99) * 1000)
 }
 
-func main() async -> Int32 {
-    let options: Options
-    do { options = try Options(Array(CommandLine.arguments.dropFirst())) } catch {
-        print("kubelet-bench: \(error)")
-        return 2
-    }
-    if let reason = ContainerdFixture.skipReason {
-        print("kubelet-bench: cannot run: \(reason)")
-        return 2
-    }
-    let fixture: ContainerdFixture
-    do { fixture = try ContainerdFixture.start() } catch {
-        print("kubelet-bench: starting containerd failed: \(error)")
-        return 1
-    }
-    defer { try? fixture.shutdown() }
+/// Runs the measurements against a started containerd and prints the table.
+func bench(_ fixture: ContainerdFixture, _ options: Options) async throws {
+    let client = try CRIClient(endpoint: RuntimeEndpoint(parsing: fixture.socketPath))
     do {
-        let client = try CRIClient(endpoint: RuntimeEndpoint(parsing: fixture.socketPath))
-        defer { Task { await client.close() } }
-        let directory = fixture.stateDir + "/manifests"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let root = fixture.stateDir + "/kubelet"
-        let node = NodeInfo(nodeName: "bench", rootDirectory: root, podLogsDirectory: root + "/logs/pods", resolvConf: "nameserver 127.0.0.53\n")
-        // Warm-up: the first sandbox and container pay for snapshot unpacking and the connection.
-        _ = try await directStart(client, fixture, name: "warmup")
-        try await removeAll(client)
-
-        var floorOne: [Double] = [], kubeletOne: [Double] = []
-        for round in 0..<options.rounds {
-            floorOne.append(try await directStart(client, fixture, name: "floor-\(round)"))
-            try await removeAll(client)
-            kubeletOne += try await kubeletStart(client, node: node, directory: directory, count: 1, round: round)
-            try await removeAll(client)
-        }
-        let floorBurst = try await withThrowingTaskGroup(of: Double.self) { group in
-            for i in 0..<options.burst { group.addTask { try await directStart(client, fixture, name: "burst-\(i)") } }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-        try await removeAll(client)
-        let kubeletBurst = try await kubeletStart(client, node: node, directory: directory, count: options.burst, round: 999)
-        try await removeAll(client)
-
-        print("pod start latency (containerd \(fixture.socketPath), busybox sleep)")
-        print(line("floor, 1 pod (direct CRI)", floorOne))
-        print(line("kubelet, 1 pod", kubeletOne))
-        print(line("floor, \(options.burst) pods at once", floorBurst))
-        print(line("kubelet, \(options.burst) pods at once", kubeletBurst))
-        print(String(format: "ratio kubelet/floor p50: 1 pod %.2f, %d pods %.2f (goal ≤ 1.50)",
-                     percentile(kubeletOne, 50) / percentile(floorOne, 50), options.burst,
-                     percentile(kubeletBurst, 50) / percentile(floorBurst, 50)))
-        return 0
+        try await measure(client, fixture, options)
     } catch {
-        print("kubelet-bench: \(error)")
-        return 1
+        await client.close()
+        throw error
     }
+    await client.close()
 }
 
-exit(await main())
+func measure(_ client: CRIClient, _ fixture: ContainerdFixture, _ options: Options) async throws {
+    let directory = fixture.stateDir + "/manifests"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let root = fixture.stateDir + "/kubelet"
+    let node = NodeInfo(nodeName: "bench", rootDirectory: root, podLogsDirectory: root + "/logs/pods", resolvConf: "nameserver 127.0.0.53\n")
+    // Warm-up: the first sandbox and container pay for snapshot unpacking and the connection.
+    _ = try await directStart(client, fixture, name: "warmup")
+    try await removeAll(client)
+
+    var floorOne: [Double] = [], kubeletOne: [Double] = []
+    for round in 0..<options.rounds {
+        floorOne.append(try await directStart(client, fixture, name: "floor-\(round)"))
+        try await removeAll(client)
+        kubeletOne += try await kubeletStart(client, node: node, directory: directory, count: 1, round: round)
+        try await removeAll(client)
+    }
+    let floorBurst = try await withThrowingTaskGroup(of: Double.self) { group in
+        for i in 0..<options.burst { group.addTask { try await directStart(client, fixture, name: "burst-\(i)") } }
+        return try await group.reduce(into: []) { $0.append($1) }
+    }
+    try await removeAll(client)
+    let kubeletBurst = try await kubeletStart(client, node: node, directory: directory, count: options.burst, round: 999)
+    try await removeAll(client)
+
+    print("pod start latency (debug or release as built; containerd \(fixture.socketPath), busybox sleep)")
+    print(line("floor, 1 pod (direct CRI)", floorOne))
+    print(line("kubelet, 1 pod", kubeletOne))
+    print(line("floor, \(options.burst) pods at once", floorBurst))
+    print(line("kubelet, \(options.burst) pods at once", kubeletBurst))
+    print(String(format: "ratio kubelet/floor p50: 1 pod %.2f, %d pods %.2f (goal <= 1.50)",
+                 percentile(kubeletOne, 50) / percentile(floorOne, 50), options.burst,
+                 percentile(kubeletBurst, 50) / percentile(floorBurst, 50)))
+}
+
+// Synchronous top level on purpose: with an async top-level main, Foundation's Process (which
+// the fixture runs the hack scripts with) never sees its child exit here.
+let options: Options
+do { options = try Options(Array(CommandLine.arguments.dropFirst())) } catch {
+    print("kubelet-bench: \(error)")
+    exit(2)
+}
+if let reason = ContainerdFixture.skipReason {
+    print("kubelet-bench: cannot run: \(reason)")
+    exit(2)
+}
+let fixture: ContainerdFixture
+do { fixture = try ContainerdFixture.start() } catch {
+    print("kubelet-bench: starting containerd failed: \(error)")
+    exit(1)
+}
+let finished = DispatchSemaphore(value: 0)
+let failure = Mutex<String?>(nil)
+Task {
+    do { try await bench(fixture, options) } catch { failure.withLock { $0 = "\(error)" } }
+    finished.signal()
+}
+finished.wait()
+try? fixture.shutdown()
+if let message = failure.withLock({ $0 }) {
+    print("kubelet-bench: \(message)")
+    exit(1)
+}

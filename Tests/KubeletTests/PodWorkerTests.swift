@@ -233,7 +233,7 @@ import TestSupport
                 image: docker.io/nodekit/busybox:latest
                 imagePullPolicy: IfNotPresent
                 startupProbe: {exec: {command: [check, started]}, periodSeconds: 1, failureThreshold: 30}
-                readinessProbe: {exec: {command: [check, ready]}, periodSeconds: 1}
+                readinessProbe: {exec: {command: [check, ready]}, periodSeconds: 1, failureThreshold: 1}
             """)
         await worker.syncPod()
         let id = try #require(await h.running("c")?.id)

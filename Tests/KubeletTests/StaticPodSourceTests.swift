@@ -38,7 +38,7 @@ import Testing
     @Test(arguments: [
         ("kind: Service\napiVersion: v1\nmetadata: {name: x}\nspec: {}", "is not Pod"),
         ("metadata: {name: x}\nspec: {containers: []}", "has no containers"),
-        ("spec: {containers: [{name: c, image: x}]}", "has no metadata.name"),
+        ("metadata: {namespace: x}\nspec: {containers: [{name: c, image: x}]}", "has no metadata.name"),
         ("metadata: {name: x}\nspec: {containers: [{name: c, image: x}, {name: c, image: y}]}", "two containers named c"),
         ("metadata: {name: x}\n---\nmetadata: {name: y}", "holds 2 documents"),
         ("{not json", "invalid"),
