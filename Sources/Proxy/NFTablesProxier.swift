@@ -120,20 +120,29 @@ public final class NFTablesProxier: ProxyBackend {
         return tx
     }
 
-    /// A transaction's text with lines sorted and element lists split one per line: stable
-    /// across map iteration order, for golden files.
+    /// A transaction's text with objects sorted (rules keep their order within each chain,
+    /// since order is meaning there) and element lists split one per line: stable across map
+    /// iteration order, for golden files.
     public static func sortedDump(_ tx: Transaction) -> String {
-        var lines: [String] = []
-        for line in tx.render().split(separator: "\n") {
+        var keyed: [(key: String, index: Int, line: String)] = []
+        let rulePrefix = "add rule \(tx.family.rawValue) \(tx.table) "
+        for (i, line) in tx.render().split(separator: "\n").enumerated() {
             if line.hasPrefix("add element "), let open = line.firstIndex(of: "{") {
                 let head = line[..<open]
                 let body = line[line.index(after: open)...].dropLast(2)
-                for e in body.split(separator: ",") { lines.append("\(head){ \(e.split(separator: " ").joined(separator: " ")) }") }
+                for e in body.split(separator: ",") {
+                    let text = "\(head){ \(e.split(separator: " ").joined(separator: " ")) }"
+                    keyed.append((text, 0, text))
+                }
+            } else if line.hasPrefix(rulePrefix) {
+                let chain = line.dropFirst(rulePrefix.count).prefix { $0 != " " }
+                keyed.append((rulePrefix + chain, i, String(line)))
             } else {
-                lines.append(String(line))
+                keyed.append((String(line), 0, String(line)))
             }
         }
-        return lines.sorted().joined(separator: "\n") + "\n"
+        keyed.sort { $0.key != $1.key ? $0.key < $1.key : $0.index < $1.index }
+        return keyed.map(\.line).joined(separator: "\n") + "\n"
     }
 
     // MARK: Rendering

@@ -113,15 +113,18 @@ public final class FakeNFTables: NFTablesInterface {
         }
     }
 
-    /// The table's content as sorted nft-style lines (one element per line); empty if absent.
+    /// The table's content as nft-style lines: objects sorted (one element per line), then each
+    /// chain's rules in order, chains by name. Empty if the table is absent.
     public func dump(family: Family, table: String) -> String {
         guard let t = tables["\(family.rawValue) \(table)"] else { return "" }
-        var tx = Transaction(family: family, table: table)
-        for s in t.sets.values { tx.add(.addSet(s)) }
-        for c in t.chains.values { tx.add(.addChain(c)) }
-        for (c, rules) in t.rules { for r in rules { tx.add(.addRule(chain: c, r)) } }
-        for (s, elements) in t.elements { for e in elements.values { tx.add(.addElements(set: s, [e])) } }
-        return tx.render().split(separator: "\n").sorted().joined(separator: "\n") + "\n"
+        var objects = Transaction(family: family, table: table)
+        for s in t.sets.values { objects.add(.addSet(s)) }
+        for c in t.chains.values { objects.add(.addChain(c)) }
+        for (s, elements) in t.elements { for e in elements.values { objects.add(.addElements(set: s, [e])) } }
+        // Rules keep their order within a chain: order is meaning there.
+        var rules = Transaction(family: family, table: table)
+        for c in t.rules.keys.sorted() { for r in t.rules[c]! { rules.add(.addRule(chain: c, r)) } }
+        return objects.render().split(separator: "\n").sorted().joined(separator: "\n") + "\n" + rules.render()
     }
 
     /// The rules of one chain, in order, as nft text.
