@@ -111,7 +111,8 @@ struct PauseIntegrationTests {
         #expect(procStatus(pausePID)?["NSpid"]?.split(whereSeparator: \.isWhitespace).last == "1", "pause is not PID 1 of its namespace")
 
         // The shell exits at once; its background sleep is orphaned to the namespace's PID 1.
-        try runChecked("nsenter", ["-t", String(pausePID), "-p", "--", "/bin/sh", "-c", "sleep 0.5 & exit 0"])
+        // The sleep must not hold the command's output pipes, or runChecked waits for it.
+        try runChecked("nsenter", ["-t", String(pausePID), "-p", "--", "/bin/sh", "-c", "sleep 1 </dev/null >/dev/null 2>&1 & exit 0"])
         #expect(waitUntil { children(of: pausePID).contains { $0.name == "sleep" } }, "the orphan never reparented to pause")
         // Once it exits, pause must reap it: no child, in particular no zombie, remains.
         #expect(waitUntil { children(of: pausePID).isEmpty }, "pause left \(children(of: pausePID)) unreaped")
