@@ -122,8 +122,19 @@ public final class ContainerdFixture: Sendable {
         return config
     }
 
+    /// Runs a hack script with its output in a file: containerd, which `start` leaves running,
+    /// would otherwise inherit the output pipe and keep it open, so reading it never ends.
     @discardableResult
     private func script(_ path: String, _ argument: String) throws -> CommandResult {
-        try runChecked(Host.repositoryRoot.appendingPathComponent(path).path, [argument], environment: environment)
+        let log = "/tmp/nk-it-\(Host.runSuffix)-\(bridge)-\(argument).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let command = "'\(Host.repositoryRoot.appendingPathComponent(path).path)' \(argument) </dev/null >'\(log)' 2>&1"
+        var result = try run("/bin/sh", ["-c", command], environment: environment)
+        result.stdout = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        guard result.status == 0 else {
+            result.stderr = result.stdout
+            throw CommandError(command: [path, argument], result: result)
+        }
+        return result
     }
 }
