@@ -3,8 +3,8 @@ import ArgumentParser
 import Testing
 
 @Suite struct FormatTests {
-    @Test(arguments: [
-        (Int64(0), "Less than a second ago"),
+    static let ages: [(Int64, String)] = [
+        (0, "Less than a second ago"),
         (1_000_000_000, "1 second ago"),
         (45_000_000_000, "45 seconds ago"),
         (80_000_000_000, "About a minute ago"),
@@ -15,15 +15,19 @@ import Testing
         (21 * 86_400_000_000_000, "3 weeks ago"),
         (100 * 86_400_000_000_000, "3 months ago"),
         (800 * 86_400_000_000_000, "2 years ago"),
-    ])
+    ]
+
+    @Test(arguments: ages)
     func ageReadsLikeDocker(elapsed: Int64, expected: String) {
         #expect(Format.age(createdAt: 1_000, now: 1_000 + elapsed) == expected)
     }
 
-    @Test(arguments: [
-        (UInt64(0), "0B"), (755, "755B"), (1_000, "1kB"), (1_234_567, "1.23MB"), (12_500_000, "12.5MB"),
+    static let sizes: [(UInt64, String)] = [
+        (0, "0B"), (755, "755B"), (1_000, "1kB"), (1_234_567, "1.23MB"), (12_500_000, "12.5MB"),
         (4_270_000_000, "4.27GB"), (999, "999B"),
-    ])
+    ]
+
+    @Test(arguments: sizes)
     func sizesHaveThreeSignificantDigits(bytes: UInt64, expected: String) {
         #expect(Format.size(bytes) == expected)
     }
