@@ -71,7 +71,7 @@ let package = Package(
 
         // MARK: Tools
         .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams, .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables"]),
+        .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables", "LinuxSystem"]),
 
         // MARK: Executables (argument parsing and logging bootstrap only)
         .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", "Kubelet", "Proxy", "NFTables", argumentParser, logging]),

@@ -1,4 +1,5 @@
 import Foundation
+import LinuxSystem
 
 /// The result of running a command to completion.
 public struct CommandResult: Sendable {
@@ -24,37 +25,21 @@ public struct CommandError: Error, CustomStringConvertible {
 /// Runs an executable (a path, or a name looked up with ``Host/which(_:)``) and waits for it.
 /// Returns its output whatever its exit status; use ``runChecked(_:_:input:environment:)`` to
 /// throw on a non-zero exit.
+///
+/// Spawns through `LinuxSystem.ChildProcess` (posix_spawn, poll, waitpid on the child's pid)
+/// rather than Foundation's `Process`, whose `waitUntilExit` was seen to hang here on a child
+/// that had already exited while other tests were spawning processes.
 @discardableResult
 public func run(_ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String]? = nil) throws -> CommandResult {
-    let process = Process()
     let path = executable.hasPrefix("/") ? executable : (Host.which(executable) ?? executable)
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    if let environment {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    }
-    let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
-    process.standardOutput = outPipe
-    process.standardError = errPipe
-    process.standardInput = inPipe
-    try process.run()
-    if let input { inPipe.fileHandleForWriting.write(input) }
-    try inPipe.fileHandleForWriting.close()
-    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-    final class Collected: @unchecked Sendable { var data = Data() }
-    let errData = Collected()
-    let done = DispatchSemaphore(value: 0)
-    let errHandle = errPipe.fileHandleForReading
-    Thread.detachNewThread {
-        errData.data = errHandle.readDataToEndOfFile()
-        done.signal()
-    }
-    let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
-    done.wait()
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus,
-                         stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData.data, as: UTF8.self))
+    var env = ProcessInfo.processInfo.environment
+    if let environment { env.merge(environment) { _, new in new } }
+    let output = try ChildProcess.run(path, arguments: [path] + arguments,
+                                      environment: env.map { "\($0.key)=\($0.value)" },
+                                      input: input.map { Array($0) } ?? [])
+    return CommandResult(status: output.status,
+                         stdout: String(decoding: output.stdout, as: UTF8.self),
+                         stderr: String(decoding: output.stderr, as: UTF8.self))
 }
 
 /// Runs a command and throws ``CommandError`` when it exits non-zero.
