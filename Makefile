@@ -42,8 +42,17 @@ run: images
 stop:
 	bash hack/containerd.sh stop
 
-bench: build
-	@echo "no benchmarks yet"
+# Benchmarks print what they measured beside their baselines (see README and docs/).
+# BENCH_ARGS=--quick shortens the store benchmark; the kubelet one needs root and containerd.
+bench: setup
+	$(SWIFT) build -c release --product store-bench
+	$(SWIFT) build -c release --product scheduler-bench
+	$(SWIFT) build -c release --product kubelet-bench
+	$(SWIFT) build --product nodekit
+	NODEKIT_BIN=$(BIN)/nodekit bash hack/images.sh build
+	.build/release/store-bench $(BENCH_ARGS)
+	.build/release/scheduler-bench $(BENCH_ARGS)
+	.build/release/kubelet-bench
 
 clean:
 	$(SWIFT) package clean

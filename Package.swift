@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI", "TestSupport"]),
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "KubeAPI"]),
-        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "NFTables", "KubeAPI", "TestSupport"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "NFTables", "KubeAPI", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "ProbeTests", dependencies: ["Probe", nioPosix, nioHTTP1] + grpc),
         .testTarget(name: "KubeletTests", dependencies: ["Kubelet", "CRI", "KubeAPI", "Probe", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "EtcdStore", "TestSupport"]),

@@ -111,7 +111,8 @@ public final class ProxyNetnsLab: @unchecked Sendable {
     /// Stops the servers and deletes every namespace (and so every link and rule in them).
     public func destroy() {
         for p in listeners where p.isRunning {
-            p.terminate()
+            // SIGKILL: children of the test runner may start with SIGTERM blocked.
+            kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
         }
         listeners = []

@@ -233,7 +233,8 @@ struct CNIPluginTests {
         server.arguments = ["netns", "exec", a.name, "/bin/busybox", "sh", "-c", "echo hello-from-a | /bin/busybox nc -l -p 7070"]
         server.standardOutput = FileHandle.nullDevice
         try server.run()
-        defer { if server.isRunning { server.terminate() }; server.waitUntilExit() }
+        // SIGKILL: children of the test runner may start with SIGTERM blocked.
+        defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) }; server.waitUntilExit() }
         var reply = ""
         // The listener starts asynchronously; retry the connection a bounded number of times.
         for _ in 0..<50 where !reply.contains("hello-from-a") {

@@ -62,15 +62,16 @@ struct FakeExecutor: ProbeExecutor {
     @Test func httpStatuses() async throws {
         let (server, port) = try await ProbeHTTPServer.start()
         defer { server.close(promise: nil) }
-        let ok = await prober.run(http("/ok", port: port), timeout: .seconds(1))
+        // Generous timeouts: these cases test results, not speed, and the machine may be loaded.
+        let ok = await prober.run(http("/ok", port: port), timeout: .seconds(10))
         #expect(ok.result == .success && ok.statusCode == 200 && ok.output == "fine")
-        let fail = await prober.run(http("/fail", port: port), timeout: .seconds(1))
+        let fail = await prober.run(http("/fail", port: port), timeout: .seconds(10))
         #expect(fail.result == .failure && fail.message == "HTTP probe failed with statuscode: 503")
-        let redirect = await prober.run(http("/redirect", port: port), timeout: .seconds(1))
+        let redirect = await prober.run(http("/redirect", port: port), timeout: .seconds(10))
         #expect(redirect.result == .success && redirect.statusCode == 200)
-        let away = await prober.run(http("/away", port: port), timeout: .seconds(1))
+        let away = await prober.run(http("/away", port: port), timeout: .seconds(10))
         #expect(away.result == .success && away.message.hasPrefix("Probe terminated redirects"))
-        let agent = await prober.run(http("/agent", port: port), timeout: .seconds(1))
+        let agent = await prober.run(http("/agent", port: port), timeout: .seconds(10))
         #expect(agent.output == "kube-probe/1.32")
     }
 
@@ -85,13 +86,13 @@ struct FakeExecutor: ProbeExecutor {
 
     @Test func tcpOpenAndClosedPorts() async throws {
         let (server, port) = try await ProbeHTTPServer.start()
-        let open = await prober.run(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1))
+        let open = await prober.run(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(10))
         #expect(open.result == .success)
         try await server.close()
-        let closed = await prober.run(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1))
+        let closed = await prober.run(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(10))
         #expect(closed.result == .failure)
         #expect(closed.message == "dial tcp 127.0.0.1:\(port): connect: connection refused")
-        let refusedHTTP = await prober.run(http("/ok", port: port), timeout: .seconds(1))
+        let refusedHTTP = await prober.run(http("/ok", port: port), timeout: .seconds(10))
         #expect(refusedHTTP.result == .failure && refusedHTTP.message.contains("connection refused"))
     }
 
@@ -119,9 +120,9 @@ struct FakeExecutor: ProbeExecutor {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.serve() }
             let address = try #require(try await transport.listeningAddress.ipv4)
-            let up = await prober.run(.grpc(host: "127.0.0.1", port: address.port, service: ""), timeout: .seconds(2))
+            let up = await prober.run(.grpc(host: "127.0.0.1", port: address.port, service: ""), timeout: .seconds(10))
             #expect(up.result == .success)
-            let down = await prober.run(.grpc(host: "127.0.0.1", port: address.port, service: "down"), timeout: .seconds(2))
+            let down = await prober.run(.grpc(host: "127.0.0.1", port: address.port, service: "down"), timeout: .seconds(10))
             #expect(down.result == .failure && down.message == "service unhealthy (responded with \"NOT_SERVING\")")
             server.beginGracefulShutdown()
             try await group.waitForAll()
