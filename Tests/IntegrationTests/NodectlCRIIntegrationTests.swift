@@ -69,7 +69,7 @@ struct NodectlCRIIntegrationTests {
         #expect(result.status == 1)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr == "nodectl: cannot reach the container runtime at \(path): no such file\n")
-        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(ContinuousClock.now - started < .seconds(15))  // a one-line error, never a hang (slack for a loaded machine)
 
         let state = try NodectlBinary.run(["cri", "version"], environment: ["NODEKIT_STATE_DIR": "/tmp/nk-it-\(Host.runSuffix)-none"])
         #expect(state.status == 1)
