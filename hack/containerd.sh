@@ -121,8 +121,19 @@ stop() {
 # Removes every container, sandbox mount and the state dir's contents: for tests and `make clean-state`.
 purge() {
   if running; then
-    crictl_like=$(ctr -a "$sock" -n k8s.io tasks ls -q 2>/dev/null || true)
-    for t in $crictl_like; do ctr -a "$sock" -n k8s.io tasks kill -s KILL "$t" >/dev/null 2>&1 || true; done
+    # Sandboxes killed here never get a CRI StopPodSandbox, so their network namespaces
+    # (bind mounts under /var/run/netns, made by containerd) would stay: remove the ones
+    # whose inode is a task's network namespace.
+    ctr -a "$sock" -n k8s.io tasks ls 2>/dev/null | awk 'NR > 1 {print $2}' | while read -r pid; do
+      ino=$(stat -Lc %i "/proc/$pid/ns/net" 2>/dev/null) || continue
+      for ns in /var/run/netns/*; do
+        if [ -e "$ns" ] && [ "$(stat -Lc %i "$ns" 2>/dev/null)" = "$ino" ]; then
+          ip netns delete "$(basename "$ns")" 2>/dev/null || true
+        fi
+      done
+    done || true
+    tasks=$(ctr -a "$sock" -n k8s.io tasks ls -q 2>/dev/null || true)
+    for t in $tasks; do ctr -a "$sock" -n k8s.io tasks kill -s KILL "$t" >/dev/null 2>&1 || true; done
   fi
   stop >/dev/null
   # shims outlive containerd; stop the ones rooted in this state dir.
