@@ -102,20 +102,7 @@ public enum FileOps {
 
     /// The names in a directory, without "." and "..". A missing directory gives an empty list.
     public static func list(_ path: String) throws(SystemError) -> [String] {
-        guard let dir = opendir(path) else {
-            let err = Glibc.errno
-            if err == ENOENT { return [] }
-            throw SystemError(call: "opendir", errno: err, subject: path)
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        do { return try SystemFile.listDirectory(path) } catch where error.errno == ENOENT { return [] }
     }
 
     /// True when something exists at `path` (following symlinks).
@@ -131,11 +118,9 @@ public enum FileOps {
     }
 
     private static func syncDirectory(of path: String) throws(SystemError) {
-        let dir = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let dirPath = dir.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : dir
-        let fd = try retryingEINTR("open", dirPath) { open(dirPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        defer { close(fd) }
-        try retryingEINTR("fsync", dirPath) { fsync(fd) }
+        let slash = path.lastIndex(of: "/")
+        let dirPath = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        try SystemFile.syncDirectory(dirPath)
     }
 }
 
