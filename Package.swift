@@ -15,6 +15,8 @@ let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio
 let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
 let nioSSL: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let x509: Target.Dependency = .product(name: "X509", package: "swift-certificates")
+let nioWebSocket: Target.Dependency = .product(name: "NIOWebSocket", package: "swift-nio")
 
 let package = Package(
     name: "Nodekit",
@@ -35,6 +37,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // The API server's CA, serving and client certificates are generated on first start.
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         // MARK: C libraries (system-library targets resolved through pkg-config; apt names the providers)
@@ -68,6 +72,17 @@ let package = Package(
         .target(name: "Store", dependencies: ["LinuxSystem"]),
         .target(name: "EtcdStore", dependencies: ["Store"] + grpc),
         .target(name: "Scheduler", dependencies: ["KubeAPI"]),
+        // Pure API machinery: patches (merge, strategic, JSON), server-side apply, type schemas,
+        // field validation and OpenAPI documents. No I/O.
+        .target(name: "APIMachinery", dependencies: ["KubeAPI"]),
+        // The Kubernetes REST API over a Store: HTTPS, authn, discovery, CRUD, watch, subresources.
+        .target(name: "APIServer", dependencies: ["KubeAPI", "APIMachinery", "Store", "EtcdStore", nioPosix, nioHTTP1, nioSSL, nioWebSocket, x509, crypto, logging]),
+        // REST client, kubeconfig and informers, used by every component that talks to an API server.
+        .target(name: "KubeClient", dependencies: ["KubeAPI", nioPosix, nioHTTP1, nioSSL, yams, logging]),
+        // Controllers and the node agent's control loops, written against KubeClient.
+        .target(name: "Controllers", dependencies: ["KubeAPI", "KubeClient", "Scheduler", logging]),
+        // IPVS over generic netlink (libmnl).
+        .target(name: "IPVS", dependencies: ["Netlink", "LinuxSystem", "CMnl"]),
 
         // MARK: Tools
         .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams, .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
@@ -92,6 +107,10 @@ let package = Package(
         .testTarget(name: "ProbeTests", dependencies: ["Probe", nioPosix, nioHTTP1] + grpc),
         .testTarget(name: "KubeletTests", dependencies: ["Kubelet", "CRI", "KubeAPI", "Probe", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "EtcdStore", "TestSupport"]),
+        .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery", "KubeAPI"]),
+        .testTarget(name: "APIServerTests", dependencies: ["APIServer", "APIMachinery", "KubeAPI", "Store", "TestSupport"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeAPI", "TestSupport"]),
+        .testTarget(name: "ControllersTests", dependencies: ["Controllers", "KubeClient", "KubeAPI", "TestSupport"]),
         .testTarget(name: "NodectlKitTests", dependencies: ["NodectlKit", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "EtcdStore", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink", "Proxy", "NFTables", "Kubelet"]),
     ]

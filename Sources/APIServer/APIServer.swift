@@ -1,0 +1,2 @@
+/// APIServer: the Kubernetes REST API over a Store (issue 6).
+public enum APIServerModule {}
