@@ -1,2 +1,0 @@
-/// IPVS: virtual and real servers over generic netlink (issue 8).
-public enum IPVSModule {}

@@ -1,0 +1,134 @@
+import LinuxSystem
+import Netlink
+
+/// The interface that holds Service IPs so the kernel treats them as local and IPVS (which
+/// hooks LOCAL_IN) sees their packets: upstream's `kube-ipvs0`.
+///
+/// Upstream makes it a `dummy` link. Kernels built without the dummy driver (this project's
+/// CI kernel) refuse that kind with EOPNOTSUPP; the device then falls back to a bridge with no
+/// ports, kept down. Addresses on a down link still get their `local` routes (the kernel adds
+/// the local route before it checks IFF_UP), which is all IPVS needs, and a portless bridge
+/// forwards nothing, so the fallback behaves like the dummy for Service traffic.
+///
+/// Implementations are thread-safe.
+public protocol ServiceAddressDevice: Sendable {
+    /// The link name, `kube-ipvs0` by default.
+    var name: String { get }
+    /// Creates the link when missing and returns its kind (`dummy` or `bridge`).
+    @discardableResult
+    func ensure() throws(IPVSError) -> String
+    /// The addresses bound to the link.
+    func addresses() throws(IPVSError) -> Set<IPAddress>
+    /// Binds a host address (/32 or /128); binding one that is bound is not an error.
+    func bind(_ address: IPAddress) throws(IPVSError)
+    /// Unbinds an address; unbinding one that is not bound is not an error.
+    func unbind(_ address: IPAddress) throws(IPVSError)
+    /// Deletes the link (and so every address on it). Idempotent.
+    func remove() throws(IPVSError)
+}
+
+/// ``ServiceAddressDevice`` over rtnetlink.
+public final class NetlinkServiceAddressDevice: ServiceAddressDevice {
+    public static let defaultName = "kube-ipvs0"
+    public let name: String
+    private let route: any RouteNetlinkOperations
+    private let connection: NetlinkConnection
+
+    /// `route` does link and address work; `socket` (a second NETLINK_ROUTE socket in the same
+    /// namespace) carries the dummy-link request, which ``RouteNetlinkOperations`` lacks.
+    public init(name: String = NetlinkServiceAddressDevice.defaultName, route: any RouteNetlinkOperations, socket: any NetlinkSocket) {
+        self.name = name
+        self.route = route
+        connection = NetlinkConnection(socket: socket)
+    }
+
+    /// Opens both route sockets in `namespace` (the caller's when nil).
+    public convenience init(name: String = NetlinkServiceAddressDevice.defaultName, namespace: NetworkNamespace? = nil) throws(IPVSError) {
+        do {
+            self.init(name: name, route: RouteNetlink(socket: try MnlSocket(namespace: namespace)), socket: try MnlSocket(namespace: namespace))
+        } catch {
+            throw IPVSError(error, operation: "open route socket", detail: namespace?.path ?? "")
+        }
+    }
+
+    private func index() throws(IPVSError) -> Int32? {
+        do { return try route.link(named: name)?.index } catch {
+            throw IPVSError(error, operation: "find link", detail: name)
+        }
+    }
+
+    @discardableResult
+    public func ensure() throws(IPVSError) -> String {
+        do {
+            if let link = try route.link(named: name) { return link.kind ?? "" }
+        } catch {
+            throw IPVSError(error, operation: "find link", detail: name)
+        }
+        let name = self.name
+        do {
+            _ = try connection.request("create dummy link", detail: name) { Self.newDummy(name: name, sequence: $0) }
+            return "dummy"
+        } catch where error.errno == 95 {
+            do { try route.createBridge(name: name, mtu: nil) } catch {
+                throw IPVSError(error, operation: "create bridge link (no dummy driver)", detail: name)
+            }
+            return "bridge"
+        } catch {
+            throw IPVSError(error, operation: "create dummy link", detail: name)
+        }
+    }
+
+    public func addresses() throws(IPVSError) -> Set<IPAddress> {
+        guard let index = try index() else { return [] }
+        do {
+            return Set(try route.addresses(family: nil).filter { $0.index == index }.map(\.prefix.address))
+        } catch {
+            throw IPVSError(error, operation: "list addresses", detail: name)
+        }
+    }
+
+    public func bind(_ address: IPAddress) throws(IPVSError) {
+        guard let index = try index() else { throw IPVSError(operation: "bind address", detail: "\(address) to \(name): no such link", errno: 19) }
+        do { try route.addAddress(index: index, prefix: IPPrefix(address: address, length: address.bitWidth)) } catch where error.errno == 17 {
+            return
+        } catch {
+            throw IPVSError(error, operation: "bind address", detail: "\(address) to \(name)")
+        }
+    }
+
+    public func unbind(_ address: IPAddress) throws(IPVSError) {
+        guard let index = try index() else { return }
+        do { try route.deleteAddress(index: index, prefix: IPPrefix(address: address, length: address.bitWidth)) } catch where error.errno == 99 {
+            return
+        } catch {
+            throw IPVSError(error, operation: "unbind address", detail: "\(address) from \(name)")
+        }
+    }
+
+    public func remove() throws(IPVSError) {
+        guard let index = try index() else { return }
+        do { try route.deleteLink(index: index) } catch {
+            throw IPVSError(error, operation: "delete link", detail: name)
+        }
+    }
+
+    /// RTM_NEWLINK (create, exclusive) of kind `dummy`, left down as upstream leaves it.
+    public static func newDummy(name: String, sequence: UInt32) -> [UInt8] {
+        // RTM_NEWLINK; NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE.
+        let m = NetlinkMessageBuilder(type: 16, flags: 0x1 | 0x4 | 0x200 | 0x400, sequence: sequence)
+        m.put(header: InterfaceInfoHeader())
+        m.put(3, string: name) // IFLA_IFNAME
+        m.nest(18) { m.put(1, string: "dummy") } // IFLA_LINKINFO { IFLA_INFO_KIND }
+        return m.bytes
+    }
+}
+
+/// `struct ifinfomsg`, zeroed: family AF_UNSPEC, no index, no flag changes.
+struct InterfaceInfoHeader {
+    var family: UInt8 = 0
+    var pad: UInt8 = 0
+    var type: UInt16 = 0
+    var index: Int32 = 0
+    var flags: UInt32 = 0
+    var change: UInt32 = 0
+}
