@@ -53,8 +53,8 @@ let package = Package(
         .target(name: "LinuxSystem", dependencies: ["CNodekitShim", "CCap", "CSeccomp"]),
         .target(name: "Netlink", dependencies: ["LinuxSystem", "CMnl", "CNodekitShim"]),
         .target(name: "NFTables", dependencies: ["CNftnl", "CMnl"]),
-        .target(name: "IPTables"),
-        .target(name: "Proxy", dependencies: ["KubeAPI", "NFTables", "IPTables", crypto, logging]),
+        .target(name: "IPTables", dependencies: ["LinuxSystem"]),
+        .target(name: "Proxy", dependencies: ["KubeAPI", "NFTables", "IPTables", "IPVS", crypto, logging]),
 
         // MARK: Runtime and images
         .target(name: "CRI", dependencies: grpc),
@@ -86,7 +86,7 @@ let package = Package(
 
         // MARK: Tools
         .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams, .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables", "LinuxSystem"]),
+        .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables", "IPTables", "LinuxSystem", "IPVS"]),
 
         // MARK: Executables (argument parsing and logging bootstrap only)
         .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", "Kubelet", "Proxy", "NFTables", argumentParser, logging]),
@@ -100,6 +100,7 @@ let package = Package(
         .testTarget(name: "CRITests", dependencies: ["CRI", "TestSupport"]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
+        .testTarget(name: "IPVSTests", dependencies: ["IPVS", "Netlink", "Proxy", "NFTables", "TestSupport"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "TestSupport"]),
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "KubeAPI"]),
