@@ -44,7 +44,7 @@ func run(_ c: Case) -> (podsPerSecond: Double, p99: Double, failures: Int) {
     let clock = ContinuousClock()
     let t0 = clock.now
     for i in 0..<c.pods { queue.add(c.makePod(i), now: t0) }
-    var rng = SystemRandomNumberGenerator()
+    var rng = TieBreakRandom()
     var latencies: [Double] = []
     latencies.reserveCapacity(c.pods)
     var failures = 0

@@ -24,49 +24,133 @@ public struct PluginStatus: Hashable, Sendable {
 
 /// What the scheduler knows about one node: the node and the pods bound to it, with their
 /// summed requests and used host ports. Built once per scheduling cycle from the caches.
+///
+/// A value type with copy-on-write storage: a cycle reads thousands of these through plugin
+/// protocols, and copying one must cost a reference count, not a copy of every field.
 public struct NodeInfo: Sendable {
-    public private(set) var node: Node
-    public private(set) var pods: [Pod]
+    /// Mutated only through `NodeInfo`'s mutating methods, after `makeUnique()`, so a shared
+    /// instance is never written: that is what makes the unchecked `Sendable` sound.
+    final class Storage: @unchecked Sendable {
+        var node: Node
+        var name = ""
+        var labels: [String: String] = [:]
+        var taints: [Taint] = []
+        var unschedulable = false
+        var allocatable: [String: Int64] = [:]
+        var pods: [Pod] = []
+        var imageSizes: [String: Int64] = [:]
+        var requested: [String: Int64] = [:]
+        var nonZeroRequested: [String: Int64] = [:]
+        var usedPorts: Set<String> = []
+        // cpu, memory and pods as plain fields: every filter and scorer reads them per node.
+        var allocatableCPU: Int64 = 0, allocatableMemory: Int64 = 0, allowedPods: Int64 = 0
+        var nonZeroCPU: Int64 = 0, nonZeroMemory: Int64 = 0
+
+        init(node: Node) { self.node = node }
+
+        func copy() -> Storage {
+            let c = Storage(node: node)
+            c.name = name; c.labels = labels; c.taints = taints; c.unschedulable = unschedulable
+            c.allocatable = allocatable; c.pods = pods; c.imageSizes = imageSizes
+            c.requested = requested; c.nonZeroRequested = nonZeroRequested; c.usedPorts = usedPorts
+            c.allocatableCPU = allocatableCPU; c.allocatableMemory = allocatableMemory; c.allowedPods = allowedPods
+            c.nonZeroCPU = nonZeroCPU; c.nonZeroMemory = nonZeroMemory
+            return c
+        }
+    }
+
+    private var storage: Storage
+
+    public var node: Node { storage.node }
+    public var pods: [Pod] { storage.pods }
     /// Image sizes by normalized image name (`docker.io/library/nginx:latest`).
-    public private(set) var imageSizes: [String: Int64] = [:]
+    public var imageSizes: [String: Int64] { storage.imageSizes }
     /// Summed requests of the pods on the node (milli-units), by resource name.
-    public private(set) var requested: [String: Int64] = [:]
+    public var requested: [String: Int64] { storage.requested }
     /// Summed requests with upstream's non-zero defaults (100m cpu, 200Mi memory), for scoring.
-    public private(set) var nonZeroRequested: [String: Int64] = [:]
+    public var nonZeroRequested: [String: Int64] { storage.nonZeroRequested }
     /// Host ports in use: "protocol/hostIP/port".
-    public private(set) var usedPorts: Set<String> = []
+    public var usedPorts: Set<String> { storage.usedPorts }
+    public var name: String { storage.name }
+    public var labels: [String: String] { storage.labels }
+    /// `spec.taints`, empty when unset.
+    public var taints: [Taint] { storage.taints }
+    /// `spec.unschedulable`.
+    public var isUnschedulable: Bool { storage.unschedulable }
+    public var podCount: Int { storage.pods.count }
+    var allocatableCPU: Int64 { storage.allocatableCPU }
+    var allocatableMemory: Int64 { storage.allocatableMemory }
+    /// Allocatable `pods`, in whole pods.
+    var allowedPods: Int64 { storage.allowedPods }
+    var nonZeroRequestedCPU: Int64 { storage.nonZeroCPU }
+    var nonZeroRequestedMemory: Int64 { storage.nonZeroMemory }
 
     public init(node: Node, pods: [Pod] = []) {
-        self.node = node
-        self.pods = []
+        storage = Storage(node: node)
         update(node: node)
         for pod in pods { add(pod) }
     }
 
+    private mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+    }
+
     /// Replaces the node object (labels, taints, status), keeping its pods.
     public mutating func update(node: Node) {
-        self.node = node
-        imageSizes = [:]
+        makeUnique()
+        let s = storage
+        s.node = node
+        s.name = node.metadata.name ?? ""
+        s.labels = node.metadata.labels ?? [:]
+        s.taints = node.spec?.taints ?? []
+        s.unschedulable = node.spec?.unschedulable ?? false
+        // Allocatable falls back to capacity per resource, as the kubelet reports either.
+        var allocatable: [String: Int64] = [:]
+        for (k, v) in node.status?.capacity ?? [:] { allocatable[k] = v.milliValue }
+        for (k, v) in node.status?.allocatable ?? [:] { allocatable[k] = v.milliValue }
+        s.allocatable = allocatable
+        s.allocatableCPU = allocatable["cpu"] ?? 0
+        s.allocatableMemory = allocatable["memory"] ?? 0
+        s.allowedPods = (allocatable["pods"] ?? 0) / 1000
+        s.imageSizes = [:]
         for image in node.status?.images ?? [] {
-            for name in image.names ?? [] { imageSizes[ImageLocality.normalize(name)] = image.sizeBytes ?? 0 }
+            for name in image.names ?? [] { s.imageSizes[ImageLocality.normalize(name)] = image.sizeBytes ?? 0 }
         }
     }
 
-    public var name: String { node.metadata.name ?? "" }
-    public var labels: [String: String] { node.metadata.labels ?? [:] }
-
     /// Allocatable amount of a resource in milli-units (0 when the node does not report it).
-    public func allocatable(_ resource: String) -> Int64 {
-        node.status?.allocatable?[resource]?.milliValue ?? node.status?.capacity?[resource]?.milliValue ?? 0
-    }
+    public func allocatable(_ resource: String) -> Int64 { storage.allocatable[resource] ?? 0 }
 
     public mutating func add(_ pod: Pod) {
-        pods.append(pod)
-        for (name, value) in Resources.podRequests(pod) { requested[name, default: 0] += value }
+        makeUnique()
+        let s = storage
+        s.pods.append(pod)
+        for (name, value) in Resources.podRequests(pod) { s.requested[name, default: 0] += value }
         let nonZero = Resources.podRequests(pod, nonZero: true)
-        nonZeroRequested["cpu", default: 0] += nonZero["cpu"] ?? 0
-        nonZeroRequested["memory", default: 0] += nonZero["memory"] ?? 0
-        for port in Resources.hostPorts(pod) { usedPorts.insert(port) }
+        s.nonZeroRequested["cpu", default: 0] += nonZero["cpu"] ?? 0
+        s.nonZeroRequested["memory", default: 0] += nonZero["memory"] ?? 0
+        s.nonZeroCPU = s.nonZeroRequested["cpu"] ?? 0
+        s.nonZeroMemory = s.nonZeroRequested["memory"] ?? 0
+        for port in Resources.hostPorts(pod) { s.usedPorts.insert(port) }
+    }
+
+    /// Removes a pod (deleted, or its assumed binding failed) by namespace and name, and
+    /// subtracts its requests and ports. Returns whether the pod was there.
+    @discardableResult
+    public mutating func remove(namespace: String?, name: String) -> Bool {
+        guard let i = storage.pods.firstIndex(where: { $0.metadata.namespace == namespace && $0.metadata.name == name }) else { return false }
+        makeUnique()
+        let s = storage
+        let pod = s.pods.remove(at: i)
+        for (k, v) in Resources.podRequests(pod) { s.requested[k, default: 0] -= v }
+        let nonZero = Resources.podRequests(pod, nonZero: true)
+        s.nonZeroRequested["cpu", default: 0] -= nonZero["cpu"] ?? 0
+        s.nonZeroRequested["memory", default: 0] -= nonZero["memory"] ?? 0
+        s.nonZeroCPU = s.nonZeroRequested["cpu"] ?? 0
+        s.nonZeroMemory = s.nonZeroRequested["memory"] ?? 0
+        // The set does not count owners, so it is rebuilt from the pods that remain.
+        s.usedPorts = Set(s.pods.flatMap(Resources.hostPorts))
+        return true
     }
 }
 
@@ -82,15 +166,34 @@ public struct CycleState: Sendable {
     /// Indices into `allNodes` of nodes that run a pod with affinity or anti-affinity terms.
     public let nodesWithAffinityPods: [Int]
     /// What pre-filter plugins computed for this cycle, by plugin name.
-    public var data: [String: any Sendable] = [:]
+    public var data = CycleData()
+    /// `nonZeroRequests` for cpu and memory, read by the scorers on every node.
+    let nonZeroCPU: Int64, nonZeroMemory: Int64
 
     public init(pod: Pod, allNodes: [NodeInfo], nodesWithAffinityPods: [Int]? = nil) {
         self.pod = pod
         self.requests = Resources.podRequests(pod)
         self.nonZeroRequests = Resources.podRequests(pod, nonZero: true)
+        self.nonZeroCPU = nonZeroRequests["cpu"] ?? 0
+        self.nonZeroMemory = nonZeroRequests["memory"] ?? 0
         self.hostPorts = Resources.hostPorts(pod)
         self.allNodes = allNodes
         self.nodesWithAffinityPods = nodesWithAffinityPods ?? allNodes.indices.filter { allNodes[$0].pods.contains(where: \.hasAffinityTerms) }
+    }
+}
+
+/// Pre-filter results by plugin name. A handful of entries searched linearly: plugins read
+/// them on every node, and comparing a few names is cheaper than hashing one.
+public struct CycleData: Sendable {
+    private var entries: [(name: String, value: any Sendable)] = []
+    public init() {}
+
+    public subscript(name: String) -> (any Sendable)? {
+        get { entries.first { $0.name == name }?.value }
+        set {
+            entries.removeAll { $0.name == name }
+            if let newValue { entries.append((name, newValue)) }
+        }
     }
 }
 

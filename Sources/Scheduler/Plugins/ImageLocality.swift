@@ -10,21 +10,32 @@ public struct ImageLocality: PreFilterPlugin, ScorePlugin {
     public init() {}
 
     /// The pod's images, normalized, with how many nodes hold each: computed once per cycle.
-    struct Spread: Sendable {
-        var images: [String]
-        var nodesWithImage: [String: Int]
+    /// A class so that reading it from the cycle state on every node costs a reference count.
+    final class Spread: Sendable {
+        let images: [String]
+        let nodesWithImage: [String: Int]
+        init(images: [String], nodesWithImage: [String: Int]) {
+            self.images = images
+            self.nodesWithImage = nodesWithImage
+        }
     }
 
     public func preFilter(_ state: CycleState) -> Result<(any Sendable)?, PreFilterFailure> {
         let containers = state.pod.spec.containers + (state.pod.spec.initContainers ?? [])
         let images = containers.map { Self.normalize($0.image ?? "") }
+        let distinct = Set(images)
         var counts: [String: Int] = [:]
-        for node in state.allNodes { for image in Set(images) where node.imageSizes[image] != nil { counts[image, default: 0] += 1 } }
+        for node in state.allNodes {
+            let sizes = node.imageSizes
+            guard !sizes.isEmpty else { continue }
+            for image in distinct where sizes[image] != nil { counts[image, default: 0] += 1 }
+        }
         return .success(Spread(images: images, nodesWithImage: counts))
     }
 
     public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
         guard let spread = state.data[name] as? Spread, !spread.images.isEmpty else { return 0 }
+        if node.imageSizes.isEmpty { return 0 }
         let total = Double(max(state.allNodes.count, 1))
         var sum: Double = 0
         for image in spread.images {

@@ -9,6 +9,8 @@ public struct NodeAffinityPlugin: FilterPlugin, ScorePlugin {
     public init() {}
 
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
+        let spec = state.pod.spec
+        if spec.nodeSelector == nil && spec.affinity?.nodeAffinity == nil { return .success }
         let labels = node.labels
         for (k, v) in state.pod.spec.nodeSelector ?? [:] where labels[k] != v { return .unresolvable(Self.reason) }
         if let required = state.pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution {

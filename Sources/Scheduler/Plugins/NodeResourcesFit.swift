@@ -7,8 +7,7 @@ public struct NodeResourcesFit: FilterPlugin, ScorePlugin {
 
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
         var reasons: [String] = []
-        let allowedPods = node.allocatable("pods") / 1000
-        if Int64(node.pods.count) + 1 > allowedPods { reasons.append("Too many pods") }
+        if Int64(node.podCount) + 1 > node.allowedPods { reasons.append("Too many pods") }
         for (resource, want) in state.requests where want > 0 {
             if want > node.allocatable(resource) - (node.requested[resource] ?? 0) {
                 reasons.append("Insufficient \(resource)")
@@ -20,14 +19,12 @@ public struct NodeResourcesFit: FilterPlugin, ScorePlugin {
 
     /// LeastAllocated: the mean over cpu and memory of the free share after placing the pod.
     public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
-        var total: Int64 = 0
-        for resource in ["cpu", "memory"] {
-            let capacity = node.allocatable(resource)
-            let requested = (node.nonZeroRequested[resource] ?? 0) + (state.nonZeroRequests[resource] ?? 0)
-            guard capacity > 0, requested <= capacity else { continue }
-            total += (capacity - requested) * 100 / capacity
+        func free(_ capacity: Int64, _ requested: Int64) -> Int64 {
+            guard capacity > 0, requested <= capacity else { return 0 }
+            return (capacity - requested) * 100 / capacity
         }
-        return total / 2
+        return (free(node.allocatableCPU, node.nonZeroRequestedCPU + state.nonZeroCPU)
+            + free(node.allocatableMemory, node.nonZeroRequestedMemory + state.nonZeroMemory)) / 2
     }
 }
 
@@ -39,15 +36,11 @@ public struct BalancedAllocation: ScorePlugin {
     public init() {}
 
     public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
-        var fractions: [Double] = []
-        for resource in ["cpu", "memory"] {
-            let capacity = node.allocatable(resource)
-            guard capacity > 0 else { continue }
-            let requested = (node.nonZeroRequested[resource] ?? 0) + (state.nonZeroRequests[resource] ?? 0)
-            fractions.append(min(Double(requested) / Double(capacity), 1))
-        }
-        guard fractions.count == 2 else { return 100 }
-        let std = abs(fractions[0] - fractions[1]) / 2
+        let cpu = node.allocatableCPU, memory = node.allocatableMemory
+        guard cpu > 0, memory > 0 else { return 100 }
+        let cpuFraction = min(Double(node.nonZeroRequestedCPU + state.nonZeroCPU) / Double(cpu), 1)
+        let memoryFraction = min(Double(node.nonZeroRequestedMemory + state.nonZeroMemory) / Double(memory), 1)
+        let std = abs(cpuFraction - memoryFraction) / 2
         return Int64(((1 - std) * 100).rounded(.down))
     }
 }

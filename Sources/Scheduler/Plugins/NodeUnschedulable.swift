@@ -9,7 +9,7 @@ public struct NodeUnschedulable: FilterPlugin {
     public init() {}
 
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
-        guard node.node.spec?.unschedulable == true else { return .success }
+        guard node.isUnschedulable else { return .success }
         if (state.pod.spec.tolerations ?? []).contains(where: { TaintToleration.tolerates($0, Self.taint) }) { return .success }
         return .unresolvable(Self.reason)
     }

@@ -13,21 +13,29 @@ public struct PodTopologySpread: PreFilterPlugin, FilterPlugin, ScorePlugin {
     public init() {}
 
     /// Per constraint: matching pod counts by domain value.
-    struct Counts: Sendable {
-        var hard: [(TopologySpreadConstraint, [String: Int])]
-        var soft: [(TopologySpreadConstraint, [String: Int])]
+    /// A class so that reading it from the cycle state on every node costs a reference count.
+    final class Counts: Sendable {
+        let hard: [(TopologySpreadConstraint, [String: Int])]
+        let soft: [(TopologySpreadConstraint, [String: Int])]
+        init(hard: [(TopologySpreadConstraint, [String: Int])], soft: [(TopologySpreadConstraint, [String: Int])]) {
+            self.hard = hard
+            self.soft = soft
+        }
     }
 
     public func preFilter(_ state: CycleState) -> Result<(any Sendable)?, PreFilterFailure> {
         let constraints = state.pod.spec.topologySpreadConstraints ?? []
         guard !constraints.isEmpty else { return .success(nil) }
         let affinity = NodeAffinityPlugin()
-        let eligible = state.allNodes.filter { affinity.filter(state, node: $0).isSuccess }
+        let constrained = state.pod.spec.nodeSelector != nil || state.pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution != nil
+        let eligible = constrained ? state.allNodes.filter { affinity.filter(state, node: $0).isSuccess } : state.allNodes
         func counts(_ c: TopologySpreadConstraint) -> [String: Int] {
             var out: [String: Int] = [:]
             for node in eligible {
-                guard constraints.allSatisfy({ node.labels[$0.topologyKey] != nil }), let domain = node.labels[c.topologyKey] else { continue }
-                let n = node.pods.filter { self.matches($0, c, namespace: state.pod.metadata.namespace) }.count
+                let labels = node.labels
+                guard constraints.allSatisfy({ labels[$0.topologyKey] != nil }), let domain = labels[c.topologyKey] else { continue }
+                var n = 0
+                for pod in node.pods where self.matches(pod, c, namespace: state.pod.metadata.namespace) { n += 1 }
                 out[domain, default: 0] += n
             }
             return out

@@ -20,7 +20,7 @@ public struct TaintToleration: FilterPlugin, ScorePlugin {
 
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
         let tolerations = state.pod.spec.tolerations ?? []
-        for taint in node.node.spec?.taints ?? [] where taint.effect == "NoSchedule" || taint.effect == "NoExecute" {
+        for taint in node.taints where taint.effect == "NoSchedule" || taint.effect == "NoExecute" {
             if !tolerations.contains(where: { Self.tolerates($0, taint) }) {
                 return .unresolvable("node(s) had untolerated taint {\(taint.key): \(taint.value ?? "")}")
             }
@@ -31,7 +31,7 @@ public struct TaintToleration: FilterPlugin, ScorePlugin {
     public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
         // Only tolerations that could apply to PreferNoSchedule count, as upstream.
         let tolerations = (state.pod.spec.tolerations ?? []).filter { ($0.effect ?? "").isEmpty || $0.effect == "PreferNoSchedule" }
-        return Int64((node.node.spec?.taints ?? []).filter { taint in
+        return Int64(node.taints.filter { taint in
             taint.effect == "PreferNoSchedule" && !tolerations.contains { Self.tolerates($0, taint) }
         }.count)
     }
