@@ -36,6 +36,11 @@ public actor PodWorker {
     var imageFailures: [String: Date] = [:]
     var waiting: [String: ContainerStateWaiting] = [:]
     var probes: [String: ContainerProbes] = [:]
+    /// When this worker first saw each exited container (by id), on its own clock. Crash-loop
+    /// back-off counts from here, not from the runtime's finishedAt: that timestamp is on the
+    /// runtime's clock, and comparing it with an injected clock (or a wall clock NTP stepped)
+    /// makes the delays meaningless. Seeing an exit lags it by at most one PLEG period.
+    var exitSeen: [String: Date] = [:]
     var volumePaths: [String: String]?
 
     public init(pod: Pod, runtime: any ContainerRuntime, node: NodeInfo, clock: any KubeletClock,
@@ -81,6 +86,7 @@ public actor PodWorker {
         lastError = nil
         do {
             var state = try await inspector.pod(uid: uid)
+            noteExits(state, now: now)
             if isTerminal(status) {
                 try await stopFinishedPod(state)
             } else {
@@ -94,6 +100,7 @@ public actor PodWorker {
                     state = try await inspector.pod(uid: uid)
                 }
             }
+            noteExits(state, now: now)
             runtimePod = state
         } catch {
             lastError = error
@@ -103,12 +110,24 @@ public actor PodWorker {
         return nextWake(now: clock.now())
     }
 
+    /// Records the first sighting of every exited container and forgets containers that are gone.
+    func noteExits(_ state: RuntimePod, now: Date) {
+        let exited = Set(state.containers.filter { $0.state == .exited }.map(\.id))
+        exitSeen = exitSeen.filter { exited.contains($0.key) }
+        for id in exited where exitSeen[id] == nil { exitSeen[id] = now }
+    }
+
+    /// When the worker first saw `container` exited (now, if it has not recorded it yet).
+    func exitTime(_ container: RuntimeContainer, now: Date) -> Date { exitSeen[container.id] ?? now }
+
     /// Recomputes the status from the last runtime view (no runtime calls).
     func refreshStatus(now: Date) {
         var info: [String: PodStatusBuilder.ContainerInfo] = [:]
         for container in allContainers {
-            let p = probes[container.name]
-            info[container.name] = .init(waiting: waiting[container.name], started: p?.started ?? true, ready: p?.ready ?? true)
+            // A container whose probes have not run yet has their initial results: not ready
+            // while it has a readiness probe, not started while it has a startup probe.
+            let p = probes[container.name] ?? ContainerProbes(containerID: "", container: container)
+            info[container.name] = .init(waiting: waiting[container.name], started: p.started, ready: p.ready)
         }
         var messages: [String: String] = [:]
         for c in runtimePod.containers where c.state == .exited {
@@ -132,7 +151,7 @@ public actor PodWorker {
     func nextWake(now: Date) -> Duration {
         var wake = now.addingTimeInterval(10)
         for c in runtimePod.containers where c.state == .exited {
-            if let finished = c.finishedAt, let left = crashBackOff.remaining(c.name, since: finished, now: now) {
+            if let left = crashBackOff.remaining(c.name, since: exitTime(c, now: now), now: now) {
                 wake = min(wake, now.addingTimeInterval(left.seconds))
             }
         }
@@ -244,7 +263,8 @@ public actor PodWorker {
     /// Starts `container` unless its last run ended less than the crash-loop back-off ago.
     func startOrBackOff(_ container: Container, state: RuntimePod, sandbox: RuntimeSandbox, now: Date) async throws(KubeletError) {
         let previous = state.latest(container.name)
-        if let previous, previous.state == .exited, let finished = previous.finishedAt {
+        if let previous, previous.state == .exited {
+            let finished = exitTime(previous, now: now)
             if let left = crashBackOff.remaining(container.name, since: finished, now: now) {
                 let delay = crashBackOff.delay(container.name) ?? left
                 waiting[container.name] = ContainerStateWaiting(

@@ -87,6 +87,65 @@ import TestSupport
         #expect(await h.containers("c").count == 2)
     }
 
+    /// The runtime's clock runs an hour behind the kubelet's (another host clock, an injected
+    /// test clock): back-off must still be 10 s then 20 s of the kubelet's time, counted from
+    /// when the worker saw the exit, not from the runtime's finishedAt.
+    @Test func crashLoopBackOffIgnoresTheRuntimesClock() async throws {
+        let h = await Harness()
+        defer { h.cleanUp() }
+        h.clock.advance(by: .seconds(3600))
+        let worker = try h.worker("""
+            metadata: {name: skew}
+            spec: {containers: [{name: c, image: docker.io/nodekit/busybox:latest, imagePullPolicy: IfNotPresent, command: ["false"]}]}
+            """)
+        await worker.syncPod()
+        var restartDelays: [Int] = []
+        for _ in 0..<3 {
+            try await h.runtime.exitContainer(try #require(await h.running("c")?.id), exitCode: 1)
+            var waited = 0
+            while await h.running("c") == nil {
+                await worker.syncPod()
+                if await h.running("c") != nil { break }
+                await h.advance(.seconds(1))
+                waited += 1
+                if waited > 100 { Issue.record("never restarted"); return }
+            }
+            restartDelays.append(waited)
+        }
+        #expect(restartDelays == [0, 10, 20])
+    }
+
+    /// A container with a readiness probe is not ready before the probe has run once, even in
+    /// the step that started it.
+    @Test func aStartedContainerIsUnreadyUntilItsReadinessProbePasses() async throws {
+        let h = await Harness()
+        defer { h.cleanUp() }
+        let worker = try h.worker("""
+            metadata: {name: fresh}
+            spec:
+              containers:
+              - {name: probed, image: docker.io/nodekit/busybox:latest, imagePullPolicy: IfNotPresent, readinessProbe: {exec: {command: [check]}, initialDelaySeconds: 5}}
+              - {name: plain, image: docker.io/nodekit/busybox:latest, imagePullPolicy: IfNotPresent}
+            """)
+        await worker.syncPod()
+        var status = await worker.status
+        #expect(containerStatus(status, "probed")?.state?.running != nil)
+        #expect(containerStatus(status, "probed")?.ready == false)
+        #expect(containerStatus(status, "plain")?.ready == true)
+        #expect(condition(status, "Ready") == "False")
+        let id = try #require(await h.running("probed")?.id)
+        await h.runtime.setExecResult(containerID: id, command: ["check"], exitCode: 0)
+        await h.advance(.seconds(1))
+        await worker.syncPod()
+        #expect(condition(await worker.status, "Ready") == "False", "still inside initialDelaySeconds")
+        await h.advance(.seconds(5))
+        await worker.syncPod()
+        status = await worker.status
+        #expect(containerStatus(status, "probed")?.ready == true)
+        #expect(condition(status, "Ready") == "True")
+        #expect(await worker.probes(of: "probed")?.history.map(\.result) == [.success])
+    }
+
     @Test func restartPolicyNeverFailsThePodAndStopsTheSandbox() async throws {
         let h = await Harness()
         defer { h.cleanUp() }
