@@ -1,2 +1,0 @@
-/// APIMachinery: the pure parts of the Kubernetes API semantics (issue 6).
-public enum APIMachinery {}

@@ -1,6 +1,0 @@
-import Testing
-@testable import APIMachinery
-
-@Suite struct APIMachinerySmokeTests {
-    @Test func moduleLinks() { #expect(String(describing: APIMachinery.self).hasPrefix("APIMachinery")) }
-}
