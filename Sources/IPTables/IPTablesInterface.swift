@@ -1,24 +1,36 @@
-import Foundation
+import LinuxSystem
 
-/// Which iptables binary family to drive: the nf_tables-backed `iptables` or `iptables-legacy`.
+/// Which iptables binary family to drive: the nf_tables-backed `iptables-nft` or
+/// `iptables-legacy` (x_tables). Both program the same rule language into different kernel
+/// subsystems, so a node must use the one its other tools use.
 public enum IPTablesVariant: String, Sendable, CaseIterable {
     case nft
     case legacy
 
-    /// The restore command for a family (`iptables-restore`, `ip6tables-legacy-restore`, ...).
-    public func restoreCommand(ipv6: Bool) -> String {
+    /// The binary for `tool` (`iptables`, `iptables-restore`, `iptables-save`) of a family:
+    /// `ip6tables-legacy-restore`, `iptables-nft-save`, ...
+    public func binary(_ tool: Tool, ipv6: Bool) -> String {
         let base = ipv6 ? "ip6tables" : "iptables"
-        return self == .legacy ? "\(base)-legacy-restore" : "\(base)-restore"
+        let suffix = switch tool {
+        case .rules: ""
+        case .restore: "-restore"
+        case .save: "-save"
+        }
+        return "\(base)-\(rawValue)\(suffix)"
     }
 
-    /// The rule command for a family (`iptables`, `iptables-legacy`, ...).
-    public func command(ipv6: Bool) -> String {
-        let base = ipv6 ? "ip6tables" : "iptables"
-        return self == .legacy ? "\(base)-legacy" : base
+    public enum Tool: Sendable { case rules, restore, save }
+
+    /// The variant the plain `iptables` command of this host uses (it prints `(nf_tables)` or
+    /// `(legacy)` in its version line); nft when that cannot be told.
+    public static func detect() -> IPTablesVariant {
+        guard let path = ExecIPTables.locate("iptables"),
+              let out = try? ChildProcess.run(path, arguments: [path, "--version"], environment: [], input: []) else { return .nft }
+        return String(decoding: out.stdout, as: UTF8.self).contains("legacy") ? .legacy : .nft
     }
 }
 
-/// An error from iptables.
+/// An error from iptables: which command failed and what it said.
 public struct IPTablesError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public init(_ message: String) { self.message = message }
@@ -27,18 +39,22 @@ public struct IPTablesError: Error, CustomStringConvertible, Sendable {
 
 /// The process boundary of the iptables backend. Implementations are thread-safe.
 public protocol IPTablesInterface: Sendable {
-    /// Loads `text` with one `iptables-restore --noflush` run: atomic per table.
+    /// Loads `text` (iptables-save format, one or more `*table ... COMMIT` blocks) with one
+    /// `iptables-restore --noflush` run. Each table block commits atomically; chains not named
+    /// in the text are left alone.
     func restore(_ text: String) throws(IPTablesError)
-    /// Makes sure `rule` (iptables arguments after `-A CHAIN`) is in `chain` of `table`,
-    /// inserting it first when absent (the jumps from built-in chains, as upstream does).
+    /// The current rules of `table` in iptables-save format (`*table`, `:CHAIN` lines, `-A`
+    /// lines, `COMMIT`), without counters.
+    func save(table: String) throws(IPTablesError) -> String
+    /// Makes sure `rule` (the arguments after `-A CHAIN`) is in built-in `chain` of `table`,
+    /// inserting it first when absent (the jumps into our chains, as upstream installs them).
     func ensureRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError)
-    /// Removes `rule` from `chain` if present.
+    /// Removes every copy of `rule` from `chain`; no error when there is none.
     func deleteRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError)
-    /// Flushes and deletes chains (those that exist), in a table.
-    func deleteChains(table: String, _ chains: [String]) throws(IPTablesError)
 }
 
-/// Runs the real binaries (`iptables-restore` once per sync).
+/// Runs the real binaries: one `iptables-restore --noflush` per restore, input on stdin.
+/// Children are spawned with posix_spawn in the caller's network namespace.
 public struct ExecIPTables: IPTablesInterface {
     public let variant: IPTablesVariant
     public let ipv6: Bool
@@ -48,51 +64,81 @@ public struct ExecIPTables: IPTablesInterface {
         self.ipv6 = ipv6
     }
 
-    private func run(_ command: String, _ args: [String], input: String? = nil) throws(IPTablesError) -> (Int32, String) {
-        let p = Process()
-        let path = ["/usr/sbin/", "/sbin/", "/usr/bin/"].map { $0 + command }.first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let path else { throw IPTablesError("\(command) not found") }
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let inPipe = Pipe(), errPipe = Pipe()
-        p.standardInput = inPipe
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = errPipe
-        do { try p.run() } catch { throw IPTablesError("\(command): cannot start: \(error)") }
-        // Write stdin on another thread while stderr drains, so neither pipe can fill up.
-        let data = Data((input ?? "").utf8)
-        let writer = Thread {
-            inPipe.fileHandleForWriting.write(data)
-            try? inPipe.fileHandleForWriting.close()
+    /// The absolute path of `command` in the sbin/bin directories, or nil.
+    public static func locate(_ command: String) -> String? {
+        for dir in ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"] {
+            let path = dir + command
+            if FileOps.exists(path) { return path }
         }
-        writer.start()
-        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: err, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        return nil
+    }
+
+    private func run(_ tool: IPTablesVariant.Tool, _ args: [String], input: String = "") throws(IPTablesError) -> (status: Int32, stdout: String, stderr: String) {
+        let command = variant.binary(tool, ipv6: ipv6)
+        guard let path = Self.locate(command) else { throw IPTablesError("\(command) not found (install the iptables package)") }
+        do {
+            let out = try ChildProcess.run(path, arguments: [path] + args, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], input: Array(input.utf8))
+            return (out.status, String(decoding: out.stdout, as: UTF8.self),
+                    String(decoding: out.stderr, as: UTF8.self).trimmingSpaces)
+        } catch {
+            throw IPTablesError("\(command) \(args.joined(separator: " ")): \(error)")
+        }
     }
 
     public func restore(_ text: String) throws(IPTablesError) {
-        let cmd = variant.restoreCommand(ipv6: ipv6)
-        let (status, err) = try run(cmd, ["--noflush", "--counters", "-w", "5"], input: text)
-        if status != 0 { throw IPTablesError("\(cmd) --noflush failed (exit \(status)): \(err)") }
+        let r = try run(.restore, ["--noflush", "-w", "5"], input: text)
+        if r.status != 0 {
+            throw IPTablesError("\(variant.binary(.restore, ipv6: ipv6)) --noflush failed (exit \(r.status)): \(r.stderr)")
+        }
+    }
+
+    public func save(table: String) throws(IPTablesError) -> String {
+        let r = try run(.save, ["-t", table])
+        if r.status != 0 { throw IPTablesError("\(variant.binary(.save, ipv6: ipv6)) -t \(table) failed (exit \(r.status)): \(r.stderr)") }
+        return r.stdout
     }
 
     public func ensureRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError) {
-        let cmd = variant.command(ipv6: ipv6)
-        let (status, _) = try run(cmd, ["-w", "5", "-t", table, "-C", chain] + rule)
-        if status == 0 { return }
-        let (s2, err) = try run(cmd, ["-w", "5", "-t", table, "-I", chain] + rule)
-        if s2 != 0 { throw IPTablesError("\(cmd) -t \(table) -I \(chain) \(rule.joined(separator: " ")) failed: \(err)") }
+        if try run(.rules, ["-w", "5", "-t", table, "-C", chain] + rule).status == 0 { return }
+        let r = try run(.rules, ["-w", "5", "-t", table, "-I", chain] + rule)
+        if r.status != 0 {
+            throw IPTablesError("\(variant.binary(.rules, ipv6: ipv6)) -t \(table) -I \(chain) \(rule.joined(separator: " ")) failed: \(r.stderr)")
+        }
     }
 
     public func deleteRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError) {
-        let cmd = variant.command(ipv6: ipv6)
-        while try run(cmd, ["-w", "5", "-t", table, "-D", chain] + rule).0 == 0 {}
+        // -D deletes one copy per run; a bounded loop removes duplicates a crash may have left.
+        var attempts = 0
+        while attempts < 16, try run(.rules, ["-w", "5", "-t", table, "-D", chain] + rule).status == 0 { attempts += 1 }
     }
+}
 
+extension IPTablesInterface {
+    /// Flushes and deletes those of `chains` that exist in `table`, in one restore. Rules in
+    /// other chains must not jump to them (remove those first).
     public func deleteChains(table: String, _ chains: [String]) throws(IPTablesError) {
-        let cmd = variant.command(ipv6: ipv6)
-        for c in chains { _ = try run(cmd, ["-w", "5", "-t", table, "-F", c]) }
-        for c in chains { _ = try run(cmd, ["-w", "5", "-t", table, "-X", c]) }
+        let present = Set(IPTablesSave.chainNames(try save(table: table)))
+        let existing = chains.filter { present.contains($0) }
+        if existing.isEmpty { return }
+        try restore("*\(table)\n" + existing.map { ":\($0) - [0:0]\n" }.joined() + existing.map { "-X \($0)\n" }.joined() + "COMMIT\n")
+    }
+}
+
+/// Reading iptables-save output.
+public enum IPTablesSave {
+    /// The chain names declared (`:CHAIN POLICY [p:b]` lines), in order.
+    public static func chainNames(_ saved: String) -> [String] {
+        saved.split(separator: "\n").compactMap { line in
+            line.hasPrefix(":") ? String(line.dropFirst().prefix { $0 != " " }) : nil
+        }
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
     }
 }

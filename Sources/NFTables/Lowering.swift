@@ -366,6 +366,10 @@ enum Lowering {
                 // ICMP_PORT_UNREACH (3) for IPv4, ICMPV6_PORT_UNREACH (4) for IPv6.
                 nftnl_expr_set_u8(e, UInt16(NFTNL_EXPR_REJECT_CODE), family == .ip ? 3 : 4)
             }
+        case .rejectTCPReset:
+            expr("reject", into: r) { e in
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_REJECT_TYPE), NFT_REJECT_TCP_RST.rawValue)
+            }
         case .verdict(let v):
             expr("immediate", into: r) { e in
                 nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_IMM_DREG), verdictRegister)

@@ -365,6 +365,9 @@ public enum RuleExpr: Hashable, Sendable {
     case masquerade
     /// `reject`: ICMP port unreachable, which TCP reports as connection refused.
     case reject
+    /// `reject with tcp reset`: a TCP RST (the rule must match TCP first). Unlike ICMP errors,
+    /// resets are not subject to the kernel's per-peer ICMP rate limit.
+    case rejectTCPReset
     /// A verdict (ends the rule).
     case verdict(Verdict)
 }

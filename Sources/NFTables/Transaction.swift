@@ -106,6 +106,7 @@ extension RuleExpr {
         case .dnat(let a, let port): a.family == .ip ? "dnat ip to \(a):\(port)" : "dnat ip6 to [\(a)]:\(port)"
         case .masquerade: "masquerade fully-random"
         case .reject: "reject"
+        case .rejectTCPReset: "reject with tcp reset"
         case .verdict(let v): v.description
         }
     }

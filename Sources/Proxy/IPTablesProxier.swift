@@ -2,10 +2,29 @@ import IPTables
 import NFTables
 import Synchronization
 
-/// The iptables backend: upstream's KUBE-* chains in the nat and filter tables, loaded with one
-/// `iptables-restore --noflush` per sync. A partial sync rewrites the shared dispatch chains
-/// (KUBE-SERVICES, KUBE-NODEPORTS, KUBE-EXTERNAL-SERVICES) and only the chains of the Service
-/// ports that changed; chains of removed ports are flushed and deleted in the same restore.
+/// The iptables backend: upstream's KUBE-* chain structure, loaded with one
+/// `iptables-restore --noflush` per sync (filter and nat in one input).
+///
+/// Chains, as upstream names them:
+/// - nat: `KUBE-SERVICES` (dispatch by destination; its last rule jumps to `KUBE-NODEPORTS`),
+///   `KUBE-NODEPORTS`, `KUBE-POSTROUTING` (masquerades marked traffic), `KUBE-MARK-MASQ`, and
+///   per Service port `KUBE-SVC-*` (endpoint choice), `KUBE-SVL-*` (local endpoints,
+///   externalTrafficPolicy Local), `KUBE-EXT-*` (external traffic), `KUBE-FW-*`
+///   (loadBalancerSourceRanges) and per endpoint `KUBE-SEP-*` (hairpin mark + DNAT);
+/// - filter: `KUBE-SERVICES` (REJECT cluster IPs without endpoints), `KUBE-EXTERNAL-SERVICES`
+///   (REJECT external destinations without endpoints, DROP external traffic without local
+///   endpoints), `KUBE-NODEPORTS` (accept health check node ports), `KUBE-FORWARD`,
+///   `KUBE-PROXY-FIREWALL` (DROP load-balancer traffic that `KUBE-FW-*` did not accept).
+///
+/// Rejects of TCP use `--reject-with tcp-reset` (upstream uses ICMP port unreachable, which
+/// the kernel rate-limits per peer, so repeated connects can hang instead of failing).
+///
+/// A full sync flushes and rewrites every chain and deletes stale `KUBE-SVC/SEP/EXT/FW/SVL`
+/// chains (on the first full sync, also those a previous process left, found with
+/// iptables-save). A partial sync touches only the changed Service ports: their own chains
+/// are rewritten or deleted, and their rules in the shared dispatch chains are removed with
+/// `-D` and added with `-I`/`-A`, so the restore does not grow with the number of Services
+/// (upstream rewrites `KUBE-SERVICES` in full on every sync).
 ///
 /// Thread-safe: syncs are serialised by a mutex.
 public final class IPTablesProxier: ProxyBackend {
@@ -14,26 +33,56 @@ public final class IPTablesProxier: ProxyBackend {
     private let ipt: any IPTablesInterface
     private let config: NFTablesProxier.Config
 
+    /// A rule in a chain shared by every Service (`KUBE-SERVICES`, `KUBE-NODEPORTS`, ...).
+    struct DispatchRule: Hashable, Comparable {
+        var table: String
+        var chain: String
+        /// The rule after `-A CHAIN`.
+        var rule: String
+
+        static func < (a: Self, b: Self) -> Bool { (a.table, a.chain, a.rule) < (b.table, b.chain, b.rule) }
+    }
+
+    /// Everything one Service port owns.
+    struct Rendered: Equatable {
+        /// Its own nat chains (`KUBE-SVC-...`, `KUBE-SEP-...`, ...) and their rules.
+        var chains: [String: [String]] = [:]
+        /// Its rules in the shared chains.
+        var dispatch: [DispatchRule] = []
+    }
+
     private struct Programmed {
-        /// Per Service port: chain name -> rules, by table.
-        var nat: [ServicePortName: [String: [String]]] = [:]
+        var services: [ServicePortName: Rendered] = [:]
         var valid = false
-        var lastRestore = ""
+        /// True once chains left by an earlier process have been looked for and removed.
+        var swept = false
     }
     private let programmed = Mutex(Programmed())
 
+    static let natChains = ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"]
+    static let filterChains = ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-NODEPORTS", "KUBE-FORWARD", "KUBE-PROXY-FIREWALL"]
+    /// Prefixes of the per-Service and per-endpoint nat chains.
+    static let serviceChainPrefixes = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"]
+
     /// The jumps from built-in chains into ours, as upstream installs them.
-    static let jumps: [(table: String, chain: String, rule: [String])] = [
-        ("nat", "PREROUTING", ["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"]),
-        ("nat", "OUTPUT", ["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"]),
-        ("nat", "POSTROUTING", ["-m", "comment", "--comment", "kubernetes postrouting rules", "-j", "KUBE-POSTROUTING"]),
-        ("filter", "INPUT", ["-m", "conntrack", "--ctstate", "NEW", "-j", "KUBE-SERVICES"]),
-        ("filter", "FORWARD", ["-m", "conntrack", "--ctstate", "NEW", "-j", "KUBE-SERVICES"]),
-        ("filter", "OUTPUT", ["-m", "conntrack", "--ctstate", "NEW", "-j", "KUBE-SERVICES"]),
-        ("filter", "INPUT", ["-m", "conntrack", "--ctstate", "NEW", "-j", "KUBE-EXTERNAL-SERVICES"]),
-    ]
-    static let natFixed = ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"]
-    static let filterFixed = ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES"]
+    static let jumps: [(table: String, chain: String, rule: [String])] = {
+        let new = ["-m", "conntrack", "--ctstate", "NEW"]
+        func comment(_ text: String) -> [String] { ["-m", "comment", "--comment", text] }
+        return [
+            ("filter", "INPUT", new + comment("kubernetes load balancer firewall") + ["-j", "KUBE-PROXY-FIREWALL"]),
+            ("filter", "INPUT", comment("kubernetes health check service ports") + ["-j", "KUBE-NODEPORTS"]),
+            ("filter", "INPUT", new + comment("kubernetes externally-visible service portals") + ["-j", "KUBE-EXTERNAL-SERVICES"]),
+            ("filter", "FORWARD", new + comment("kubernetes load balancer firewall") + ["-j", "KUBE-PROXY-FIREWALL"]),
+            ("filter", "FORWARD", comment("kubernetes forwarding rules") + ["-j", "KUBE-FORWARD"]),
+            ("filter", "FORWARD", new + comment("kubernetes service portals") + ["-j", "KUBE-SERVICES"]),
+            ("filter", "FORWARD", new + comment("kubernetes externally-visible service portals") + ["-j", "KUBE-EXTERNAL-SERVICES"]),
+            ("filter", "OUTPUT", new + comment("kubernetes load balancer firewall") + ["-j", "KUBE-PROXY-FIREWALL"]),
+            ("filter", "OUTPUT", new + comment("kubernetes service portals") + ["-j", "KUBE-SERVICES"]),
+            ("nat", "OUTPUT", comment("kubernetes service portals") + ["-j", "KUBE-SERVICES"]),
+            ("nat", "PREROUTING", comment("kubernetes service portals") + ["-j", "KUBE-SERVICES"]),
+            ("nat", "POSTROUTING", comment("kubernetes postrouting rules") + ["-j", "KUBE-POSTROUTING"]),
+        ]
+    }()
 
     public init(family: Family, ipt: any IPTablesInterface, config: NFTablesProxier.Config = .init()) {
         self.family = family
@@ -46,102 +95,157 @@ public final class IPTablesProxier: ProxyBackend {
 
     private var hostSuffix: String { family == .ip ? "/32" : "/128" }
 
+    // MARK: ProxyBackend
+
     public func sync(_ state: ProxyState, changed: Set<ServicePortName>, kind: SyncKind) throws {
         try programmed.withLock { p in
             let full = kind == .full || !p.valid
-            if full { for j in Self.jumps { try ipt.ensureRule(table: j.table, chain: j.chain, j.rule) } }
-            var next: [ServicePortName: [String: [String]]] = [:]
-            var services: [String] = []
-            var nodePorts: [String] = []
-            var filterServices: [String] = []
-            var filterExternal: [String] = []
-            for name in state.services.keys.sorted() {
-                let r = render(name, state.services[name]!, state.endpoints[name] ?? [])
-                guard let r else { continue }
-                next[name] = r.chains
-                services += r.services
-                nodePorts += r.nodePorts
-                filterServices += r.filterServices
-                filterExternal += r.filterExternal
-            }
-            let rewrite: [ServicePortName] = full ? Array(next.keys) : changed.filter { next[$0] != p.nat[$0] }.sorted()
-            var stale: [String] = []
-            let previous = p.nat
-            for name in full ? Array(previous.keys) : Array(changed) {
-                for chain in previous[name]?.keys.sorted() ?? [] where next[name]?[chain] == nil { stale.append(chain) }
-            }
-            var nat = "*nat\n"
-            for c in Self.natFixed { nat += ":\(c) - [0:0]\n" }
-            var chainLines = ""
-            for name in rewrite.sorted() {
-                for chain in next[name]!.keys.sorted() {
-                    nat += ":\(chain) - [0:0]\n"
-                    for rule in next[name]![chain]! { chainLines += "-A \(chain) \(rule)\n" }
+            var next = p.services
+            let text: String
+            if full {
+                next = [:]
+                for (name, info) in state.services {
+                    if let r = render(name, info, state.endpoints[name] ?? []) { next[name] = r }
                 }
-            }
-            for chain in stale.sorted() { nat += ":\(chain) - [0:0]\n" }
-            nat += "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
-            nat += "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"
-            nat += "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n"
-            nat += "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n"
-            for line in services { nat += "-A KUBE-SERVICES \(line)\n" }
-            let localFilter = config.nodePortAddresses.filter { $0.family == family }
-            if config.nodePortAddresses.isEmpty {
-                nat += "-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n"
+                var stale = Set(p.services.values.flatMap(\.chains.keys)).subtracting(next.values.flatMap(\.chains.keys))
+                if !p.swept {
+                    let live = Set(next.values.flatMap(\.chains.keys))
+                    stale.formUnion(try leftoverChains(ipt.save(table: "nat")).filter { !live.contains($0) })
+                }
+                text = fullText(next, stale: stale.sorted())
             } else {
-                for c in localFilter { nat += "-A KUBE-SERVICES -d \(c.network)/\(c.prefixLength) -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n" }
+                var removed: [DispatchRule] = [], added: [DispatchRule] = []
+                var rewrite: [String: [String]] = [:], stale: [String] = []
+                for name in changed.sorted() {
+                    let old = p.services[name] ?? Rendered()
+                    let new = state.services[name].flatMap { render(name, $0, state.endpoints[name] ?? []) }
+                    if old == (new ?? Rendered()) { continue }
+                    next[name] = new
+                    let new_ = new ?? Rendered()
+                    let keep = Set(new_.dispatch), had = Set(old.dispatch)
+                    removed += old.dispatch.filter { !keep.contains($0) }
+                    added += new_.dispatch.filter { !had.contains($0) }
+                    for (c, rules) in new_.chains where old.chains[c] != rules { rewrite[c] = rules }
+                    stale += old.chains.keys.filter { new_.chains[$0] == nil }
+                }
+                text = partialText(removed: removed, added: added, rewrite: rewrite, stale: stale.sorted())
             }
-            for line in nodePorts { nat += "-A KUBE-NODEPORTS \(line)\n" }
-            nat += chainLines
-            for chain in stale.sorted() { nat += "-X \(chain)\n" }
-            nat += "COMMIT\n"
-            var filter = "*filter\n"
-            for c in Self.filterFixed { filter += ":\(c) - [0:0]\n" }
-            for line in filterServices { filter += "-A KUBE-SERVICES \(line)\n" }
-            for line in filterExternal { filter += "-A KUBE-EXTERNAL-SERVICES \(line)\n" }
-            filter += "COMMIT\n"
-            let text = filter + nat
-            do { try ipt.restore(text) } catch {
+            if text.isEmpty { return }
+            do {
+                try ipt.restore(text)
+                // After the restore, which creates the chains the jumps name.
+                if full { for j in Self.jumps { try ipt.ensureRule(table: j.table, chain: j.chain, j.rule) } }
+            } catch {
                 p.valid = false
                 throw error
             }
-            if full {
-                // Chains from an earlier process that are no longer rendered: remove them.
-                let known = Set(next.values.flatMap(\.keys))
-                let orphans = previous.values.flatMap(\.keys).filter { !known.contains($0) }
-                if !orphans.isEmpty { try ipt.deleteChains(table: "nat", Array(Set(orphans)).sorted()) }
-            }
-            p.nat = next
+            p.services = next
             p.valid = true
-            p.lastRestore = text
+            if full { p.swept = true }
         }
     }
 
+    /// Removes the jumps and every chain this backend (in any process) created. Idempotent.
     public func cleanup() throws {
         for j in Self.jumps { try ipt.deleteRule(table: j.table, chain: j.chain, j.rule) }
-        let known = programmed.withLock { Array(Set($0.nat.values.flatMap(\.keys))).sorted() }
-        try ipt.deleteChains(table: "nat", Self.natFixed + known)
-        try ipt.deleteChains(table: "filter", Self.filterFixed)
+        var text = ""
+        for (table, fixed) in [("filter", Self.filterChains), ("nat", Self.natChains)] {
+            let saved = try ipt.save(table: table)
+            let present = Set(IPTablesSave.chainNames(saved))
+            let ours = (fixed.filter { present.contains($0) } + (table == "nat" ? leftoverChains(saved) : [])).sorted()
+            if ours.isEmpty { continue }
+            // Flush all first (they refer to each other), then delete.
+            text += "*\(table)\n" + ours.map { ":\($0) - [0:0]\n" }.joined() + ours.map { "-X \($0)\n" }.joined() + "COMMIT\n"
+        }
+        if !text.isEmpty { try ipt.restore(text) }
         programmed.withLock { $0 = Programmed() }
     }
 
-    public func describeRules() -> String { programmed.withLock { $0.lastRestore } }
-
-    /// The restore text of a full sync of `state` (for golden tests and baselines).
-    public func fullRestoreText(_ state: ProxyState) throws -> String {
-        let recorder = RecordingIPTables()
-        let p = IPTablesProxier(family: family, ipt: recorder, config: config)
-        try p.sync(state, changed: [], kind: .full)
-        return recorder.restores.last ?? ""
+    public func describeRules() -> String {
+        programmed.withLock { fullText($0.services, stale: []) }
     }
 
-    struct Rendered {
-        var chains: [String: [String]] = [:]
-        var services: [String] = []
-        var nodePorts: [String] = []
-        var filterServices: [String] = []
-        var filterExternal: [String] = []
+    /// The restore text a full sync of `state` writes (for golden tests and baselines).
+    public func fullRestoreText(_ state: ProxyState) -> String {
+        var rendered: [ServicePortName: Rendered] = [:]
+        for (name, info) in state.services {
+            if let r = render(name, info, state.endpoints[name] ?? []) { rendered[name] = r }
+        }
+        return fullText(rendered, stale: [])
     }
+
+    // MARK: Restore text
+
+    /// Per-Service nat chains present in `saved` (iptables-save of nat).
+    private func leftoverChains(_ saved: String) -> [String] {
+        IPTablesSave.chainNames(saved).filter { name in Self.serviceChainPrefixes.contains { name.hasPrefix($0) } }
+    }
+
+    private var nodePortJumps: [String] {
+        let comment = "-m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\""
+        if config.nodePortAddresses.isEmpty {
+            // Not on loopback, as the nftables backend (route_localnet stays off).
+            return ["\(comment) ! -d \(family == .ip ? "127.0.0.0/8" : "::1/128") -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS"]
+        }
+        return config.nodePortAddresses.filter { $0.family == family }.map {
+            "\(comment) -d \($0.network)/\($0.prefixLength) -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS"
+        }
+    }
+
+    private func fullText(_ services: [ServicePortName: Rendered], stale: [String]) -> String {
+        let dispatch = services.values.flatMap(\.dispatch).sorted()
+        var filter = "*filter\n"
+        for c in Self.filterChains { filter += ":\(c) - [0:0]\n" }
+        filter += "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT\n"
+        filter += "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+        for d in dispatch where d.table == "filter" { filter += "-A \(d.chain) \(d.rule)\n" }
+        filter += "COMMIT\n"
+
+        var nat = "*nat\n"
+        for c in Self.natChains { nat += ":\(c) - [0:0]\n" }
+        let names = services.keys.sorted()
+        for name in names { for c in services[name]!.chains.keys.sorted() { nat += ":\(c) - [0:0]\n" } }
+        for c in stale { nat += ":\(c) - [0:0]\n" }
+        nat += "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
+        nat += "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"
+        nat += "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n"
+        nat += "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n"
+        for d in dispatch where d.table == "nat" { nat += "-A \(d.chain) \(d.rule)\n" }
+        for j in nodePortJumps { nat += "-A KUBE-SERVICES \(j)\n" }
+        for name in names {
+            let chains = services[name]!.chains
+            for c in chains.keys.sorted() { for r in chains[c]! { nat += "-A \(c) \(r)\n" } }
+        }
+        for c in stale { nat += "-X \(c)\n" }
+        nat += "COMMIT\n"
+        return filter + nat
+    }
+
+    private func partialText(removed: [DispatchRule], added: [DispatchRule], rewrite: [String: [String]], stale: [String]) -> String {
+        var out = ""
+        let filterRemoved = removed.filter { $0.table == "filter" }.sorted(), filterAdded = added.filter { $0.table == "filter" }.sorted()
+        if !filterRemoved.isEmpty || !filterAdded.isEmpty {
+            out += "*filter\n"
+            for d in filterRemoved { out += "-D \(d.chain) \(d.rule)\n" }
+            for d in filterAdded { out += "-A \(d.chain) \(d.rule)\n" }
+            out += "COMMIT\n"
+        }
+        let natRemoved = removed.filter { $0.table == "nat" }.sorted(), natAdded = added.filter { $0.table == "nat" }.sorted()
+        if !natRemoved.isEmpty || !natAdded.isEmpty || !rewrite.isEmpty || !stale.isEmpty {
+            out += "*nat\n"
+            for c in rewrite.keys.sorted() { out += ":\(c) - [0:0]\n" }
+            for c in stale { out += ":\(c) - [0:0]\n" }
+            for d in natRemoved { out += "-D \(d.chain) \(d.rule)\n" }
+            for c in rewrite.keys.sorted() { for r in rewrite[c]! { out += "-A \(c) \(r)\n" } }
+            // Inserted at the top: KUBE-SERVICES must keep its KUBE-NODEPORTS jump last.
+            for d in natAdded { out += d.chain == "KUBE-SERVICES" ? "-I \(d.chain) 1 \(d.rule)\n" : "-A \(d.chain) \(d.rule)\n" }
+            for c in stale { out += "-X \(c)\n" }
+            out += "COMMIT\n"
+        }
+        return out
+    }
+
+    // MARK: Rendering
 
     func render(_ name: ServicePortName, _ info: ServicePortInfo, _ allEndpoints: [EndpointInfo]) -> Rendered? {
         let clusterIPs = info.clusterIPs.filter { $0.family == family }
@@ -150,73 +254,92 @@ public final class IPTablesProxier: ProxyBackend {
         let proto = info.protocol.rawValue
         let hash = Self.hash(name.description + proto)
         let svc = "KUBE-SVC-\(hash)", ext = "KUBE-EXT-\(hash)", fw = "KUBE-FW-\(hash)", svl = "KUBE-SVL-\(hash)"
-        let comment = "-m comment --comment \"\(name.description)\""
+        func comment(_ suffix: String = "") -> String { "-m comment --comment \"\(name.description)\(suffix)\"" }
+        let mask = family == .ip ? "255.255.255.255" : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+        let reject = info.protocol == .tcp ? "REJECT --reject-with tcp-reset" : "REJECT"
         var r = Rendered()
+        func add(_ table: String, _ chain: String, _ rule: String) { r.dispatch.append(DispatchRule(table: table, chain: chain, rule: rule)) }
+        func match(_ ip: IPAddress, _ port: UInt16) -> String { "-m \(proto) -p \(proto) -d \(ip)\(hostSuffix) --dport \(port)" }
+        let nodePortMatch = "-m addrtype --dst-type LOCAL -m \(proto) -p \(proto) --dport \(info.nodePort)"
+
         func sep(_ ep: EndpointInfo) -> String { "KUBE-SEP-" + Self.hash(name.description + proto + ep.description) }
         func dispatch(_ eps: [EndpointInfo]) -> [String] {
             var rules: [String] = []
             if let t = info.affinityTimeoutSeconds {
-                for ep in eps { rules.append("\(comment) -m recent --name \(sep(ep)) --mask \(family == .ip ? "255.255.255.255" : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") --rsource --rcheck --seconds \(t) --reap -j \(sep(ep))") }
+                for ep in eps {
+                    rules.append("\(comment(" -> \(ep)")) -m recent --name \(sep(ep)) --mask \(mask) --rsource --rcheck --seconds \(t) --reap -j \(sep(ep))")
+                }
             }
             for (i, ep) in eps.enumerated() {
                 let remaining = eps.count - i
-                if remaining > 1 {
-                    let probability = String(formatProbability(1.0 / Double(remaining)))
-                    rules.append("\(comment) -m statistic --mode random --probability \(probability) -j \(sep(ep))")
-                } else {
-                    rules.append("\(comment) -j \(sep(ep))")
-                }
+                let statistic = remaining > 1 ? " -m statistic --mode random --probability \(formatProbability(1.0 / Double(remaining)))" : ""
+                rules.append("\(comment(" -> \(ep)"))\(statistic) -j \(sep(ep))")
             }
             return rules
         }
         for ep in Set(selection.cluster + selection.local).sorted() {
-            var rules = ["\(comment) -s \(ep.ip)\(hostSuffix) -j KUBE-MARK-MASQ"]
-            let recent = info.affinityTimeoutSeconds != nil ? "-m recent --name \(sep(ep)) --mask \(family == .ip ? "255.255.255.255" : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") --rsource --set " : ""
-            rules.append("\(comment) \(recent)-m \(proto) -p \(proto) -j DNAT --to-destination \(ep)")
-            r.chains[sep(ep)] = rules
+            let recent = info.affinityTimeoutSeconds != nil ? " -m recent --set --name \(sep(ep)) --mask \(mask) --rsource" : ""
+            r.chains[sep(ep)] = [
+                "\(comment()) -s \(ep.ip)\(hostSuffix) -j KUBE-MARK-MASQ",
+                "\(comment())\(recent) -m \(proto) -p \(proto) -j DNAT --to-destination \(ep)",
+            ]
         }
-        let match = { (ip: IPAddress, port: UInt16) in "-d \(ip)\(self.hostSuffix) -p \(proto) -m \(proto) --dport \(port)" }
+
         if selection.cluster.isEmpty {
-            for ip in clusterIPs { r.filterServices.append("\(comment) \(match(ip, info.port)) -j REJECT") }
+            for ip in clusterIPs { add("filter", "KUBE-SERVICES", "\(comment(" has no endpoints")) \(match(ip, info.port)) -j \(reject)") }
         } else {
             var rules: [String] = []
             if config.masqueradeAll {
-                rules.append("\(comment) -j KUBE-MARK-MASQ")
+                for ip in clusterIPs { rules.append("\(comment(" cluster IP")) \(match(ip, info.port)) -j KUBE-MARK-MASQ") }
             } else if let cidr = config.clusterCIDR, cidr.family == family {
-                for ip in clusterIPs { rules.append("\(comment) ! -s \(cidr.network)/\(cidr.prefixLength) \(match(ip, info.port)) -j KUBE-MARK-MASQ") }
+                for ip in clusterIPs { rules.append("\(comment(" cluster IP")) \(match(ip, info.port)) ! -s \(cidr.network)/\(cidr.prefixLength) -j KUBE-MARK-MASQ") }
             }
             r.chains[svc] = rules + dispatch(selection.cluster)
-            for ip in clusterIPs { r.services.append("\(comment) \(match(ip, info.port)) -j \(svc)") }
+            for ip in clusterIPs { add("nat", "KUBE-SERVICES", "\(comment(" cluster IP")) \(match(ip, info.port)) -j \(svc)") }
         }
-        if info.hasExternalDestinations {
-            let usable = info.externalPolicyLocal ? !(selection.local.isEmpty && selection.cluster.isEmpty) : !selection.cluster.isEmpty
-            let externalIPs = info.externalIPs.filter { $0.family == family }
-            let lbIPs = info.loadBalancerIngressIPs.filter { $0.family == family }
-            if usable {
-                if info.externalPolicyLocal {
-                    var rules: [String] = []
-                    if !selection.cluster.isEmpty {
-                        rules.append("\(comment) -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
-                        rules.append("\(comment) -m addrtype --src-type LOCAL -j \(svc)")
-                    }
-                    rules.append("\(comment) -j \(svl)")
-                    r.chains[ext] = rules
-                    r.chains[svl] = selection.local.isEmpty ? ["\(comment) -j DROP"] : dispatch(selection.local)
-                } else {
-                    r.chains[ext] = ["\(comment) -j KUBE-MARK-MASQ", "\(comment) -j \(svc)"]
+
+        guard info.hasExternalDestinations else { return r }
+        if info.externalPolicyLocal && info.healthCheckNodePort != 0 {
+            add("filter", "KUBE-NODEPORTS", "\(comment(" health check node port")) -m tcp -p tcp --dport \(info.healthCheckNodePort) -j ACCEPT")
+        }
+        let externalIPs = info.externalIPs.filter { $0.family == family }
+        let lbIPs = info.loadBalancerIngressIPs.filter { $0.family == family }
+        let ranges = info.loadBalancerSourceRanges.filter { $0.family == family }
+        let noLocal = info.externalPolicyLocal && selection.local.isEmpty
+        if selection.hasNoEndpoints || (noLocal && selection.cluster.isEmpty) {
+            for ip in externalIPs + lbIPs { add("filter", "KUBE-EXTERNAL-SERVICES", "\(comment(" has no endpoints")) \(match(ip, info.port)) -j \(reject)") }
+            if info.nodePort != 0 { add("filter", "KUBE-EXTERNAL-SERVICES", "\(comment(" has no endpoints")) \(nodePortMatch) -j \(reject)") }
+            return r
+        }
+        if info.externalPolicyLocal {
+            var rules: [String] = []
+            if !selection.cluster.isEmpty {
+                // Traffic from this node itself keeps cluster semantics (upstream does the same).
+                if let cidr = config.clusterCIDR, cidr.family == family {
+                    rules.append("\(comment(" pod traffic for external destinations")) -s \(cidr.network)/\(cidr.prefixLength) -j \(svc)")
                 }
-                for ip in externalIPs { r.services.append("\(comment) \(match(ip, info.port)) -j \(ext)") }
-                let ranges = info.loadBalancerSourceRanges.filter { $0.family == family }
-                if !lbIPs.isEmpty && !ranges.isEmpty {
-                    r.chains[fw] = ranges.map { "\(comment) -s \($0.network)/\($0.prefixLength) -j \(ext)" } + ["\(comment) -j DROP"]
-                }
-                for ip in lbIPs { r.services.append("\(comment) \(match(ip, info.port)) -j \(ranges.isEmpty ? ext : fw)") }
-                if info.nodePort != 0 { r.nodePorts.append("\(comment) -p \(proto) -m \(proto) --dport \(info.nodePort) -j \(ext)") }
-            } else {
-                for ip in externalIPs + lbIPs { r.filterServices.append("\(comment) \(match(ip, info.port)) -j REJECT") }
-                if info.nodePort != 0 { r.filterExternal.append("\(comment) -m addrtype --dst-type LOCAL -p \(proto) -m \(proto) --dport \(info.nodePort) -j REJECT") }
+                rules.append("\(comment(" masquerade LOCAL traffic for external destinations")) -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
+                rules.append("\(comment(" route LOCAL traffic for external destinations")) -m addrtype --src-type LOCAL -j \(svc)")
             }
+            if noLocal {
+                // The nat table cannot drop: external traffic that was not DNATed is dropped in filter.
+                for ip in externalIPs + lbIPs { add("filter", "KUBE-EXTERNAL-SERVICES", "\(comment(" has no local endpoints")) \(match(ip, info.port)) -j DROP") }
+                if info.nodePort != 0 { add("filter", "KUBE-EXTERNAL-SERVICES", "\(comment(" has no local endpoints")) \(nodePortMatch) -j DROP") }
+            } else {
+                rules.append("\(comment()) -j \(svl)")
+                r.chains[svl] = dispatch(selection.local)
+            }
+            r.chains[ext] = rules
+        } else {
+            r.chains[ext] = ["\(comment(" masquerade traffic for external destinations")) -j KUBE-MARK-MASQ", "\(comment()) -j \(svc)"]
         }
+        for ip in externalIPs { add("nat", "KUBE-SERVICES", "\(comment(" external IP")) \(match(ip, info.port)) -j \(ext)") }
+        if !lbIPs.isEmpty && !ranges.isEmpty {
+            r.chains[fw] = ranges.map { "\(comment(" loadbalancer IP")) -s \($0.network)/\($0.prefixLength) -j \(ext)" }
+            for ip in lbIPs { add("filter", "KUBE-PROXY-FIREWALL", "\(comment(" traffic not accepted by \(fw)")) \(match(ip, info.port)) -j DROP") }
+        }
+        for ip in lbIPs { add("nat", "KUBE-SERVICES", "\(comment(" loadbalancer IP")) \(match(ip, info.port)) -j \(ranges.isEmpty ? ext : fw)") }
+        if info.nodePort != 0 { add("nat", "KUBE-NODEPORTS", "\(comment()) -m \(proto) -p \(proto) --dport \(info.nodePort) -j \(ext)") }
         return r
     }
 }
@@ -228,13 +351,4 @@ private func formatProbability(_ v: Double) -> String {
     var frac = String(Int(scaled.truncatingRemainder(dividingBy: 1e10)))
     while frac.count < 10 { frac = "0" + frac }
     return "\(whole).\(frac)"
-}
-
-/// Records restores instead of running them (golden rendering).
-final class RecordingIPTables: IPTablesInterface, @unchecked Sendable {
-    private(set) var restores: [String] = []
-    func restore(_ text: String) throws(IPTablesError) { restores.append(text) }
-    func ensureRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError) {}
-    func deleteRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError) {}
-    func deleteChains(table: String, _ chains: [String]) throws(IPTablesError) {}
 }

@@ -181,7 +181,9 @@ public final class NFTablesProxier: ProxyBackend {
             return families.map { Rule(.daddr($0), .fibDaddrLocal, .vmap(portKey, map)) }
         }
         chains.append((Chain(Self.markChain), [Rule(.markOr(Self.masqueradeMark))]))
-        chains.append((Chain(Self.rejectChain), [Rule(.reject)]))
+        // TCP gets a reset rather than ICMP: the kernel rate-limits ICMP errors per peer (and
+        // shares the budget with redirects), so ICMP alone lets repeated connects hang.
+        chains.append((Chain(Self.rejectChain), [Rule(.l4proto(.tcp), .rejectTCPReset), Rule(.reject)]))
         chains.append((Chain("masquerading"), [
             Rule(.markHas(Self.masqueradeMark, negated: true), .verdict(.return)),
             Rule(.markXor(Self.masqueradeMark)),

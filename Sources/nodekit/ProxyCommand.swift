@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IPTables
 import Logging
 import NFTables
 import Proxy
@@ -17,6 +18,13 @@ struct ProxyCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("proxy-mode"), help: "nftables (default), iptables or ipvs.")
     var mode: Mode = .nftables
+
+    enum Variant: String, ExpressibleByArgument, CaseIterable {
+        case auto, nft, legacy
+    }
+
+    @Option(name: .customLong("iptables-variant"), help: "With --proxy-mode iptables: nft, legacy, or auto (what the host's iptables command uses).")
+    var iptablesVariant: Variant = .auto
 
     @Option(name: .customLong("config-dir"), help: "Read Service and EndpointSlice YAML/JSON from this directory (rescanned).")
     var configDirectory: String?
@@ -60,25 +68,27 @@ struct ProxyCommand: AsyncParsableCommand {
     }
 
     func backends() throws -> [any ProxyBackend] {
+        let config = NFTablesProxier.Config(nodePortAddresses: nodePortAddresses.compactMap(CIDR.init),
+                                            clusterCIDR: clusterCIDR.flatMap(CIDR.init), masqueradeAll: masqueradeAll)
         switch mode {
         case .nftables:
-            let config = NFTablesProxier.Config(nodePortAddresses: nodePortAddresses.compactMap(CIDR.init),
-                                                clusterCIDR: clusterCIDR.flatMap(CIDR.init), masqueradeAll: masqueradeAll)
             return Family.allCases.map { NFTablesProxier(family: $0, nft: NetlinkNFTables(), config: config) }
-        case .iptables, .ipvs:
-            throw ValidationError("--proxy-mode \(mode.rawValue) is not implemented yet (issue 8)")
+        case .iptables:
+            let variant = switch iptablesVariant {
+            case .auto: IPTablesVariant.detect()
+            case .nft: IPTablesVariant.nft
+            case .legacy: IPTablesVariant.legacy
+            }
+            return Family.allCases.map { IPTablesProxier(family: $0, ipt: ExecIPTables(variant: variant, ipv6: $0 == .ip6), config: config) }
+        case .ipvs:
+            throw ValidationError("--proxy-mode ipvs is not wired into this command yet (issue 8)")
         }
     }
 
     func run() async throws {
         let logger = Logger(label: "nodekit.proxy")
         if cleanup {
-            var failures: [String] = []
-            for family in Family.allCases {
-                do { try NFTablesProxier(family: family, nft: NetlinkNFTables()).cleanup() } catch let e as NFTablesError where e.errno == ENOENT {
-                    continue
-                } catch { failures.append("\(error)") }
-            }
+            let failures = ProxyCleanup.removeAll()
             if !failures.isEmpty { throw ValidationError("cleanup failed: " + failures.joined(separator: "; ")) }
             return
         }
