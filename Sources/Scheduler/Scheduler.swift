@@ -147,6 +147,15 @@ public struct Snapshot: Sendable {
         if pod.hasAffinityTerms, !nodesWithAffinityPods.contains(i) { nodesWithAffinityPods.append(i) }
     }
 
+    /// Removes a pod from the node it was recorded on (deleted, finished, or its binding
+    /// failed). Returns whether it was there.
+    @discardableResult
+    public mutating func forget(_ pod: Pod, from nodeName: String) -> Bool {
+        guard let i = index[nodeName], nodes[i].remove(namespace: pod.metadata.namespace, name: pod.metadata.name ?? "") else { return false }
+        if pod.hasAffinityTerms, !nodes[i].pods.contains(where: \.hasAffinityTerms) { nodesWithAffinityPods.removeAll { $0 == i } }
+        return true
+    }
+
     public func node(named name: String) -> NodeInfo? { index[name].map { nodes[$0] } }
 }
 

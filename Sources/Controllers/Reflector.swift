@@ -1,0 +1,43 @@
+import Foundation
+import KubeAPI
+import KubeClient
+import Logging
+
+/// List-then-watch of one kind, delivered to callbacks: the full list after every (re)list,
+/// then each watch event. Re-watches from the last seen resourceVersion when a stream ends,
+/// and re-lists after an error (410 Gone included), waiting `retryDelay` between failures.
+///
+/// `run()` returns only when its task is cancelled. The callbacks are awaited in order, one
+/// at a time.
+struct Reflector<T: KubeObject>: Sendable {
+    let client: any KubeAPIClient
+    let namespace: String?
+    let logger: Logger
+    var retryDelay: Duration = .seconds(1)
+    /// Watch requests ask the server to end the stream after this long, so a half-open
+    /// connection cannot stall the reflector forever.
+    var watchTimeoutSeconds = 300
+
+    func run(listed: @Sendable ([T]) async -> Void, event: @Sendable (WatchEvent<T>) async -> Void) async {
+        while !Task.isCancelled {
+            var version: String?
+            do {
+                let list = try await client.list(T.self, namespace: namespace, options: ListOptions())
+                version = list.metadata.resourceVersion
+                await listed(list.items)
+                while !Task.isCancelled {
+                    let stream = try await client.watch(T.self, namespace: namespace, options: ListOptions(resourceVersion: version, timeoutSeconds: watchTimeoutSeconds, allowWatchBookmarks: true))
+                    for try await e in stream {
+                        if let rv = e.resourceVersion { version = rv }
+                        if case .bookmark = e { continue }
+                        await event(e)
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("list/watch failed; re-listing", metadata: ["kind": "\(T.kind)", "error": "\(error)"])
+                try? await Task.sleep(for: retryDelay)
+            }
+        }
+    }
+}
