@@ -1,0 +1,312 @@
+import Foundation
+import KubeAPI
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// `KubeAPIClient` over the Kubernetes REST API (HTTP/1.1, JSON, optionally TLS with the
+/// kubeconfig's CA and client certificate), with keep-alive connection reuse.
+///
+/// Thread-safe; share one instance per server. Call `shutdown()` when done to close idle
+/// connections.
+public final class HTTPKubeClient: KubeAPIClient {
+    public let config: KubeClientConfig
+    private let transport: HTTPTransport
+
+    public init(config: KubeClientConfig, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws(KubeClientError) {
+        self.config = config
+        transport = try HTTPTransport(server: config.server, tls: config.tls, requestTimeout: config.requestTimeout, group: group)
+    }
+
+    /// Loads `kubeconfigPath` and connects to its current (or the given) context.
+    public convenience init(kubeconfigPath: String, context: String? = nil) throws {
+        try self.init(config: Kubeconfig.load(path: kubeconfigPath, context: context))
+    }
+
+    public func shutdown() async { await transport.shutdown() }
+
+    // MARK: KubeAPIClient
+
+    public func get<T: KubeObject>(_ type: T.Type, namespace: String?, name: String) async throws(KubeClientError) -> T {
+        let path = try RequestBuilder.path(T.self, namespace: namespace, name: name)
+        return try await send(RequestBuilder.request(.GET, path), as: T.self)
+    }
+
+    public func list<T: KubeObject>(_ type: T.Type, namespace: String?, options: ListOptions) async throws(KubeClientError) -> ObjectList<T> {
+        let path = try RequestBuilder.path(T.self, namespace: namespace)
+        return try await send(RequestBuilder.request(.GET, path, query: RequestBuilder.query(options, watch: false)), as: ObjectList<T>.self)
+    }
+
+    public func create<T: KubeObject>(_ object: T, options: WriteOptions) async throws(KubeClientError) -> T {
+        let path = try RequestBuilder.path(T.self, namespace: object.metadata.namespace)
+        return try await send(RequestBuilder.request(.POST, path, query: RequestBuilder.query(options), body: RequestBuilder.encode(object)), as: T.self)
+    }
+
+    public func update<T: KubeObject>(_ object: T, subresource: String?, options: WriteOptions) async throws(KubeClientError) -> T {
+        guard let name = object.metadata.name, !name.isEmpty else {
+            throw KubeClientError(code: 0, reason: "BadRequest", message: "update \(T.kind): metadata.name is empty")
+        }
+        let path = try RequestBuilder.path(T.self, namespace: object.metadata.namespace, name: name, subresource: subresource)
+        return try await send(RequestBuilder.request(.PUT, path, query: RequestBuilder.query(options), body: RequestBuilder.encode(object)), as: T.self)
+    }
+
+    public func patch<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, patch: JSONValue, patchType: PatchKind, subresource: String?, options: WriteOptions) async throws(KubeClientError) -> T {
+        let path = try RequestBuilder.path(T.self, namespace: namespace, name: name, subresource: subresource)
+        let request = RequestBuilder.request(.PATCH, path, query: RequestBuilder.query(options), body: try RequestBuilder.encode(patch), contentType: patchType.rawValue)
+        return try await send(request, as: T.self)
+    }
+
+    public func delete<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, options: DeleteOptions) async throws(KubeClientError) {
+        let path = try RequestBuilder.path(T.self, namespace: namespace, name: name)
+        _ = try await sendRaw(RequestBuilder.request(.DELETE, path, body: RequestBuilder.encode(options)))
+    }
+
+    public func watch<T: KubeObject>(_ type: T.Type, namespace: String?, options: ListOptions) async throws(KubeClientError) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
+        let path = try RequestBuilder.path(T.self, namespace: namespace)
+        let request = authorize(RequestBuilder.request(.GET, path, query: RequestBuilder.query(options, watch: true)))
+        let (head, body) = try await transport.stream(request)
+        if head.status.code >= 300 {
+            var buffer = ByteBuffer()
+            do {
+                for try await case .body(var chunk) in body { buffer.writeBuffer(&chunk) }
+            } catch {
+                throw KubeClientError(code: Int(head.status.code), reason: head.status.reasonPhrase, message: "watch \(path): \(error)")
+            }
+            throw ResponseDecoder.error(status: head.status, body: buffer, operation: "GET \(path)?watch")
+        }
+        return WatchDecoder.events(T.self, from: body)
+    }
+
+    public func create(binding: Binding, options: WriteOptions) async throws(KubeClientError) {
+        guard let name = binding.metadata.name, let ns = binding.metadata.namespace else {
+            throw KubeClientError(code: 0, reason: "BadRequest", message: "binding needs the pod's metadata.name and metadata.namespace")
+        }
+        let path = try RequestBuilder.path(Pod.self, namespace: ns, name: name, subresource: "binding")
+        _ = try await sendRaw(RequestBuilder.request(.POST, path, query: RequestBuilder.query(options), body: RequestBuilder.encode(binding)))
+    }
+
+    public func evict(_ eviction: Eviction) async throws(KubeClientError) {
+        guard let name = eviction.metadata.name, let ns = eviction.metadata.namespace else {
+            throw KubeClientError(code: 0, reason: "BadRequest", message: "eviction needs the pod's metadata.name and metadata.namespace")
+        }
+        let path = try RequestBuilder.path(Pod.self, namespace: ns, name: name, subresource: "eviction")
+        _ = try await sendRaw(RequestBuilder.request(.POST, path, body: RequestBuilder.encode(eviction)))
+    }
+
+    /// GET an arbitrary path (`/version`, `/healthz`, discovery) and return the body bytes.
+    public func getRaw(_ path: String) async throws(KubeClientError) -> [UInt8] {
+        var buffer = try await sendRaw(RequestBuilder.request(.GET, path))
+        return buffer.readBytes(length: buffer.readableBytes) ?? []
+    }
+
+    // MARK: Plumbing
+
+    private func authorize(_ request: HTTPRequest) -> HTTPRequest {
+        var r = request
+        r.headers.append(("User-Agent", config.userAgent))
+        if let token = config.token {
+            r.headers.append(("Authorization", "Bearer \(token)"))
+        } else if let basic = config.basicAuth {
+            r.headers.append(("Authorization", "Basic " + Data("\(basic.username):\(basic.password)".utf8).base64EncodedString()))
+        }
+        return r
+    }
+
+    private func sendRaw(_ request: HTTPRequest) async throws(KubeClientError) -> ByteBuffer {
+        let (head, body) = try await transport.execute(authorize(request))
+        guard head.status.code < 300 else {
+            throw ResponseDecoder.error(status: head.status, body: body, operation: "\(request.method) \(request.uri)")
+        }
+        return body
+    }
+
+    private func send<R: Decodable>(_ request: HTTPRequest, as: R.Type) async throws(KubeClientError) -> R {
+        let body = try await sendRaw(request)
+        return try ResponseDecoder.decode(R.self, from: body, operation: "\(request.method) \(request.uri)")
+    }
+}
+
+/// Builds request paths, query strings and bodies; pure, so tests check it byte for byte.
+enum RequestBuilder {
+    static func path<T: KubeObject>(_ type: T.Type, namespace: String?, name: String? = nil, subresource: String? = nil) throws(KubeClientError) -> String {
+        let info = try ResourceTable.info(for: T.self)
+        if info.namespaced, name != nil, namespace?.isEmpty ?? true {
+            throw KubeClientError(code: 0, reason: "BadRequest", message: "\(T.kind) \(name ?? "") is namespaced: a namespace is required")
+        }
+        if let name, name.isEmpty {
+            throw KubeClientError(code: 0, reason: "BadRequest", message: "\(T.kind): the name is empty")
+        }
+        return info.path(namespace: namespace, name: name, subresource: subresource)
+    }
+
+    static func query(_ o: ListOptions, watch: Bool) -> [(String, String)] {
+        var q: [(String, String)] = []
+        if watch { q.append(("watch", "true")) }
+        if let v = o.labelSelector, !v.isEmpty { q.append(("labelSelector", v)) }
+        if let v = o.fieldSelector, !v.isEmpty { q.append(("fieldSelector", v)) }
+        if let v = o.resourceVersion { q.append(("resourceVersion", v)) }
+        if let v = o.resourceVersionMatch, !watch { q.append(("resourceVersionMatch", v)) }
+        if let v = o.limit, !watch { q.append(("limit", String(v))) }
+        if let v = o.continueToken, !watch { q.append(("continue", v)) }
+        if let v = o.timeoutSeconds { q.append(("timeoutSeconds", String(v))) }
+        if watch && o.allowWatchBookmarks { q.append(("allowWatchBookmarks", "true")) }
+        return q
+    }
+
+    static func query(_ o: WriteOptions) -> [(String, String)] {
+        var q: [(String, String)] = []
+        if o.dryRun { q.append(("dryRun", "All")) }
+        if let m = o.fieldManager { q.append(("fieldManager", m)) }
+        if let f = o.force { q.append(("force", f ? "true" : "false")) }
+        return q
+    }
+
+    static func request(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil, contentType: String = "application/json") -> HTTPRequest {
+        var uri = path
+        if !query.isEmpty {
+            uri += "?" + query.map { "\($0.0)=\(PathEscaping.query($0.1))" }.joined(separator: "&")
+        }
+        var headers = [("Accept", "application/json")]
+        if body != nil { headers.append(("Content-Type", contentType)) }
+        return HTTPRequest(method: method, uri: uri, headers: headers, body: body)
+    }
+
+    static func encode<V: Encodable>(_ value: V) throws(KubeClientError) -> [UInt8] {
+        do { return Array(try JSONEncoder().encode(value)) } catch {
+            throw KubeClientError.encode("cannot encode \(V.self): \(error)")
+        }
+    }
+}
+
+/// Turns response bodies into values or errors.
+enum ResponseDecoder {
+    static func decode<R: Decodable>(_ type: R.Type, from body: ByteBuffer, operation: String) throws(KubeClientError) -> R {
+        do { return try JSONDecoder().decode(R.self, from: Data(body.readableBytesView)) } catch {
+            throw KubeClientError.decode("\(operation): cannot decode \(R.self): \(describe(error))")
+        }
+    }
+
+    /// The error for a non-2xx response: the server's Status when the body is one, otherwise
+    /// the HTTP status with the start of the body.
+    static func error(status: HTTPResponseStatus, body: ByteBuffer, operation: String) -> KubeClientError {
+        let code = Int(status.code)
+        if let s = try? JSONDecoder().decode(Status.self, from: Data(body.readableBytesView)), s.kind == "Status", s.reason != nil || s.message != nil {
+            return KubeClientError(status: s, httpCode: code)
+        }
+        let text = String(decoding: body.readableBytesView.prefix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return KubeClientError(code: code, reason: reason(forCode: code, fallback: status.reasonPhrase), message: "\(operation): \(text.isEmpty ? status.reasonPhrase : text)")
+    }
+
+    /// Upstream's `StatusReason` for codes the server sent without a Status body.
+    static func reason(forCode code: Int, fallback: String) -> String {
+        switch code {
+        case 400: return "BadRequest"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "NotFound"
+        case 405: return "MethodNotAllowed"
+        case 409: return "Conflict"
+        case 410: return "Expired"
+        case 413: return "RequestEntityTooLarge"
+        case 415: return "UnsupportedMediaType"
+        case 422: return "Invalid"
+        case 429: return "TooManyRequests"
+        case 500: return "InternalError"
+        case 503: return "ServiceUnavailable"
+        case 504: return "Timeout"
+        default: return fallback
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error as? DecodingError {
+        case .keyNotFound(let key, let ctx)?: return "missing field \(path(ctx.codingPath + [key]))"
+        case .typeMismatch(let type, let ctx)?: return "field \(path(ctx.codingPath)): expected \(type)"
+        case .valueNotFound(let type, let ctx)?: return "field \(path(ctx.codingPath)): expected \(type), found null"
+        case .dataCorrupted(let ctx)?: return "\(path(ctx.codingPath)): \(ctx.debugDescription)"
+        default: return "\(error)"
+        }
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+    }
+}
+
+/// Splits a watch body into newline-delimited JSON events and decodes them.
+enum WatchDecoder {
+    private struct Envelope: Decodable {
+        var type: String
+    }
+
+    private struct TypedEvent<T: Decodable>: Decodable {
+        var object: T
+    }
+
+    private struct BookmarkEvent: Decodable {
+        struct Object: Decodable {
+            struct Meta: Decodable { var resourceVersion: String? }
+            var metadata: Meta?
+        }
+        var object: Object
+    }
+
+    /// Decodes one event line. Throws `KubeClientError` for an ERROR event (carrying its Status)
+    /// and for a line that is not an event.
+    static func decode<T: KubeObject>(_ type: T.Type, line: some Collection<UInt8>) throws(KubeClientError) -> WatchEvent<T> {
+        let data = Data(line)
+        let decoder = JSONDecoder()
+        let kind: String
+        do { kind = try decoder.decode(Envelope.self, from: data).type } catch {
+            throw KubeClientError.decode("watch \(T.kind): not a watch event: \(String(decoding: line.prefix(200), as: UTF8.self))")
+        }
+        do {
+            switch kind {
+            case "ADDED": return .added(try decoder.decode(TypedEvent<T>.self, from: data).object)
+            case "MODIFIED": return .modified(try decoder.decode(TypedEvent<T>.self, from: data).object)
+            case "DELETED": return .deleted(try decoder.decode(TypedEvent<T>.self, from: data).object)
+            case "BOOKMARK":
+                let rv = try decoder.decode(BookmarkEvent.self, from: data).object.metadata?.resourceVersion ?? ""
+                return .bookmark(resourceVersion: rv)
+            case "ERROR":
+                let status = try decoder.decode(TypedEvent<Status>.self, from: data).object
+                throw KubeClientError(status: status)
+            default:
+                throw KubeClientError.decode("watch \(T.kind): unknown event type \(kind)")
+            }
+        } catch let error as KubeClientError {
+            throw error
+        } catch {
+            throw KubeClientError.decode("watch \(T.kind) \(kind): \(ResponseDecoder.describe(error))")
+        }
+    }
+
+    static func events<T: KubeObject>(_ type: T.Type, from body: AsyncThrowingStream<ResponseEvent, any Error>) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                var pending: [UInt8] = []
+                do {
+                    for try await event in body {
+                        guard case .body(let chunk) = event else { continue }
+                        pending.append(contentsOf: chunk.readableBytesView)
+                        var start = 0
+                        while let nl = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                            let line = pending[start..<nl]
+                            start = nl + 1
+                            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
+                            continuation.yield(try decode(T.self, line: line))
+                        }
+                        pending.removeFirst(start)
+                    }
+                    if !pending.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) {
+                        continuation.yield(try decode(T.self, line: pending))
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}
