@@ -74,7 +74,7 @@ enum CoreSchemas {
         str("name", "IANA service name of the port."),
         int32("hostPort", "Port exposed on the host, if any."),
         int32("containerPort", "Port number in the pod's network namespace."),
-        str("protocol", "TCP, UDP or SCTP."),
+        str("protocol", "TCP, UDP or SCTP.").defaulted(.string("TCP")),
         str("hostIP", "Host address to bind the host port to."),
     ])
     static let resourceClaim = core("ResourceClaim", "A pod resource claim a container uses.", [
@@ -564,7 +564,7 @@ enum CoreSchemas {
 
     static let servicePort = core("ServicePort", "A port a Service exposes.", [
         str("name", "Port name, needed when there are several."),
-        str("protocol", "TCP, UDP or SCTP."),
+        str("protocol", "TCP, UDP or SCTP.").defaulted(.string("TCP")),
         str("appProtocol", "Application protocol hint."),
         int32("port", "Port the Service listens on."),
         intOrString("targetPort", "Port number or name on the backing pods."),
@@ -600,7 +600,7 @@ enum CoreSchemas {
     ])
     static let portStatus = core("PortStatus", "The state of one load balancer port.", [
         int32("port", "Port number."),
-        str("protocol", "TCP, UDP or SCTP."),
+        str("protocol", "TCP, UDP or SCTP.").defaulted(.string("TCP")),
         str("error", "Problem with the port, if any."),
     ])
     static let loadBalancerIngress = core("LoadBalancerIngress", "An address of a load balancer.", [
@@ -630,7 +630,7 @@ enum CoreSchemas {
     static let endpointPort = core("EndpointPort", "One backend port.", atomic: true, [
         str("name", "Matches the Service port name."),
         int32("port", "Port number."),
-        str("protocol", "TCP, UDP or SCTP."),
+        str("protocol", "TCP, UDP or SCTP.").defaulted(.string("TCP")),
         str("appProtocol", "Application protocol hint."),
     ])
     static let endpointSubset = core("EndpointSubset", "Addresses that share a set of ports.", [

@@ -75,6 +75,9 @@ public struct FieldSchema: Sendable {
     public var listMapKeys: [String]
     /// `x-kubernetes-map-type: atomic` (or a structure declared atomic): owned and replaced whole.
     public var isAtomic: Bool
+    /// The value the server fills in when the field is absent, where upstream's OpenAPI declares
+    /// one that matters here (list map keys such as a port's protocol).
+    public var defaultValue: JSONValue?
 
     public init(name: String, type: FieldType, description: String, format: String? = nil,
                 patchStrategy: String? = nil, patchMergeKey: String? = nil,
@@ -146,6 +149,8 @@ public struct FieldSchema: Sendable {
     }
     /// Marks a map or structure atomic.
     func atomicMap() -> FieldSchema { var f = self; f.isAtomic = true; return f }
+    /// Declares the value the server fills in when the field is absent.
+    func defaulted(_ value: JSONValue) -> FieldSchema { var f = self; f.defaultValue = value; return f }
 }
 
 extension FieldType {

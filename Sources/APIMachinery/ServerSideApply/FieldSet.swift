@@ -1,0 +1,233 @@
+import Foundation
+import KubeAPI
+
+/// A path to a field or list item, one element per step, each spelled as in FieldsV1:
+/// `f:<name>` (a field or map key), `k:<json>` (a keyed list item), `v:<json>` (a set item),
+/// `i:<index>` (an item of a list without keys).
+public typealias FieldPath = [String]
+
+/// A set of field paths, as a managedFields entry records them (structured-merge-diff's
+/// fieldpath.Set). A path is in the set when it is owned itself: leaves, list items and the
+/// nodes marked "." in FieldsV1.
+public struct FieldSet: Sendable, Hashable {
+    public var paths: Set<FieldPath>
+
+    public init(_ paths: Set<FieldPath> = []) { self.paths = paths }
+
+    public var isEmpty: Bool { paths.isEmpty }
+
+    /// Decodes a FieldsV1 object; throws a bad-request error for anything that is not one.
+    public init(fieldsV1: JSONValue) throws(PatchError) {
+        var paths = Set<FieldPath>()
+        try FieldSet.decode(fieldsV1, prefix: [], into: &paths)
+        self.paths = paths
+    }
+
+    private static func decode(_ value: JSONValue, prefix: FieldPath, into paths: inout Set<FieldPath>) throws(PatchError) {
+        guard case .object(let members) = value else {
+            throw .badRequest("FieldsV1 at \(display(prefix)) must be an object")
+        }
+        for (key, child) in members {
+            if key == "." {
+                if !prefix.isEmpty { paths.insert(prefix) }
+                continue
+            }
+            guard key.count >= 2, ["f:", "k:", "v:", "i:"].contains(String(key.prefix(2))) else {
+                throw .badRequest("FieldsV1 at \(display(prefix)) has an invalid path element \(quoteJSON(key))")
+            }
+            let path = prefix + [key]
+            if case .object(let inner) = child, inner.isEmpty {
+                paths.insert(path)
+            } else {
+                try decode(child, prefix: path, into: &paths)
+            }
+        }
+    }
+
+    /// The FieldsV1 form: nested objects keyed by path element, `{}` for an owned leaf and
+    /// `".": {}` for an owned node that also has owned children.
+    public var fieldsV1: JSONValue {
+        final class Node {
+            var member = false
+            var children: [String: Node] = [:]
+            func encode() -> JSONValue {
+                var object: [String: JSONValue] = [:]
+                for (key, child) in children { object[key] = child.encode() }
+                if member && !children.isEmpty { object["."] = .object([:]) }
+                return .object(object)
+            }
+        }
+        let root = Node()
+        for path in paths {
+            var node = root
+            for element in path {
+                if let next = node.children[element] { node = next } else {
+                    let next = Node()
+                    node.children[element] = next
+                    node = next
+                }
+            }
+            node.member = true
+        }
+        return root.encode()
+    }
+
+    public func union(_ other: FieldSet) -> FieldSet { FieldSet(paths.union(other.paths)) }
+    public func subtracting(_ other: FieldSet) -> FieldSet { FieldSet(paths.subtracting(other.paths)) }
+    public func intersection(_ other: FieldSet) -> FieldSet { FieldSet(paths.intersection(other.paths)) }
+    public func contains(_ path: FieldPath) -> Bool { paths.contains(path) }
+
+    /// Whether some path of the set lies strictly below `path`.
+    func hasDescendant(of path: FieldPath) -> Bool {
+        paths.contains { $0.count > path.count && Array($0.prefix(path.count)) == path }
+    }
+
+    /// Upstream's display form of a path: `.spec.containers[name="app"].image`,
+    /// `.metadata.finalizers[="a"]`, `.spec.items[0]`.
+    public static func display(_ path: FieldPath) -> String {
+        var text = ""
+        for element in path {
+            let body = String(element.dropFirst(2))
+            switch element.prefix(2) {
+            case "f:":
+                text += "." + body
+            case "k:":
+                if case .object(let keys)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body.utf8)) {
+                    text += "[" + keys.keys.sorted().map { "\($0)=\(describe(keys[$0]!))" }.joined(separator: ",") + "]"
+                } else {
+                    text += "[" + body + "]"
+                }
+            case "v:":
+                text += "[=" + body + "]"
+            default:
+                text += "[" + body + "]"
+            }
+        }
+        return text
+    }
+}
+
+/// How a value at some path is owned and merged: derived from the schema field it sits in.
+struct FieldShape {
+    var type: FieldType
+    var listType: ListType = .atomic
+    var mapKeys: [String] = []
+    var isAtomic = false
+
+    init(type: FieldType) { self.type = type }
+
+    init(_ field: FieldSchema) {
+        type = field.type
+        listType = field.effectiveListType
+        mapKeys = field.effectiveMapKeys
+        isAtomic = field.isAtomic
+    }
+
+    /// The schema of the items of a list, or of the structure itself.
+    var objectSchema: TypeSchema? { type.objectSchema }
+
+    /// The FieldsV1 element naming `item` in a map list: its key fields (defaulted where the
+    /// schema says so) as compact JSON with sorted names. Nil when a key field is missing and
+    /// has no default.
+    func keyElement(of item: JSONValue) -> String? {
+        guard case .object(let members) = item else { return nil }
+        var keys: [String: JSONValue] = [:]
+        for name in mapKeys {
+            if let value = members[name] {
+                keys[name] = value
+            } else if let value = objectSchema?.field(name)?.defaultValue {
+                keys[name] = value
+            } else {
+                return nil
+            }
+        }
+        return "k:" + describe(.object(keys))
+    }
+}
+
+/// What a path holds in one object: a leaf value, or a node that is owned as a unit but whose
+/// content is compared through its children (list items, maps).
+enum FieldEntry: Equatable {
+    case leaf(JSONValue)
+    case node
+}
+
+/// Enumerates the owned paths of objects under a schema (structured-merge-diff's ToFieldSet
+/// and Compare, on JSON values).
+struct FieldWalker {
+    /// Include a map-typed field (labels, data) itself as a node; Compare does, so a write that
+    /// creates the map owns it, while an applied configuration owns only its keys.
+    var includeMapNodes: Bool
+    /// Items of map lists that lack a key field with no default; apply refuses these.
+    var missingKeys: [String] = []
+
+    init(includeMapNodes: Bool) { self.includeMapNodes = includeMapNodes }
+
+    mutating func entries(of object: JSONValue, schema: TypeSchema?) -> [FieldPath: FieldEntry] {
+        var result: [FieldPath: FieldEntry] = [:]
+        if let schema {
+            walkFields(object, schema: schema, path: [], into: &result)
+        } else if case .object(let members) = object {
+            for (name, value) in members { result[["f:" + name]] = .leaf(value) }
+        }
+        return result.filter { !ServerSideApply.isStripped($0.key) }
+    }
+
+    private mutating func walkFields(_ value: JSONValue, schema: TypeSchema, path: FieldPath, into result: inout [FieldPath: FieldEntry]) {
+        guard case .object(let members) = value else { return }
+        for (name, child) in members {
+            let childPath = path + ["f:" + name]
+            if let field = schema.field(name) {
+                walk(child, shape: FieldShape(field), path: childPath, into: &result)
+            } else {
+                result[childPath] = .leaf(child)
+            }
+        }
+    }
+
+    private mutating func walk(_ value: JSONValue, shape: FieldShape, path: FieldPath, into result: inout [FieldPath: FieldEntry]) {
+        switch (shape.type, value) {
+        case (.object(let schema), .object(let members)) where !schema.isAtomic && !shape.isAtomic && !members.isEmpty:
+            walkFields(value, schema: schema, path: path, into: &result)
+        case (.map(let element), .object(let members)) where !shape.isAtomic && !members.isEmpty:
+            if includeMapNodes { result[path] = .node }
+            for (key, child) in members {
+                walk(child, shape: FieldShape(type: element), path: path + ["f:" + key], into: &result)
+            }
+        case (.array, .array(let items)) where shape.listType == .set:
+            if items.isEmpty { result[path] = .leaf(value) }
+            for item in items { result[path + ["v:" + describe(item)]] = .node }
+        case (.array, .array(let items)) where shape.listType == .map:
+            if items.isEmpty { result[path] = .leaf(value) }
+            for item in items {
+                guard let element = shape.keyElement(of: item) else {
+                    missingKeys.append(FieldSet.display(path))
+                    continue
+                }
+                let itemPath = path + [element]
+                result[itemPath] = .node
+                if let schema = shape.objectSchema { walkFields(item, schema: schema, path: itemPath, into: &result) }
+            }
+        default:
+            result[path] = .leaf(value)
+        }
+    }
+}
+
+/// The difference between two objects in owned paths (structured-merge-diff's Comparison).
+struct FieldComparison {
+    var added = FieldSet()
+    var modified = FieldSet()
+    var removed = FieldSet()
+
+    init(from old: [FieldPath: FieldEntry], to new: [FieldPath: FieldEntry]) {
+        for (path, entry) in new {
+            guard let before = old[path] else { added.paths.insert(path); continue }
+            if before != entry { modified.paths.insert(path) }
+        }
+        for path in old.keys where new[path] == nil { removed.paths.insert(path) }
+    }
+
+    var changed: FieldSet { added.union(modified) }
+    var isEmpty: Bool { added.isEmpty && modified.isEmpty && removed.isEmpty }
+}

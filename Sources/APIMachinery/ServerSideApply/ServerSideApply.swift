@@ -1,0 +1,331 @@
+import KubeAPI
+
+/// One metadata.managedFields entry: who owns which fields, and how they last wrote them.
+public struct ManagedFieldsEntry: Sendable, Hashable {
+    public var manager: String
+    /// "Apply" or "Update".
+    public var operation: String
+    public var apiVersion: String
+    public var time: String?
+    public var subresource: String?
+    public var fields: FieldSet
+
+    public init(manager: String, operation: String, apiVersion: String, time: String?, subresource: String? = nil, fields: FieldSet) {
+        self.manager = manager
+        self.operation = operation
+        self.apiVersion = apiVersion
+        self.time = time
+        self.subresource = subresource
+        self.fields = fields
+    }
+
+    /// Decodes one entry; nil for an entry that is not a FieldsV1 entry with a manager.
+    public init?(_ value: JSONValue) {
+        guard case .object(let m) = value, let manager = m["manager"]?.stringValue,
+              let operation = m["operation"]?.stringValue, m["fieldsType"]?.stringValue ?? "FieldsV1" == "FieldsV1",
+              let fields = try? FieldSet(fieldsV1: m["fieldsV1"] ?? .object([:])) else { return nil }
+        self.init(manager: manager, operation: operation, apiVersion: m["apiVersion"]?.stringValue ?? "",
+                  time: m["time"]?.stringValue, subresource: m["subresource"]?.stringValue, fields: fields)
+    }
+
+    public var json: JSONValue {
+        var m: [String: JSONValue] = [
+            "manager": .string(manager), "operation": .string(operation), "apiVersion": .string(apiVersion),
+            "fieldsType": .string("FieldsV1"), "fieldsV1": fields.fieldsV1,
+        ]
+        if let time { m["time"] = .string(time) }
+        if let subresource, !subresource.isEmpty { m["subresource"] = .string(subresource) }
+        return .object(m)
+    }
+
+    /// Entries are distinct per manager, operation and subresource, as upstream keys them.
+    var identity: String { "\(manager)\u{0}\(operation)\u{0}\(subresource ?? "")" }
+
+    /// How upstream names the manager in conflict messages.
+    var displayName: String {
+        var text = quoteJSON(manager)
+        if let subresource, !subresource.isEmpty { text += " with subresource \(quoteJSON(subresource))" }
+        if operation == "Update" {
+            text += " using \(apiVersion)"
+            if let time { text += " at \(time)" }
+        }
+        return text
+    }
+}
+
+/// Server-side apply and field ownership (structured-merge-diff, as the API server runs it).
+///
+/// Every write records who owns which fields in metadata.managedFields. An apply merges the
+/// user's intent into the live object by the schema's list semantics, refuses to change fields
+/// other managers own (a conflict, HTTP 409) unless forced, and removes fields the manager
+/// applied before but no longer applies when nobody else owns them. All functions are pure.
+public enum ServerSideApply {
+    /// The manager an object's fields are assigned to when it is first applied without any
+    /// managedFields (upstream's name).
+    public static let beforeFirstApplyManager = "before-first-apply"
+
+    /// Applies `applied` (the user's intent) for `manager`; returns the merged object with
+    /// metadata.managedFields updated, or throws a conflict (isConflict) naming the fields and
+    /// their managers unless `force`.
+    public static func apply(_ applied: JSONValue, to live: JSONValue?, manager: String, force: Bool, schema: TypeSchema?, now: String) throws(PatchError) -> JSONValue {
+        try apply(applied, to: live, manager: manager, subresource: nil, force: force, schema: schema, now: now)
+    }
+
+    /// `apply` for a subresource write (e.g. "status"); entries are kept per subresource.
+    public static func apply(_ applied: JSONValue, to live: JSONValue?, manager: String, subresource: String?, force: Bool,
+                             schema: TypeSchema?, now: String) throws(PatchError) -> JSONValue {
+        guard case .object(let appliedMembers) = applied else {
+            throw .badRequest("apply patch must be a JSON or YAML object")
+        }
+        if let managed = appliedMembers["metadata"]?["managedFields"], managed != .null {
+            throw .badRequest("metadata.managedFields must be nil")
+        }
+        guard !manager.isEmpty else {
+            throw .badRequest("PATCH with apply requires the fieldManager query parameter")
+        }
+        var walker = FieldWalker(includeMapNodes: false)
+        let appliedSet = FieldSet(Set(walker.entries(of: applied, schema: schema).keys))
+        if let list = walker.missingKeys.first {
+            throw .invalid("associative list at \(list) has an element that omits a key field (and the key field has no default value)")
+        }
+        let apiVersion = appliedMembers["apiVersion"]?.stringValue ?? live?["apiVersion"]?.stringValue ?? ""
+
+        let liveObject = live ?? .object([:])
+        var entries = live.map { managedFields(of: $0, schema: schema, apiVersion: apiVersion) } ?? []
+        let me = ManagedFieldsEntry(manager: manager, operation: "Apply", apiVersion: apiVersion, time: now, subresource: subresource, fields: FieldSet())
+        let previous = entries.first { $0.identity == me.identity }
+
+        var merged = merge(liveObject, applied, shape: schema.map { FieldShape(type: .object($0)) })
+        var compareWalker = FieldWalker(includeMapNodes: true)
+        let liveEntries = compareWalker.entries(of: liveObject, schema: schema)
+        let comparison = FieldComparison(from: liveEntries, to: compareWalker.entries(of: merged, schema: schema))
+
+        var conflicts: [(entry: ManagedFieldsEntry, paths: [FieldPath])] = []
+        for entry in entries where entry.identity != me.identity {
+            let clash = entry.fields.intersection(comparison.changed)
+            if !clash.isEmpty { conflicts.append((entry, clash.paths.sorted { FieldSet.display($0) < FieldSet.display($1) })) }
+        }
+        if !conflicts.isEmpty && !force { throw conflictError(conflicts) }
+        for (i, entry) in entries.enumerated() where entry.identity != me.identity {
+            entries[i].fields = entry.fields.subtracting(comparison.changed)
+        }
+
+        // Prune: what this manager applied last time, no longer applies, and nobody else owns.
+        let others = entries.filter { $0.identity != me.identity }.reduce(FieldSet()) { $0.union($1.fields) }
+        if let previous {
+            let owned = others.union(appliedSet)
+            let doomed = previous.fields.subtracting(owned).paths.sorted { $0.count > $1.count }
+            for path in doomed where !owned.hasDescendant(of: path) {
+                merged = remove(path, from: merged, shape: schema.map { FieldShape(type: .object($0)) })
+            }
+        }
+
+        let final = compareWalker.entries(of: merged, schema: schema)
+        let removed = FieldComparison(from: liveEntries, to: final).removed
+        for i in entries.indices { entries[i].fields = entries[i].fields.subtracting(removed) }
+        var mine = me
+        mine.fields = appliedSet
+        if let previous, previous.fields == appliedSet, previous.apiVersion == apiVersion, merged == liveObject { mine.time = previous.time }
+        entries.removeAll { $0.identity == me.identity }
+        entries.append(mine)
+        return withManagedFields(merged, entries)
+    }
+
+    /// Records an ordinary write (create/update/patch) by `manager` in managedFields (operation
+    /// "Update"): it takes ownership of every field it added or changed (from any other
+    /// manager), and fields it removed leave every manager's set.
+    public static func recordUpdate(old: JSONValue?, new: JSONValue, manager: String, schema: TypeSchema?, now: String) -> JSONValue {
+        recordUpdate(old: old, new: new, manager: manager, subresource: nil, schema: schema, now: now)
+    }
+
+    /// `recordUpdate` for a subresource write (e.g. "status").
+    public static func recordUpdate(old: JSONValue?, new: JSONValue, manager: String, subresource: String?, schema: TypeSchema?, now: String) -> JSONValue {
+        let apiVersion = new["apiVersion"]?.stringValue ?? old?["apiVersion"]?.stringValue ?? ""
+        // A client may send managedFields back as it read them, leave them out (both keep the
+        // live ones), reset them with [] or replace them with a list of its own, as upstream allows.
+        let recorded = decodedManagedFields(of: old)
+        var entries: [ManagedFieldsEntry]
+        switch new["metadata"]?["managedFields"] {
+        case .array(let sent)? where sent.isEmpty:
+            entries = []
+        case .array(let sent)? where sent != old?["metadata"]?["managedFields"].flatMap(arrayOf):
+            entries = sent.compactMap(ManagedFieldsEntry.init)
+        default:
+            entries = recorded
+        }
+        var walker = FieldWalker(includeMapNodes: true)
+        let comparison = FieldComparison(from: walker.entries(of: old ?? .object([:]), schema: schema), to: walker.entries(of: new, schema: schema))
+        let me = ManagedFieldsEntry(manager: manager, operation: "Update", apiVersion: apiVersion, time: now, subresource: subresource, fields: FieldSet())
+        let previous = entries.first { $0.identity == me.identity }
+        for i in entries.indices where entries[i].identity != me.identity {
+            entries[i].fields = entries[i].fields.subtracting(comparison.changed).subtracting(comparison.removed)
+        }
+        var mine = me
+        mine.fields = (previous?.fields ?? FieldSet()).union(comparison.changed).subtracting(comparison.removed)
+        if let previous, previous.fields == mine.fields, comparison.isEmpty { mine.time = previous.time }
+        entries.removeAll { $0.identity == me.identity }
+        entries.append(mine)
+        return withManagedFields(new, entries)
+    }
+
+    /// The decoded managedFields of `object`. An object that has none (written before fields
+    /// were tracked) has all its fields assigned to `before-first-apply`, as upstream does, so
+    /// that a first apply sees them as owned.
+    public static func managedFields(of object: JSONValue, schema: TypeSchema?, apiVersion: String) -> [ManagedFieldsEntry] {
+        let recorded = decodedManagedFields(of: object)
+        if !recorded.isEmpty { return recorded }
+        var walker = FieldWalker(includeMapNodes: true)
+        let owned = FieldSet(Set(walker.entries(of: object, schema: schema).keys))
+        if owned.isEmpty { return [] }
+        return [ManagedFieldsEntry(manager: beforeFirstApplyManager, operation: "Update", apiVersion: apiVersion, time: nil, fields: owned)]
+    }
+
+    /// The entries recorded in metadata.managedFields, malformed ones left out.
+    public static func decodedManagedFields(of object: JSONValue?) -> [ManagedFieldsEntry] {
+        guard case .array(let items)? = object?["metadata"]?["managedFields"] else { return [] }
+        return items.compactMap(ManagedFieldsEntry.init)
+    }
+
+    /// Paths no manager owns: identity and server-set metadata (upstream's strip set).
+    static func isStripped(_ path: FieldPath) -> Bool {
+        switch path.count {
+        case 1:
+            return path[0] == "f:apiVersion" || path[0] == "f:kind"
+        default:
+            guard path[0] == "f:metadata" else { return false }
+            if path[1] == "f:managedFields" { return true }
+            return path.count == 2 && strippedMetadata.contains(path[1])
+        }
+    }
+
+    private static let strippedMetadata: Set<String> = [
+        "f:name", "f:namespace", "f:creationTimestamp", "f:selfLink", "f:uid", "f:clusterName", "f:generation", "f:resourceVersion",
+    ]
+
+    private static func arrayOf(_ value: JSONValue) -> [JSONValue]? {
+        if case .array(let items) = value { return items }
+        return nil
+    }
+
+    /// Writes `entries` (without empty ones, sorted as upstream sorts them: operation, time,
+    /// manager, apiVersion, subresource) into metadata.managedFields of `object`.
+    static func withManagedFields(_ object: JSONValue, _ entries: [ManagedFieldsEntry]) -> JSONValue {
+        guard case .object(var members) = object else { return object }
+        let kept = entries.filter { !$0.fields.isEmpty }.sorted { p, q in
+            if p.operation != q.operation { return p.operation < q.operation }
+            if (p.time ?? "") != (q.time ?? "") { return (p.time ?? "") < (q.time ?? "") }
+            if p.manager != q.manager { return p.manager < q.manager }
+            if p.apiVersion != q.apiVersion { return p.apiVersion < q.apiVersion }
+            return (p.subresource ?? "") < (q.subresource ?? "")
+        }
+        var metadata = members["metadata"]?.objectValue ?? [:]
+        if kept.isEmpty {
+            metadata.removeValue(forKey: "managedFields")
+        } else {
+            metadata["managedFields"] = .array(kept.map(\.json))
+        }
+        members["metadata"] = .object(metadata)
+        return .object(members)
+    }
+
+    private static func conflictError(_ conflicts: [(entry: ManagedFieldsEntry, paths: [FieldPath])]) -> PatchError {
+        var causes: [FieldCause] = []
+        for (entry, paths) in conflicts {
+            for path in paths {
+                causes.append(FieldCause(field: FieldSet.display(path), message: "conflict with \(entry.displayName)", reason: "FieldManagerConflict"))
+            }
+        }
+        let message: String
+        if causes.count == 1 {
+            message = "Apply failed with 1 conflict: \(causes[0].message): \(causes[0].field)"
+        } else {
+            var lines: [String] = []
+            for (entry, paths) in conflicts.sorted(by: { $0.entry.identity < $1.entry.identity }) {
+                lines.append("conflicts with \(entry.displayName):")
+                lines += paths.map { "- " + FieldSet.display($0) }
+            }
+            message = "Apply failed with \(causes.count) conflicts: " + lines.joined(separator: "\n")
+        }
+        return PatchError(message: message, isConflict: true, causes: causes)
+    }
+
+    // MARK: Merging and removing by the schema
+
+    /// Merges the applied configuration into the live value: structures and maps member by
+    /// member, map lists item by key, sets by value; everything else (atomic lists and maps,
+    /// scalars) is replaced. A null in the configuration removes the field.
+    static func merge(_ live: JSONValue?, _ applied: JSONValue, shape: FieldShape?) -> JSONValue {
+        guard let live, let shape else { return applied }
+        switch (shape.type, live, applied) {
+        case (.object(let schema), .object(var result), .object(let changes)) where !schema.isAtomic && !shape.isAtomic:
+            for (name, value) in changes {
+                if value == .null { result.removeValue(forKey: name); continue }
+                result[name] = merge(result[name], value, shape: schema.field(name).map(FieldShape.init))
+            }
+            return .object(result)
+        case (.map(let element), .object(var result), .object(let changes)) where !shape.isAtomic:
+            for (key, value) in changes {
+                if value == .null { result.removeValue(forKey: key); continue }
+                result[key] = merge(result[key], value, shape: FieldShape(type: element))
+            }
+            return .object(result)
+        case (.array, .array(var result), .array(let items)) where shape.listType == .set:
+            for item in items where !result.contains(item) { result.append(item) }
+            return .array(result)
+        case (.array, .array(var result), .array(let items)) where shape.listType == .map:
+            let itemShape = shape.objectSchema.map { FieldShape(type: .object($0)) }
+            for item in items {
+                let key = shape.keyElement(of: item)
+                if let key, let index = result.firstIndex(where: { shape.keyElement(of: $0) == key }) {
+                    result[index] = merge(result[index], item, shape: itemShape)
+                } else {
+                    result.append(item)
+                }
+            }
+            return .array(result)
+        default:
+            return applied
+        }
+    }
+
+    /// Removes the field or item at `path` from `value`; a path that names nothing is ignored.
+    static func remove(_ path: FieldPath, from value: JSONValue, shape: FieldShape?) -> JSONValue {
+        guard let element = path.first else { return value }
+        let rest = Array(path.dropFirst())
+        switch (element.prefix(2), value) {
+        case ("f:", .object(var members)):
+            let name = String(element.dropFirst(2))
+            guard let child = members[name] else { return value }
+            if rest.isEmpty {
+                members.removeValue(forKey: name)
+            } else {
+                members[name] = remove(rest, from: child, shape: childShape(of: shape, name: name))
+            }
+            return .object(members)
+        case ("k:", .array(var items)), ("v:", .array(var items)), ("i:", .array(var items)):
+            guard let index = items.indices.first(where: { i in
+                switch element.prefix(2) {
+                case "k:": return shape?.keyElement(of: items[i]) == element
+                case "v:": return "v:" + describe(items[i]) == element
+                default: return "i:\(i)" == element
+                }
+            }) else { return value }
+            if rest.isEmpty {
+                items.remove(at: index)
+            } else {
+                items[index] = remove(rest, from: items[index], shape: shape?.objectSchema.map { FieldShape(type: .object($0)) })
+            }
+            return .array(items)
+        default:
+            return value
+        }
+    }
+
+    private static func childShape(of shape: FieldShape?, name: String) -> FieldShape? {
+        switch shape?.type {
+        case .object(let schema)?: return schema.field(name).map(FieldShape.init)
+        case .map(let element)?: return FieldShape(type: element)
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,210 @@
+import Testing
+import KubeAPI
+@testable import APIMachinery
+
+@Suite struct FieldSetTests {
+    /// An upstream-shaped FieldsV1 document: nodes with "." and leaves.
+    static let sample = #"{"f:metadata":{"f:labels":{".":{},"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"nginx\"}":{".":{},"f:image":{},"f:name":{}}},"f:finalizers":{"v:\"a\"":{}},"f:items":{"i:0":{}}}}"#
+
+    @Test func decodesAndEncodesFieldsV1() throws {
+        let set = try FieldSet(fieldsV1: json(Self.sample))
+        #expect(set.paths == [
+            ["f:metadata", "f:labels"], ["f:metadata", "f:labels", "f:app"],
+            ["f:spec", "f:containers", #"k:{"name":"nginx"}"#], ["f:spec", "f:containers", #"k:{"name":"nginx"}"#, "f:image"],
+            ["f:spec", "f:containers", #"k:{"name":"nginx"}"#, "f:name"], ["f:spec", "f:finalizers", #"v:"a""#], ["f:spec", "f:items", "i:0"],
+        ])
+        #expect(render(set.fieldsV1) == render(json(Self.sample)))
+    }
+
+    static let displays: [(FieldPath, String)] = [
+        (["f:spec", "f:replicas"], ".spec.replicas"),
+        (["f:spec", "f:containers", #"k:{"name":"app"}"#, "f:image"], #".spec.containers[name="app"].image"#),
+        (["f:spec", "f:ports", #"k:{"port":80,"protocol":"TCP"}"#], #".spec.ports[port=80,protocol="TCP"]"#),
+        (["f:metadata", "f:finalizers", #"v:"x""#], #".metadata.finalizers[="x"]"#),
+        (["f:items", "i:3"], ".items[3]"),
+    ]
+
+    @Test(arguments: displays)
+    func displayPaths(path: FieldPath, expected: String) {
+        #expect(FieldSet.display(path) == expected)
+    }
+
+    @Test(arguments: [#"[]"#, #"{"x:bad":{}}"#, #"{"f:a":1}"#])
+    func malformedFieldsV1IsRefused(text: String) {
+        #expect(throws: PatchError.self) { try FieldSet(fieldsV1: json(text)) }
+    }
+}
+
+@Suite struct ServerSideApplyTests {
+    static let schema = SchemaRegistry.builtin.schema(apiVersion: "apps/v1", kind: "Deployment")
+    static let t1 = "2026-11-25T10:00:00Z", t2 = "2026-11-25T11:00:00Z", t3 = "2026-11-25T12:00:00Z"
+
+    static func deployment(replicas: Int = 2, labels: String = #"{"app":"web"}"#, image: String = "nginx:1") -> JSONValue {
+        json(#"""
+        {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default","labels":\#(labels)},
+         "spec":{"replicas":\#(replicas),"selector":{"matchLabels":{"app":"web"}},
+                 "template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"nginx","image":"\#(image)","ports":[{"containerPort":80}]}]}}}}
+        """#)
+    }
+
+    static func entries(_ object: JSONValue) -> [ManagedFieldsEntry] { ServerSideApply.decodedManagedFields(of: object) }
+
+    static func owner(of path: FieldPath, in object: JSONValue) -> [String] {
+        entries(object).filter { $0.fields.contains(path) }.map(\.manager).sorted()
+    }
+
+    static let replicas: FieldPath = ["f:spec", "f:replicas"]
+
+    @Test func createRecordsUpstreamShapedFields() throws {
+        let created = try ServerSideApply.apply(Self.deployment(), to: nil, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
+        let list = Self.entries(created)
+        #expect(list.count == 1)
+        #expect(list.first?.operation == "Apply" && list.first?.manager == "kubectl" && list.first?.apiVersion == "apps/v1" && list.first?.time == Self.t1)
+        let expected = #"{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:replicas":{},"f:selector":{},"f:template":{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"nginx\"}":{".":{},"f:image":{},"f:name":{},"f:ports":{"k:{\"containerPort\":80,\"protocol\":\"TCP\"}":{".":{},"f:containerPort":{}}}}}}}}}"#
+        #expect(render(list.first!.fields.fieldsV1) == render(json(expected)))
+        #expect(created["spec"]?["replicas"] == .number(2))
+        let entry = try #require(created["metadata"]?["managedFields"])
+        guard case .array(let raw) = entry else { Issue.record("managedFields is not a list"); return }
+        #expect(raw.first?["fieldsType"] == .string("FieldsV1") && raw.first?["operation"] == .string("Apply"))
+    }
+
+    @Test func reapplyingTheSameIntentChangesNothing() throws {
+        let created = try ServerSideApply.apply(Self.deployment(), to: nil, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
+        let again = try ServerSideApply.apply(Self.deployment(), to: created, manager: "kubectl", force: false, schema: Self.schema, now: Self.t2)
+        #expect(again == created)
+    }
+
+    @Test func fieldsNoLongerAppliedAreRemoved() throws {
+        let created = try ServerSideApply.apply(Self.deployment(labels: #"{"app":"web","tier":"fe"}"#), to: nil, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
+        let changed = try ServerSideApply.apply(Self.deployment(labels: #"{"app":"web"}"#), to: created, manager: "kubectl", force: false, schema: Self.schema, now: Self.t2)
+        #expect(changed["metadata"]?["labels"] == json(#"{"app":"web"}"#))
+        #expect(Self.entries(changed).first?.time == Self.t2)
+    }
+
+    @Test func anotherManagersChangeIsAConflict() throws {
+        let created = try ServerSideApply.apply(Self.deployment(), to: nil, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
+        let intent = json(#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":5}}"#)
+        do {
+            _ = try ServerSideApply.apply(intent, to: created, manager: "autoscaler", force: false, schema: Self.schema, now: Self.t2)
+            Issue.record("expected a conflict")
+        } catch {
+            #expect(error.isConflict && error.httpStatus == 409)
+            #expect(error.message == #"Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas"#)
+            #expect(error.causes == [FieldCause(field: ".spec.replicas", message: #"conflict with "kubectl""#, reason: "FieldManagerConflict")])
+        }
+    }
+
+    @Test func sameValueIsSharedOwnership() throws {
+        let created = try ServerSideApply.apply(Self.deployment(), to: nil, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
+        let intent = json(#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":2}}"#)
+        let shared = try ServerSideApply.apply(intent, to: created, manager: "other", force: false, schema: Self.schema, now: Self.t2)
+        #expect(Self.owner(of: Self.replicas, in: shared) == ["kubectl", "other"])
+        // kubectl stops applying replicas: the field stays, since "other" still owns it.
+        var withoutReplicas = Self.deployment()
+        if case .object(var m) = withoutReplicas, case .object(var spec)? = m["spec"] {
+            spec.removeValue(forKey: "replicas"); m["spec"] = .object(spec); withoutReplicas = .object(m)
+        }
+        let after = try ServerSideApply.apply(withoutReplicas, to: shared, manager: "kubectl", force: false, schema: Self.schema, now: Self.t3)
+        #expect(after["spec"]?["replicas"] == .number(2))
+        #expect(Self.owner(of: Self.replicas, in: after) == ["other"])
+    }
+
+    @Test func forceTakesOwnership() throws {
+        let created = try ServerSideApply.apply(Self.deployment(), to: nil, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
+        let intent = json(#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":7}}"#)
+        let forced = try ServerSideApply.apply(intent, to: created, manager: "autoscaler", force: true, schema: Self.schema, now: Self.t2)
+        #expect(forced["spec"]?["replicas"] == .number(7))
+        #expect(Self.owner(of: Self.replicas, in: forced) == ["autoscaler"])
+        #expect(forced["spec"]?["template"] == created["spec"]?["template"])
+    }
+
+    @Test func updateTakesOwnershipAndApplyThenConflicts() throws {
+        let created = try ServerSideApply.apply(Self.deployment(), to: nil, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
+        var scaled = created
+        if case .object(var m) = scaled, case .object(var spec)? = m["spec"] {
+            spec["replicas"] = .number(4); m["spec"] = .object(spec); scaled = .object(m)
+        }
+        let recorded = ServerSideApply.recordUpdate(old: created, new: scaled, manager: "kubectl-scale", schema: Self.schema, now: Self.t2)
+        #expect(Self.owner(of: Self.replicas, in: recorded) == ["kubectl-scale"])
+        let scaleEntry = Self.entries(recorded).first { $0.manager == "kubectl-scale" }
+        #expect(scaleEntry?.operation == "Update" && scaleEntry?.fields.paths == [Self.replicas])
+        do {
+            _ = try ServerSideApply.apply(Self.deployment(), to: recorded, manager: "kubectl", force: false, schema: Self.schema, now: Self.t3)
+            Issue.record("expected a conflict")
+        } catch {
+            #expect(error.message == #"Apply failed with 1 conflict: conflict with "kubectl-scale" using apps/v1 at 2026-11-25T11:00:00Z: .spec.replicas"#)
+        }
+    }
+
+    @Test func createByUpdateOwnsEverythingSet() throws {
+        let recorded = ServerSideApply.recordUpdate(old: nil, new: Self.deployment(), manager: "kubectl-create", schema: Self.schema, now: Self.t1)
+        let entry = try #require(Self.entries(recorded).first)
+        #expect(entry.operation == "Update")
+        #expect(entry.fields.contains(["f:metadata", "f:labels"]) && entry.fields.contains(["f:metadata", "f:labels", "f:app"]))
+        #expect(entry.fields.contains(Self.replicas))
+        #expect(!entry.fields.contains(["f:metadata", "f:name"]) && !entry.fields.contains(["f:apiVersion"]))
+        // Writing the same object again is a no-op, time included.
+        let again = ServerSideApply.recordUpdate(old: recorded, new: recorded, manager: "kubectl-create", schema: Self.schema, now: Self.t2)
+        #expect(again == recorded)
+    }
+
+    @Test func removedFieldsLeaveEveryManager() throws {
+        let created = try ServerSideApply.apply(Self.deployment(labels: #"{"app":"web","x":"1"}"#), to: nil, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
+        var edited = created
+        if case .object(var m) = edited, case .object(var meta)? = m["metadata"] {
+            meta["labels"] = json(#"{"app":"web"}"#); m["metadata"] = .object(meta); edited = .object(m)
+        }
+        let recorded = ServerSideApply.recordUpdate(old: created, new: edited, manager: "kubectl-edit", schema: Self.schema, now: Self.t2)
+        #expect(Self.owner(of: ["f:metadata", "f:labels", "f:x"], in: recorded).isEmpty)
+        #expect(Self.entries(recorded).allSatisfy { $0.manager != "kubectl-edit" }, "a pure removal owns nothing")
+    }
+
+    @Test func firstApplyOverUntrackedObjectSeesBeforeFirstApply() {
+        let untracked = Self.deployment()
+        let intent = json(#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":3}}"#)
+        #expect {
+            try ServerSideApply.apply(intent, to: untracked, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
+        } throws: { error in
+            (error as? PatchError)?.message == #"Apply failed with 1 conflict: conflict with "before-first-apply" using apps/v1: .spec.replicas"#
+        }
+    }
+
+    @Test func setListsMergeAndPrune() throws {
+        let cm = SchemaRegistry.builtin.schema(apiVersion: "v1", kind: "Pod")
+        let a = json(#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","finalizers":["a","b"]}}"#)
+        let b = json(#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","finalizers":["c"]}}"#)
+        let first = try ServerSideApply.apply(a, to: nil, manager: "one", force: false, schema: cm, now: Self.t1)
+        let second = try ServerSideApply.apply(b, to: first, manager: "two", force: false, schema: cm, now: Self.t2)
+        #expect(second["metadata"]?["finalizers"] == json(#"["a","b","c"]"#))
+        let pruned = try ServerSideApply.apply(json(#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","finalizers":["a"]}}"#), to: second, manager: "one", force: false, schema: cm, now: Self.t3)
+        #expect(pruned["metadata"]?["finalizers"] == json(#"["a","c"]"#))
+    }
+
+    @Test func multipleConflictsAreListedPerManager() throws {
+        let created = try ServerSideApply.apply(Self.deployment(), to: nil, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
+        let intent = Self.deployment(replicas: 9, image: "nginx:2")
+        do {
+            _ = try ServerSideApply.apply(intent, to: created, manager: "ci", force: false, schema: Self.schema, now: Self.t2)
+            Issue.record("expected conflicts")
+        } catch {
+            #expect(error.message == "Apply failed with 2 conflicts: conflicts with \"kubectl\":\n- .spec.replicas\n- .spec.template.spec.containers[name=\"nginx\"].image")
+            #expect(error.causes.count == 2)
+        }
+    }
+
+    static let refused: [(String, String, Bool)] = [
+        ("not an object", #"[1]"#, true),
+        ("managedFields set", #"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","managedFields":[]}}"#, true),
+        ("list item without its key", #"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}}"#, false),
+    ]
+
+    @Test(arguments: refused)
+    func badIntentsAreRefused(name: String, body: String, badRequest: Bool) {
+        do {
+            _ = try ServerSideApply.apply(json(body), to: nil, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
+            Issue.record("\(name): expected an error")
+        } catch {
+            #expect(error.isBadRequest == badRequest && !error.isConflict, "\(name): \(error.message)")
+        }
+    }
+}
