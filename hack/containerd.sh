@@ -7,6 +7,7 @@
 # Environment:
 #   NODEKIT_STATE_DIR   state dir (default /run/nodekit)
 #   NODEKIT_POD_CIDR    this node's pod CIDR for the default CNI network (default 10.244.0.0/24)
+#   NODEKIT_CLUSTER_CIDR  every node's pods (default: the pod CIDR); pod traffic leaving it is masqueraded
 #   NODEKIT_BRIDGE      bridge name for the default CNI network (default nk0)
 #   NODEKIT_CNI_BIN     the nodekit-cni binary to install (default: the debug build, if built)
 #   NODEKIT_CGROUP_DRIVER  cgroupfs or systemd (default: systemd when PID 1 is systemd on cgroup v2)
@@ -22,7 +23,12 @@ log=$ctrd/containerd.log
 cni_bin=$state/cni/bin
 cni_conf=$state/cni/net.d
 pod_cidr=${NODEKIT_POD_CIDR:-10.244.0.0/24}
+cluster_cidr=${NODEKIT_CLUSTER_CIDR:-$pod_cidr}
 bridge=${NODEKIT_BRIDGE:-nk0}
+# The CNI network name also names the plugin's masquerade table (ip nodekit-cni-<network>), so a
+# private bridge gets a private network: parallel or aborted test runs never share kernel state.
+network=nodekit
+[ "$bridge" = nk0 ] || network=nodekit-$bridge
 
 die() { echo "containerd.sh: $*" >&2; exit 1; }
 
@@ -45,7 +51,7 @@ install_cni() {
   if [ -x "$plugin" ]; then cp -f "$plugin" "$cni_bin/nodekit-cni.new" && mv -f "$cni_bin/nodekit-cni.new" "$cni_bin/nodekit-cni"; fi
   local template=$repo/cni/10-nodekit.conflist
   if [ ! -x "$cni_bin/nodekit-cni" ]; then template=$repo/cni/10-reference.conflist; fi
-  sed -e "s|@POD_CIDR@|$pod_cidr|g" -e "s|@BRIDGE@|$bridge|g" -e "s|@STATE_DIR@|$state|g" \
+  sed -e "s|@POD_CIDR@|$pod_cidr|g" -e "s|@BRIDGE@|$bridge|g" -e "s|@STATE_DIR@|$state|g" -e "s|@NETWORK@|$network|g" -e "s|@CLUSTER_CIDR@|$cluster_cidr|g" \
     "$template" > "$cni_conf/10-nodekit.conflist"
 }
 
@@ -139,6 +145,9 @@ purge() {
   # shims outlive containerd; stop the ones rooted in this state dir.
   pkill -KILL -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null || true
   { grep -E " ($ctrd|$state)[^ ]* " /proc/self/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  # What the CNI plugin made in the kernel for this network: its masquerade table and bridge.
+  nft delete table ip "nodekit-cni-$network" 2>/dev/null || true
+  ip link delete "$bridge" type bridge 2>/dev/null || true
   rm -rf "$state"
 }
 
