@@ -560,6 +560,10 @@ enum CoreSchemas {
         object("status", podStatus, "What the pod is doing; written by the kubelet."),
     ])
 
+    static let binding = kind("", "v1", "Binding", "Binds a pod to a node (the binding subresource).", [
+        object("target", objectReference, "The node to bind to."),
+    ])
+
     // MARK: Service and Endpoints
 
     static let servicePort = core("ServicePort", "A port a Service exposes.", [

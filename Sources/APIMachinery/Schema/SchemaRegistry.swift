@@ -53,13 +53,14 @@ public struct SchemaRegistry: Sendable {
     }
 
     /// Nodekit's built-in kinds (issue 6): core/v1, apps/v1, batch/v1, coordination.k8s.io/v1,
-    /// discovery.k8s.io/v1, policy/v1, and meta/v1's Status, DeleteOptions and Table.
+    /// discovery.k8s.io/v1, policy/v1, the Scale, Eviction and Binding subresource kinds, and
+    /// meta/v1's Status, DeleteOptions and Table.
     public static let builtin = SchemaRegistry(kinds: [
         CoreSchemas.namespace, CoreSchemas.pod, CoreSchemas.service, CoreSchemas.endpoints, CoreSchemas.node,
         CoreSchemas.configMap, CoreSchemas.secret, CoreSchemas.serviceAccount, CoreSchemas.event,
         WorkloadSchemas.deployment, WorkloadSchemas.replicaSet, WorkloadSchemas.daemonSet, WorkloadSchemas.statefulSet,
         WorkloadSchemas.job, WorkloadSchemas.lease, WorkloadSchemas.endpointSlice,
-        WorkloadSchemas.podDisruptionBudget, WorkloadSchemas.eviction,
+        WorkloadSchemas.podDisruptionBudget, WorkloadSchemas.eviction, WorkloadSchemas.scale, CoreSchemas.binding,
         MetaSchemas.status, MetaSchemas.deleteOptions, MetaSchemas.table,
     ])
 }

@@ -247,6 +247,20 @@ enum WorkloadSchemas {
         list("ports", endpointPort, "Ports on every backend.").atomic(),
     ])
 
+    // MARK: autoscaling/v1 (the scale subresource)
+
+    static let scaleSpec = group("autoscaling", "ScaleSpec", "The desired scale.", [
+        int32("replicas", "Desired number of instances."),
+    ])
+    static let scaleStatus = group("autoscaling", "ScaleStatus", "The observed scale.", [
+        int32("replicas", "Observed number of instances."),
+        str("selector", "Label selector of the instances, in query form."),
+    ])
+    static let scale = kind("autoscaling", "v1", "Scale", "The scale subresource of a workload.", [
+        object("spec", scaleSpec, "Desired scale."),
+        object("status", scaleStatus, "Observed scale."),
+    ])
+
     // MARK: policy/v1
 
     static let podDisruptionBudgetSpec = group("policy", "PodDisruptionBudgetSpec", "How many pods may be disrupted.", [
