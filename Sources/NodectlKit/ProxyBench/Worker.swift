@@ -1,0 +1,83 @@
+import Foundation
+import IPTables
+import IPVS
+import LinuxSystem
+import NFTables
+import Proxy
+
+/// What one programming run measured. The worker prints it as JSON on stdout.
+struct ProgramResult: Codable, Sendable {
+    var backend: String
+    var services: Int
+    var endpoints: Int
+    var fullSyncSeconds: Double
+    var partialAddSeconds: Double
+    var partialEndpointSeconds: Double
+    /// Rules (iptables `-A` lines), objects (nftables batch operations) or virtual + real
+    /// servers (IPVS) of the full sync.
+    var objects: Int
+    var objectKind: String
+    /// VmHWM of the worker process, in KiB: the peak resident set of the process that programmed.
+    var peakRSSKiB: Int
+}
+
+/// Programs the workload through one backend in the calling process's network namespace (the
+/// parent starts it with `ip netns exec NODE`): a full sync, then a partial sync after one
+/// Service is added, then one after one endpoint changes. The rules stay for the probe.
+enum ProxyBenchWorker {
+    static func makeBackend(_ name: String) throws -> (any ProxyBackend, objects: (ProxyState) throws -> (Int, String)) {
+        switch name {
+        case "nftables":
+            let backend = NFTablesProxier(family: .ip, nft: NetlinkNFTables())
+            return (backend, { (backend.fullTransaction($0).operations.count, "batch ops") })
+        case "iptables":
+            let backend = IPTablesProxier(family: .ip, ipt: ExecIPTables())
+            return (backend, { state in
+                let text = try backend.fullRestoreText(state)
+                return (text.split(separator: "\n").filter { $0.hasPrefix("-A ") }.count, "rules")
+            })
+        case "ipvs":
+            let ipvs = try NetlinkIPVS()
+            let backend = IPVSProxier(family: .ip, ipvs: ipvs, device: try NetlinkServiceAddressDevice(),
+                                      iptables: ExecIPTables(), ipset: ExecIPSet(path: benchTool("ipset") ?? "/usr/sbin/ipset"),
+                                      sysctl: ProcSysctlWriter())
+            return (backend, { state in
+                let services = try ipvs.services().count
+                return (services + state.endpoints.values.map(\.count).reduce(0, +), "virtual + real servers")
+            })
+        default:
+            throw ProxyBenchError("unknown backend \(name) (nftables, iptables, ipvs)")
+        }
+    }
+
+    static func run(backend name: String, services: Int, endpoints: Int) throws -> ProgramResult {
+        let workload = ProxyWorkload(services: services, endpoints: endpoints)
+        let (backend, count) = try makeBackend(name)
+        var state = workload.state()
+        let clock = ContinuousClock()
+        let full = try clock.measure { try backend.sync(state, changed: [], kind: .full) }
+        let added = ProxyWorkload.name(workload.addedIndex)
+        state.services[added] = workload.info(workload.addedIndex)
+        state.endpoints[added] = workload.endpointList(workload.addedIndex)
+        let partialAdd = try clock.measure { try backend.sync(state, changed: [added], kind: .partial) }
+        state.endpoints[ProxyWorkload.name(0)] = workload.changedEndpoints()
+        let partialEndpoint = try clock.measure { try backend.sync(state, changed: [ProxyWorkload.name(0)], kind: .partial) }
+        let (objects, kind) = try count(state)
+        return ProgramResult(backend: name, services: services, endpoints: endpoints, fullSyncSeconds: full.seconds,
+                             partialAddSeconds: partialAdd.seconds, partialEndpointSeconds: partialEndpoint.seconds,
+                             objects: objects, objectKind: kind, peakRSSKiB: try peakRSS())
+    }
+
+    /// VmHWM from /proc/self/status, in KiB.
+    static func peakRSS() throws -> Int {
+        let status = String(decoding: try FileOps.read("/proc/self/status"), as: UTF8.self)
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            if let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") { return kib }
+        }
+        throw ProxyBenchError("no VmHWM in /proc/self/status")
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
