@@ -85,7 +85,7 @@ let package = Package(
         .target(name: "IPVS", dependencies: ["Netlink", "LinuxSystem", "CMnl"]),
 
         // MARK: Tools
-        .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams, .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams, .product(name: "SwiftProtobuf", package: "swift-protobuf"), "Proxy", "NFTables", "IPTables", "IPVS", "LinuxSystem", "Netlink", nioPosix]),
         .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables", "IPTables", "LinuxSystem", "IPVS"]),
 
         // MARK: Executables (argument parsing and logging bootstrap only)
