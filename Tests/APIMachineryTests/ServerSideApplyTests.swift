@@ -180,6 +180,24 @@ import KubeAPI
         #expect(pruned["metadata"]?["finalizers"] == json(#"["a","c"]"#))
     }
 
+    /// structured-merge-diff's list merge order, traced by hand through its visitListItems:
+    /// shared items follow the applied order, live-only items keep their place, new items go
+    /// where the applied list puts them.
+    static let orders: [([String], [String], [String])] = [
+        (["a", "b", "c"], ["c", "x", "a"], ["b", "c", "x", "a"]),
+        (["a", "b"], ["a", "b", "c"], ["a", "b", "c"]),
+        (["a", "b"], ["c"], ["a", "b", "c"]),
+        ([], ["a", "b"], ["a", "b"]),
+        (["a", "b", "c"], ["b"], ["a", "b", "c"]),
+    ]
+
+    @Test(arguments: orders)
+    func mapListMergeOrder(live: [String], applied: [String], expected: [String]) {
+        let items = { (names: [String]) in names.map { JSONValue.object(["name": .string($0)]) } }
+        let merged = ServerSideApply.mergeItems(items(live), items(applied), id: { $0["name"]?.stringValue }, merge: { _, new in new })
+        #expect(merged.compactMap { $0["name"]?.stringValue } == expected)
+    }
+
     @Test func multipleConflictsAreListedPerManager() throws {
         let created = try ServerSideApply.apply(Self.deployment(), to: nil, manager: "kubectl", force: false, schema: Self.schema, now: Self.t1)
         let intent = Self.deployment(replicas: 9, image: "nginx:2")

@@ -192,6 +192,8 @@ struct FieldWalker {
         case (.map(let element), .object(let members)) where !shape.isAtomic && !members.isEmpty:
             if includeMapNodes { result[path] = .node }
             for (key, child) in members {
+                // An entry of a free-form map is owned itself, whatever its value holds.
+                if !element.isScalar { result[path + ["f:" + key]] = .node }
                 walk(child, shape: FieldShape(type: element), path: path + ["f:" + key], into: &result)
             }
         case (.array, .array(let items)) where shape.listType == .set:

@@ -95,10 +95,20 @@ public enum ServerSideApply {
         let me = ManagedFieldsEntry(manager: manager, operation: "Apply", apiVersion: apiVersion, time: now, subresource: subresource, fields: FieldSet())
         let previous = entries.first { $0.identity == me.identity }
 
-        var merged = merge(liveObject, applied, shape: schema.map { FieldShape(type: .object($0)) })
+        // As structured-merge-diff's Updater.Apply: merge, prune what this manager applied last
+        // time, no longer applies and nobody else owns, then compare with the live object for
+        // conflicts and ownership changes.
+        let rootShape = schema.map { FieldShape(type: .object($0)) }
+        var merged = merge(liveObject, applied, shape: rootShape)
+        if let previous {
+            let owned = entries.filter { $0.identity != me.identity }.reduce(appliedSet) { $0.union($1.fields) }
+            let doomed = previous.fields.subtracting(owned).paths.sorted { $0.count > $1.count }
+            for path in doomed where !owned.hasDescendant(of: path) {
+                merged = remove(path, from: merged, shape: rootShape)
+            }
+        }
         var compareWalker = FieldWalker(includeMapNodes: true)
-        let liveEntries = compareWalker.entries(of: liveObject, schema: schema)
-        let comparison = FieldComparison(from: liveEntries, to: compareWalker.entries(of: merged, schema: schema))
+        let comparison = FieldComparison(from: compareWalker.entries(of: liveObject, schema: schema), to: compareWalker.entries(of: merged, schema: schema))
 
         var conflicts: [(entry: ManagedFieldsEntry, paths: [FieldPath])] = []
         for entry in entries where entry.identity != me.identity {
@@ -107,22 +117,8 @@ public enum ServerSideApply {
         }
         if !conflicts.isEmpty && !force { throw conflictError(conflicts) }
         for (i, entry) in entries.enumerated() where entry.identity != me.identity {
-            entries[i].fields = entry.fields.subtracting(comparison.changed)
+            entries[i].fields = entry.fields.subtracting(comparison.changed).subtracting(comparison.removed)
         }
-
-        // Prune: what this manager applied last time, no longer applies, and nobody else owns.
-        let others = entries.filter { $0.identity != me.identity }.reduce(FieldSet()) { $0.union($1.fields) }
-        if let previous {
-            let owned = others.union(appliedSet)
-            let doomed = previous.fields.subtracting(owned).paths.sorted { $0.count > $1.count }
-            for path in doomed where !owned.hasDescendant(of: path) {
-                merged = remove(path, from: merged, shape: schema.map { FieldShape(type: .object($0)) })
-            }
-        }
-
-        let final = compareWalker.entries(of: merged, schema: schema)
-        let removed = FieldComparison(from: liveEntries, to: final).removed
-        for i in entries.indices { entries[i].fields = entries[i].fields.subtracting(removed) }
         var mine = me
         mine.fields = appliedSet
         if let previous, previous.fields == appliedSet, previous.apiVersion == apiVersion, merged == liveObject { mine.time = previous.time }
@@ -269,23 +265,69 @@ public enum ServerSideApply {
                 result[key] = merge(result[key], value, shape: FieldShape(type: element))
             }
             return .object(result)
-        case (.array, .array(var result), .array(let items)) where shape.listType == .set:
-            for item in items where !result.contains(item) { result.append(item) }
-            return .array(result)
-        case (.array, .array(var result), .array(let items)) where shape.listType == .map:
+        case (.array, .array(let result), .array(let items)) where shape.listType == .set:
+            return .array(mergeItems(result, items, id: { "v:" + describe($0) }, merge: { _, applied in applied }))
+        case (.array, .array(let result), .array(let items)) where shape.listType == .map:
             let itemShape = shape.objectSchema.map { FieldShape(type: .object($0)) }
-            for item in items {
-                let key = shape.keyElement(of: item)
-                if let key, let index = result.firstIndex(where: { shape.keyElement(of: $0) == key }) {
-                    result[index] = merge(result[index], item, shape: itemShape)
-                } else {
-                    result.append(item)
-                }
-            }
-            return .array(result)
+            return .array(mergeItems(result, items, id: shape.keyElement(of:), merge: { live, applied in merge(live, applied, shape: itemShape) }))
         default:
             return applied
         }
+    }
+
+    /// Merges the items of a set or map list (structured-merge-diff's visitListItems): items in
+    /// both follow the applied order, live-only items keep their place, new items go where the
+    /// applied list puts them. Items without an identity are kept as they are.
+    static func mergeItems(_ live: [JSONValue], _ applied: [JSONValue], id: (JSONValue) -> String?,
+                           merge: (JSONValue?, JSONValue) -> JSONValue) -> [JSONValue] {
+        let liveIDs = live.map { id($0) ?? "" }
+        let appliedIDs = applied.map { id($0) ?? "" }
+        var liveIndex: [String: Int] = [:]
+        for (i, key) in liveIDs.enumerated() where liveIndex[key] == nil { liveIndex[key] = i }
+        var appliedIndex: [String: Int] = [:]
+        for (i, key) in appliedIDs.enumerated() where appliedIndex[key] == nil { appliedIndex[key] = i }
+        var shared = appliedIDs.filter { liveIndex[$0] != nil }.makeIterator()
+        var nextShared = shared.next()
+        var mergedApplied = Set<String>()
+        var out: [JSONValue] = []
+        var l = 0, r = 0
+        while l < live.count || r < applied.count {
+            if l < live.count && r < applied.count {
+                let key = liveIDs[l]
+                if key == appliedIDs[r] {
+                    mergedApplied.insert(key)
+                    out.append(merge(live[liveIndex[key]!], applied[appliedIndex[key]!]))
+                    l += 1
+                    r += 1
+                    nextShared = shared.next()
+                    continue
+                }
+                // A live item the applied list also has, but not next: it is placed when the
+                // applied list reaches it.
+                if appliedIndex[key] != nil, let expected = nextShared, expected != key {
+                    l += 1
+                    continue
+                }
+            }
+            if l < live.count {
+                let key = liveIDs[l]
+                if appliedIndex[key] == nil {
+                    out.append(live[l])
+                    l += 1
+                    continue
+                } else if mergedApplied.contains(key) {
+                    l += 1
+                }
+            }
+            if r < applied.count {
+                let key = appliedIDs[r]
+                mergedApplied.insert(key)
+                out.append(merge(liveIndex[key].map { live[$0] }, applied[appliedIndex[key]!]))
+                r += 1
+                if nextShared == key { nextShared = shared.next() }
+            }
+        }
+        return out
     }
 
     /// Removes the field or item at `path` from `value`; a path that names nothing is ignored.
