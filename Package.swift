@@ -86,7 +86,7 @@ let package = Package(
 
         // MARK: Tools
         .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams, .product(name: "SwiftProtobuf", package: "swift-protobuf"), "Proxy", "NFTables", "IPTables", "IPVS", "LinuxSystem", "Netlink", nioPosix]),
-        .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables", "IPTables", "LinuxSystem", "IPVS"]),
+        .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables", "IPTables", "LinuxSystem", "IPVS", "KubeAPI", "KubeClient", "APIMachinery"]),
 
         // MARK: Executables (argument parsing and logging bootstrap only)
         .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", "Kubelet", "Proxy", "NFTables", argumentParser, logging]),
