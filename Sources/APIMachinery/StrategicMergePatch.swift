@@ -67,7 +67,9 @@ public enum StrategicMergePatch {
             let merged: [JSONValue]
             switch (result[listName], patch.removeValue(forKey: listName)) {
             case (.array(let live)?, .array(let items)?):
-                merged = try mergeList(live, items, field: field, isDeleteList: false, path: fieldPath)
+                merged = field?.mergesList == true
+                    ? try mergeList(live, items, field: field, isDeleteList: false, path: fieldPath)
+                    : try removeDirectives(in: items, path: fieldPath)
             case (.array(let live)?, nil):
                 merged = live
             case (_, .array(let items)?):

@@ -76,6 +76,29 @@ import KubeAPI
         #expect(names == ["b", "c", "a"])
     }
 
+    /// The shape of patch `kubectl apply` (client side) sends when a manifest changes an image,
+    /// drops an env var and reorders containers.
+    @Test func kubectlClientSideApplyPatch() throws {
+        let live = json(#"""
+        {"metadata":{"name":"web","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"old"}},
+         "spec":{"replicas":1,"template":{"spec":{"containers":[
+            {"name":"nginx","image":"nginx:1","env":[{"name":"A","value":"1"},{"name":"B","value":"2"}]},
+            {"name":"side","image":"side:1"}]}}}}
+        """#)
+        let patch = json(#"""
+        {"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"new"}},
+         "spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"side"},{"name":"nginx"}],
+            "containers":[{"$setElementOrder/env":[{"name":"A"}],"env":[{"$patch":"delete","name":"B"}],"image":"nginx:2","name":"nginx"}]}}}}
+        """#)
+        let result = try StrategicMergePatch.apply(patch, to: live, schema: Self.deployment)
+        #expect(result == json(#"""
+        {"metadata":{"name":"web","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"new"}},
+         "spec":{"replicas":1,"template":{"spec":{"containers":[
+            {"name":"side","image":"side:1"},
+            {"name":"nginx","image":"nginx:2","env":[{"name":"A","value":"1"}]}]}}}}
+        """#))
+    }
+
     @Test func deploymentStrategyRetainKeys() throws {
         let live = json(#"{"spec":{"strategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":1}},"replicas":2}}"#)
         let result = try StrategicMergePatch.apply(json(#"{"spec":{"strategy":{"$retainKeys":["type"],"type":"Recreate"}}}"#), to: live, schema: Self.deployment)
