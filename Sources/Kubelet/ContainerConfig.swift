@@ -25,7 +25,7 @@ public enum ContainerConfigBuilder {
     public static let readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
     public static func make(pod: Pod, container: Container, restartCount: Int, mounts: [Runtime_V1_Mount],
-                            runtime: Runtime, node: NodeInfo) throws(KubeletError) -> Runtime_V1_ContainerConfig {
+                            runtime: Runtime, node: NodeInfo, objects: PodObjects = PodObjects()) throws(KubeletError) -> Runtime_V1_ContainerConfig {
         guard let image = container.image, !image.isEmpty else {
             throw KubeletError(.containerConfig, "container \(container.name) of pod \(pod.key) has no image")
         }
@@ -34,7 +34,7 @@ public enum ContainerConfigBuilder {
         config.metadata.attempt = UInt32(clamping: restartCount)
         config.image.image = image
         config.image.userSpecifiedImage = image
-        let env = try environment(pod: pod, container: container, runtime: runtime, node: node)
+        let env = try environment(pod: pod, container: container, runtime: runtime, node: node, objects: objects)
         let lookup = Dictionary(env, uniquingKeysWith: { _, last in last })
         config.command = (container.command ?? []).map { expand($0, lookup) }
         config.args = (container.args ?? []).map { expand($0, lookup) }
@@ -64,6 +64,7 @@ public enum ContainerConfigBuilder {
         config.stdinOnce = container.stdinOnce ?? false
         config.tty = container.tty ?? false
         config.linux.resources = resources(container)
+        config.linux.resources.oomScoreAdj = oomScoreAdj(pod: pod, container: container, node: node)
         config.linux.securityContext = try securityContext(pod: pod, container: container, node: node)
         return config
     }
@@ -86,6 +87,27 @@ public enum ContainerConfigBuilder {
             resources.memoryLimitInBytes = memory.value
         }
         return resources
+    }
+
+    /// Upstream's OOM score adjustment: -997 for critical pods (static and mirror pods, or
+    /// priority ≥ 2000000000) and Guaranteed pods, 1000 for BestEffort, and for Burstable
+    /// `1000 − 1000 × memoryRequest / nodeMemory` kept within 3...999, so a container asking for
+    /// more memory is killed later. A runtime set to restrict it (containerd's
+    /// `restrict_oom_score_adj`) raises it to its own score.
+    public static func oomScoreAdj(pod: Pod, container: Container, node: NodeInfo) -> Int64 {
+        let critical = pod.metadata.annotations?[KubeletLabels.configSource].map { $0 != "api" } ?? false
+            || pod.metadata.annotations?[KubeletLabels.configMirror] != nil
+            || (pod.spec.priority ?? 0) >= 2_000_000_000
+        switch QOSClass(pod.spec) {
+        case _ where critical, .guaranteed: return -997
+        case .bestEffort: return 1000
+        case .burstable:
+            let request = container.resources?.requests?["memory"]?.value ?? container.resources?.limits?["memory"]?.value ?? 0
+            let capacity = max(1, node.memoryBytes)
+            let score = 1000 - (1000 * Double(request) / Double(capacity)).rounded(.down)
+            if score < 3 { return 3 }
+            return Int64(score) == 1000 ? 999 : Int64(score)
+        }
     }
 
     /// Seccomp as upstream maps it: RuntimeDefault, Localhost (a file under
@@ -132,17 +154,42 @@ public enum ContainerConfigBuilder {
         return result
     }
 
-    /// The container's environment in order: `env` entries with their `$(VAR)` references to
-    /// earlier entries expanded, and `valueFrom` resolved. A later entry of the same name wins.
-    public static func environment(pod: Pod, container: Container, runtime: Runtime, node: NodeInfo) throws(KubeletError) -> [(String, String)] {
+    /// The container's environment in order: `envFrom` sources (keys with their prefix; keys
+    /// that are not valid variable names are skipped, as upstream), then `env` entries with
+    /// their `$(VAR)` references to earlier entries expanded and `valueFrom` resolved. A later
+    /// entry of the same name wins. ConfigMap and Secret values come from `objects`.
+    public static func environment(pod: Pod, container: Container, runtime: Runtime, node: NodeInfo,
+                                   objects: PodObjects = PodObjects()) throws(KubeletError) -> [(String, String)] {
         var result: [(String, String)] = []
         var lookup: [String: String] = [:]
+        func set(_ name: String, _ value: String) {
+            lookup[name] = value
+            result.removeAll { $0.0 == name }
+            result.append((name, value))
+        }
+        let what = "container \(container.name) of pod \(pod.key)"
         for source in container.envFrom ?? [] {
-            if let ref = source.configMapRef, ref.optional != true {
-                throw missingObject("configmap", ref.name ?? "", pod: pod, container: container)
+            let prefix = source.prefix ?? ""
+            var values: [(String, [UInt8])] = []
+            if let ref = source.configMapRef {
+                let name = ref.name ?? ""
+                guard let map = objects.configMaps[name] else {
+                    if ref.optional == true { continue }
+                    throw KubeletError(.containerConfig, "\(what): \(objects.notFound("configmap", name))")
+                }
+                let keys = Set((map.data ?? [:]).keys).union((map.binaryData ?? [:]).keys)
+                values = keys.sorted().compactMap { key in map.bytes(forKey: key).map { (key, $0) } }
+            } else if let ref = source.secretRef {
+                let name = ref.name ?? ""
+                guard let secret = objects.secrets[name] else {
+                    if ref.optional == true { continue }
+                    throw KubeletError(.containerConfig, "\(what): \(objects.notFound("secret", name))")
+                }
+                let keys = Set((secret.data ?? [:]).keys).union((secret.stringData ?? [:]).keys)
+                values = keys.sorted().compactMap { key in secret.bytes(forKey: key).map { (key, $0) } }
             }
-            if let ref = source.secretRef, ref.optional != true {
-                throw missingObject("secret", ref.name ?? "", pod: pod, container: container)
+            for (key, bytes) in values where isEnvVarName(prefix + key) {
+                set(prefix + key, String(decoding: bytes, as: UTF8.self))
             }
         }
         for variable in container.env ?? [] {
@@ -153,27 +200,27 @@ public enum ContainerConfigBuilder {
                 } else if let resource = from.resourceFieldRef {
                     value = try resourceValue(resource, pod: pod, container: container, node: node)
                 } else if let ref = from.configMapKeyRef {
-                    if ref.optional == true { continue }
-                    throw missingObject("configmap", ref.name ?? "", pod: pod, container: container)
+                    guard let found = try objects.configMapValue(ref.name ?? "", key: ref.key, optional: ref.optional == true, what: what) else { continue }
+                    value = found
                 } else if let ref = from.secretKeyRef {
-                    if ref.optional == true { continue }
-                    throw missingObject("secret", ref.name ?? "", pod: pod, container: container)
+                    guard let found = try objects.secretValue(ref.name ?? "", key: ref.key, optional: ref.optional == true, what: what) else { continue }
+                    value = found
                 } else {
-                    throw KubeletError(.containerConfig, "container \(container.name) of pod \(pod.key): env \(variable.name) has an empty valueFrom")
+                    throw KubeletError(.containerConfig, "\(what): env \(variable.name) has an empty valueFrom")
                 }
             } else {
                 value = expand(variable.value ?? "", lookup)
             }
-            lookup[variable.name] = value
-            result.removeAll { $0.0 == variable.name }
-            result.append((variable.name, value))
+            set(variable.name, value)
         }
         return result
     }
 
-    static func missingObject(_ kind: String, _ name: String, pod: Pod, container: Container) -> KubeletError {
-        // Upstream's standalone kubelet has no object to read either; its message names the object.
-        KubeletError(.containerConfig, "\(kind) \"\(name)\" not found (container \(container.name) of pod \(pod.key); the kubelet runs without an API server)")
+    /// Upstream's check for envFrom keys: a C identifier-like name of letters, digits, `_`, `-`
+    /// and `.`, not starting with a digit.
+    static func isEnvVarName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }
     }
 
     /// A downward API field: metadata.name, namespace, uid, labels['k'], annotations['k'],

@@ -1,6 +1,7 @@
 import CRI
 import Foundation
 import KubeAPI
+import LinuxSystem
 import Logging
 import Probe
 
@@ -25,6 +26,9 @@ public actor Kubelet {
     let logger: Logger
     let pleg: PLEG
     let prober: Prober
+    let objects: (any PodObjectReader)?
+    let mounter: any Mounting
+    let logRotator: ContainerLogRotator
     var workers: [String: PodWorker] = [:]
     var sourcePods: [String: [Pod]] = [:]
     var triggers: [String: AsyncStream<Void>.Continuation] = [:]
@@ -35,9 +39,15 @@ public actor Kubelet {
     /// Errors of the last source sync (bad manifests), for logs and `/healthz` detail.
     public private(set) var sourceErrors: [KubeletError] = []
 
+    /// `objects` reads ConfigMaps and Secrets for pods (nil: standalone); `mounter` makes the
+    /// tmpfs mounts of volumes (unit tests pass a fake).
     public init(node: NodeInfo, runtime: any ContainerRuntime, sources: [any PodSource], clock: any KubeletClock = SystemClock(),
-                metrics: KubeletMetrics = KubeletMetrics(), logger: Logger = Logger(label: "nodekit.kubelet")) {
+                metrics: KubeletMetrics = KubeletMetrics(), objects: (any PodObjectReader)? = nil, mounter: any Mounting = HostMounts(),
+                logPolicy: ContainerLogPolicy = ContainerLogPolicy(), logger: Logger = Logger(label: "nodekit.kubelet")) {
+        self.logRotator = ContainerLogRotator(runtime: runtime, policy: logPolicy, clock: clock, logger: logger)
         self.node = node
+        self.objects = objects
+        self.mounter = mounter
         self.runtime = runtime
         self.sources = sources
         self.clock = clock
@@ -88,8 +98,7 @@ public actor Kubelet {
         let desired = Dictionary(sourcePods.values.joined().map { ($0.metadata.uid ?? "", $0) }, uniquingKeysWith: { a, _ in a })
         var added: [String] = []
         for (uid, pod) in desired where workers[uid] == nil {
-            let worker = PodWorker(pod: pod, runtime: runtime, node: node, clock: clock, prober: prober,
-                                   logger: logger)
+            let worker = makeWorker(pod)
             workers[uid] = worker
             added.append(uid)
             logger.info("pod added", metadata: ["pod": "\(pod.key)", "uid": "\(uid)"])
@@ -118,6 +127,10 @@ public actor Kubelet {
     }
 
     func finishedRemoving(_ uid: String) { removing[uid] = nil }
+
+    func makeWorker(_ pod: Pod) -> PodWorker {
+        PodWorker(pod: pod, runtime: runtime, node: node, clock: clock, prober: prober, objects: objects, mounter: mounter, logger: logger)
+    }
 
     /// One `syncPod` of every worker, in parallel.
     public func syncAll() async {
@@ -152,7 +165,7 @@ public actor Kubelet {
             var orphan = Pod(metadata: ObjectMeta(name: runtimePod.name, namespace: runtimePod.namespace), spec: PodSpec(containers: []))
             orphan.metadata.uid = uid
             let grace = runtimePod.containers.compactMap { Int64($0.annotations[KubeletLabels.terminationGracePeriod] ?? "") }.max()
-            let worker = PodWorker(pod: orphan, runtime: runtime, node: node, clock: clock, prober: prober, logger: logger)
+            let worker = makeWorker(orphan)
             do {
                 try await worker.terminate(gracePeriod: grace ?? 30, remove: true)
                 cleaned.append(uid)
@@ -162,6 +175,13 @@ public actor Kubelet {
             }
         }
         return cleaned
+    }
+
+    /// One pass of container log rotation (see ``ContainerLogRotator``); returns the ids of the
+    /// containers whose logs were rotated.
+    @discardableResult
+    public func rotateLogs() async throws(KubeletError) -> [String] {
+        try await logRotator.rotateAll()
     }
 
     func recordStart(_ worker: PodWorker) async {
@@ -190,13 +210,16 @@ public actor Kubelet {
     }
 
     /// Runs the kubelet until the calling task is cancelled: sources every `sourcePeriod`,
-    /// PLEG relist every second, housekeeping every 2 s, workers in their own tasks. On
+    /// PLEG relist every second, housekeeping every 2 s, log rotation every 10 s, workers in
+    /// their own tasks. A runtime that goes away (containerd restarting) only makes these
+    /// steps fail and log until it is back; nothing is torn down because of it. On
     /// cancellation the worker loops stop; pods keep running (a restart adopts them).
     public func run(sourcePeriod: Duration = .seconds(1)) async {
         loopsRunning = true
         for worker in workers.values where workerTasks[worker.uid] == nil { startLoop(worker) }
         var lastSources = ContinuousClock.now - sourcePeriod
         var lastHousekeeping = ContinuousClock.now
+        var lastRotation = ContinuousClock.now
         while !Task.isCancelled {
             if ContinuousClock.now - lastSources >= sourcePeriod {
                 await syncSources()
@@ -208,6 +231,12 @@ public actor Kubelet {
             if ContinuousClock.now - lastHousekeeping >= .seconds(2) {
                 await housekeeping()
                 lastHousekeeping = ContinuousClock.now
+            }
+            if ContinuousClock.now - lastRotation >= .seconds(10) {
+                do { try await rotateLogs() } catch {
+                    logger.warning("log rotation pass failed", metadata: ["error": "\(error)"])
+                }
+                lastRotation = ContinuousClock.now
             }
             try? await Task.sleep(for: .seconds(1))
         }

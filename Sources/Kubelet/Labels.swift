@@ -19,6 +19,8 @@ public enum KubeletLabels {
     public static let configSource = "kubernetes.io/config.source"
     public static let configHash = "kubernetes.io/config.hash"
     public static let configSeen = "kubernetes.io/config.seen"
+    /// On a mirror pod: the static pod's config hash (its UID on the node).
+    public static let configMirror = "kubernetes.io/config.mirror"
     /// Nodekit's own: the manifest file a static pod came from.
     public static let configFile = "nodekit.io/config.file"
 }

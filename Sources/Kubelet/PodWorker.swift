@@ -1,6 +1,7 @@
 import CRI
 import Foundation
 import KubeAPI
+import LinuxSystem
 import Logging
 import Probe
 
@@ -28,6 +29,7 @@ public actor PodWorker {
     let node: NodeInfo
     let clock: any KubeletClock
     let volumes: VolumeManager
+    let objectReader: (any PodObjectReader)?
     let prober: Prober
     let hooks: HookRunner
     let logger: Logger
@@ -41,17 +43,23 @@ public actor PodWorker {
     /// runtime's clock, and comparing it with an injected clock (or a wall clock NTP stepped)
     /// makes the delays meaningless. Seeing an exit lags it by at most one PLEG period.
     var exitSeen: [String: Date] = [:]
+    /// Termination messages of exited containers, by container id.
+    var terminationMessages: [String: String] = [:]
     var volumePaths: [String: String]?
 
+    /// `objects` reads the ConfigMaps and Secrets the pod refers to (nil: standalone, none
+    /// exist); `mounter` makes the tmpfs mounts of its volumes.
     public init(pod: Pod, runtime: any ContainerRuntime, node: NodeInfo, clock: any KubeletClock,
-                prober: Prober? = nil, logger: Logger = Logger(label: "nodekit.kubelet")) {
+                prober: Prober? = nil, objects: (any PodObjectReader)? = nil, mounter: any Mounting = HostMounts(),
+                logger: Logger = Logger(label: "nodekit.kubelet")) {
         self.uid = pod.metadata.uid ?? ""
         self.pod = pod
         self.runtime = runtime
         self.inspector = RuntimeInspector(runtime: runtime)
         self.node = node
         self.clock = clock
-        self.volumes = VolumeManager(node: node)
+        self.volumes = VolumeManager(node: node, mounter: mounter)
+        self.objectReader = objects
         let prober = prober ?? Prober(executor: CRIProbeExecutor(runtime: runtime))
         self.prober = prober
         self.hooks = HookRunner(prober: prober)
@@ -110,6 +118,16 @@ public actor PodWorker {
         return nextWake(now: clock.now())
     }
 
+    /// The termination message of an exited container: its message file, or with
+    /// FallbackToLogsOnError and a failure, the tail of its log (upstream: the last 80 lines,
+    /// at most 2048 bytes).
+    func terminationMessage(_ c: RuntimeContainer) -> String {
+        let text = volumes.terminationMessage(podUID: uid, container: c.name, restartCount: c.restartCount)
+        guard text.isEmpty, c.exitCode != 0,
+              c.annotations[KubeletLabels.terminationMessagePolicy] == "FallbackToLogsOnError", !c.logPath.isEmpty else { return text }
+        return ContainerLogFiles.tail(path: c.logPath, lines: 80, maxBytes: 2048)
+    }
+
     /// Records the first sighting of every exited container and forgets containers that are gone.
     func noteExits(_ state: RuntimePod, now: Date) {
         let exited = Set(state.containers.filter { $0.state == .exited }.map(\.id))
@@ -130,8 +148,12 @@ public actor PodWorker {
             info[container.name] = .init(waiting: waiting[container.name], started: p.started, ready: p.ready)
         }
         var messages: [String: String] = [:]
-        for c in runtimePod.containers where c.state == .exited {
-            let text = volumes.terminationMessage(podUID: uid, container: c.name, restartCount: c.restartCount)
+        let exited = runtimePod.containers.filter { $0.state == .exited }
+        terminationMessages = terminationMessages.filter { id, _ in exited.contains { $0.id == id } }
+        for c in exited {
+            // An exited container's message is final: read its file (or log) once.
+            let text = terminationMessages[c.id] ?? terminationMessage(c)
+            terminationMessages[c.id] = text
             if !text.isEmpty { messages[c.id] = text }
         }
         status = PodStatusBuilder.make(pod: pod, runtime: runtimePod, info: info, node: node, now: now, previous: status, terminationMessages: messages)
@@ -164,6 +186,12 @@ public actor PodWorker {
         return .milliseconds(max(0, Int64(wake.timeIntervalSince(now) * 1000)))
     }
 
+    /// The ConfigMaps and Secrets the pod refers to, read now (none without an API server).
+    func podObjects() async throws(KubeletError) -> PodObjects {
+        guard let objectReader else { return PodObjects() }
+        return try await PodObjects.fetch(for: pod, from: objectReader, hasAPIServer: true)
+    }
+
     // MARK: Sandbox
 
     func createSandbox(_ state: RuntimePod) async throws(KubeletError) {
@@ -177,7 +205,7 @@ public actor PodWorker {
         }
         let attempt = state.sandboxes.first.map { $0.attempt + 1 } ?? 0
         let runtimeInfo = ContainerConfigBuilder.Runtime()
-        volumePaths = try volumes.setUp(pod: pod, runtime: runtimeInfo)
+        volumePaths = try volumes.setUp(pod: pod, runtime: runtimeInfo, objects: try await podObjects())
         let config = try SandboxConfigBuilder.make(pod: pod, attempt: attempt, node: node)
         do {
             try FileManager.default.createDirectory(atPath: config.logDirectory, withIntermediateDirectories: true)
@@ -281,9 +309,11 @@ public actor PodWorker {
         let config: Runtime_V1_ContainerConfig
         let sandboxConfig: Runtime_V1_PodSandboxConfig
         do {
-            if volumePaths == nil { volumePaths = try volumes.setUp(pod: pod, runtime: runtimeInfo) }
+            let objects = try await podObjects()
+            if volumePaths == nil { volumePaths = try volumes.setUp(pod: pod, runtime: runtimeInfo, objects: objects) }
             let mounts = try volumes.mounts(pod: pod, container: container, restartCount: restartCount, volumePaths: volumePaths ?? [:])
-            config = try ContainerConfigBuilder.make(pod: pod, container: container, restartCount: restartCount, mounts: mounts, runtime: runtimeInfo, node: node)
+            config = try ContainerConfigBuilder.make(pod: pod, container: container, restartCount: restartCount, mounts: mounts,
+                                                     runtime: runtimeInfo, node: node, objects: objects)
             sandboxConfig = try SandboxConfigBuilder.make(pod: pod, attempt: sandbox.attempt, node: node)
         } catch {
             waiting[container.name] = ContainerStateWaiting(reason: "CreateContainerConfigError", message: error.description)

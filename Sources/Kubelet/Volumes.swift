@@ -1,67 +1,161 @@
 import CRI
 import Foundation
 import KubeAPI
+import LinuxSystem
 
 /// Sets up a pod's volumes on the host and turns volume mounts into CRI mounts.
 ///
-/// Layout as upstream: `<root>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>` and
-/// `kubernetes.io~downward-api/<name>`; hostPath volumes are the host path itself, checked or
-/// created according to their type. configMap and secret volumes need an API server (issue 6)
-/// and are refused with a clear error; Memory-medium emptyDirs need a tmpfs mount, which the
-/// LinuxSystem module does not offer yet, and are refused likewise (issue 3).
+/// Layout as upstream: `<root>/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>` with the
+/// plugins `empty-dir`, `downward-api`, `configmap`, `secret` and `projected`; hostPath
+/// volumes are the host path itself, checked or created according to their type. Memory
+/// emptyDirs, secrets, configMaps and projected volumes are tmpfs mounts (through
+/// ``Mounting``), so their bytes never reach a disk; a Memory emptyDir is sized by its
+/// `sizeLimit`, else by the pod's memory limits when every container has one. Files of
+/// configMap, secret, downward API and projected volumes are written as upstream's atomic
+/// writer does: a timestamped directory, a `..data` link to it switched by rename, and one link
+/// per top-level name, so a reader never sees half an update. Projected serviceAccountToken
+/// sources are left out (no token is written; issue 3).
 ///
-/// `setUp` is idempotent (existing directories and their content are kept, downward API files
-/// are rewritten); `tearDown` removes the pod's directory.
+/// `setUp` is idempotent (existing directories, mounts and emptyDir content are kept; file
+/// volumes are rewritten); `tearDown` unmounts everything below the pod's directory and
+/// removes it.
 public struct VolumeManager: Sendable {
     public let node: NodeInfo
+    public let mounter: any Mounting
 
-    public init(node: NodeInfo) { self.node = node }
+    public init(node: NodeInfo, mounter: any Mounting = HostMounts()) {
+        self.node = node
+        self.mounter = mounter
+    }
 
-    /// Creates every volume of `pod` and returns their host paths by volume name.
-    public func setUp(pod: Pod, runtime: ContainerConfigBuilder.Runtime) throws(KubeletError) -> [String: String] {
+    /// Creates every volume of `pod` and returns their host paths by volume name. ConfigMap and
+    /// Secret contents come from `objects`; a missing one fails unless the volume is optional.
+    public func setUp(pod: Pod, runtime: ContainerConfigBuilder.Runtime, objects: PodObjects = PodObjects()) throws(KubeletError) -> [String: String] {
         let uid = pod.metadata.uid ?? ""
         var paths: [String: String] = [:]
         for volume in pod.spec.volumes ?? [] {
             let where_ = "volume \(volume.name) of pod \(pod.key)"
+            func directory(_ plugin: String) -> String {
+                "\(node.podDirectory(uid: uid))/volumes/kubernetes.io~\(plugin)/\(volume.name)"
+            }
             if let emptyDir = volume.emptyDir {
-                if emptyDir.medium == "Memory" {
-                    throw KubeletError(.volume, "\(where_): emptyDir medium Memory needs tmpfs mounts, not supported yet (issue 3)")
-                }
-                let path = "\(node.podDirectory(uid: uid))/volumes/kubernetes.io~empty-dir/\(volume.name)"
+                let path = directory("empty-dir")
                 try makeDirectory(path, mode: 0o777, what: where_)
+                if emptyDir.medium == "Memory" {
+                    try mountTmpfs(path, sizeBytes: Self.memoryVolumeSize(emptyDir, pod: pod), mode: 0o777, what: where_)
+                } else if let medium = emptyDir.medium, !medium.isEmpty {
+                    throw KubeletError(.volume, "\(where_): emptyDir medium \(medium) is not supported (want \"\" or Memory)")
+                }
                 paths[volume.name] = path
             } else if let hostPath = volume.hostPath {
                 try checkHostPath(hostPath, what: where_)
                 paths[volume.name] = hostPath.path
             } else if let downward = volume.downwardAPI {
-                let path = "\(node.podDirectory(uid: uid))/volumes/kubernetes.io~downward-api/\(volume.name)"
+                let path = directory("downward-api")
                 try makeDirectory(path, mode: 0o755, what: where_)
-                try writeDownward(downward.items ?? [], into: path, pod: pod, runtime: runtime, what: where_)
-                paths[volume.name] = path
-            } else if let projected = volume.projected {
-                let path = "\(node.podDirectory(uid: uid))/volumes/kubernetes.io~projected/\(volume.name)"
-                try makeDirectory(path, mode: 0o755, what: where_)
-                for source in projected.sources ?? [] {
-                    if let downward = source.downwardAPI {
-                        try writeDownward(downward.items ?? [], into: path, pod: pod, runtime: runtime, what: where_)
-                    } else if let configMap = source.configMap, configMap.optional != true {
-                        throw KubeletError(.volume, "\(where_): configmap \"\(configMap.name ?? "")\" not found (no API server)")
-                    } else if let secret = source.secret, secret.optional != true {
-                        throw KubeletError(.volume, "\(where_): secret \"\(secret.name ?? "")\" not found (no API server)")
-                    } else if source.serviceAccountToken != nil {
-                        throw KubeletError(.volume, "\(where_): service account tokens need an API server")
-                    }
-                }
+                let files = try downwardFiles(downward.items ?? [], defaultMode: downward.defaultMode, pod: pod, runtime: runtime, what: where_)
+                try writeAtomically(files, into: path, what: where_)
                 paths[volume.name] = path
             } else if let configMap = volume.configMap {
-                throw KubeletError(.volume, "\(where_): configmap \"\(configMap.name ?? "")\" not found (no API server)")
+                let path = directory("configmap")
+                let files = try configMapFiles(configMap.name ?? "", items: configMap.items, defaultMode: configMap.defaultMode,
+                                               optional: configMap.optional == true, objects: objects, what: where_)
+                try makeDirectory(path, mode: 0o755, what: where_)
+                try mountTmpfs(path, sizeBytes: nil, mode: 0o755, what: where_)
+                try writeAtomically(files, into: path, what: where_)
+                paths[volume.name] = path
             } else if let secret = volume.secret {
-                throw KubeletError(.volume, "\(where_): secret \"\(secret.secretName ?? "")\" not found (no API server)")
+                let path = directory("secret")
+                let files = try secretFiles(secret.secretName ?? "", items: secret.items, defaultMode: secret.defaultMode,
+                                            optional: secret.optional == true, objects: objects, what: where_)
+                try makeDirectory(path, mode: 0o755, what: where_)
+                try mountTmpfs(path, sizeBytes: nil, mode: 0o755, what: where_)
+                try writeAtomically(files, into: path, what: where_)
+                paths[volume.name] = path
+            } else if let projected = volume.projected {
+                let path = directory("projected")
+                var files: [String: VolumeFile] = [:]
+                for source in projected.sources ?? [] {
+                    if let downward = source.downwardAPI {
+                        files.merge(try downwardFiles(downward.items ?? [], defaultMode: projected.defaultMode, pod: pod, runtime: runtime, what: where_)) { _, new in new }
+                    } else if let configMap = source.configMap {
+                        files.merge(try configMapFiles(configMap.name ?? "", items: configMap.items, defaultMode: projected.defaultMode,
+                                                       optional: configMap.optional == true, objects: objects, what: where_)) { _, new in new }
+                    } else if let secret = source.secret {
+                        files.merge(try secretFiles(secret.name ?? "", items: secret.items, defaultMode: projected.defaultMode,
+                                                    optional: secret.optional == true, objects: objects, what: where_)) { _, new in new }
+                    }
+                }
+                try makeDirectory(path, mode: 0o755, what: where_)
+                try mountTmpfs(path, sizeBytes: nil, mode: 0o755, what: where_)
+                try writeAtomically(files, into: path, what: where_)
+                paths[volume.name] = path
             } else {
                 throw KubeletError(.volume, "\(where_): volume type not supported")
             }
         }
         return paths
+    }
+
+    /// One file of a configMap, secret, downward API or projected volume.
+    struct VolumeFile: Sendable, Hashable {
+        var bytes: [UInt8]
+        var mode: Int
+    }
+
+    /// The tmpfs size of a Memory emptyDir: its sizeLimit, else the pod's memory limit when every
+    /// container sets one, else nil (the kernel's default, half of RAM).
+    static func memoryVolumeSize(_ emptyDir: EmptyDirVolumeSource, pod: Pod) -> Int64? {
+        if let limit = emptyDir.sizeLimit, limit.value > 0 { return limit.value }
+        let limits = pod.spec.containers.map { $0.resources?.limits?["memory"]?.value ?? 0 }
+        return limits.allSatisfy { $0 > 0 } ? limits.reduce(0, +) : nil
+    }
+
+    func mountTmpfs(_ path: String, sizeBytes: Int64?, mode: UInt32, what: String) throws(KubeletError) {
+        do { try mounter.mountTmpfs(at: path, sizeBytes: sizeBytes, mode: mode) } catch {
+            throw KubeletError(.volume, "\(what): mount tmpfs on \(path)", cause: error)
+        }
+    }
+
+    func configMapFiles(_ name: String, items: [KeyToPath]?, defaultMode: Int32?, optional: Bool, objects: PodObjects, what: String) throws(KubeletError) -> [String: VolumeFile] {
+        guard let map = objects.configMaps[name] else {
+            if optional { return [:] }
+            throw KubeletError(.volume, "\(what): \(objects.notFound("configmap", name))")
+        }
+        let keys = Set((map.data ?? [:]).keys).union((map.binaryData ?? [:]).keys)
+        return try keyFiles(keys: keys, bytes: { map.bytes(forKey: $0) }, items: items, defaultMode: defaultMode,
+                            optional: optional, object: "configmap \(name)", what: what)
+    }
+
+    func secretFiles(_ name: String, items: [KeyToPath]?, defaultMode: Int32?, optional: Bool, objects: PodObjects, what: String) throws(KubeletError) -> [String: VolumeFile] {
+        guard let secret = objects.secrets[name] else {
+            if optional { return [:] }
+            throw KubeletError(.volume, "\(what): \(objects.notFound("secret", name))")
+        }
+        let keys = Set((secret.data ?? [:]).keys).union((secret.stringData ?? [:]).keys)
+        return try keyFiles(keys: keys, bytes: { secret.bytes(forKey: $0) }, items: items, defaultMode: defaultMode,
+                            optional: optional, object: "secret \(name)", what: what)
+    }
+
+    /// Upstream's projection of keys to files: every key as a file of its name, or only `items`
+    /// at their paths (a listed key that is missing fails unless the source is optional).
+    func keyFiles(keys: Set<String>, bytes: (String) -> [UInt8]?, items: [KeyToPath]?, defaultMode: Int32?, optional: Bool,
+                  object: String, what: String) throws(KubeletError) -> [String: VolumeFile] {
+        let mode = Int(defaultMode ?? 0o644)
+        var files: [String: VolumeFile] = [:]
+        guard let items, !items.isEmpty else {
+            for key in keys { if let value = bytes(key) { files[key] = VolumeFile(bytes: value, mode: mode) } }
+            return files
+        }
+        for item in items {
+            guard let value = bytes(item.key) else {
+                if optional { continue }
+                throw KubeletError(.volume, "\(what): \(object) has no key \(item.key)")
+            }
+            try checkRelative(item.path, what: what)
+            files[item.path] = VolumeFile(bytes: value, mode: Int(item.mode ?? Int32(mode)))
+        }
+        return files
     }
 
     /// The CRI mounts of `container`: its volume mounts (with subPath), and the termination
@@ -115,10 +209,17 @@ public struct VolumeManager: Sendable {
         return String(decoding: data.prefix(4096), as: UTF8.self)
     }
 
-    /// Removes everything the kubelet made for the pod under its root directory.
+    /// Removes everything the kubelet made for the pod under its root directory: unmounts the
+    /// tmpfs volumes below it first, so that removing the directory cannot fail on (or reach
+    /// into) a mount.
     public func tearDown(podUID: String) throws(KubeletError) {
         let dir = node.podDirectory(uid: podUID)
         guard !podUID.isEmpty, FileManager.default.fileExists(atPath: dir) else { return }
+        do {
+            for point in try mounter.mountPoints(under: dir) { try mounter.unmount(point) }
+        } catch {
+            throw KubeletError(.volume, "unmount volumes under \(dir)", cause: error)
+        }
         do { try FileManager.default.removeItem(atPath: dir) } catch {
             throw KubeletError(.volume, "remove pod directory \(dir)", cause: error)
         }
@@ -166,12 +267,17 @@ public struct VolumeManager: Sendable {
         }
     }
 
-    func writeDownward(_ items: [DownwardAPIVolumeFile], into dir: String, pod: Pod, runtime: ContainerConfigBuilder.Runtime, what: String) throws(KubeletError) {
+    func checkRelative(_ path: String, what: String) throws(KubeletError) {
+        guard !path.isEmpty, !path.hasPrefix("/"), !path.split(separator: "/").contains(".."), !path.hasPrefix("..") else {
+            throw KubeletError(.volume, "\(what): path \(path) must be relative without '..'")
+        }
+    }
+
+    func downwardFiles(_ items: [DownwardAPIVolumeFile], defaultMode: Int32?, pod: Pod, runtime: ContainerConfigBuilder.Runtime, what: String) throws(KubeletError) -> [String: VolumeFile] {
         let anyContainer = pod.spec.containers[0]
+        var files: [String: VolumeFile] = [:]
         for item in items {
-            guard !item.path.hasPrefix("/"), !item.path.split(separator: "/").contains("..") else {
-                throw KubeletError(.volume, "\(what): path \(item.path) must be relative without '..'")
-            }
+            try checkRelative(item.path, what: what)
             var value: String
             if let field = item.fieldRef {
                 // Upstream writes labels and annotations as sorted `key="value"` lines.
@@ -185,13 +291,57 @@ public struct VolumeManager: Sendable {
             } else {
                 throw KubeletError(.volume, "\(what): item \(item.path) has neither fieldRef nor resourceFieldRef")
             }
-            let file = dir + "/" + item.path
-            try makeDirectory((file as NSString).deletingLastPathComponent, mode: 0o755, what: what)
-            let mode = Int(item.mode ?? 0o644)
-            guard FileManager.default.createFile(atPath: file, contents: Data(value.utf8), attributes: [.posixPermissions: mode]) else {
-                throw KubeletError(.volume, "\(what): write \(file)")
-            }
+            files[item.path] = VolumeFile(bytes: Array(value.utf8), mode: Int(item.mode ?? defaultMode ?? 0o644))
         }
+        return files
+    }
+
+    /// Upstream's atomic writer: the files go into a new `..<timestamp>` directory, the `..data`
+    /// link is switched to it by one rename, each top-level name is a link through `..data`,
+    /// and the previous directory and links to names no longer present are removed.
+    func writeAtomically(_ files: [String: VolumeFile], into dir: String, what: String) throws(KubeletError) {
+        let fm = FileManager.default
+        let stamp = ".." + Self.timestampName()
+        let version = dir + "/" + stamp
+        do {
+            try fm.createDirectory(atPath: version, withIntermediateDirectories: false)
+            try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: version)
+            for (path, file) in files.sorted(by: { $0.key < $1.key }) {
+                let target = version + "/" + path
+                try fm.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                guard fm.createFile(atPath: target, contents: Data(file.bytes), attributes: [.posixPermissions: file.mode]) else {
+                    throw KubeletError(.volume, "\(what): write \(target)")
+                }
+                // createFile's mode is narrowed by the umask; the volume's mode is exact.
+                try fm.setAttributes([.posixPermissions: file.mode], ofItemAtPath: target)
+            }
+            let previous = try? fm.destinationOfSymbolicLink(atPath: dir + "/..data")
+            let temporary = dir + "/..data_tmp"
+            try? fm.removeItem(atPath: temporary)
+            try fm.createSymbolicLink(atPath: temporary, withDestinationPath: stamp)
+            do { try SystemFile.rename(temporary, to: dir + "/..data") } catch {
+                throw KubeletError(.volume, "\(what): switch \(dir)/..data to \(stamp)", cause: error)
+            }
+            let names = Set(files.keys.map { String($0.split(separator: "/")[0]) })
+            for name in names where (try? fm.destinationOfSymbolicLink(atPath: dir + "/" + name)) == nil {
+                try fm.createSymbolicLink(atPath: dir + "/" + name, withDestinationPath: "..data/" + name)
+            }
+            for entry in try fm.contentsOfDirectory(atPath: dir) where !entry.hasPrefix("..") && !names.contains(entry) {
+                try fm.removeItem(atPath: dir + "/" + entry)
+            }
+            if let previous, previous != stamp { try? fm.removeItem(atPath: dir + "/" + previous) }
+        } catch let error as KubeletError {
+            throw error
+        } catch {
+            throw KubeletError(.volume, "\(what): write files into \(dir)", cause: error)
+        }
+    }
+
+    /// A name unique per write that sorts by time: seconds and nanoseconds since the epoch
+    /// plus a random suffix.
+    static func timestampName() -> String {
+        let now = Date().timeIntervalSince1970
+        return String(format: "%.9f_%08x", now, UInt32.random(in: 0...UInt32.max))
     }
 
     static func keyValueLines(_ map: [String: String]?) -> String {

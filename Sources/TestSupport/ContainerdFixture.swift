@@ -99,6 +99,17 @@ public final class ContainerdFixture: Sendable {
         }
     }
 
+    /// Stops containerd (SIGTERM, as a service manager would) and leaves its shims, tasks and
+    /// state in place, so ``startContainerd()`` brings the same containers back.
+    public func stopContainerd() throws {
+        try script("hack/containerd.sh", "stop")
+    }
+
+    /// Starts this fixture's containerd again after ``stopContainerd()``; returns once CRI answers.
+    public func startContainerd() throws {
+        try script("hack/containerd.sh", "start")
+    }
+
     /// A pod sandbox config for a test pod: unique name and uid, logs under the state dir, no
     /// host namespaces.
     public func sandboxConfig(name: String) -> Runtime_V1_PodSandboxConfig {

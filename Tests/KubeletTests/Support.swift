@@ -10,6 +10,7 @@ extension ManualClock: KubeletClock {}
 struct Harness {
     let runtime = FakeRuntime()
     let clock = ManualClock()
+    let mounts = FakeMounts()
     let root: String
     let node: NodeInfo
 
@@ -28,7 +29,7 @@ struct Harness {
 
     func worker(_ yaml: String) throws -> PodWorker {
         let pod = try StaticPodSource.decode(yaml, path: "/etc/kubernetes/manifests/test.yaml", nodeName: "node1")
-        return PodWorker(pod: pod, runtime: runtime, node: node, clock: clock)
+        return PodWorker(pod: pod, runtime: runtime, node: node, clock: clock, mounter: mounts)
     }
 
     /// The runtime's containers of `name`, oldest first.
