@@ -74,11 +74,17 @@ public struct ProxyBenchCommand: ParsableCommand {
         defer { probe.shutdown() }
         let client = try NetworkNamespace(path: "/var/run/netns/\(lab.client)")
         try probe.listen(in: try NetworkNamespace(path: "/var/run/netns/\(lab.server)"), port: Int(ProxyWorkload.endpointPort))
-        // The path without rules must work, or every latency below would be a failure.
-        _ = try probe.connect(from: client, host: "10.64.0.1", port: Int(ProxyWorkload.endpointPort))
+        // The path without rules must work, or every latency below would be a failure; its
+        // latency is the floor (namespaces, veths, the probe's own cost) the rows compare with.
+        _ = try probe.connect(from: client, host: "10.128.0.1", port: Int(ProxyWorkload.endpointPort))
+        let direct = probe.measure(from: client, count: connectCount, port: Int(ProxyWorkload.endpointPort)) {
+            ProxyWorkload(services: 1000, endpoints: 2).endpointIP(Int.random(in: 0..<1000), Int.random(in: 0..<2)).description
+        }
+        guard direct.failures == 0 else { throw ProxyBenchError("connects straight to endpoints failed: \(direct.firstError ?? "")") }
 
         var report = ProxyBenchReport(kernel: Self.kernel(), cpus: ProcessInfo.processInfo.activeProcessorCount,
-                                      date: ISO8601DateFormatter().string(from: Date()), quick: quick, rows: [], skipped: [])
+                                      date: ISO8601DateFormatter().string(from: Date()), quick: quick,
+                                      directConnectP50Micros: direct.p50, directConnectP99Micros: direct.p99, rows: [], skipped: [])
         for backend in backends.split(separator: ",").map(String.init) {
             if let reason = try unavailable(backend, lab: lab) {
                 report.skipped.append("\(backend): \(reason)")

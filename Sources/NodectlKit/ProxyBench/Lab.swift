@@ -38,10 +38,11 @@ func benchTool(_ names: String...) -> String? {
 ///
 /// ```
 ///  client 10.78.0.2 ── veth ── 10.78.0.1 node 10.79.0.1 ── veth ── 10.79.0.2 server
-///                                          route 10.64.0.0/10 → server     local 10.64.0.0/10
+///                                          route 10.128.0.0/10 → server     local 10.128.0.0/10
 /// ```
 ///
-/// The server holds `local 10.64.0.0/10` on its loopback, so one listener on port 8080 accepts
+/// The server holds `local 10.128.0.0/10` on its loopback (a range apart from the ClusterIPs in
+/// 10.96.0.0/12 and the links in 10.78-79.0.0/24), so one listener on port 8080 accepts
 /// connections to any endpoint address. ``resetNode()`` deletes and recreates the node
 /// namespace, which removes every rule, set and virtual server a backend left there.
 final class ProxyBenchLab {
@@ -61,7 +62,7 @@ final class ProxyBenchLab {
                 try benchRun(ip, ["netns", "add", ns])
                 try benchRun(ip, ["-n", ns, "link", "set", "lo", "up"])
             }
-            try benchRun(ip, ["-n", server, "route", "add", "local", "10.64.0.0/10", "dev", "lo"])
+            try benchRun(ip, ["-n", server, "route", "add", "local", "10.128.0.0/10", "dev", "lo"])
             try createNode()
         } catch {
             destroy()
@@ -85,7 +86,7 @@ final class ProxyBenchLab {
             ["-n", server, "addr", "add", "10.79.0.2/24", "dev", "eth0"],
             ["-n", server, "link", "set", "eth0", "up"],
             ["-n", server, "route", "add", "default", "via", "10.79.0.1"],
-            ["-n", node, "route", "add", "10.64.0.0/10", "via", "10.79.0.2"],
+            ["-n", node, "route", "add", "10.128.0.0/10", "via", "10.79.0.2"],
             // Routing runs before the nat OUTPUT hook: without a default route a ClusterIP is unreachable.
             ["-n", node, "route", "add", "default", "via", "10.78.0.2"],
         ]

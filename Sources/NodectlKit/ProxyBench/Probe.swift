@@ -5,7 +5,7 @@ import NIOPosix
 /// Data-path latency: real TCP connects from the client namespace to ClusterIPs, answered by
 /// one listener in the server namespace.
 ///
-/// NIO creates a socket on the thread that calls `bind`/`connect`, so calling them inside
+/// NIO creates a socket on the thread that calls `bind(to:)`/`connect(to:)`, so calling them inside
 /// ``NetworkNamespace/run(_:)`` puts the socket in that namespace; the event loop then serves it
 /// from any thread.
 final class ProxyBenchProbe {
@@ -18,17 +18,21 @@ final class ProxyBenchProbe {
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in channel.close() }
-        listener = try namespace.run { try bootstrap.bind(host: "0.0.0.0", port: port).wait() }
+        let address = try SocketAddress(ipAddress: "0.0.0.0", port: port)
+        listener = try namespace.run { try bootstrap.bind(to: address).wait() }
     }
 
     /// Connects to `host:port` from `namespace` and returns the time from the connect call to an
     /// established connection (SYN, SYN-ACK, ACK: the first packet's round trip through the rules).
     func connect(from namespace: NetworkNamespace, host: String, port: Int, timeout: TimeAmount = .seconds(2)) throws -> Duration {
         let bootstrap = ClientBootstrap(group: group).connectTimeout(timeout)
+        // A literal address: connect(host:) would resolve first and create the socket later on
+        // the event loop thread, outside the namespace.
+        let address = try SocketAddress(ipAddress: host, port: port)
         return try namespace.run {
             let clock = ContinuousClock()
             let start = clock.now
-            let channel = try bootstrap.connect(host: host, port: port).wait()
+            let channel = try bootstrap.connect(to: address).wait()
             let elapsed = clock.now - start
             try? channel.close().wait()
             return elapsed

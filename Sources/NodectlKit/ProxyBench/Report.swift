@@ -33,6 +33,9 @@ struct ProxyBenchReport: Codable, Sendable {
     var cpus: Int
     var date: String
     var quick: Bool
+    /// Connect latency straight to endpoint addresses, through no Service rules: the floor.
+    var directConnectP50Micros: Double
+    var directConnectP99Micros: Double
     var rows: [ProxyBenchRow]
     var skipped: [String]
 }
@@ -57,7 +60,8 @@ enum ProxyBenchOutput {
                 r.ratio.map { fixed($0, 2) + "x" } ?? (r.baselineSeconds == nil ? "< " + fixed(r.fullSyncSeconds / Double(r.baselineTimeoutSeconds), 2) + "x" : "-"),
             ])
         }
-        var text = "kernel \(report.kernel), \(report.cpus) CPUs, \(report.date)\n" + t.render()
+        var text = "kernel \(report.kernel), \(report.cpus) CPUs, \(report.date); connect straight to endpoints (no rules): p50 "
+            + fixed(report.directConnectP50Micros, 0) + " µs, p99 " + fixed(report.directConnectP99Micros, 0) + " µs\n" + t.render()
         for s in report.skipped { text += "skipped: \(s)\n" }
         return text
     }

@@ -4,7 +4,7 @@ import Proxy
 /// The Services a proxy benchmark programs: N ClusterIP Services of one TCP port, M endpoints
 /// each, with addresses that a lab's server namespace answers (see ``ProxyBenchLab``).
 ///
-/// ClusterIPs are 10.96.0.0/12 + i + 1; endpoint j of Service i is 10.64.0.0/10 + i·M + j + 1,
+/// ClusterIPs are 10.96.0.0/12 + i + 1; endpoint j of Service i is 10.128.0.0/10 + i·M + j + 1,
 /// port 8080. Both ranges hold 30k Services × 10 endpoints with room to spare.
 struct ProxyWorkload: Sendable {
     let services: Int
@@ -19,7 +19,7 @@ struct ProxyWorkload: Sendable {
     }
 
     static func clusterIP(_ i: Int) -> IPAddress { address(base: 0x0a60_0000, offset: i + 1) }
-    func endpointIP(_ i: Int, _ j: Int) -> IPAddress { Self.address(base: 0x0a40_0000, offset: i * endpoints + j + 1) }
+    func endpointIP(_ i: Int, _ j: Int) -> IPAddress { Self.address(base: 0x0a80_0000, offset: i * endpoints + j + 1) }
 
     static func name(_ i: Int) -> ServicePortName {
         ServicePortName(namespace: "bench", name: "svc-\(i)", port: "http", protocol: .tcp)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs what needs IPVS inside a virtme-ng VM booted with Debian's generic kernel, because the
+# kernel of the build machines has no IPVS (see ../shared/ENVIRONMENT.md). The VM boots over the
+# host's own filesystem (read-only) with this working directory shared read-write, so it runs the
+# binaries already built here. Boot takes about a minute without KVM.
+#
+#   hack/vm-test.sh test FILTER       run the built test binary with --filter FILTER
+#   hack/vm-test.sh bench [ARGS...]   run `nodectl bench proxy --backends ipvs --environment vm ARGS`
+#   hack/vm-test.sh run COMMAND       run a shell command (after loading the modules)
+#
+# Needs: qemu-system-x86, linux-image-amd64 (apt) and virtme-ng (pip). VM_MEMORY (default 2G)
+# and VM_KERNEL (default: the newest /boot/vmlinuz-*-amd64 that is not -cloud) override.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { sed -n '6,9p' "$0" | sed 's/^# //' >&2; exit 2; }
+[[ $# -ge 1 ]] || usage
+mode=$1; shift
+
+for tool in vng qemu-system-x86_64; do
+    command -v "$tool" >/dev/null || { echo "vm-test: needs $tool (pip install virtme-ng; apt-get install qemu-system-x86)" >&2; exit 3; }
+done
+kernel=${VM_KERNEL:-$(ls /boot/vmlinuz-*-amd64 2>/dev/null | grep -v cloud | sort -V | tail -1 || true)}
+[[ -n $kernel && -r $kernel ]] || { echo "vm-test: no generic kernel in /boot (apt-get install linux-image-amd64)" >&2; exit 3; }
+
+quote() { printf '%q ' "$@"; }
+case $mode in
+    test)
+        [[ $# -eq 1 ]] || usage
+        binary=.build/debug/NodekitPackageTests.xctest
+        [[ -x $binary ]] || { echo "vm-test: build the tests first: swift build --build-tests" >&2; exit 3; }
+        command="$(quote "$binary") --testing-library swift-testing --filter $(quote "$1")"
+        ;;
+    bench)
+        nodectl=.build/release/nodectl
+        [[ -x $nodectl ]] || nodectl=.build/debug/nodectl
+        [[ -x $nodectl ]] || { echo "vm-test: build nodectl first: swift build -c release --product nodectl" >&2; exit 3; }
+        command="$(quote "$nodectl" bench proxy --backends ipvs --environment vm "$@")"
+        ;;
+    run)
+        [[ $# -ge 1 ]] || usage
+        command="$*"
+        ;;
+    *) usage ;;
+esac
+
+# IPVS with its schedulers, what the proxier's masquerade rules use, and the link kinds.
+modules="ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack dummy veth bridge ip_set ip_set_hash_ipport ip_set_hash_ipportip ip_set_bitmap_port xt_set xt_addrtype xt_comment xt_mark xt_MASQUERADE"
+inner="modprobe -a $modules || exit 97; mkdir -p /run/netns; $command; echo \"vm-test: exit \$?\""
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+echo "vm-test: booting $kernel (about a minute without KVM)" >&2
+vng -r "$kernel" --disable-kvm --memory "${VM_MEMORY:-2G}" --cpus 2 --rwdir "$PWD" -- "$inner" 2>&1 | tee "$log"
+status=$(sed -n 's/^vm-test: exit \([0-9]*\).*/\1/p' "$log" | tail -1)
+[[ -n $status ]] || { echo "vm-test: the VM ended without reporting a status" >&2; exit 4; }
+exit "$status"
