@@ -210,6 +210,24 @@ import KubeAPI
         }
     }
 
+    @Test func resetFieldsAreNeitherOwnedNorConflicting() throws {
+        var intent = Self.deployment()
+        if case .object(var m) = intent { m["status"] = json(#"{"replicas":2}"#); intent = .object(m) }
+        let created = try ServerSideApply.apply(intent, to: nil, manager: "kubectl", subresource: nil, force: false, schema: Self.schema,
+                                                now: Self.t1, resetFields: [["f:status"]])
+        #expect(Self.entries(created).allSatisfy { entry in !entry.fields.paths.contains { $0.first == "f:status" } })
+        #expect(Self.entries(created).first?.fields.contains(Self.replicas) == true)
+        var statusWrite = created
+        if case .object(var m) = statusWrite { m["status"] = json(#"{"replicas":3}"#); statusWrite = .object(m) }
+        let main = ServerSideApply.recordUpdate(old: created, new: statusWrite, manager: "controller", subresource: nil, schema: Self.schema,
+                                                now: Self.t2, resetFields: [["f:status"]])
+        #expect(Self.entries(main).allSatisfy { $0.manager != "controller" })
+        let status = ServerSideApply.recordUpdate(old: created, new: statusWrite, manager: "controller", subresource: "status", schema: Self.schema,
+                                                  now: Self.t2, resetFields: [["f:spec"]])
+        let entry = try #require(Self.entries(status).first { $0.manager == "controller" })
+        #expect(entry.subresource == "status" && entry.fields.paths == [["f:status", "f:replicas"]])
+    }
+
     static let refused: [(String, String, Bool)] = [
         ("not an object", #"[1]"#, true),
         ("managedFields set", #"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","managedFields":[]}}"#, true),

@@ -158,10 +158,15 @@ struct FieldWalker {
     /// Include a map-typed field (labels, data) itself as a node; Compare does, so a write that
     /// creates the map owns it, while an applied configuration owns only its keys.
     var includeMapNodes: Bool
+    /// Paths (and everything below them) left out, e.g. a write's reset fields.
+    var ignoring: [FieldPath]
     /// Items of map lists that lack a key field with no default; apply refuses these.
     var missingKeys: [String] = []
 
-    init(includeMapNodes: Bool) { self.includeMapNodes = includeMapNodes }
+    init(includeMapNodes: Bool, ignoring: [FieldPath] = []) {
+        self.includeMapNodes = includeMapNodes
+        self.ignoring = ignoring
+    }
 
     mutating func entries(of object: JSONValue, schema: TypeSchema?) -> [FieldPath: FieldEntry] {
         var result: [FieldPath: FieldEntry] = [:]
@@ -170,7 +175,9 @@ struct FieldWalker {
         } else if case .object(let members) = object {
             for (name, value) in members { result[["f:" + name]] = .leaf(value) }
         }
-        return result.filter { !ServerSideApply.isStripped($0.key) }
+        return result.filter { entry in
+            !ServerSideApply.isStripped(entry.key) && !ignoring.contains { entry.key.count >= $0.count && Array(entry.key.prefix($0.count)) == $0 }
+        }
     }
 
     private mutating func walkFields(_ value: JSONValue, schema: TypeSchema, path: FieldPath, into result: inout [FieldPath: FieldEntry]) {

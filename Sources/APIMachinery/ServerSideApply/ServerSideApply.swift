@@ -72,8 +72,10 @@ public enum ServerSideApply {
     }
 
     /// `apply` for a subresource write (e.g. "status"); entries are kept per subresource.
+    /// `resetFields` are the paths the write cannot change (upstream's ResetFieldsStrategy, e.g.
+    /// `[["f:status"]]` on a main resource): nobody gains or loses them through this write.
     public static func apply(_ applied: JSONValue, to live: JSONValue?, manager: String, subresource: String?, force: Bool,
-                             schema: TypeSchema?, now: String) throws(PatchError) -> JSONValue {
+                             schema: TypeSchema?, now: String, resetFields: [FieldPath] = []) throws(PatchError) -> JSONValue {
         guard case .object(let appliedMembers) = applied else {
             throw .badRequest("apply patch must be a JSON or YAML object")
         }
@@ -83,7 +85,7 @@ public enum ServerSideApply {
         guard !manager.isEmpty else {
             throw .badRequest("PATCH with apply requires the fieldManager query parameter")
         }
-        var walker = FieldWalker(includeMapNodes: false)
+        var walker = FieldWalker(includeMapNodes: false, ignoring: resetFields)
         let appliedSet = FieldSet(Set(walker.entries(of: applied, schema: schema).keys))
         if let list = walker.missingKeys.first {
             throw .invalid("associative list at \(list) has an element that omits a key field (and the key field has no default value)")
@@ -107,7 +109,7 @@ public enum ServerSideApply {
                 merged = remove(path, from: merged, shape: rootShape)
             }
         }
-        var compareWalker = FieldWalker(includeMapNodes: true)
+        var compareWalker = FieldWalker(includeMapNodes: true, ignoring: resetFields)
         let comparison = FieldComparison(from: compareWalker.entries(of: liveObject, schema: schema), to: compareWalker.entries(of: merged, schema: schema))
 
         var conflicts: [(entry: ManagedFieldsEntry, paths: [FieldPath])] = []
@@ -134,8 +136,10 @@ public enum ServerSideApply {
         recordUpdate(old: old, new: new, manager: manager, subresource: nil, schema: schema, now: now)
     }
 
-    /// `recordUpdate` for a subresource write (e.g. "status").
-    public static func recordUpdate(old: JSONValue?, new: JSONValue, manager: String, subresource: String?, schema: TypeSchema?, now: String) -> JSONValue {
+    /// `recordUpdate` for a subresource write (e.g. "status"), with the paths the write cannot
+    /// change (`resetFields`, as for `apply`).
+    public static func recordUpdate(old: JSONValue?, new: JSONValue, manager: String, subresource: String?, schema: TypeSchema?, now: String,
+                                    resetFields: [FieldPath] = []) -> JSONValue {
         let apiVersion = new["apiVersion"]?.stringValue ?? old?["apiVersion"]?.stringValue ?? ""
         // A client may send managedFields back as it read them, leave them out (both keep the
         // live ones), reset them with [] or replace them with a list of its own, as upstream allows.
@@ -149,7 +153,7 @@ public enum ServerSideApply {
         default:
             entries = recorded
         }
-        var walker = FieldWalker(includeMapNodes: true)
+        var walker = FieldWalker(includeMapNodes: true, ignoring: resetFields)
         let comparison = FieldComparison(from: walker.entries(of: old ?? .object([:]), schema: schema), to: walker.entries(of: new, schema: schema))
         let me = ManagedFieldsEntry(manager: manager, operation: "Update", apiVersion: apiVersion, time: now, subresource: subresource, fields: FieldSet())
         let previous = entries.first { $0.identity == me.identity }
