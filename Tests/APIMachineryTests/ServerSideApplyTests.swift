@@ -29,6 +29,18 @@ import KubeAPI
         #expect(FieldSet.display(path) == expected)
     }
 
+    /// Canonical JSON text as Go's encoding/json writes it (sorted keys, HTML-safe escapes).
+    static let texts: [(JSONValue, String)] = [
+        (.object(["protocol": .string("TCP"), "containerPort": .number(80)]), #"{"containerPort":80,"protocol":"TCP"}"#),
+        (.string("a<b>&\"\\\n\u{01}"), #""a\u003cb\u003e\u0026\"\\\n\u0001""#),
+        (.array([.number(1.5), .bool(true), .null]), "[1.5,true,null]"),
+    ]
+
+    @Test(arguments: texts)
+    func canonicalJSONText(value: JSONValue, expected: String) {
+        #expect(describe(value) == expected)
+    }
+
     @Test(arguments: [#"[]"#, #"{"x:bad":{}}"#, #"{"f:a":1}"#])
     func malformedFieldsV1IsRefused(text: String) {
         #expect(throws: PatchError.self) { try FieldSet(fieldsV1: json(text)) }
