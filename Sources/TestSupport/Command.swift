@@ -49,3 +49,12 @@ public func runChecked(_ executable: String, _ arguments: [String], input: Data?
     guard result.status == 0 else { throw CommandError(command: [executable] + arguments, result: result) }
     return result
 }
+
+/// Starts a command in the background (posix_spawn; stdout and stderr appended to `outputPath`,
+/// or discarded). The caller ends it with `kill()` and `wait()`, also on failure paths.
+public func spawn(_ executable: String, _ arguments: [String], outputPath: String? = nil, environment: [String: String]? = nil) throws -> SpawnedProcess {
+    let path = executable.hasPrefix("/") ? executable : (Host.which(executable) ?? executable)
+    var env = ProcessInfo.processInfo.environment
+    if let environment { env.merge(environment) { _, new in new } }
+    return try SpawnedProcess(path, arguments: [path] + arguments, environment: env.map { "\($0.key)=\($0.value)" }, outputPath: outputPath)
+}

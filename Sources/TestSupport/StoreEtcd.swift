@@ -1,4 +1,5 @@
 import Foundation
+import LinuxSystem
 
 /// Real etcd members on loopback for tests and the store benchmark: each with its own data
 /// directory under `baseDirectory` and random free-looking ports (retried when taken).
@@ -10,7 +11,7 @@ public final class EtcdCluster: @unchecked Sendable {
         public let clientPort: Int
         public let peerPort: Int
         public let dataDirectory: String
-        public var process: Process?
+        public var process: SpawnedProcess?
         public var clientURL: String { "http://127.0.0.1:\(clientPort)" }
         public var endpoint: String { "127.0.0.1:\(clientPort)" }
     }
@@ -63,19 +64,13 @@ public final class EtcdCluster: @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: member.dataDirectory, withIntermediateDirectories: true)
             let log = member.dataDirectory + ".log"
             FileManager.default.createFile(atPath: log, contents: nil)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = [
+            let process = try spawn(binary, [
                 "--name", member.name, "--data-dir", member.dataDirectory,
                 "--listen-client-urls", member.clientURL, "--advertise-client-urls", member.clientURL,
                 "--listen-peer-urls", "http://127.0.0.1:\(member.peerPort)",
                 "--initial-advertise-peer-urls", "http://127.0.0.1:\(member.peerPort)",
                 "--initial-cluster", initialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", token,
-            ] + extraArguments
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
+            ] + extraArguments, outputPath: log)
             lock.withLock { members[index].process = process }
         }
     }
@@ -85,7 +80,7 @@ public final class EtcdCluster: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         let running = lock.withLock { members.filter { $0.process != nil }.map(\.endpoint) }
         while true {
-            if lock.withLock({ members.contains { $0.process.map { !$0.isRunning } ?? false } }) {
+            if lock.withLock({ members.contains { (try? $0.process?.exitStatusIfExited()) != nil } }) {
                 throw CommandError(command: ["etcd"], result: CommandResult(status: 1, stdout: "", stderr: "an etcd member exited at startup (port taken?); see \(baseDirectory)"))
             }
             let result = try run("etcdctl", ["--endpoints", running.joined(separator: ","), "--dial-timeout", "1s", "--command-timeout", "2s", "endpoint", "health"],
@@ -100,13 +95,13 @@ public final class EtcdCluster: @unchecked Sendable {
 
     /// Kills member `index` with SIGKILL (no graceful shutdown) and waits for it to exit.
     public func kill(member index: Int) throws {
-        guard let process = lock.withLock({ () -> Process? in
+        guard let process = lock.withLock({ () -> SpawnedProcess? in
             let process = members[index].process
             members[index].process = nil
             return process
         }) else { return }
-        try runChecked("/bin/kill", ["-KILL", String(process.processIdentifier)])
-        process.waitUntilExit()
+        process.kill(SIGKILL)
+        try process.wait()
     }
 
     /// Kills every member and, unless told otherwise, removes the data directories.

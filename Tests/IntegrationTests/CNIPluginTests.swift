@@ -228,13 +228,8 @@ struct CNIPluginTests {
         let nodePing = try bed.node.exec(["/bin/busybox", "ping", "-c", "1", "-W", "2", addressA])
         #expect(nodePing.status == 0)
 
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: Host.which("ip")!)
-        server.arguments = ["netns", "exec", a.name, "/bin/busybox", "sh", "-c", "echo hello-from-a | /bin/busybox nc -l -p 7070"]
-        server.standardOutput = FileHandle.nullDevice
-        try server.run()
-        // SIGKILL: children of the test runner may start with SIGTERM blocked.
-        defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) }; server.waitUntilExit() }
+        let server = try spawn("ip", ["netns", "exec", a.name, "/bin/busybox", "sh", "-c", "echo hello-from-a | /bin/busybox nc -l -p 7070"])
+        defer { server.kill(); _ = try? server.wait() }
         var reply = ""
         // The listener starts asynchronously; retry the connection a bounded number of times.
         for _ in 0..<50 where !reply.contains("hello-from-a") {

@@ -1,5 +1,6 @@
 import CRI
 import Foundation
+import LinuxSystem
 import Testing
 import TestSupport
 
@@ -277,7 +278,7 @@ struct CRIIntegrationTests {
 /// connection at once, or accepts and stays silent.
 private final class UnixPeer {
     let path: String
-    private let process: Process
+    private let process: SpawnedProcess
 
     init(path: String, behaviour: String) throws {
         self.path = path
@@ -297,11 +298,7 @@ private final class UnixPeer {
                 else:
                     held.append(c)
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Host.which("python3")!)
-        process.arguments = ["-c", script, path, behaviour]
-        try process.run()
-        self.process = process
+        process = try spawn("python3", ["-c", script, path, behaviour])
         // The interpreter can take a few seconds to start on a busy machine.
         for _ in 0..<500 where !FileManager.default.fileExists(atPath: path) {
             Thread.sleep(forTimeInterval: 0.02)
@@ -309,9 +306,8 @@ private final class UnixPeer {
     }
 
     func stop() {
-        // SIGKILL: children of the test runner may start with SIGTERM blocked.
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.kill()
+        _ = try? process.wait()
         try? FileManager.default.removeItem(atPath: path)
     }
 }

@@ -1,5 +1,6 @@
 import CRI
 import Foundation
+import LinuxSystem
 import Testing
 import TestSupport
 
@@ -61,9 +62,7 @@ struct ImageIntegrationTests {
         #expect(listing.split(separator: "\n").prefix(2) == ["oci-layout", "index.json"])
     }
 
-    // Issue 2: under the parallel test runner this test hung before the import finished (the
-    // same steps pass by hand and in ContainerdFixture); disabled until the cause is found.
-    @Test(.disabled("hung under the parallel runner; issue 2"))
+    @Test
     func importsRunsAndResolvesBothImages() async throws {
         let scratch = Scratch()
         defer { scratch.purge() }
@@ -91,16 +90,13 @@ struct ImageIntegrationTests {
     /// The pause image must stay up, hardened, until it is told to stop, then exit 0.
     private func runPauseUntilKilled(_ scratch: Scratch) throws {
         let id = "nk-pause-" + Host.runSuffix
-        let ctr = Process()
-        ctr.executableURL = URL(fileURLWithPath: try #require(Host.which("ctr")))
-        ctr.arguments = ["-a", scratch.socket, "-n", "k8s.io", "run", "--rm", pauseImage, id]
-        ctr.standardInput = FileHandle.nullDevice
-        ctr.standardOutput = FileHandle.nullDevice
-        ctr.standardError = FileHandle.nullDevice
-        try ctr.run()
+        let ctr = try spawn("ctr", ["-a", scratch.socket, "-n", "k8s.io", "run", "--rm", pauseImage, id])
+        var exitStatus: Int32?
         defer {
-            if ctr.isRunning { _ = try? scratch.ctr(["tasks", "kill", "-s", "SIGKILL", id]) }
-            ctr.waitUntilExit()
+            if exitStatus == nil {
+                _ = try? scratch.ctr(["tasks", "kill", "-s", "SIGKILL", id])
+                _ = try? ctr.wait()
+            }
         }
         var pid = ""
         try #require(waitUntil {
@@ -115,10 +111,10 @@ struct ImageIntegrationTests {
         #expect(status.contains("CapEff:\t0000000000000000"))
         #expect(status.contains("CapBnd:\t0000000000000000"))
         // Still up a moment later: pause sleeps rather than exiting or dying under its filter.
-        #expect(!waitUntil(seconds: 0.5) { !ctr.isRunning }, "pause exited on its own")
+        #expect(!waitUntil(seconds: 0.5) { (try? ctr.exitStatusIfExited()).flatMap { $0 }.map { exitStatus = $0 } != nil }, "pause exited on its own")
         try #require(try scratch.ctr(["tasks", "kill", "-s", "SIGTERM", id]).status == 0)
-        ctr.waitUntilExit()
-        #expect(ctr.terminationStatus == 0, "ctr run reports pause's exit status")
+        if exitStatus == nil { exitStatus = try ctr.wait() }
+        #expect(exitStatus == 0, "ctr run reports pause's exit status")
     }
 
     /// The CRI plugin resolves the short names a pod manifest uses to the imported images.
