@@ -31,18 +31,24 @@ public struct ChangeTracker: Sendable {
     /// True when a change is waiting to be applied.
     public var hasPendingChanges: Bool { !serviceChanges.isEmpty || !endpointChanges.isEmpty }
 
-    /// Records the latest version of a Service (nil `service` with a key: deleted).
-    public mutating func update(serviceKey key: String, _ service: Service?) {
+    /// Records the latest version of a Service (nil `service` with a key: deleted). Returns true
+    /// when the Service now differs from what was last applied (a sync is needed for it).
+    @discardableResult
+    public mutating func update(serviceKey key: String, _ service: Service?) -> Bool {
         let current = service.map { Self.servicePorts($0) } ?? [:]
         let previous = serviceChanges[key]?.previous ?? appliedServices[key] ?? [:]
         if previous == current { serviceChanges[key] = nil } else { serviceChanges[key] = (previous, current) }
+        return previous != current
     }
 
-    public mutating func update(_ service: Service) { update(serviceKey: service.key, service) }
+    @discardableResult
+    public mutating func update(_ service: Service) -> Bool { update(serviceKey: service.key, service) }
 
-    /// Records the latest version of an EndpointSlice (`deleted` true: it is gone).
-    public mutating func update(_ slice: EndpointSlice, deleted: Bool = false) {
-        guard let service = slice.serviceName, let sliceName = slice.metadata.name else { return }
+    /// Records the latest version of an EndpointSlice (`deleted` true: it is gone). Returns true
+    /// when the Service's endpoints now differ from what was last applied.
+    @discardableResult
+    public mutating func update(_ slice: EndpointSlice, deleted: Bool = false) -> Bool {
+        guard let service = slice.serviceName, let sliceName = slice.metadata.name else { return false }
         let key = "\(slice.metadata.namespace ?? "default")/\(service)"
         var known = slices[key] ?? [:]
         known[sliceName] = deleted ? nil : slice
@@ -50,6 +56,7 @@ public struct ChangeTracker: Sendable {
         let current = Self.endpoints(namespace: slice.metadata.namespace ?? "default", service: service, slices: Array(known.values), nodeName: nodeName)
         let previous = endpointChanges[key]?.previous ?? appliedEndpoints[key] ?? [:]
         if previous == current { endpointChanges[key] = nil } else { endpointChanges[key] = (previous, current) }
+        return previous != current
     }
 
     /// Applies pending changes to `state` and returns the Service ports whose rules may differ.

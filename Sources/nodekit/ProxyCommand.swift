@@ -4,6 +4,7 @@ import IPTables
 import Logging
 import NFTables
 import Proxy
+import Synchronization
 
 /// `nodekit proxy`: programs Services into kernel rules (issue 8).
 struct ProxyCommand: AsyncParsableCommand {
@@ -53,6 +54,15 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(name: .customLong("config-rescan-period"), help: "Seconds between rescans of --config-dir (default 1).")
     var rescanPeriod: Double = 1
 
+    @Option(name: .customLong("metrics-bind-address"), help: "HOST:PORT for /metrics (Prometheus text); empty to disable.")
+    var metricsBindAddress = "127.0.0.1:10249"
+
+    @Option(name: .customLong("healthz-bind-address"), help: "HOST:PORT for /healthz and /livez; empty to disable.")
+    var healthzBindAddress = "0.0.0.0:10256"
+
+    @Option(name: .customLong("health-check-bind-address"), help: "Address the healthCheckNodePort servers of externalTrafficPolicy Local Services listen on.")
+    var healthCheckBindAddress = "0.0.0.0"
+
     @Flag(help: "Sync once and exit (for scripts and tests).")
     var once = false
 
@@ -61,6 +71,10 @@ struct ProxyCommand: AsyncParsableCommand {
         if let c = clusterCIDR, CIDR(c) == nil { throw ValidationError("--cluster-cidr: \(c) is not a CIDR") }
         if minSyncPeriod < 0 || syncPeriod <= 0 || syncPeriod < minSyncPeriod {
             throw ValidationError("--sync-period must be positive and at least --min-sync-period")
+        }
+        for (flag, value) in [("--metrics-bind-address", metricsBindAddress), ("--healthz-bind-address", healthzBindAddress)]
+        where !value.isEmpty && Self.hostPort(value) == nil {
+            throw ValidationError("\(flag): \(value) is not HOST:PORT")
         }
         if !cleanup && configDirectory == nil {
             throw ValidationError("--config-dir is required (API server input is not wired into this command yet; issue 8)")
@@ -85,6 +99,14 @@ struct ProxyCommand: AsyncParsableCommand {
         }
     }
 
+    /// `HOST:PORT` or `[V6]:PORT`.
+    static func hostPort(_ text: String) -> (String, Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
     func run() async throws {
         let logger = Logger(label: "nodekit.proxy")
         if cleanup {
@@ -93,11 +115,22 @@ struct ProxyCommand: AsyncParsableCommand {
             return
         }
         let runner = SyncRunner(minSyncPeriod: .seconds(minSyncPeriod), syncPeriod: .seconds(syncPeriod), clock: SystemProxyClock())
-        let proxier = Proxier(nodeName: nodeName, backends: try backends(), runner: runner, logger: logger) { report in
+        let metrics = ProxyMetrics()
+        // Upstream: unhealthy when a wanted sync is twice the sync period late.
+        let health = ProxyHealth(healthTimeout: 2 * syncPeriod)
+        let serviceHealth = ServiceHealthServer(bindAddress: healthCheckBindAddress)
+        let holder = ProxierHolder()
+        let proxier = Proxier(nodeName: nodeName, backends: try backends(), runner: runner, logger: logger,
+                              metrics: metrics, health: health) { report in
             if report.succeeded {
                 logger.info("synced", metadata: ["kind": "\(report.kind)", "services": "\(report.serviceCount)", "changed": "\(report.changedCount)", "duration": "\(report.duration)"])
+                if let state = holder.proxier?.currentState {
+                    for e in serviceHealth.sync(state) { logger.error("\(e)") }
+                }
             }
         }
+        holder.proxier = proxier
+        defer { serviceHealth.shutdown() }
         let source = ConfigDirectorySource(directory: configDirectory!, proxier: proxier)
         let scan = try source.rescan()
         for e in scan.errors { logger.warning("config-dir: \(e)") }
@@ -105,6 +138,18 @@ struct ProxyCommand: AsyncParsableCommand {
             let report = proxier.syncRules()
             if let e = report.error { throw ValidationError("sync failed: \(e)") }
             return
+        }
+        var servers: [ProxyHTTPServer] = []
+        defer { for s in servers { s.close() } }
+        if let (host, port) = Self.hostPort(metricsBindAddress) {
+            servers.append(try ProxyHTTPServer.bind(host: host, port: port) { path in
+                path == "/metrics" ? (.ok, "text/plain; version=0.0.4", metrics.render()) : (.notFound, "text/plain", "404 page not found\n")
+            })
+        }
+        if let (host, port) = Self.hostPort(healthzBindAddress) {
+            servers.append(try ProxyHTTPServer.bind(host: host, port: port) { path in
+                path == "/healthz" || path == "/livez" ? health.response() : (.notFound, "text/plain", "404 page not found\n")
+            })
         }
         let period = rescanPeriod
         await withTaskGroup(of: Void.self) { group in
@@ -119,5 +164,14 @@ struct ProxyCommand: AsyncParsableCommand {
             }
             await group.waitForAll()
         }
+    }
+}
+
+/// Lets the sync observer read the proxier it was passed to (set once, before syncs start).
+final class ProxierHolder: Sendable {
+    private let value = Mutex<Proxier?>(nil)
+    var proxier: Proxier? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

@@ -1,0 +1,155 @@
+import Foundation
+import IPTables
+import NFTables
+import Proxy
+import Testing
+import TestSupport
+
+@Suite struct IPTablesProxierTests {
+    static let goldenDirectory = Host.repositoryRoot.appendingPathComponent("Tests/ProxyTests/Golden/iptables")
+
+    func state(_ name: ServicePortName, _ info: ServicePortInfo, _ eps: [EndpointInfo]) -> ProxyState {
+        var s = ProxyState()
+        s.services[name] = info
+        s.endpoints[name] = eps
+        return s
+    }
+
+    /// A table's rules per chain, order-free within the shared dispatch chains (a partial sync
+    /// inserts where a full sync appends; their rules match disjoint packets) and in order
+    /// elsewhere.
+    func comparable(_ fake: FakeIPTables) -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        for table in ["filter", "nat"] {
+            for c in fake.table(table)?.chains ?? [] {
+                let shared = c.name == "KUBE-SERVICES" || c.name == "KUBE-NODEPORTS" || c.name == "KUBE-EXTERNAL-SERVICES" || c.name == "KUBE-PROXY-FIREWALL"
+                out["\(table) \(c.name)"] = shared ? c.rules.sorted() : c.rules
+            }
+        }
+        return out
+    }
+
+    /// Golden restore text of a full sync for each shape. Regenerate with
+    /// `UPDATE_GOLDEN=1 swift test --filter IPTablesProxierTests` and review the diff.
+    @Test(arguments: Shapes.all.map(\.0))
+    func golden(_ shape: String) throws {
+        let (_, name, info, eps) = Shapes.all.first { $0.0 == shape }!
+        let proxier = IPTablesProxier(family: .ip, ipt: FakeIPTables(), config: .init(clusterCIDR: CIDR("10.0.0.0/8")))
+        let text = proxier.fullRestoreText(state(name, info, eps))
+        let file = Self.goldenDirectory.appendingPathComponent(shape + ".rules")
+        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] != nil {
+            try FileManager.default.createDirectory(at: Self.goldenDirectory, withIntermediateDirectories: true)
+            try text.write(to: file, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOf: file, encoding: .utf8)
+        #expect(text == expected, "golden \(shape) differs; rerun with UPDATE_GOLDEN=1 and review")
+    }
+
+    /// Every shape loads into the fake (chains exist, targets resolve) with the jumps in place.
+    @Test(arguments: Shapes.all.map(\.0))
+    func fullSyncAppliesCleanly(_ shape: String) throws {
+        let (_, name, info, eps) = Shapes.all.first { $0.0 == shape }!
+        let fake = FakeIPTables()
+        try IPTablesProxier(family: .ip, ipt: fake).sync(state(name, info, eps), changed: [], kind: .full)
+        #expect(fake.restores.count >= 1)
+        #expect(fake.table("nat")?.rules("PREROUTING")?.contains { $0.hasSuffix("-j KUBE-SERVICES") } == true)
+        #expect(fake.table("filter")?.rules("FORWARD")?.contains { $0.hasSuffix("-j KUBE-SERVICES") } == true)
+        #expect(fake.table("nat")?.rules("KUBE-SERVICES")?.last?.hasSuffix("-j KUBE-NODEPORTS") == true)
+    }
+
+    /// A partial sync from any shape to any other ends in the state a full sync makes, and its
+    /// restore names nothing of the Service that did not change.
+    @Test(arguments: Shapes.all.map(\.0))
+    func partialSyncMatchesFullSync(_ from: String) throws {
+        for to in Shapes.all {
+            let (_, n1, i1, e1) = Shapes.all.first { $0.0 == from }!
+            let other = ServicePortName(namespace: "ns2", name: "steady", port: "", protocol: .tcp)
+            var s1 = state(n1, i1, e1)
+            s1.services[other] = Shapes.info(nodePort: 30500)
+            s1.services[other]!.clusterIPs = [IPAddress("172.30.0.99")!]
+            s1.endpoints[other] = [Shapes.ep("10.180.9.9")]
+            var s2 = s1
+            s2.services[n1] = nil
+            s2.endpoints[n1] = nil
+            s2.services[to.1] = to.2
+            s2.endpoints[to.1] = to.3
+
+            let partialFake = FakeIPTables()
+            let partial = IPTablesProxier(family: .ip, ipt: partialFake)
+            try partial.sync(s1, changed: [], kind: .full)
+            let restoresBefore = partialFake.restores.count
+            try partial.sync(s2, changed: [n1, to.1], kind: .partial)
+            for text in partialFake.restores.dropFirst(restoresBefore) {
+                #expect(!text.contains("ns2/steady") && !text.contains("10.180.9.9"), "partial \(from) -> \(to.0) touched the steady Service:\n\(text)")
+            }
+            #expect(partialFake.table("nat")?.rules("KUBE-SERVICES")?.last?.hasSuffix("-j KUBE-NODEPORTS") == true, "\(from) -> \(to.0)")
+
+            let fullFake = FakeIPTables()
+            try IPTablesProxier(family: .ip, ipt: fullFake).sync(s2, changed: [], kind: .full)
+            #expect(comparable(partialFake) == comparable(fullFake), "partial sync \(from) -> \(to.0) differs from a full sync")
+        }
+    }
+
+    @Test func noEndpointsRejectsTCPWithResetAndOthersWithICMP() throws {
+        let fake = FakeIPTables()
+        var s = state(Shapes.web, Shapes.info(nodePort: 30080), [])
+        let dns = ServicePortName(namespace: "ns1", name: "dns", port: "", protocol: .udp)
+        s.services[dns] = Shapes.info(.udp)
+        s.services[dns]!.clusterIPs = [IPAddress("172.30.0.53")!]
+        try IPTablesProxier(family: .ip, ipt: fake).sync(s, changed: [], kind: .full)
+        let services = fake.table("filter")?.rules("KUBE-SERVICES") ?? []
+        #expect(services.contains { $0.contains("-d 172.30.0.41/32 --dport 80 -j REJECT --reject-with tcp-reset") })
+        #expect(services.contains { $0.contains("-d 172.30.0.53/32 --dport 80 -j REJECT") && !$0.contains("tcp-reset") })
+        let external = fake.table("filter")?.rules("KUBE-EXTERNAL-SERVICES") ?? []
+        #expect(external.contains { $0.contains("--dst-type LOCAL -m tcp -p tcp --dport 30080 -j REJECT") })
+        #expect(fake.table("nat")?.chains.contains { $0.name.hasPrefix("KUBE-SVC-") } == false)
+    }
+
+    @Test func failedRestoreForcesFullSyncAndKeepsState() throws {
+        let fake = FakeIPTables()
+        let proxier = IPTablesProxier(family: .ip, ipt: fake)
+        let s = state(Shapes.web, Shapes.info(), [Shapes.ep("10.180.0.1")])
+        try proxier.sync(s, changed: [], kind: .full)
+        let before = try fake.save(table: "nat")
+        fake.failNext(IPTablesError("injected"))
+        var s2 = s
+        s2.endpoints[Shapes.web] = [Shapes.ep("10.180.0.9")]
+        #expect(throws: IPTablesError.self) { try proxier.sync(s2, changed: [Shapes.web], kind: .partial) }
+        #expect(try fake.save(table: "nat") == before)
+        try proxier.sync(s2, changed: [], kind: .partial)
+        let after = try fake.save(table: "nat")
+        #expect(after.contains("10.180.0.9:8080") && !after.contains("10.180.0.1:8080"))
+    }
+
+    @Test func fullSyncSweepsChainsOfAnEarlierProcess() throws {
+        let fake = FakeIPTables()
+        try IPTablesProxier(family: .ip, ipt: fake).sync(state(Shapes.web, Shapes.info(), [Shapes.ep("10.180.0.1")]), changed: [], kind: .full)
+        let other = ServicePortName(namespace: "ns1", name: "other", port: "", protocol: .tcp)
+        var s = ProxyState()
+        s.services[other] = Shapes.info()
+        s.endpoints[other] = [Shapes.ep("10.180.0.2")]
+        try IPTablesProxier(family: .ip, ipt: fake).sync(s, changed: [], kind: .full)
+        let nat = try fake.save(table: "nat")
+        #expect(!nat.contains("10.180.0.1"))
+        #expect(nat.components(separatedBy: ":KUBE-SEP-").count - 1 == 1)
+    }
+
+    @Test func cleanupRemovesJumpsAndChainsAndIsIdempotent() throws {
+        let fake = FakeIPTables()
+        let proxier = IPTablesProxier(family: .ip, ipt: fake)
+        try proxier.sync(state(Shapes.web, Shapes.info(nodePort: 30080), [Shapes.ep("10.180.0.1")]), changed: [], kind: .full)
+        #expect(ProxyCleanup.removeAll(nft: FakeNFTables(), iptables: [fake]).isEmpty)
+        #expect(ProxyCleanup.removeAll(nft: FakeNFTables(), iptables: [fake]).isEmpty)
+        for table in ["filter", "nat"] { #expect(!(try fake.save(table: table)).contains("KUBE-"), "\(table)") }
+    }
+
+    @Test func affinityUsesRecentWithTheTimeout() throws {
+        let fake = FakeIPTables()
+        var info = Shapes.info()
+        info.affinityTimeoutSeconds = 600
+        try IPTablesProxier(family: .ip, ipt: fake).sync(state(Shapes.web, info, [Shapes.ep("10.180.0.1"), Shapes.ep("10.180.0.2")]), changed: [], kind: .full)
+        let svc = fake.table("nat")!.chains.first { $0.name.hasPrefix("KUBE-SVC-") }!
+        #expect(svc.rules.filter { $0.contains("--rcheck --seconds 600 --reap") }.count == 2)
+        #expect(svc.rules.contains { $0.contains("--probability 0.5000000000") })
+    }
+}
