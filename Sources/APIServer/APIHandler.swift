@@ -1,0 +1,413 @@
+import APIMachinery
+import Foundation
+import KubeAPI
+import NIOHTTP1
+import Store
+
+/// Routes one authenticated request to discovery, health or a resource, and turns every failure
+/// into a meta/v1 Status. Never throws and never traps on client input.
+struct APIHandler: Sendable {
+    let storage: RESTStorage
+    let registry: ResourceRegistry
+    let tokens: Set<String>
+    let watchSettings: WatchSettings
+    let kubelet: KubeletConnector
+    let ready: @Sendable () -> Bool
+    /// Who a request without credentials is: nil (401) except on the loopback plain-HTTP port.
+    var anonymousUser: UserInfo? = nil
+
+    func handle(_ request: APIRequest) async -> APIResponse {
+        var request = request
+        if request.user == nil { request.user = anonymousUser }
+        if request.user == nil, let auth = request.headers.first(name: "Authorization"), auth.hasPrefix("Bearer ") {
+            let token = String(auth.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+            if tokens.contains(token) { request.user = UserInfo(name: ClusterPKI.adminUser, groups: [ClusterPKI.adminGroup, "system:authenticated"]) }
+        }
+        do throws(APIError) {
+            if let response = publicEndpoint(request) { return response }
+            guard request.user != nil else { throw APIError.unauthorized() }
+            return try await route(request)
+        } catch {
+            return .error(error)
+        }
+    }
+
+    /// Health and version are readable without credentials (upstream's system:public-info-viewer).
+    private func publicEndpoint(_ request: APIRequest) -> APIResponse? {
+        guard request.method == .GET || request.method == .HEAD else { return nil }
+        switch request.path {
+        case "/healthz", "/livez", "/healthz/ping", "/livez/ping": return .text("ok")
+        case "/readyz": return ready() ? .text("ok") : .text("[-]store not ready\nreadyz check failed", status: .internalServerError)
+        case "/version", "/version/": return .json(JSONCoding.encode(Discovery.version))
+        default: return nil
+        }
+    }
+
+    private func route(_ request: APIRequest) async throws(APIError) -> APIResponse {
+        let parts = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let discovery = Discovery(registry: registry)
+        if request.method == .GET || request.method == .HEAD {
+            switch parts.count {
+            case 0: return .json(JSONCoding.encode(discovery.rootPaths))
+            case 1 where parts[0] == "api": return discovery.apiVersions(accept: request.accept)
+            case 1 where parts[0] == "apis": return discovery.apiGroups(accept: request.accept)
+            case 2 where parts[0] == "apis": return try discovery.group(parts[1])
+            case 2 where parts[0] == "openapi" && parts[1] == "v2": return OpenAPI.v2(registry: registry)
+            case 2 where parts[0] == "openapi" && parts[1] == "v3": return OpenAPI.v3Index(registry: registry)
+            default:
+                if parts.count >= 3 && parts[0] == "openapi" && parts[1] == "v3" {
+                    return try OpenAPI.v3(path: parts.dropFirst(2).joined(separator: "/"), registry: registry)
+                }
+            }
+        }
+        guard var target = try ResourceTarget(parts: parts, registry: registry) else {
+            throw APIError.pathNotFound(request.path)
+        }
+        if target.resource == nil {
+            guard request.method == .GET || request.method == .HEAD else { throw APIError.methodNotAllowed("the server does not allow this method on the requested resource") }
+            return try discovery.resourceList(group: target.group, version: target.version)
+        }
+        if request.query["watch"] == "true" || request.query["watch"] == "1" { target.watch = true }
+        return try await ResourceHandler(storage: storage, target: target, request: request, watchSettings: watchSettings, kubelet: kubelet).serve()
+    }
+}
+
+/// What a resource path names: /api/v1/[namespaces/NS/]PLURAL[/NAME[/SUBRESOURCE]] and
+/// /apis/GROUP/VERSION/..., also the legacy /watch/ prefix.
+struct ResourceTarget: Sendable {
+    var group: String
+    var version: String
+    var resource: ResourceDefinition?
+    var namespace: String?
+    var name: String?
+    var subresource: String?
+    var watch = false
+
+    /// nil when the path is not an API path at all; throws 404 for an unknown resource.
+    init?(parts: [String], registry: ResourceRegistry) throws(APIError) {
+        var rest: ArraySlice<String>
+        if parts.first == "api", parts.count >= 2 {
+            group = ""
+            version = parts[1]
+            rest = parts.dropFirst(2)
+        } else if parts.first == "apis", parts.count >= 3 {
+            group = parts[1]
+            version = parts[2]
+            rest = parts.dropFirst(3)
+        } else {
+            return nil
+        }
+        let path = "/" + parts.joined(separator: "/")
+        guard registry.resources.contains(where: { $0.group == group && $0.version == version }) else {
+            throw APIError.pathNotFound(path)
+        }
+        if rest.isEmpty {
+            resource = nil
+            return
+        }
+        if rest.first == "watch" {
+            watch = true
+            rest = rest.dropFirst()
+        }
+        let items = Array(rest)
+        let plural: String
+        // namespaces/NAME/{status,finalize} is the namespace's own subresource, not a namespace scope.
+        if items.count >= 3 && items[0] == "namespaces" && !(items.count == 3 && ["status", "finalize"].contains(items[2])) {
+            namespace = items[1]
+            plural = items[2]
+            name = items.count > 3 ? items[3] : nil
+            subresource = items.count > 4 ? items[4] : nil
+            if items.count > 5 { throw APIError.pathNotFound(path) }
+        } else {
+            plural = items[0]
+            name = items.count > 1 ? items[1] : nil
+            subresource = items.count > 2 ? items[2] : nil
+            if items.count > 3 { throw APIError.pathNotFound(path) }
+        }
+        guard let resource = registry.lookup(group: group, version: version, plural: plural) else {
+            throw APIError.pathNotFound(path)
+        }
+        if namespace != nil && !resource.namespaced { throw APIError.pathNotFound(path) }
+        if let subresource, !resource.subresources.contains(subresource) { throw APIError.pathNotFound(path) }
+        if resource.namespaced && namespace == nil && name != nil { throw APIError.pathNotFound(path) }
+        self.resource = resource
+    }
+}
+
+/// Serves one request on one resource.
+struct ResourceHandler: Sendable {
+    let storage: RESTStorage
+    let target: ResourceTarget
+    let request: APIRequest
+    let watchSettings: WatchSettings
+    let kubelet: KubeletConnector
+
+    var resource: ResourceDefinition { target.resource! }
+    var query: [String: String] { request.query }
+
+    func serve() async throws(APIError) -> APIResponse {
+        let method = request.method
+        switch (method, target.name, target.subresource) {
+        case (.GET, nil, _), (.HEAD, nil, _):
+            return target.watch ? try await watch() : try await list()
+        case (.GET, let name?, nil), (.HEAD, let name?, nil):
+            if target.watch { return try await watch(pinnedName: name) }
+            return respond(object: try await storage.get(resource, namespace: target.namespace, name: name))
+        case (.GET, let name?, "status"):
+            return respond(object: try await storage.get(resource, namespace: target.namespace, name: name))
+        case (.GET, let name?, "scale"):
+            return respond(object: Scale.from(try await storage.get(resource, namespace: target.namespace, name: name), resource))
+        case (.GET, let name?, "log"):
+            return try await PodLogs(storage: storage, kubelet: kubelet).serve(namespace: target.namespace ?? "", name: name, query: query)
+        case (.POST, nil, nil):
+            let body = try decodeBody()
+            let created = try await storage.create(resource, namespace: target.namespace, body: body, options: try writeOptions(body: nil))
+            return respond(object: created, status: .created)
+        case (.POST, let name?, "binding"):
+            return respond(object: try await PodBinding(storage: storage).bind(namespace: target.namespace ?? "", name: name, body: try decodeBody(), dryRun: dryRun()), status: .created)
+        case (.POST, let name?, "eviction"):
+            return respond(object: try await Eviction(storage: storage).evict(namespace: target.namespace ?? "", name: name, body: try decodeBody(), dryRun: dryRun()), status: .created)
+        case (.PUT, let name?, let sub):
+            let body = try decodeBody()
+            return try await put(name: name, subresource: sub, body: body)
+        case (.PATCH, let name?, let sub):
+            return try await patch(name: name, subresource: sub)
+        case (.DELETE, let name?, nil):
+            let options = try writeOptions(body: try decodeDeleteOptions())
+            let (object, gone) = try await storage.delete(resource, namespace: target.namespace, name: name, options: options)
+            return respond(object: object, status: gone ? .ok : .ok)
+        case (.DELETE, nil, nil):
+            return try await deleteCollection()
+        default:
+            throw APIError.methodNotAllowed("the server does not allow this method on the requested resource")
+        }
+    }
+
+    // MARK: Bodies and options
+
+    /// The request body as JSON: JSON or YAML (one document), at most the server's body limit.
+    func decodeBody() throws(APIError) -> JSONValue {
+        let type = request.contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return try BodyDecoder.decode(request.body, contentType: type)
+    }
+
+    func decodeDeleteOptions() throws(APIError) -> JSONObject? {
+        guard !request.body.isEmpty else { return nil }
+        guard let object = try decodeBody().objectValue else { throw APIError.badRequest("DeleteOptions must be a JSON object") }
+        return object
+    }
+
+    func dryRun() throws(APIError) -> Bool {
+        guard let value = query["dryRun"], !value.isEmpty else { return false }
+        guard value == "All" else { throw APIError.badRequest("Invalid dry run value \"\(value)\": supported values: \"All\"") }
+        return true
+    }
+
+    func writeOptions(body: JSONObject?) throws(APIError) -> WriteOptions {
+        var options = WriteOptions()
+        options.dryRun = try dryRun()
+        if let body {
+            if let values = body["dryRun"]?.arrayValue, values.contains(.string("All")) { options.dryRun = true }
+            options.gracePeriodSeconds = body["gracePeriodSeconds"]?.intValue
+            options.propagationPolicy = body["propagationPolicy"]?.stringValue
+            if body["orphanDependents"]?.boolValue == true && options.propagationPolicy == nil { options.propagationPolicy = "Orphan" }
+            options.preconditionUID = body[path: ["preconditions", "uid"]]?.stringValue
+            options.preconditionResourceVersion = body[path: ["preconditions", "resourceVersion"]]?.stringValue
+        }
+        if let grace = query["gracePeriodSeconds"] {
+            guard let value = Int64(grace) else { throw APIError.badRequest("invalid gracePeriodSeconds \"\(grace)\"") }
+            options.gracePeriodSeconds = value
+        }
+        if let policy = query["propagationPolicy"], !policy.isEmpty { options.propagationPolicy = policy }
+        if query["orphanDependents"] == "true" && options.propagationPolicy == nil { options.propagationPolicy = "Orphan" }
+        if let validation = query["fieldValidation"], !["", "Strict", "Warn", "Ignore"].contains(validation) {
+            throw APIError.badRequest("fieldValidation must be one of Ignore, Warn, Strict (got \"\(validation)\")")
+        }
+        return options
+    }
+
+    func listOptions() throws(APIError) -> ListOptions {
+        var options = ListOptions()
+        if let text = query["labelSelector"], !text.isEmpty { options.labelSelector = try LabelSelectorQuery(parsing: text) }
+        if let text = query["fieldSelector"], !text.isEmpty { options.fieldSelector = try FieldSelectorQuery(parsing: text, resource: resource) }
+        if let text = query["limit"], !text.isEmpty {
+            guard let limit = Int(text), limit >= 0 else { throw APIError.badRequest("invalid limit \"\(text)\"") }
+            options.limit = limit
+        }
+        options.continueToken = query["continue"]
+        options.resourceVersion = query["resourceVersion"] ?? ""
+        options.resourceVersionMatch = query["resourceVersionMatch"] ?? ""
+        if !["", "Exact", "NotOlderThan"].contains(options.resourceVersionMatch) {
+            throw APIError.badRequest("resourceVersionMatch: Unsupported value: \"\(options.resourceVersionMatch)\": supported values: \"Exact\", \"NotOlderThan\", \"\"")
+        }
+        if !options.resourceVersionMatch.isEmpty && options.resourceVersion.isEmpty {
+            throw APIError.badRequest("resourceVersionMatch is forbidden unless resourceVersion is provided")
+        }
+        if options.continueToken?.isEmpty == false && !options.resourceVersion.isEmpty && options.resourceVersion != "0" {
+            throw APIError.badRequest("specifying resource version is not allowed when using continue")
+        }
+        return options
+    }
+
+    // MARK: Verbs
+
+    func list() async throws(APIError) -> APIResponse {
+        let page = try await storage.list(resource, namespace: target.namespace, options: try listOptions())
+        if Table.wanted(request.accept) {
+            return .json(JSONCoding.encode(Table.render(page.items, resource: resource, includeObject: query["includeObject"] ?? "Metadata",
+                                                        resourceVersion: page.resourceVersion, continueToken: page.continueToken)),
+                         contentTypeTable: true)
+        }
+        var metadata: JSONObject = ["resourceVersion": .string(String(page.resourceVersion))]
+        if let token = page.continueToken { metadata["continue"] = .string(token) }
+        if let remaining = page.remainingItemCount { metadata["remainingItemCount"] = .int(remaining) }
+        let list: JSONObject = [
+            "kind": .string(resource.listKind), "apiVersion": .string(resource.apiVersion),
+            "metadata": .object(metadata), "items": .array(page.items.map { .object($0) }),
+        ]
+        return .json(JSONCoding.encode(list))
+    }
+
+    func watch(pinnedName: String? = nil) async throws(APIError) -> APIResponse {
+        var options = try listOptions()
+        if let pinnedName {
+            options.fieldSelector.requirements.append((field: "metadata.name", value: pinnedName, negated: false))
+        }
+        var timeout = watchSettings.defaultTimeout
+        if let text = query["timeoutSeconds"], !text.isEmpty {
+            guard let seconds = Int64(text), seconds >= 0 else { throw APIError.badRequest("invalid timeoutSeconds \"\(text)\"") }
+            if seconds > 0 { timeout = .seconds(seconds) }
+        }
+        let stream = try await WatchStream(storage: storage, resource: resource, namespace: target.namespace, options: options,
+                                           bookmarks: query["allowWatchBookmarks"] == "true", sendInitialEvents: query["sendInitialEvents"] == "true",
+                                           table: Table.wanted(request.accept) ? (query["includeObject"] ?? "Metadata") : nil,
+                                           timeout: timeout, settings: watchSettings).start()
+        return APIResponse(status: .ok, contentType: Table.wanted(request.accept) ? "application/json;as=Table;v=v1;g=meta.k8s.io" : "application/json",
+                           body: .stream(stream))
+    }
+
+    func put(name: String, subresource: String?, body: JSONValue) async throws(APIError) -> APIResponse {
+        let options = try writeOptions(body: nil)
+        guard let object = body.objectValue else { throw APIError.badRequest("the body of the request is not a JSON object") }
+        switch subresource {
+        case nil, "status", "finalize":
+            let scope: RESTStorage.UpdateScope = subresource == "status" ? .status : subresource == "finalize" ? .finalize : .main
+            let updated = try await storage.update(resource, namespace: target.namespace, name: name, scope: scope, options: options) { _ throws(APIError) in object }
+            return respond(object: updated)
+        case "scale":
+            let updated = try await storage.update(resource, namespace: target.namespace, name: name, scope: .main, options: options) { current throws(APIError) in
+                try Scale.apply(object, to: current)
+            }
+            return respond(object: Scale.from(updated, resource))
+        default:
+            throw APIError.methodNotAllowed("the server does not allow this method on the requested resource")
+        }
+    }
+
+    func patch(name: String, subresource: String?) async throws(APIError) -> APIResponse {
+        let options = try writeOptions(body: nil)
+        let type = request.contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        guard let patchType = PatchType(rawValue: type) else { throw APIError.unsupportedMediaType(type) }
+        guard patchType != .apply else {
+            throw APIError(code: 415, reason: "UnsupportedMediaType", message: "server-side apply (application/apply-patch+yaml) is not served yet (issue 6)")
+        }
+        let patchBody: JSONValue
+        do {
+            patchBody = try JSONDecoder().decode(JSONValue.self, from: Data(request.body))
+        } catch {
+            throw APIError.badRequest("error decoding patch: invalid JSON: \(JSONCoding.describe(error))")
+        }
+        let resource = self.resource
+        let schema = SchemaRegistry.builtin.schema(apiVersion: resource.apiVersion, kind: resource.kind)
+        let scale = subresource == "scale"
+        let scope: RESTStorage.UpdateScope = subresource == "status" ? .status : .main
+        let updated = try await storage.update(resource, namespace: target.namespace, name: name, scope: scope, options: options) { current throws(APIError) in
+            let original: JSONValue = .object(scale ? Scale.from(current, resource) : current)
+            let patched: JSONValue
+            do throws(PatchError) {
+                switch patchType {
+                case .merge: patched = JSONMergePatch.apply(patchBody, to: original)
+                case .json: patched = try JSONPatch.apply(patchBody, to: original)
+                case .strategic: patched = try StrategicMergePatch.apply(patchBody, to: original, schema: scale ? nil : schema)
+                case .apply: patched = original
+                }
+            } catch {
+                throw APIError.from(error, resource, name: name)
+            }
+            guard var object = patched.objectValue else { throw APIError.badRequest("the patched object is not a JSON object") }
+            if scale { return try Scale.apply(object, to: current) }
+            // A patch that does not name a resourceVersion applies to whatever is current.
+            if patchBody[path: ["metadata", "resourceVersion"]] == nil {
+                object.metadata["resourceVersion"] = current.metadata["resourceVersion"]
+            }
+            return object
+        }
+        return respond(object: scale ? Scale.from(updated, resource) : updated)
+    }
+
+    func deleteCollection() async throws(APIError) -> APIResponse {
+        let options = try writeOptions(body: try decodeDeleteOptions())
+        var listOptions = try listOptions()
+        listOptions.limit = 0
+        let page = try await storage.list(resource, namespace: target.namespace, options: listOptions)
+        var deleted: [JSONValue] = []
+        for item in page.items {
+            do {
+                let (object, _) = try await storage.delete(resource, namespace: item.namespace.isEmpty ? nil : item.namespace, name: item.name, options: options)
+                deleted.append(.object(object))
+            } catch let error where error.code == 404 {
+                continue
+            }
+        }
+        let list: JSONObject = [
+            "kind": .string(resource.listKind), "apiVersion": .string(resource.apiVersion),
+            "metadata": .object(["resourceVersion": .string(String(page.resourceVersion))]), "items": .array(deleted),
+        ]
+        return .json(JSONCoding.encode(list))
+    }
+
+    func respond(object: JSONObject, status: HTTPResponseStatus = .ok) -> APIResponse {
+        if Table.wanted(request.accept), object["kind"]?.stringValue == resource.kind {
+            let rv = Int64(object.metadata["resourceVersion"]?.stringValue ?? "") ?? 0
+            return .json(JSONCoding.encode(Table.render([object], resource: resource, includeObject: query["includeObject"] ?? "Metadata", resourceVersion: rv, continueToken: nil)),
+                         status: status, contentTypeTable: true)
+        }
+        return .json(JSONCoding.encode(object), status: status)
+    }
+}
+
+extension APIResponse {
+    static func json(_ bytes: [UInt8], status: HTTPResponseStatus = .ok, contentTypeTable: Bool) -> APIResponse {
+        APIResponse(status: status, contentType: contentTypeTable ? "application/json;as=Table;v=v1;g=meta.k8s.io" : "application/json", body: .bytes(bytes))
+    }
+}
+
+extension APIError {
+    static func from(_ error: PatchError, _ resource: ResourceDefinition, name: String) -> APIError {
+        if error.isBadRequest { return .badRequest(error.message) }
+        if error.isConflict { return .conflict(resource, name: name, why: error.message) }
+        let causes = error.causes.map { StatusCause(reason: $0.reason, message: $0.message, field: $0.field) }
+        return APIError(code: 422, reason: "Invalid", message: "\(resource.kind) \"\(name)\" is invalid: \(error.message)",
+                        details: StatusDetails(name: name, group: resource.group, kind: resource.kind, causes: causes.isEmpty ? nil : causes))
+    }
+}
+
+/// Request bodies: JSON, or YAML with exactly one document.
+enum BodyDecoder {
+    static func decode(_ body: [UInt8], contentType: String) throws(APIError) -> JSONValue {
+        guard !body.isEmpty else { throw APIError.badRequest("the request body is empty") }
+        switch contentType {
+        case "", "application/json", "*/*":
+            return try JSONCoding.decode(body, what: "the request body")
+        case "application/yaml", "application/x-yaml", "text/yaml":
+            let documents: [JSONValue]
+            do { documents = try Manifest.documents(String(decoding: body, as: UTF8.self), source: "the request body") } catch {
+                throw APIError.badRequest("error decoding YAML: \(error)")
+            }
+            guard documents.count == 1 else { throw APIError.badRequest("the request body must hold exactly one YAML document, found \(documents.count)") }
+            return documents[0]
+        default:
+            throw APIError.unsupportedMediaType(contentType)
+        }
+    }
+}

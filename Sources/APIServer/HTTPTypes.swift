@@ -1,0 +1,60 @@
+import Foundation
+import NIOHTTP1
+
+/// One HTTP request as the handler sees it: method, path, decoded query, headers, the whole body
+/// and the authenticated user (nil when the request carried no valid credentials).
+struct APIRequest: Sendable {
+    var method: HTTPMethod
+    var path: String
+    var query: [String: String]
+    var headers: HTTPHeaders
+    var body: [UInt8]
+    var user: UserInfo?
+
+    init(method: HTTPMethod, uri: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [], user: UserInfo? = nil) {
+        self.method = method
+        let components = URLComponents(string: uri)
+        path = components?.percentEncodedPath.removingPercentEncoding ?? uri
+        var query: [String: String] = [:]
+        for item in components?.queryItems ?? [] where query[item.name] == nil { query[item.name] = item.value ?? "" }
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.user = user
+    }
+
+    var accept: String { headers.first(name: "Accept") ?? "" }
+    var contentType: String { headers.first(name: "Content-Type") ?? "" }
+}
+
+/// Who made a request.
+struct UserInfo: Sendable, Hashable {
+    var name: String
+    var groups: [String]
+}
+
+/// What the handler answers: a whole body, or a stream of chunks (watch, logs) sent with chunked
+/// transfer encoding as they come; the stream ends the response when it finishes.
+struct APIResponse: Sendable {
+    enum Body: Sendable {
+        case bytes([UInt8])
+        case stream(AsyncStream<[UInt8]>)
+    }
+
+    var status: HTTPResponseStatus
+    var contentType: String
+    var body: Body
+    var headers: [(String, String)] = []
+
+    static func json(_ bytes: [UInt8], status: HTTPResponseStatus = .ok) -> APIResponse {
+        APIResponse(status: status, contentType: "application/json", body: .bytes(bytes))
+    }
+
+    static func text(_ text: String, status: HTTPResponseStatus = .ok) -> APIResponse {
+        APIResponse(status: status, contentType: "text/plain; charset=utf-8", body: .bytes(Array(text.utf8)))
+    }
+
+    static func error(_ error: APIError) -> APIResponse {
+        APIResponse(status: HTTPResponseStatus(statusCode: error.code), contentType: "application/json", body: .bytes(JSONCoding.encode(error.status)))
+    }
+}

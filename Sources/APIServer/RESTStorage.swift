@@ -1,0 +1,438 @@
+import Foundation
+import KubeAPI
+import Store
+
+/// Options a write carries from its query string and body (metav1.CreateOptions,
+/// UpdateOptions, DeleteOptions).
+struct WriteOptions: Sendable {
+    var dryRun = false
+    var gracePeriodSeconds: Int64?
+    var propagationPolicy: String?
+    var preconditionUID: String?
+    var preconditionResourceVersion: String?
+}
+
+/// How a list reads: selectors, paging and the resourceVersion rules of upstream's list.
+struct ListOptions: Sendable {
+    var labelSelector = LabelSelectorQuery.everything
+    var fieldSelector = FieldSelectorQuery.everything
+    var limit = 0
+    var continueToken: String?
+    var resourceVersion = ""
+    var resourceVersionMatch = ""
+}
+
+/// A page of a list.
+struct ListPage: Sendable {
+    var items: [JSONObject]
+    var resourceVersion: Int64
+    var continueToken: String?
+    var remainingItemCount: Int64?
+}
+
+/// The REST semantics of one resource over the Store: create, get, list, update, delete, with
+/// metadata rules, defaulting, validation, preconditions, generation, finalizers and graceful
+/// deletion. Objects are stored as JSON without their resourceVersion, which is the key's mod
+/// revision and is set on every read.
+///
+/// Thread-safety: a value type over a `Sendable` store; every method may run concurrently.
+/// Writes are compare-and-swap on the mod revision, so concurrent writers never lose updates.
+struct RESTStorage: Sendable {
+    let store: any Store
+    let registry: ResourceRegistry
+    let allocator: ServiceAllocator
+    let now: @Sendable () -> Date
+
+    // MARK: Reading
+
+    func decode(_ kv: KeyValue, _ resource: ResourceDefinition) throws(APIError) -> JSONObject {
+        guard var object = try JSONCoding.decode(kv.value, what: "stored \(resource.plural) \(kv.key)").objectValue else {
+            throw APIError.internalError("stored \(resource.plural) \(kv.key) is not a JSON object")
+        }
+        object.metadata["resourceVersion"] = .string(String(kv.modRevision))
+        return object
+    }
+
+    func get(_ resource: ResourceDefinition, namespace: String?, name: String) async throws(APIError) -> JSONObject {
+        try decode(try await getKV(resource, namespace: namespace, name: name), resource)
+    }
+
+    func getKV(_ resource: ResourceDefinition, namespace: String?, name: String) async throws(APIError) -> KeyValue {
+        let kv: KeyValue?
+        do { kv = try await store.get(resource.storageKey(namespace: namespace, name: name)) } catch { throw APIError.from(error, resource, name: name) }
+        guard let kv else { throw APIError.notFound(resource, name: name) }
+        return kv
+    }
+
+    /// Paged, filtered list. A continue token pins the revision of the first page, so the pages
+    /// of one list are one consistent snapshot (410 once that revision is compacted).
+    func list(_ resource: ResourceDefinition, namespace: String?, options: ListOptions) async throws(APIError) -> ListPage {
+        let prefix = resource.storagePrefix(namespace: namespace)
+        var revision: Int64 = 0
+        var startKey: String?
+        if let token = options.continueToken, !token.isEmpty {
+            let parsed = try ContinueToken(decoding: token, prefix: prefix)
+            revision = parsed.revision
+            startKey = parsed.startKey
+        } else if !options.resourceVersion.isEmpty && options.resourceVersion != "0" {
+            guard let rv = Int64(options.resourceVersion), rv > 0 else {
+                throw APIError.badRequest("invalid resource version \"\(options.resourceVersion)\"")
+            }
+            if options.resourceVersionMatch == "Exact" {
+                revision = rv
+            } else {
+                let current: Int64
+                do { current = try await store.currentRevision() } catch { throw APIError.from(error, resource, name: "") }
+                if rv > current { throw APIError.from(.futureRevision(requested: rv, current: current), resource, name: "") }
+            }
+        }
+        if let name = options.fieldSelector.pinnedName, startKey == nil {
+            // A list pinned to one name (kubectl get NAME -w, informers for one object) reads one key.
+            let result: RangeResult
+            do { result = try await store.range(RangeRequest(key: prefix + name, revision: revision)) } catch { throw APIError.from(error, resource, name: name) }
+            let items = try result.kvs.map { kv throws(APIError) in try decode(kv, resource) }
+                .filter { options.labelSelector.matches($0.labels) && options.fieldSelector.matches($0, resource: resource) }
+            return ListPage(items: items, resourceVersion: result.revision)
+        }
+        let filtered = !options.labelSelector.requirements.isEmpty || !options.fieldSelector.requirements.isEmpty
+        var items: [JSONObject] = []
+        var next = startKey
+        while true {
+            let want = options.limit > 0 ? options.limit - items.count : 0
+            // Filtering may drop keys, so read ahead in chunks of at least a few hundred.
+            let chunk = options.limit > 0 ? (filtered ? max(want, 500) : want) : 0
+            let result: RangeResult
+            do {
+                result = try await store.range(.prefix(prefix, startKey: next, limit: chunk, revision: revision))
+            } catch let error {
+                if case .compacted = error, options.continueToken != nil {
+                    throw APIError.gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results.")
+                }
+                throw APIError.from(error, resource, name: "")
+            }
+            revision = result.revision
+            for (index, kv) in result.kvs.enumerated() {
+                let object = try decode(kv, resource)
+                guard options.labelSelector.matches(object.labels), options.fieldSelector.matches(object, resource: resource) else { continue }
+                items.append(object)
+                if options.limit > 0 && items.count == options.limit {
+                    let hasMore = index < result.kvs.count - 1 || result.more
+                    guard hasMore else { return ListPage(items: items, resourceVersion: revision) }
+                    let remaining = filtered ? nil : Int64(result.count - index - 1)
+                    let token = ContinueToken(revision: revision, startKey: kv.key + "\u{0}").encoded
+                    return ListPage(items: items, resourceVersion: revision, continueToken: token, remainingItemCount: remaining)
+                }
+            }
+            guard result.more, let last = result.kvs.last else { break }
+            next = last.key + "\u{0}"
+        }
+        return ListPage(items: items, resourceVersion: revision)
+    }
+
+    // MARK: Creating
+
+    /// Prepares a new object from a request body: checks kind and namespace, sets the server's
+    /// metadata, defaults and validates. Does not write.
+    func prepareCreate(_ resource: ResourceDefinition, namespace: String?, body: JSONValue) throws(APIError) -> JSONObject {
+        guard var object = body.objectValue else { throw APIError.badRequest("the body of the request is not a JSON object") }
+        try checkTypeMeta(object, resource)
+        object["apiVersion"] = .string(resource.apiVersion)
+        object["kind"] = .string(resource.kind)
+        var meta = object.metadata
+        if resource.namespaced {
+            let given = meta["namespace"]?.stringValue ?? ""
+            if !given.isEmpty, let namespace, given != namespace {
+                throw APIError.badRequest("the namespace of the provided object does not match the namespace sent on the request")
+            }
+            meta["namespace"] = .string(namespace ?? given)
+        } else {
+            meta["namespace"] = nil
+        }
+        if (meta["name"]?.stringValue ?? "").isEmpty, let base = meta["generateName"]?.stringValue, !base.isEmpty {
+            meta["name"] = .string(String(base.prefix(58)) + Self.randomSuffix())
+        }
+        meta["uid"] = .string(UUID().uuidString.lowercased())
+        meta["creationTimestamp"] = .string(Timestamp.format(now()))
+        meta["generation"] = .int(1)
+        for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] { meta[field] = nil }
+        object.metadata = meta
+        resource.defaults(&object)
+        try validate(object, old: nil, resource)
+        return object
+    }
+
+    func checkTypeMeta(_ object: JSONObject, _ resource: ResourceDefinition) throws(APIError) {
+        if let kind = object["kind"]?.stringValue, !kind.isEmpty, kind != resource.kind {
+            throw APIError.badRequest("the kind in the data (\(kind)) does not match the expected kind (\(resource.kind)) for \(resource.qualifiedPlural)")
+        }
+        if let apiVersion = object["apiVersion"]?.stringValue, !apiVersion.isEmpty, apiVersion != resource.apiVersion {
+            throw APIError.badRequest("the API version in the data (\(apiVersion)) does not match the expected API version (\(resource.apiVersion))")
+        }
+        if let meta = object["metadata"], meta.objectValue == nil {
+            throw APIError.badRequest("metadata must be an object, got \(meta)")
+        }
+    }
+
+    func validate(_ object: JSONObject, old: JSONObject?, _ resource: ResourceDefinition) throws(APIError) {
+        let errors = NameValidation.objectMeta(object, rule: resource.nameRule, namespaced: resource.namespaced) + resource.validate(object, old)
+        if !errors.isEmpty { throw APIError.invalid(resource, name: object.name, errors: errors) }
+    }
+
+    func create(_ resource: ResourceDefinition, namespace: String?, body: JSONValue, options: WriteOptions) async throws(APIError) -> JSONObject {
+        var object = try prepareCreate(resource, namespace: namespace, body: body)
+        if resource.namespaced { try await checkNamespaceAcceptsCreates(object.namespace) }
+        let name = object.name
+        var allocated: [String] = []
+        if resource.kind == "Service" && resource.group.isEmpty && !options.dryRun {
+            allocated = try await allocator.allocate(&object, old: nil).added
+        }
+        if options.dryRun { return object }
+        let kv: KeyValue
+        do {
+            var stored = object
+            stored.metadata["resourceVersion"] = nil
+            kv = try await store.create(resource.storageKey(namespace: object.namespace, name: name), value: JSONCoding.encode(stored), ttl: nil)
+        } catch {
+            await allocator.release(allocated)
+            if case .conflict = error { throw APIError.alreadyExists(resource, name: name) }
+            throw APIError.from(error, resource, name: name)
+        }
+        object.metadata["resourceVersion"] = .string(String(kv.modRevision))
+        return object
+    }
+
+    func checkNamespaceAcceptsCreates(_ namespace: String) async throws(APIError) {
+        let namespaces = Namespaces.definition
+        let ns = try await get(namespaces, namespace: nil, name: namespace)
+        if ns.metadata["deletionTimestamp"] != nil || ns[path: ["status", "phase"]]?.stringValue == "Terminating" {
+            throw APIError(code: 403, reason: "Forbidden",
+                           message: "unable to create new content in namespace \(namespace) because it is being terminated",
+                           details: StatusDetails(name: namespace, kind: "namespaces", causes: [StatusCause(reason: "NamespaceTerminating", message: "namespace \(namespace) is being terminated", field: "metadata.namespace")]))
+        }
+    }
+
+    static func randomSuffix() -> String {
+        // Upstream's alphabet: no vowels (no words) and no look-alike characters.
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        return String((0..<5).map { _ in alphabet.randomElement()! })
+    }
+
+    // MARK: Updating
+
+    /// What a PUT to the object or one of its subresources replaces.
+    enum UpdateScope: Sendable { case main, status, finalize }
+
+    /// Replaces an object (PUT). `transform` receives the current object and returns the desired
+    /// one (for PUT the body; for PATCH the patched current). A resourceVersion in the desired
+    /// object is a precondition (409 when stale); without one the update retries on conflicts.
+    func update(_ resource: ResourceDefinition, namespace: String?, name: String, scope: UpdateScope, options: WriteOptions,
+                transform: @Sendable (JSONObject) throws(APIError) -> JSONObject) async throws(APIError) -> JSONObject {
+        for _ in 0..<32 {
+            let kv = try await getKV(resource, namespace: namespace, name: name)
+            let old = try decode(kv, resource)
+            let desired = try transform(old)
+            try checkTypeMeta(desired, resource)
+            if !desired.name.isEmpty && desired.name != name {
+                throw APIError.badRequest("the name of the object (\(desired.name)) does not match the name on the URL (\(name))")
+            }
+            let precondition = desired.metadata["resourceVersion"]?.stringValue ?? ""
+            if !precondition.isEmpty && precondition != String(kv.modRevision) {
+                throw APIError.conflict(resource, name: name)
+            }
+            var object = merge(desired: desired, old: old, scope: scope, resource)
+            resource.defaults(&object)
+            try validate(object, old: old, resource)
+            if specChanged(object, old) {
+                object.metadata["generation"] = .int((old.metadata["generation"]?.intValue ?? 1) + 1)
+            }
+            var allocation = ServiceAllocator.Allocation()
+            if resource.kind == "Service" && resource.group.isEmpty && !options.dryRun {
+                allocation = try await allocator.allocate(&object, old: old)
+            }
+            if object == old || options.dryRun { return object }
+            do {
+                let written = try await write(object, kv: kv, resource)
+                await allocator.release(allocation.dropped)
+                return written
+            } catch let error {
+                await allocator.release(allocation.added)
+                if error.reason == "Conflict" && precondition.isEmpty { continue }
+                throw error
+            }
+        }
+        throw APIError.conflict(resource, name: name, why: "too many concurrent updates")
+    }
+
+    /// Writes `object` over `kv`; deletes it instead when it is being deleted and its last
+    /// finalizer is gone.
+    func write(_ object: JSONObject, kv: KeyValue, _ resource: ResourceDefinition) async throws(APIError) -> JSONObject {
+        var stored = object
+        stored.metadata["resourceVersion"] = nil
+        do {
+            if canFinishDeletion(object, resource) {
+                let result = try await store.delete(kv.key, expectedModRevision: kv.modRevision)
+                await allocator.releaseAll(of: object, resource)
+                var gone = object
+                gone.metadata["resourceVersion"] = .string(String(result.revision))
+                return gone
+            }
+            let written = try await store.update(kv.key, value: JSONCoding.encode(stored), expectedModRevision: kv.modRevision, ttl: nil)
+            var out = object
+            out.metadata["resourceVersion"] = .string(String(written.modRevision))
+            return out
+        } catch {
+            throw APIError.from(error, resource, name: object.name)
+        }
+    }
+
+    /// True when an object under deletion has nothing left to wait for: no finalizers, no
+    /// namespace spec finalizers, and (for a scheduled pod under graceful deletion) no kubelet that
+    /// has yet to delete it with grace 0.
+    func canFinishDeletion(_ object: JSONObject, _ resource: ResourceDefinition) -> Bool {
+        guard object.metadata["deletionTimestamp"] != nil, object.finalizers.isEmpty else { return false }
+        if resource.kind == "Pod" && resource.group.isEmpty && (object.metadata["deletionGracePeriodSeconds"]?.intValue ?? 0) > 0 { return false }
+        if resource.kind == "Namespace" && !(object[path: ["spec", "finalizers"]]?.arrayValue ?? []).isEmpty { return false }
+        return true
+    }
+
+    /// The object a PUT stores: the server-owned metadata of the old object, and for resources
+    /// with a status subresource the old status (main PUT) or the old everything-but-status
+    /// (status PUT).
+    func merge(desired: JSONObject, old: JSONObject, scope: UpdateScope, _ resource: ResourceDefinition) -> JSONObject {
+        var object: JSONObject
+        switch scope {
+        case .main:
+            object = desired
+            if resource.hasStatus { object["status"] = old["status"] }
+            if resource.kind == "Namespace" { object[path: ["spec", "finalizers"]] = old[path: ["spec", "finalizers"]] }
+        case .status:
+            object = old
+            object["status"] = desired["status"]
+            var meta = old.metadata
+            // Upstream's status strategies keep metadata changes other than the fixed fields.
+            for field in ["labels", "annotations", "ownerReferences", "finalizers"] { meta[field] = desired.metadata[field] }
+            object.metadata = meta
+        case .finalize:
+            object = old
+            object[path: ["spec", "finalizers"]] = desired[path: ["spec", "finalizers"]] ?? .array([])
+        }
+        var meta = object.metadata
+        for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "name", "namespace"] {
+            meta[field] = old.metadata[field]
+        }
+        meta["resourceVersion"] = old.metadata["resourceVersion"]
+        meta["selfLink"] = nil
+        object.metadata = meta
+        object["apiVersion"] = .string(resource.apiVersion)
+        object["kind"] = .string(resource.kind)
+        if resource.kind == "Namespace", old[path: ["status", "phase"]]?.stringValue == "Terminating" {
+            object[path: ["status", "phase"]] = .string("Terminating")
+        }
+        return object
+    }
+
+    /// True when anything but metadata and status changed: generation counts those changes.
+    func specChanged(_ new: JSONObject, _ old: JSONObject) -> Bool {
+        var a = new, b = old
+        for field in ["metadata", "status"] { a[field] = nil; b[field] = nil }
+        return a != b
+    }
+
+    // MARK: Deleting
+
+    /// Deletes an object, or starts its deletion: with finalizers (or an orphan/foreground
+    /// propagation policy) it gets a deletionTimestamp and stays; a scheduled pod gets a grace
+    /// period and stays until deleted with grace 0; a namespace becomes Terminating. Returns the
+    /// object as deleted or as marked, and whether it is gone from the store.
+    func delete(_ resource: ResourceDefinition, namespace: String?, name: String, options: WriteOptions) async throws(APIError) -> (object: JSONObject, gone: Bool) {
+        for _ in 0..<32 {
+            let kv = try await getKV(resource, namespace: namespace, name: name)
+            var object = try decode(kv, resource)
+            if let uid = options.preconditionUID, uid != object.metadata["uid"]?.stringValue {
+                throw APIError.conflict(resource, name: name, why: "Precondition failed: UID in precondition: \(uid), UID in object meta: \(object.metadata["uid"]?.stringValue ?? "")")
+            }
+            if let rv = options.preconditionResourceVersion, rv != String(kv.modRevision) {
+                throw APIError.conflict(resource, name: name, why: "Precondition failed: ResourceVersion in precondition: \(rv), ResourceVersion in object meta: \(kv.modRevision)")
+            }
+            var finalizers = object.finalizers
+            switch options.propagationPolicy {
+            case "Orphan": if !finalizers.contains("orphan") { finalizers.append("orphan") }
+            case "Foreground": if !finalizers.contains("foregroundDeletion") { finalizers.append("foregroundDeletion") }
+            case nil, "Background": break
+            case let other?:
+                throw APIError.invalid(resource, name: name, errors: [FieldError(.notSupported, "propagationPolicy", value: other, "supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"")])
+            }
+            let alreadyDeleting = object.metadata["deletionTimestamp"] != nil
+            var grace: Int64 = 0
+            if resource.kind == "Pod" && resource.group.isEmpty {
+                let scheduled = !(object[path: ["spec", "nodeName"]]?.stringValue ?? "").isEmpty
+                let finished = ["Succeeded", "Failed"].contains(object[path: ["status", "phase"]]?.stringValue ?? "")
+                grace = options.gracePeriodSeconds ?? object[path: ["spec", "terminationGracePeriodSeconds"]]?.intValue ?? 30
+                if !scheduled || finished || grace < 0 { grace = 0 }
+                if alreadyDeleting, let current = object.metadata["deletionGracePeriodSeconds"]?.intValue, current < grace { grace = current }
+            }
+            let namespaceWithFinalizers = resource.kind == "Namespace" && !(object[path: ["spec", "finalizers"]]?.arrayValue ?? []).isEmpty
+            if finalizers.isEmpty && grace == 0 && !namespaceWithFinalizers {
+                if options.dryRun { return (object, true) }
+                do {
+                    let result = try await store.delete(kv.key, expectedModRevision: kv.modRevision)
+                    await allocator.releaseAll(of: object, resource)
+                    object.metadata["resourceVersion"] = .string(String(result.revision))
+                    return (object, true)
+                } catch let error {
+                    if case .conflict = error { continue }
+                    throw APIError.from(error, resource, name: name)
+                }
+            }
+            if alreadyDeleting && finalizers == object.finalizers && grace == (object.metadata["deletionGracePeriodSeconds"]?.intValue ?? 0) {
+                return (object, false)
+            }
+            var meta = object.metadata
+            meta["finalizers"] = finalizers.isEmpty ? nil : .array(finalizers.map { .string($0) })
+            if !alreadyDeleting || grace < (meta["deletionGracePeriodSeconds"]?.intValue ?? 0) {
+                meta["deletionTimestamp"] = .string(Timestamp.format(now().addingTimeInterval(TimeInterval(grace))))
+            }
+            meta["deletionGracePeriodSeconds"] = .int(grace)
+            if !alreadyDeleting { meta["generation"] = .int((meta["generation"]?.intValue ?? 1) + 1) }
+            object.metadata = meta
+            if resource.kind == "Namespace" { object[path: ["status", "phase"]] = .string("Terminating") }
+            if options.dryRun { return (object, false) }
+            do {
+                return (try await write(object, kv: kv, resource), false)
+            } catch let error {
+                if error.reason == "Conflict" { continue }
+                throw error
+            }
+        }
+        throw APIError.conflict(resource, name: name, why: "too many concurrent updates")
+    }
+}
+
+/// A list's continue token: the revision of the first page and the key to resume at,
+/// base64url-encoded JSON (opaque to clients, as upstream's).
+struct ContinueToken: Sendable {
+    var revision: Int64
+    var startKey: String
+
+    init(revision: Int64, startKey: String) {
+        self.revision = revision
+        self.startKey = startKey
+    }
+
+    init(decoding token: String, prefix: String) throws(APIError) {
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64),
+              let value = try? JSONDecoder().decode(JSONValue.self, from: data),
+              let rv = value["rv"]?.intValue, let start = value["start"]?.stringValue, start.hasPrefix(prefix) else {
+            throw APIError.badRequest("continue key is not valid: \(token)")
+        }
+        revision = rv
+        startKey = start
+    }
+
+    var encoded: String {
+        let json = JSONCoding.encode(JSONValue.object(["rv": .int(revision), "start": .string(startKey)]))
+        return Data(json).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}

@@ -1,0 +1,216 @@
+import KubeAPI
+import Store
+
+/// Allocates Service ClusterIPs from the service CIDR and NodePorts from their range. Each
+/// allocation is one store key (/registry/ranges/serviceips/<ip>,
+/// /registry/ranges/servicenodeports/<port>) created with the store's create-if-absent, so two
+/// API servers on one etcd can never hand out the same address, and allocations survive restarts.
+/// The key's value names the owning service ("namespace/name"), which lets an update keep what it
+/// holds and lets ``repair()`` free what no service holds.
+struct ServiceAllocator: Sendable {
+    let store: any Store
+    let network: UInt32
+    let prefixLength: Int
+    let nodePorts: ClosedRange<Int>
+
+    static let ipPrefix = "/registry/ranges/serviceips/"
+    static let portPrefix = "/registry/ranges/servicenodeports/"
+
+    /// What an allocation took and what the object no longer holds (freed once the write lands).
+    struct Allocation: Sendable {
+        var added: [String] = []
+        var dropped: [String] = []
+    }
+
+    /// Parses `a.b.c.d/n` (IPv4 only).
+    init(store: any Store, serviceCIDR: String, nodePorts: ClosedRange<Int>) throws(APIError) {
+        let parts = serviceCIDR.split(separator: "/")
+        guard parts.count == 2, let bits = Int(parts[1]), (8...30).contains(bits), let base = Self.parseIPv4(String(parts[0])) else {
+            throw APIError.badRequest("invalid service CIDR \"\(serviceCIDR)\" (want an IPv4 a.b.c.d/n with n in 8...30)")
+        }
+        self.store = store
+        prefixLength = bits
+        network = base & ~((1 << (32 - UInt32(bits))) - 1)
+        self.nodePorts = nodePorts
+    }
+
+    static func parseIPv4(_ text: String) -> UInt32? {
+        let octets = text.split(separator: ".", omittingEmptySubsequences: false).map { UInt32($0) }
+        guard octets.count == 4, octets.allSatisfy({ $0 != nil && $0! <= 255 }) else { return nil }
+        return octets.reduce(0) { ($0 << 8) | $1! }
+    }
+
+    static func format(_ ip: UInt32) -> String { "\(ip >> 24).\((ip >> 16) & 255).\((ip >> 8) & 255).\(ip & 255)" }
+
+    var size: UInt32 { 1 << (32 - UInt32(prefixLength)) }
+
+    /// The first usable address: what the `kubernetes` service gets.
+    var firstAddress: String { Self.format(network + 1) }
+
+    /// Fills `spec.clusterIP(s)` and NodePorts of `service` (an update passes the stored
+    /// `old`), taking store keys for anything new. Throws 422 Invalid for an address outside the
+    /// range, or one held by another service.
+    func allocate(_ service: inout JSONObject, old: JSONObject?) async throws(APIError) -> Allocation {
+        var allocation = Allocation()
+        let owner = "\(service.namespace)/\(service.name)"
+        let type = service[path: ["spec", "type"]]?.stringValue ?? "ClusterIP"
+        do {
+            try await allocateClusterIP(&service, old: old, type: type, owner: owner, into: &allocation)
+            try await allocateNodePorts(&service, old: old, type: type, owner: owner, into: &allocation)
+        } catch {
+            await release(allocation.added)
+            throw error
+        }
+        return allocation
+    }
+
+    private func allocateClusterIP(_ service: inout JSONObject, old: JSONObject?, type: String, owner: String, into allocation: inout Allocation) async throws(APIError) {
+        let oldIP = old?[path: ["spec", "clusterIP"]]?.stringValue ?? ""
+        var ip = service[path: ["spec", "clusterIP"]]?.stringValue ?? ""
+        if type == "ExternalName" {
+            if !oldIP.isEmpty && oldIP != "None" { allocation.dropped.append(Self.ipPrefix + oldIP) }
+            service[path: ["spec", "clusterIP"]] = nil
+            service[path: ["spec", "clusterIPs"]] = nil
+            return
+        }
+        if ip.isEmpty { ip = oldIP }
+        if ip == "None" {
+            service[path: ["spec", "clusterIPs"]] = .array([.string("None")])
+            return
+        }
+        if ip.isEmpty {
+            ip = try await allocateAnyIP(owner: owner, service: service)
+            allocation.added.append(Self.ipPrefix + ip)
+        } else if ip != oldIP {
+            guard let value = Self.parseIPv4(ip), value > network, value < network + size - 1 else {
+                throw invalid(service, "spec.clusterIPs", ip, "failed to allocate IP \(ip): provided IP is not in the valid range. The range of valid IPs is \(Self.format(network))/\(prefixLength)")
+            }
+            guard try await take(Self.ipPrefix + ip, owner: owner) else {
+                throw invalid(service, "spec.clusterIPs", ip, "failed to allocate IP \(ip): provided IP is already allocated")
+            }
+            allocation.added.append(Self.ipPrefix + ip)
+        }
+        service[path: ["spec", "clusterIP"]] = .string(ip)
+        service[path: ["spec", "clusterIPs"]] = .array([.string(ip)])
+    }
+
+    private func allocateAnyIP(owner: String, service: JSONObject) async throws(APIError) -> String {
+        // Usable addresses exclude the network and broadcast addresses; start at a random one and
+        // probe upward so concurrent allocators rarely collide.
+        let usable = size - 2
+        let start = UInt32.random(in: 0..<usable)
+        for step in 0..<usable {
+            let ip = Self.format(network + 1 + (start + step) % usable)
+            if try await take(Self.ipPrefix + ip, owner: owner) { return ip }
+        }
+        throw invalid(service, "spec.clusterIPs", "", "failed to allocate a serviceIP: range is full")
+    }
+
+    private func allocateNodePorts(_ service: inout JSONObject, old: JSONObject?, type: String, owner: String, into allocation: inout Allocation) async throws(APIError) {
+        let oldPorts = Set((old?[path: ["spec", "ports"]]?.arrayValue ?? []).compactMap { $0["nodePort"]?.intValue })
+        let wantsNodePorts = type == "NodePort" || type == "LoadBalancer"
+        var ports = service[path: ["spec", "ports"]]?.arrayValue ?? []
+        var kept: Set<Int64> = []
+        for (index, value) in ports.enumerated() {
+            guard var port = value.objectValue else { continue }
+            if !wantsNodePorts {
+                port["nodePort"] = nil
+                ports[index] = .object(port)
+                continue
+            }
+            if let requested = port["nodePort"]?.intValue, requested != 0 {
+                if !oldPorts.contains(requested) && !kept.contains(requested) {
+                    guard nodePorts.contains(Int(requested)) else {
+                        throw invalid(service, "spec.ports[\(index)].nodePort", "\(requested)", "provided port is not in the valid range. The range of valid ports is \(nodePorts.lowerBound)-\(nodePorts.upperBound)")
+                    }
+                    guard try await take(Self.portPrefix + "\(requested)", owner: owner) else {
+                        throw invalid(service, "spec.ports[\(index)].nodePort", "\(requested)", "provided port is already allocated")
+                    }
+                    allocation.added.append(Self.portPrefix + "\(requested)")
+                }
+                kept.insert(requested)
+                continue
+            }
+            // Reuse the node port the old object had for the same port and protocol.
+            let match = (old?[path: ["spec", "ports"]]?.arrayValue ?? []).first {
+                $0["port"] == port["port"] && ($0["protocol"]?.stringValue ?? "TCP") == (port["protocol"]?.stringValue ?? "TCP")
+            }
+            if let reused = match?["nodePort"]?.intValue, !kept.contains(reused) {
+                port["nodePort"] = .int(reused)
+                kept.insert(reused)
+            } else {
+                let count = nodePorts.count
+                let start = Int.random(in: 0..<count)
+                var chosen: Int?
+                for step in 0..<count {
+                    let candidate = nodePorts.lowerBound + (start + step) % count
+                    if kept.contains(Int64(candidate)) { continue }
+                    if try await take(Self.portPrefix + "\(candidate)", owner: owner) {
+                        chosen = candidate
+                        break
+                    }
+                }
+                guard let chosen else { throw invalid(service, "spec.ports[\(index)].nodePort", "", "failed to allocate a nodePort: range is full") }
+                allocation.added.append(Self.portPrefix + "\(chosen)")
+                port["nodePort"] = .int(chosen)
+                kept.insert(Int64(chosen))
+            }
+            ports[index] = .object(port)
+        }
+        if !ports.isEmpty { service[path: ["spec", "ports"]] = .array(ports) }
+        allocation.dropped += oldPorts.subtracting(kept).map { Self.portPrefix + "\($0)" }
+    }
+
+    /// Creates `key` for `owner`; true when it is now held by `owner` (also when it already was).
+    private func take(_ key: String, owner: String) async throws(APIError) -> Bool {
+        do {
+            _ = try await store.create(key, value: Array(owner.utf8), ttl: nil)
+            return true
+        } catch let error {
+            if case let .conflict(_, current) = error { return current.map { String(decoding: $0.value, as: UTF8.self) } == owner }
+            throw APIError.serviceUnavailable("allocating \(key): \(error)")
+        }
+    }
+
+    private func invalid(_ service: JSONObject, _ field: String, _ value: String, _ detail: String) -> APIError {
+        APIError.invalid(Services.definition, name: service.name, errors: [FieldError(.invalid, field, value: value, detail)])
+    }
+
+    /// Frees allocation keys. Best effort: a key that cannot be deleted now is freed by ``repair()``.
+    func release(_ keys: [String]) async {
+        for key in keys { _ = try? await store.delete(key, expectedModRevision: nil) }
+    }
+
+    /// Frees everything a deleted object held (only services hold anything).
+    func releaseAll(of object: JSONObject, _ resource: ResourceDefinition) async {
+        guard resource.kind == "Service" && resource.group.isEmpty else { return }
+        var keys: [String] = []
+        if let ip = object[path: ["spec", "clusterIP"]]?.stringValue, !ip.isEmpty, ip != "None" { keys.append(Self.ipPrefix + ip) }
+        keys += (object[path: ["spec", "ports"]]?.arrayValue ?? []).compactMap { $0["nodePort"]?.intValue }.map { Self.portPrefix + "\($0)" }
+        await release(keys)
+    }
+
+    /// Frees allocation keys whose owning service no longer exists or no longer holds them
+    /// (a crash between allocating and writing the service leaves such keys). Run at startup.
+    func repair() async throws(StoreError) -> Int {
+        var freed = 0
+        for prefix in [Self.ipPrefix, Self.portPrefix] {
+            for kv in try await store.range(.prefix(prefix)).kvs {
+                let owner = String(decoding: kv.value, as: UTF8.self).split(separator: "/", maxSplits: 1).map(String.init)
+                let value = String(kv.key.dropFirst(prefix.count))
+                var held = false
+                if owner.count == 2, let service = try await store.get(Services.definition.storageKey(namespace: owner[0], name: owner[1])),
+                   let object = try? JSONCoding.decode(service.value, what: "service \(owner[0])/\(owner[1])") {
+                    if prefix == Self.ipPrefix {
+                        held = object[path: ["spec", "clusterIP"]]?.stringValue == value
+                    } else {
+                        let ports = (object[path: ["spec", "ports"]]?.arrayValue ?? []).compactMap { (port: JSONValue) -> Int64? in port["nodePort"]?.intValue }
+                        held = ports.contains { String($0) == value }
+                    }
+                }
+                if !held, (try? await store.delete(kv.key, expectedModRevision: kv.modRevision)) != nil { freed += 1 }
+            }
+        }
+        return freed
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import KubeAPI
+import Store
+
+/// How watches behave: how often an idle watch with `allowWatchBookmarks` gets a BOOKMARK, and
+/// how long a watch lasts when the client gives no `timeoutSeconds`.
+public struct WatchSettings: Sendable {
+    public var bookmarkInterval: Duration
+    public var defaultTimeout: Duration
+
+    public init(bookmarkInterval: Duration = .seconds(60), defaultTimeout: Duration = .seconds(1800)) {
+        self.bookmarkInterval = bookmarkInterval
+        self.defaultTimeout = defaultTimeout
+    }
+}
+
+/// One watch: the events of a resource (in a namespace, filtered by selectors) as
+/// newline-delimited metav1.WatchEvent JSON, from a resourceVersion on.
+///
+/// - resourceVersion "" or "0": ADDED for every current object, then changes after that list.
+/// - resourceVersion N: every change after N; when N is compacted, a single ERROR event with a
+///   410 Expired Status (what client-go and the Python client expect to relist on).
+/// - Objects entering or leaving the selection are sent as ADDED and DELETED, as upstream does.
+/// - BOOKMARKs (with allowWatchBookmarks) carry only the kind and a resourceVersion.
+struct WatchStream: Sendable {
+    let storage: RESTStorage
+    let resource: ResourceDefinition
+    let namespace: String?
+    let options: ListOptions
+    let bookmarks: Bool
+    let sendInitialEvents: Bool
+    /// includeObject for Table events, nil for plain objects.
+    let table: String?
+    let timeout: Duration
+    let settings: WatchSettings
+
+    func start() async throws(APIError) -> AsyncStream<[UInt8]> {
+        var initial: [JSONObject] = []
+        var startRevision: Int64
+        let rv = options.resourceVersion
+        if rv.isEmpty || rv == "0" || sendInitialEvents {
+            var listOptions = options
+            listOptions.limit = 0
+            listOptions.continueToken = nil
+            if !sendInitialEvents { listOptions.resourceVersion = "" }
+            let page = try await storage.list(resource, namespace: namespace, options: listOptions)
+            initial = page.items
+            startRevision = page.resourceVersion + 1
+        } else {
+            guard let value = Int64(rv), value > 0 else { throw APIError.badRequest("invalid resource version \"\(rv)\"") }
+            startRevision = value + 1
+        }
+        let request: WatchRequest
+        if let name = options.fieldSelector.pinnedName {
+            request = WatchRequest(key: resource.storageKey(namespace: namespace, name: name), prefix: false, startRevision: startRevision, progressNotify: bookmarks)
+        } else {
+            request = .prefix(resource.storagePrefix(namespace: namespace), startRevision: startRevision, progressNotify: bookmarks)
+        }
+        let (stream, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .unbounded)
+        let storeWatch: StoreWatch
+        do {
+            storeWatch = try await storage.store.watch(request)
+        } catch let error {
+            if case let .compacted(requested, compactRevision) = error {
+                let status = APIError.gone("too old resource version: \(requested - 1) (\(compactRevision))").status
+                continuation.yield(encodeEvent("ERROR", .object(JSONValue.objectFromStatus(status))))
+                continuation.finish()
+                return stream
+            }
+            throw APIError.from(error, resource, name: "")
+        }
+        let driver = Task {
+            await run(storeWatch, initial: initial, startRevision: startRevision, continuation: continuation)
+        }
+        let ticker = Task {
+            // Bookmarks: ask the store for a progress message on a schedule; it answers after
+            // every event already delivered, so the bookmark's revision is safe to resume from.
+            while bookmarks && !Task.isCancelled {
+                try? await Task.sleep(for: settings.bookmarkInterval)
+                storeWatch.requestProgress()
+            }
+        }
+        let deadline = Task {
+            try? await Task.sleep(for: timeout)
+            if !Task.isCancelled { storeWatch.cancel() }
+        }
+        continuation.onTermination = { _ in
+            driver.cancel()
+            ticker.cancel()
+            deadline.cancel()
+            storeWatch.cancel()
+        }
+        return stream
+    }
+
+    private func run(_ watch: StoreWatch, initial: [JSONObject], startRevision: Int64, continuation: AsyncStream<[UInt8]>.Continuation) async {
+        var first = true
+        func send(_ type: String, _ object: JSONObject) {
+            if let table {
+                let rv = Int64(object.metadata["resourceVersion"]?.stringValue ?? "") ?? 0
+                continuation.yield(encodeEvent(type, Table.render([object], resource: resource, includeObject: table, resourceVersion: rv, continueToken: nil, withColumns: first)))
+                first = false
+            } else {
+                continuation.yield(encodeEvent(type, .object(object)))
+            }
+        }
+        for object in initial { send("ADDED", object) }
+        if sendInitialEvents && bookmarks {
+            continuation.yield(encodeEvent("BOOKMARK", bookmark(startRevision - 1, initialEventsEnd: true)))
+        }
+        do {
+            for try await message in watch {
+                switch message {
+                case .progress(let revision):
+                    if bookmarks { continuation.yield(encodeEvent("BOOKMARK", bookmark(revision, initialEventsEnd: false))) }
+                case .events(let events):
+                    for event in events {
+                        if let (type, object) = translate(event) { send(type, object) }
+                    }
+                }
+            }
+        } catch let error as StoreError {
+            if case .compacted = error {
+                let status = APIError.gone("too old resource version: \(error)").status
+                continuation.yield(encodeEvent("ERROR", .object(JSONValue.objectFromStatus(status))))
+            } else {
+                let status = APIError.from(error, resource, name: "").status
+                continuation.yield(encodeEvent("ERROR", .object(JSONValue.objectFromStatus(status))))
+            }
+        } catch {
+            // Cancellation: the client went away or the watch timed out.
+        }
+        continuation.finish()
+    }
+
+    /// The watch event for a store event, or nil when the object is outside the selection
+    /// before and after.
+    private func translate(_ event: StoreEvent) -> (String, JSONObject)? {
+        let previous = event.previous.flatMap { try? storage.decode($0, resource) }
+        func selected(_ object: JSONObject?) -> Bool {
+            guard let object else { return false }
+            if let namespace, resource.namespaced, object.namespace != namespace { return false }
+            return options.labelSelector.matches(object.labels) && options.fieldSelector.matches(object, resource: resource)
+        }
+        switch event.kind {
+        case .put:
+            guard let object = try? storage.decode(event.kv, resource) else { return nil }
+            switch (selected(previous), selected(object)) {
+            case (true, true): return ("MODIFIED", object)
+            case (false, true): return ("ADDED", object)
+            case (true, false): return ("DELETED", object)
+            case (false, false): return nil
+            }
+        case .delete:
+            guard var object = previous, selected(object) else { return nil }
+            object.metadata["resourceVersion"] = .string(String(event.revision))
+            return ("DELETED", object)
+        }
+    }
+
+    private func bookmark(_ revision: Int64, initialEventsEnd: Bool) -> JSONValue {
+        var metadata: JSONObject = ["resourceVersion": .string(String(revision))]
+        if initialEventsEnd { metadata["annotations"] = .object(["k8s.io/initial-events-end": .string("true")]) }
+        return .object(["kind": .string(resource.kind), "apiVersion": .string(resource.apiVersion), "metadata": .object(metadata)])
+    }
+
+    private func encodeEvent(_ type: String, _ object: JSONValue) -> [UInt8] {
+        JSONCoding.encode(JSONValue.object(["type": .string(type), "object": object])) + [10]
+    }
+}
+
+extension JSONValue {
+    static func objectFromStatus(_ status: Status) -> JSONObject {
+        (try? JSONValue.encode(status))?.objectValue ?? [:]
+    }
+}
