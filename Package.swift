@@ -66,7 +66,7 @@ let package = Package(
         // Startup, liveness and readiness probes: one library for the kubelet and `nodectl probe`.
         .target(name: "Probe", dependencies: ["KubeAPI", nioPosix, nioHTTP1, nioSSL] + grpc),
         // The kubelet: pod sources, pod workers, PLEG, status, volumes and its HTTP endpoints.
-        .target(name: "Kubelet", dependencies: ["CRI", "KubeAPI", "Probe", "LinuxSystem", logging, nioPosix, nioHTTP1, crypto]),
+        .target(name: "Kubelet", dependencies: ["CRI", "KubeAPI", "KubeClient", "Probe", "LinuxSystem", logging, nioPosix, nioHTTP1, crypto]),
 
         // MARK: Control plane
         .target(name: "Store", dependencies: ["LinuxSystem"]),
@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "KubeAPI"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "NFTables", "KubeAPI", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "ProbeTests", dependencies: ["Probe", nioPosix, nioHTTP1] + grpc),
-        .testTarget(name: "KubeletTests", dependencies: ["Kubelet", "CRI", "KubeAPI", "Probe", "TestSupport"]),
+        .testTarget(name: "KubeletTests", dependencies: ["Kubelet", "CRI", "KubeAPI", "KubeClient", "Probe", "TestSupport", "LinuxSystem"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "EtcdStore", "TestSupport"]),
         .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery", "KubeAPI"]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "APIMachinery", "KubeAPI", "Store", "TestSupport"]),

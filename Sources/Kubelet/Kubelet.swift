@@ -29,6 +29,10 @@ public actor Kubelet {
     let objects: (any PodObjectReader)?
     let mounter: any Mounting
     let logRotator: ContainerLogRotator
+    /// Writes statuses, mirror pods and final deletes to the API server (nil: standalone).
+    let statusManager: PodStatusManager?
+    /// Graceful terminations of pods the API server is deleting, by UID.
+    var deleting: [String: Task<Void, Never>] = [:]
     var workers: [String: PodWorker] = [:]
     var sourcePods: [String: [Pod]] = [:]
     var triggers: [String: AsyncStream<Void>.Continuation] = [:]
@@ -43,7 +47,9 @@ public actor Kubelet {
     /// tmpfs mounts of volumes (unit tests pass a fake).
     public init(node: NodeInfo, runtime: any ContainerRuntime, sources: [any PodSource], clock: any KubeletClock = SystemClock(),
                 metrics: KubeletMetrics = KubeletMetrics(), objects: (any PodObjectReader)? = nil, mounter: any Mounting = HostMounts(),
-                logPolicy: ContainerLogPolicy = ContainerLogPolicy(), logger: Logger = Logger(label: "nodekit.kubelet")) {
+                logPolicy: ContainerLogPolicy = ContainerLogPolicy(), statusManager: PodStatusManager? = nil,
+                logger: Logger = Logger(label: "nodekit.kubelet")) {
+        self.statusManager = statusManager
         self.logRotator = ContainerLogRotator(runtime: runtime, policy: logPolicy, clock: clock, logger: logger)
         self.node = node
         self.objects = objects
@@ -96,6 +102,11 @@ public actor Kubelet {
         }
         sourceErrors = errors
         let desired = Dictionary(sourcePods.values.joined().map { ($0.metadata.uid ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        for (uid, pod) in desired {
+            guard let worker = workers[uid] else { continue }
+            await worker.update(pod)
+            if pod.metadata.deletionTimestamp != nil && deleting[uid] == nil { await beginDeletion(pod, worker: worker) }
+        }
         var added: [String] = []
         for (uid, pod) in desired where workers[uid] == nil {
             let worker = makeWorker(pod)
@@ -103,12 +114,14 @@ public actor Kubelet {
             added.append(uid)
             logger.info("pod added", metadata: ["pod": "\(pod.key)", "uid": "\(uid)"])
             if loopsRunning { startLoop(worker) }
+            if pod.metadata.deletionTimestamp != nil { await beginDeletion(pod, worker: worker) }
         }
         var removed: [String] = []
         for (uid, worker) in workers where desired[uid] == nil {
             workers[uid] = nil
             triggers.removeValue(forKey: uid)?.finish()
             workerTasks.removeValue(forKey: uid)?.cancel()
+            deleting.removeValue(forKey: uid)
             removed.append(uid)
             logger.info("pod removed", metadata: ["uid": "\(uid)"])
             let termination = Task {
@@ -127,6 +140,39 @@ public actor Kubelet {
     }
 
     func finishedRemoving(_ uid: String) { removing[uid] = nil }
+
+    /// Upstream's graceful deletion: a pod with a deletionTimestamp stops starting containers,
+    /// is terminated with its deletion grace period (preStop, SIGTERM, SIGKILL), and is then
+    /// deleted from the API server with grace 0; the watch's DELETED event removes it. A
+    /// failed attempt is retried on a later source sync.
+    func beginDeletion(_ pod: Pod, worker: PodWorker) async {
+        let uid = worker.uid
+        let grace = max(0, pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30)
+        logger.info("pod deleted in the API server, terminating", metadata: ["pod": "\(pod.key)", "uid": "\(uid)", "grace": "\(grace)"])
+        await worker.markTerminating()
+        let statusManager = self.statusManager
+        let task = Task {
+            do {
+                try await worker.terminate(gracePeriod: grace, remove: false)
+                try await statusManager?.deletePod(pod)
+            } catch {
+                self.logger.warning("graceful deletion failed", metadata: ["pod": "\(pod.key)", "error": "\(error)"])
+                await self.deletionFailed(uid)
+            }
+        }
+        deleting[uid] = task
+        if !loopsRunning { await task.value }
+    }
+
+    func deletionFailed(_ uid: String) { deleting[uid] = nil }
+
+    /// Writes statuses and mirror pods through the status manager; returns the API writes made
+    /// (0 without an API server).
+    @discardableResult
+    public func syncStatuses() async -> Int {
+        guard let statusManager else { return 0 }
+        return await statusManager.sync(pods: await pods())
+    }
 
     func makeWorker(_ pod: Pod) -> PodWorker {
         PodWorker(pod: pod, runtime: runtime, node: node, clock: clock, prober: prober, objects: objects, mounter: mounter, logger: logger)
@@ -228,6 +274,7 @@ public actor Kubelet {
             do { try await relist() } catch {
                 logger.warning("PLEG relist failed", metadata: ["error": "\(error)"])
             }
+            await syncStatuses()
             if ContinuousClock.now - lastHousekeeping >= .seconds(2) {
                 await housekeeping()
                 lastHousekeeping = ContinuousClock.now

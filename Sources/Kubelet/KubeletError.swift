@@ -16,6 +16,8 @@ public struct KubeletError: Error, Sendable, Hashable, CustomStringConvertible {
         case hook
         /// The kubelet's own configuration is invalid.
         case configuration
+        /// A call to the API server failed (pods, status, ConfigMaps, Secrets).
+        case apiServer
     }
 
     public var code: Code

@@ -76,6 +76,13 @@ public actor PodWorker {
         pod = newPod
     }
 
+    /// True once the pod is being deleted: steps stop starting or restarting anything and only
+    /// refresh the status, while ``terminate(gracePeriod:remove:)`` stops it.
+    public private(set) var terminating = false
+
+    /// Stops all further starts (graceful deletion began).
+    public func markTerminating() { terminating = true }
+
     /// The probe state and history of `container`, nil when it has no running container.
     public func probes(of container: String) -> ContainerProbes? { probes[container] }
 
@@ -95,7 +102,9 @@ public actor PodWorker {
         do {
             var state = try await inspector.pod(uid: uid)
             noteExits(state, now: now)
-            if isTerminal(status) {
+            if terminating {
+                // The termination task stops the containers; a step only observes.
+            } else if isTerminal(status) {
                 try await stopFinishedPod(state)
             } else {
                 if state.readySandbox == nil {

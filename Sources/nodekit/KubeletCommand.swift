@@ -9,17 +9,19 @@ import Logging
 struct KubeletCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubelet",
-        abstract: "Run static pods from a manifest directory on a CRI runtime (containerd).",
+        abstract: "Run static pods from a manifest directory, and the pods an API server binds to this node, on a CRI runtime (containerd).",
         discussion: """
             Every file in --pod-manifest-path holds one pod (YAML or JSON). The directory is re-read
             every second: a new file starts its pod, an edited file restarts it, a removed file stops
-            and removes it. Endpoints: /healthz, /pods, /metrics, /containerLogs/<ns>/<pod>/<container>.
+            and removes it. With --kubeconfig the kubelet also runs the pods bound to --node-name
+            (list+watch), writes their status, makes mirror pods for the static ones and finishes
+            graceful deletions. Endpoints: /healthz, /pods, /metrics, /containerLogs/<ns>/<pod>/<container>.
             """)
 
     @Option(name: .customLong("pod-manifest-path"), help: "Directory of static pod manifests.")
     var podManifestPath: String
 
-    @Option(help: "Kubeconfig of an API server (needs the API source, issue 6; not supported yet).")
+    @Option(help: "Kubeconfig of the API server whose pods bound to this node the kubelet runs.")
     var kubeconfig: String?
 
     @Option(name: .customLong("node-name"), help: "This node's name (default: the host name).")
@@ -38,9 +40,6 @@ struct KubeletCommand: AsyncParsableCommand {
     var address: String = "0.0.0.0"
 
     func validate() throws {
-        if kubeconfig != nil {
-            throw ValidationError("--kubeconfig needs the API server pod source, which is not implemented yet (issue 6)")
-        }
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not a port number") }
     }
 
@@ -55,17 +54,26 @@ struct KubeletCommand: AsyncParsableCommand {
         let name = (nodeName ?? ProcessInfo.processInfo.hostName).lowercased()
         let runtime = try CRIClient(endpoint: endpoint)
         let node = NodeInfo.host(nodeName: name, rootDirectory: rootDir)
-        let kubelet = Kubelet(node: node, runtime: runtime, sources: [StaticPodSource(directory: podManifestPath, nodeName: name)], logger: logger)
+        let api: KubeletAPIConnection?
+        do { api = try kubeconfig.map { path throws(KubeletError) in try KubeletAPIConnection(kubeconfigPath: path, nodeName: name, logger: logger) } } catch {
+            throw ValidationError("--kubeconfig: \(error)")
+        }
+        var sources: [any PodSource] = [StaticPodSource(directory: podManifestPath, nodeName: name)]
+        if let api { sources.append(api.source) }
+        let kubelet = Kubelet(node: node, runtime: runtime, sources: sources, objects: api?.objects,
+                              statusManager: api?.statusManager, logger: logger)
         let server = KubeletServer(kubelet: kubelet, host: address, port: port)
         logger.info("kubelet starting", metadata: ["node": "\(name)", "runtime": "\(endpoint)", "manifests": "\(podManifestPath)"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await kubelet.run() }
+            if let api { group.addTask { await api.source.run() } }
             group.addTask {
                 try await server.run { bound in logger.info("serving kubelet endpoints", metadata: ["address": "\(address):\(bound)"]) }
             }
             try await group.next()
             group.cancelAll()
         }
+        await api?.shutdown()
         await runtime.close()
     }
 }
