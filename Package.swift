@@ -82,7 +82,7 @@ let package = Package(
         // Controllers and the node agent's control loops, written against KubeClient.
         .target(name: "Controllers", dependencies: ["KubeAPI", "KubeClient", "Scheduler", logging]),
         // IPVS over generic netlink (libmnl).
-        .target(name: "IPVS", dependencies: ["Netlink", "LinuxSystem", "CMnl"]),
+        .target(name: "IPVS", dependencies: ["Netlink", "LinuxSystem", "CMnl", "NFTables"]),
 
         // MARK: Tools
         .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams, .product(name: "SwiftProtobuf", package: "swift-protobuf"), "Proxy", "NFTables", "IPTables", "IPVS", "LinuxSystem", "Netlink", nioPosix]),
@@ -113,6 +113,6 @@ let package = Package(
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeAPI", "TestSupport", nioPosix, nioHTTP1]),
         .testTarget(name: "ControllersTests", dependencies: ["Controllers", "KubeClient", "KubeAPI", "TestSupport"]),
         .testTarget(name: "NodectlKitTests", dependencies: ["NodectlKit", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "EtcdStore", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink", "Proxy", "NFTables", "Kubelet"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "EtcdStore", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink", "Proxy", "NFTables", "Kubelet", "IPVS"]),
     ]
 )

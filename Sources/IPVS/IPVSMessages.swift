@@ -1,4 +1,5 @@
 import Netlink
+import NFTables
 import LinuxSystem
 
 /// IPVS generic netlink messages (linux/ip_vs.h UAPI): requests built with libmnl, replies
@@ -48,7 +49,7 @@ public enum IPVSMessages {
     }
 
     /// The address as `union nf_inet_addr`: 16 bytes, an IPv4 address in the first four.
-    static func inetAddress(_ address: IPAddress) -> [UInt8] {
+    static func inetAddress(_ address: NFTables.IPAddress) -> [UInt8] {
         let bytes = address.bytes
         return bytes + [UInt8](repeating: 0, count: 16 - bytes.count)
     }
@@ -57,7 +58,7 @@ public enum IPVSMessages {
     /// requires for NEW_SERVICE and SET_SERVICE and ignores elsewhere.
     static func putService(_ m: NetlinkMessageBuilder, key: VirtualServer.Key, service: VirtualServer?) {
         m.nest(attributeService) {
-            m.put(ServiceAttribute.family, u16: UInt16(key.address.family))
+            m.put(ServiceAttribute.family, u16: UInt16(key.address.addressFamily))
             m.put(ServiceAttribute.protocol, u16: key.protocol.rawValue)
             m.put(ServiceAttribute.address, bytes: inetAddress(key.address))
             m.put(ServiceAttribute.port, be16: key.port)
@@ -73,7 +74,7 @@ public enum IPVSMessages {
 
     static func putDestination(_ m: NetlinkMessageBuilder, key: RealServer.Key, destination: RealServer?) {
         m.nest(attributeDestination) {
-            m.put(DestinationAttribute.family, u16: UInt16(key.address.family))
+            m.put(DestinationAttribute.family, u16: UInt16(key.address.addressFamily))
             m.put(DestinationAttribute.address, bytes: inetAddress(key.address))
             m.put(DestinationAttribute.port, be16: key.port)
             if let destination {
@@ -178,10 +179,10 @@ public enum IPVSMessages {
 
     static func u32(_ b: [UInt8]) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[$1]) << (8 * $1) } }
 
-    static func address(_ raw: [UInt8], family: UInt16) -> IPAddress? {
+    static func address(_ raw: [UInt8], family: UInt16) -> NFTables.IPAddress? {
         switch family {
-        case 2 where raw.count >= 4: IPAddress(bytes: raw.prefix(4))
-        case 10 where raw.count >= 16: IPAddress(bytes: raw.prefix(16))
+        case 2 where raw.count >= 4: NFTables.IPAddress(bytes: Array(raw.prefix(4)))
+        case 10 where raw.count >= 16: NFTables.IPAddress(bytes: Array(raw.prefix(16)))
         default: nil
         }
     }
@@ -244,7 +245,7 @@ public final class NetlinkIPVS: IPVSInterface {
     public func destinations(of service: VirtualServer.Key) throws(IPVSError) -> [RealServer] {
         let family = familyID
         return try request("list destinations", service.description) { IPVSMessages.dumpDestinations(service: service, family: family, sequence: $0) }
-            .compactMap { IPVSMessages.parseDestination($0, serviceFamily: service.address.family) }
+            .compactMap { IPVSMessages.parseDestination($0, serviceFamily: service.address.addressFamily) }
     }
 
     public func addDestination(_ destination: RealServer, to service: VirtualServer.Key) throws(IPVSError) {

@@ -1,4 +1,5 @@
 import Netlink
+import NFTables
 
 /// An IPVS error: the operation, what it acted on, and the kernel's errno (0 when the failure
 /// is not the kernel's, e.g. a malformed reply or a failed command).
@@ -59,11 +60,11 @@ public enum ForwardingMethod: UInt32, Sendable, Hashable {
 public struct VirtualServer: Hashable, Sendable, CustomStringConvertible {
     /// What identifies a virtual server in the kernel.
     public struct Key: Hashable, Sendable, Comparable, CustomStringConvertible {
-        public var address: IPAddress
+        public var address: NFTables.IPAddress
         public var `protocol`: IPVSProtocol
         public var port: UInt16
 
-        public init(address: IPAddress, protocol proto: IPVSProtocol, port: UInt16) {
+        public init(address: NFTables.IPAddress, protocol proto: IPVSProtocol, port: UInt16) {
             self.address = address
             self.protocol = proto
             self.port = port
@@ -111,10 +112,10 @@ public struct VirtualServer: Hashable, Sendable, CustomStringConvertible {
 public struct RealServer: Hashable, Sendable, CustomStringConvertible {
     /// What identifies a real server within its virtual server.
     public struct Key: Hashable, Sendable, Comparable, CustomStringConvertible {
-        public var address: IPAddress
+        public var address: NFTables.IPAddress
         public var port: UInt16
 
-        public init(address: IPAddress, port: UInt16) {
+        public init(address: NFTables.IPAddress, port: UInt16) {
             self.address = address
             self.port = port
         }
@@ -163,4 +164,10 @@ public protocol IPVSInterface: Sendable {
     func deleteDestination(_ key: RealServer.Key, from service: VirtualServer.Key) throws(IPVSError)
     /// Deletes every virtual server in the namespace.
     func flush() throws(IPVSError)
+}
+
+extension NFTables.IPAddress {
+    /// AF_INET (2) or AF_INET6 (10), as IPVS attributes carry it.
+    var addressFamily: UInt8 { family == .ip ? 2 : 10 }
+    var isV4: Bool { family == .ip }
 }

@@ -1,5 +1,6 @@
 import LinuxSystem
 import Netlink
+import NFTables
 
 /// The interface that holds Service IPs so the kernel treats them as local and IPVS (which
 /// hooks LOCAL_IN) sees their packets: upstream's `kube-ipvs0`.
@@ -18,11 +19,11 @@ public protocol ServiceAddressDevice: Sendable {
     @discardableResult
     func ensure() throws(IPVSError) -> String
     /// The addresses bound to the link.
-    func addresses() throws(IPVSError) -> Set<IPAddress>
+    func addresses() throws(IPVSError) -> Set<NFTables.IPAddress>
     /// Binds a host address (/32 or /128); binding one that is bound is not an error.
-    func bind(_ address: IPAddress) throws(IPVSError)
+    func bind(_ address: NFTables.IPAddress) throws(IPVSError)
     /// Unbinds an address; unbinding one that is not bound is not an error.
-    func unbind(_ address: IPAddress) throws(IPVSError)
+    func unbind(_ address: NFTables.IPAddress) throws(IPVSError)
     /// Deletes the link (and so every address on it). Idempotent.
     func remove() throws(IPVSError)
 }
@@ -78,27 +79,27 @@ public final class NetlinkServiceAddressDevice: ServiceAddressDevice {
         }
     }
 
-    public func addresses() throws(IPVSError) -> Set<IPAddress> {
+    public func addresses() throws(IPVSError) -> Set<NFTables.IPAddress> {
         guard let index = try index() else { return [] }
         do {
-            return Set(try route.addresses(family: nil).filter { $0.index == index }.map(\.prefix.address))
+            return Set(try route.addresses(family: nil).filter { $0.index == index }.map { NFTables.IPAddress(bytes: $0.prefix.address.bytes) })
         } catch {
             throw IPVSError(error, operation: "list addresses", detail: name)
         }
     }
 
-    public func bind(_ address: IPAddress) throws(IPVSError) {
+    public func bind(_ address: NFTables.IPAddress) throws(IPVSError) {
         guard let index = try index() else { throw IPVSError(operation: "bind address", detail: "\(address) to \(name): no such link", errno: 19) }
-        do { try route.addAddress(index: index, prefix: IPPrefix(address: address, length: address.bitWidth)) } catch where error.errno == 17 {
+        do { try route.addAddress(index: index, prefix: Self.hostPrefix(address)) } catch where error.errno == 17 {
             return
         } catch {
             throw IPVSError(error, operation: "bind address", detail: "\(address) to \(name)")
         }
     }
 
-    public func unbind(_ address: IPAddress) throws(IPVSError) {
+    public func unbind(_ address: NFTables.IPAddress) throws(IPVSError) {
         guard let index = try index() else { return }
-        do { try route.deleteAddress(index: index, prefix: IPPrefix(address: address, length: address.bitWidth)) } catch where error.errno == 99 {
+        do { try route.deleteAddress(index: index, prefix: Self.hostPrefix(address)) } catch where error.errno == 99 {
             return
         } catch {
             throw IPVSError(error, operation: "unbind address", detail: "\(address) from \(name)")
@@ -110,6 +111,11 @@ public final class NetlinkServiceAddressDevice: ServiceAddressDevice {
         do { try route.deleteLink(index: index) } catch {
             throw IPVSError(error, operation: "delete link", detail: name)
         }
+    }
+
+    /// The /32 or /128 of `address` in rtnetlink's type (both hold valid network-order bytes).
+    static func hostPrefix(_ address: NFTables.IPAddress) -> IPPrefix {
+        IPPrefix(address: Netlink.IPAddress(bytes: address.bytes)!, length: address.bytes.count * 8)
     }
 
     /// RTM_NEWLINK (create, exclusive) of kind `dummy`, left down as upstream leaves it.

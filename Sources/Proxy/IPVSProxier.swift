@@ -1,7 +1,6 @@
 import IPTables
 import IPVS
 import NFTables
-import Netlink
 import Synchronization
 
 /// The IPVS backend, as upstream's IPVS mode:
@@ -55,7 +54,7 @@ public final class IPVSProxier: ProxyBackend {
         /// Virtual servers and the real servers that take new connections.
         var servers: [VirtualServer.Key: Desired] = [:]
         /// Addresses bound to kube-ipvs0.
-        var addresses: Set<Netlink.IPAddress> = []
+        var addresses: Set<NFTables.IPAddress> = []
         /// `set entry` strings, e.g. `KUBE-CLUSTER-IP 10.96.0.1,tcp:80`.
         var ipsetEntries: Set<String> = []
     }
@@ -68,7 +67,7 @@ public final class IPVSProxier: ProxyBackend {
     private struct Programmed {
         var services: [ServicePortName: Rendered] = [:]
         /// How many Service ports use each bound address.
-        var addressUsers: [Netlink.IPAddress: Int] = [:]
+        var addressUsers: [NFTables.IPAddress: Int] = [:]
         /// Weight-0 real servers waiting for their connections to end.
         var draining: [VirtualServer.Key: Set<RealServer.Key>] = [:]
         var valid = false
@@ -162,11 +161,6 @@ public final class IPVSProxier: ProxyBackend {
 
     // MARK: Rendering
 
-    private func ipvsAddress(_ address: NFTables.IPAddress) -> Netlink.IPAddress {
-        // Both types hold network-order bytes of a valid address; the conversion cannot fail.
-        Netlink.IPAddress(bytes: address.bytes)!
-    }
-
     private func ipvsProtocol(_ proto: TransportProtocol) -> IPVSProtocol {
         switch proto {
         case .tcp: .tcp
@@ -183,12 +177,12 @@ public final class IPVSProxier: ProxyBackend {
         let selection = EndpointSelection(service: info, endpoints: endpoints.filter { $0.ip.family == family })
         let proto = ipvsProtocol(info.protocol)
         let name = info.protocol.rawValue
-        func keys(_ eps: [EndpointInfo]) -> Set<RealServer.Key> { Set(eps.map { RealServer.Key(address: ipvsAddress($0.ip), port: $0.port) }) }
+        func keys(_ eps: [EndpointInfo]) -> Set<RealServer.Key> { Set(eps.map { RealServer.Key(address: $0.ip, port: $0.port) }) }
         let cluster = keys(selection.cluster)
         let external = keys(info.externalPolicyLocal ? selection.local : selection.cluster)
         var r = Rendered()
         func add(_ address: NFTables.IPAddress, port: UInt16, _ destinations: Set<RealServer.Key>, bind: Bool) {
-            let key = VirtualServer.Key(address: ipvsAddress(address), protocol: proto, port: port)
+            let key = VirtualServer.Key(address: address, protocol: proto, port: port)
             r.servers[key] = Desired(service: VirtualServer(key: key, scheduler: config.scheduler, persistenceTimeout: info.affinityTimeoutSeconds),
                                      destinations: destinations)
             if bind { r.addresses.insert(key.address) }
@@ -287,7 +281,7 @@ public final class IPVSProxier: ProxyBackend {
             try ipvs.deleteService(key)
             p.draining[key] = nil
         }
-        var users: [Netlink.IPAddress: Int] = [:]
+        var users: [NFTables.IPAddress: Int] = [:]
         for r in next.values { for a in r.addresses { users[a, default: 0] += 1 } }
         for a in Set(users.keys).subtracting(bound).sorted() { try device.bind(a) }
         for a in bound.subtracting(users.keys).sorted() { try device.unbind(a) }

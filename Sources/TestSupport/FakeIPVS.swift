@@ -1,5 +1,5 @@
 import IPVS
-import Netlink
+import NFTables
 import Synchronization
 
 /// A stateful in-memory IPVS: virtual servers and their real servers, with the kernel's

@@ -1,5 +1,6 @@
 import IPVS
 import Netlink
+import NFTables
 import Testing
 
 /// IPVS generic netlink requests compared byte for byte with captures decoded by hand from
@@ -7,7 +8,7 @@ import Testing
 /// ports, which IPVS carries in network order; attributes are padded to 4 bytes.
 @Suite("IPVS message golden bytes")
 struct IPVSMessagesTests {
-    static let vip = IPAddress("10.96.0.1")!
+    static let vip = NFTables.IPAddress("10.96.0.1")!
     static let key = VirtualServer.Key(address: vip, protocol: .tcp, port: 80)
     /// A family id as the controller might assign it.
     static let family: UInt16 = 0x1c
@@ -95,7 +96,7 @@ struct IPVSMessagesTests {
 
     @Test("IPVS_CMD_NEW_DEST 10.244.1.5:8080 weight 1, masquerade")
     func newDestination() {
-        let destination = RealServer(key: .init(address: IPAddress("10.244.1.5")!, port: 8080))
+        let destination = RealServer(key: .init(address: NFTables.IPAddress("10.244.1.5")!, port: 8080))
         let expected: [UInt8] = [
             0x8c, 0x00, 0x00, 0x00, 0x1c, 0x00, 0x05, 0x00, // len 140, IPVS family, REQUEST|ACK
             0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // seq 8, port 0
@@ -140,7 +141,7 @@ struct IPVSMessagesTests {
 
     @Test("an IPv6 service puts the whole address and a /128 netmask")
     func ipv6Service() {
-        let key = VirtualServer.Key(address: IPAddress("fd00::a")!, protocol: .udp, port: 53)
+        let key = VirtualServer.Key(address: NFTables.IPAddress("fd00::a")!, protocol: .udp, port: 53)
         let bytes = IPVSMessages.newService(VirtualServer(key: key), family: Self.family, sequence: 1)
         #expect(Array(bytes[24..<32]) == [0x06, 0x00, 0x01, 0x00, 0x0a, 0x00, 0x00, 0x00]) // AF_INET6
         #expect(Array(bytes[32..<40]) == [0x06, 0x00, 0x02, 0x00, 0x11, 0x00, 0x00, 0x00]) // IPPROTO_UDP
@@ -193,7 +194,7 @@ struct IPVSMessagesTests {
             }
         }
         let destination = try #require(IPVSMessages.parseDestination(reply, serviceFamily: 2))
-        #expect(destination.key == RealServer.Key(address: IPAddress("10.244.1.5")!, port: 8080))
+        #expect(destination.key == RealServer.Key(address: NFTables.IPAddress("10.244.1.5")!, port: 8080))
         #expect(destination.weight == 0)
         #expect(destination.activeConnections == 2)
         #expect(destination.inactiveConnections == 5)
