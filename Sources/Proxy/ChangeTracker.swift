@@ -32,20 +32,21 @@ public struct ChangeTracker: Sendable {
     public var hasPendingChanges: Bool { !serviceChanges.isEmpty || !endpointChanges.isEmpty }
 
     /// Records the latest version of a Service (nil `service` with a key: deleted). Returns true
-    /// when the Service now differs from what was last applied (a sync is needed for it).
+    /// when this call changed what the next sync will program (false for a no-op update).
     @discardableResult
     public mutating func update(serviceKey key: String, _ service: Service?) -> Bool {
         let current = service.map { Self.servicePorts($0) } ?? [:]
         let previous = serviceChanges[key]?.previous ?? appliedServices[key] ?? [:]
+        let before = serviceChanges[key]?.current ?? previous
         if previous == current { serviceChanges[key] = nil } else { serviceChanges[key] = (previous, current) }
-        return previous != current
+        return before != current
     }
 
     @discardableResult
     public mutating func update(_ service: Service) -> Bool { update(serviceKey: service.key, service) }
 
     /// Records the latest version of an EndpointSlice (`deleted` true: it is gone). Returns true
-    /// when the Service's endpoints now differ from what was last applied.
+    /// when this call changed what the next sync will program for the Service's endpoints.
     @discardableResult
     public mutating func update(_ slice: EndpointSlice, deleted: Bool = false) -> Bool {
         guard let service = slice.serviceName, let sliceName = slice.metadata.name else { return false }
@@ -55,8 +56,9 @@ public struct ChangeTracker: Sendable {
         slices[key] = known.isEmpty ? nil : known
         let current = Self.endpoints(namespace: slice.metadata.namespace ?? "default", service: service, slices: Array(known.values), nodeName: nodeName)
         let previous = endpointChanges[key]?.previous ?? appliedEndpoints[key] ?? [:]
+        let before = endpointChanges[key]?.current ?? previous
         if previous == current { endpointChanges[key] = nil } else { endpointChanges[key] = (previous, current) }
-        return previous != current
+        return before != current
     }
 
     /// Applies pending changes to `state` and returns the Service ports whose rules may differ.
