@@ -69,3 +69,22 @@ import TestSupport
         #expect(FileManager.default.contents(atPath: path) == Data("[]\n".utf8))
     }
 }
+
+@Suite struct NodeRegistrationTests {
+    @Test func createsThenMergesLabelsKeepingServerFields() async throws {
+        let api = FakeKubeAPI()
+        let reg = NodeRegistration(nodeName: "n1", internalIP: "10.0.0.5", extraLabels: ["role": "worker"])
+        let first = try await reg.register(with: api)
+        #expect(first.metadata.labels?["kubernetes.io/hostname"] == "n1")
+        #expect(first.metadata.labels?["role"] == "worker")
+        #expect(first.status?.addresses?.first == NodeAddress(type: "InternalIP", address: "10.0.0.5"))
+        // The server assigned a podCIDR and someone added a label: a re-registration keeps both.
+        _ = try await api.mergePatch(Node.self, namespace: nil, name: "n1", .object(["spec": .object(["podCIDR": .string("10.244.7.0/24")]),
+                                                                                      "metadata": .object(["labels": .object(["zone": .string("a")])])]))
+        let again = try await NodeRegistration(nodeName: "n1", internalIP: "10.0.0.6").register(with: api)
+        #expect(again.spec?.podCIDR == "10.244.7.0/24")
+        #expect(again.metadata.labels?["zone"] == "a")
+        #expect(again.status?.addresses?.first?.address == "10.0.0.6")
+        #expect(api.objects(Node.self).count == 1)
+    }
+}
