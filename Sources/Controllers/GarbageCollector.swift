@@ -60,10 +60,11 @@ public enum GarbageCollectorLogic {
     ///
     /// As upstream: a dependent whose owners are all gone is deleted (in the foreground when
     /// an owner it waited for was being deleted in the foreground); references to owners
-    /// that are gone or deleting are dropped while another owner still holds it; an owner
-    /// being deleted with `orphan` has its references removed from its dependents, then the
-    /// finalizer; an owner with `foregroundDeletion` has its dependents deleted, and loses the
-    /// finalizer once no dependent with `blockOwnerDeletion` remains.
+    /// that are gone are dropped while another owner still holds it; an owner being deleted
+    /// with `orphan` has its references removed from its dependents, then the finalizer; an
+    /// owner with `foregroundDeletion` has its dependents deleted (themselves in the
+    /// foreground when they have dependents), and loses the finalizer once no dependent with
+    /// `blockOwnerDeletion` remains.
     public static func decide(_ items: [Item], knownKinds: Set<String>) -> [(Item, GCAction)] {
         var byUID: [String: Item] = [:]
         for item in items where !item.uid.isEmpty { byUID[item.uid] = item }
@@ -91,7 +92,10 @@ public enum GarbageCollectorLogic {
                             guard let owner = byUID[ref.uid] else { return !knownKinds.contains(ref.kind) }
                             return owner.meta.deletionTimestamp == nil
                         }
-                        actions.append((d, otherAlive ? .removeOwners([item.uid]) : .delete(propagation: "Foreground")))
+                        // Upstream deletes a dependent in the foreground only when it has
+                        // dependents of its own; otherwise in the background.
+                        let propagation = (dependents[d.uid] ?? []).isEmpty ? "Background" : "Foreground"
+                        actions.append((d, otherAlive ? .removeOwners([item.uid]) : .delete(propagation: propagation)))
                     }
                     continue
                 }

@@ -18,7 +18,8 @@ public enum JobLogic {
     }
 
     /// Counts the Job's pods and decides: keep `min(parallelism, completions - succeeded)`
-    /// pods active (with no `completions`: `parallelism` until one succeeds); the Job is
+    /// pods active (with no `completions`: `parallelism` until one succeeds, then no new
+    /// ones); the Job is
     /// `Complete` once `completions` pods succeeded (without `completions`: one succeeded and
     /// none is active), and `Failed` (reason `BackoffLimitExceeded`) once more than
     /// `backoffLimit` failed. Counts never go below the previous status (deleted pods keep
@@ -55,7 +56,9 @@ public enum JobLogic {
             return Plan(create: 0, delete: active, status: status)
         }
         let want: Int32
-        if let completions { want = min(parallelism, max(completions - succeeded, 0)) } else { want = succeeded > 0 ? 0 : parallelism }
+        // Without completions, once one pod succeeded no new pod starts, but the running ones
+        // may finish (upstream's work-queue semantics).
+        if let completions { want = min(parallelism, max(completions - succeeded, 0)) } else { want = succeeded > 0 ? Int32(active.count) : parallelism }
         status.active = Int32(active.count)
         if Int32(active.count) < want {
             let n = Int(want) - active.count

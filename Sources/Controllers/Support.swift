@@ -42,14 +42,21 @@ extension Date {
         return formatter.string(from: self)
     }
 
-    /// Parses `metav1.Time` (RFC 3339, with or without fractional seconds).
+    /// Parses `metav1.Time` and `metav1.MicroTime` (RFC 3339, with any number of fractional
+    /// digits). The fraction is read by hand: formatters disagree on more than three digits.
     public init?(kubeTimestamp text: String) {
+        var whole = text
+        var fraction = 0.0
+        if let dot = text.firstIndex(of: ".") {
+            let digitsEnd = text[dot...].dropFirst().firstIndex { !$0.isNumber } ?? text.endIndex
+            guard let f = Double("0" + text[dot..<digitsEnd]) else { return nil }
+            fraction = f
+            whole = String(text[..<dot]) + String(text[digitsEnd...])
+        }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
-        if let d = formatter.date(from: text) { self = d; return }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        guard let d = formatter.date(from: text) else { return nil }
-        self = d
+        guard let d = formatter.date(from: whole) else { return nil }
+        self = d.addingTimeInterval(fraction)
     }
 }
 

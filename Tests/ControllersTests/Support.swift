@@ -29,7 +29,7 @@ struct Cluster {
                 try await api.create(binding: Binding(podNamespace: ns, podName: name, node: node), options: WriteOptions())
             }
             guard pod.status?.phase != "Running" || PodFacts.isReady(pod) != ready else { continue }
-            let status = PodStatus.running(ready: ready, since: clock.now(), ip: "10.0.0.\(abs(name.hashValue) % 250 + 2)")
+            let status = PodStatus.running(ready: ready, since: clock.now(), ip: "10.0.0.\(name.utf8.reduce(0) { $0 + Int($1) } % 250 + 2)")
             _ = try await api.mergePatch(Pod.self, namespace: ns, name: name, .object(["status": try JSONValue.encode(status)]), subresource: "status")
         }
     }

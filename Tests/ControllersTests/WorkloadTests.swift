@@ -142,3 +142,21 @@ import TestSupport
         #expect(lease.spec?.leaseDurationSeconds == 15)
     }
 }
+
+@Suite struct TimestampTests {
+    @Test(arguments: [
+        ("2023-11-14T22:13:20Z", 1_700_000_000.0),
+        ("2023-11-14T22:13:20.250000Z", 1_700_000_000.25),
+        ("2023-11-14T22:13:20.5Z", 1_700_000_000.5),
+        ("2023-11-14T23:13:20+01:00", 1_700_000_000.0),
+    ])
+    func parses(_ c: (String, Double)) throws {
+        let d = try #require(Date(kubeTimestamp: c.0))
+        #expect(abs(d.timeIntervalSince1970 - c.1) < 1e-6)
+    }
+
+    @Test func rejectsGarbage() {
+        #expect(Date(kubeTimestamp: "yesterday") == nil)
+        #expect(Date(timeIntervalSince1970: 1_700_000_000).kubeTimestamp == "2023-11-14T22:13:20Z")
+    }
+}
