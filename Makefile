@@ -57,3 +57,20 @@ bench: setup
 clean:
 	$(SWIFT) package clean
 	rm -rf out
+
+.PHONY: bench-proxy test-ipvs
+
+# Proxy-mode benchmark (issue 9; docs/proxy-bench.md): nftables and iptables on this kernel, IPVS
+# inside a VM with Debian's kernel (hack/vm-test.sh; skipped with a message when the VM tools are
+# missing). BENCH_ARGS=--quick measures N = 1k and 5k only.
+bench-proxy: setup
+	$(SWIFT) build -c release --product nodectl
+	mkdir -p out
+	.build/release/nodectl bench proxy --backends nftables,iptables $(BENCH_ARGS) --json out/proxy-bench.json --svg out/proxy-bench.svg
+	bash hack/vm-test.sh bench $(BENCH_ARGS) --json out/proxy-bench-ipvs.json --svg out/proxy-bench-ipvs.svg || echo "bench-proxy: IPVS numbers need the VM (see docs/proxy-bench.md)"
+
+# The IPVS backend against real IPVS: this kernel has none, so the integration suite runs in a
+# VM booted with Debian's kernel (about 2 minutes; not part of `make test`).
+test-ipvs:
+	$(SWIFT) build --build-tests
+	bash hack/vm-test.sh test IPVSProxyIntegrationTests

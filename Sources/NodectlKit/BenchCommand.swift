@@ -119,7 +119,12 @@ public struct ProxyBenchCommand: ParsableCommand {
                         baselineMethod: method, baselineSeconds: baseline, baselineTimeoutSeconds: timeout,
                         ratio: baseline.map { result.fullSyncSeconds / $0 })
                     report.rows.append(row)
-                    FileHandle.standardError.write(Data("\(backend) N=\(n) M=\(m): full \(ProxyBenchOutput.milliseconds(row.fullSyncSeconds))\n".utf8))
+                    // Each point as soon as it is measured, so a run cut short still reports.
+                    FileHandle.standardError.write(Data("\(backend) N=\(n) M=\(m): full \(ProxyBenchOutput.milliseconds(row.fullSyncSeconds)), "
+                        + "+1 service \(ProxyBenchOutput.milliseconds(row.partialAddSeconds)), 1 endpoint \(ProxyBenchOutput.milliseconds(row.partialEndpointSeconds)), "
+                        + "\(row.objects) \(row.objectKind), peak RSS \(row.peakRSSKiB / 1024) MiB, connect p50/p99 "
+                        + "\(row.connectP50Micros.map { ProxyBenchOutput.fixed($0, 0) } ?? "-")/\(row.connectP99Micros.map { ProxyBenchOutput.fixed($0, 0) } ?? "-") µs, "
+                        + "baseline \(row.baselineSeconds.map(ProxyBenchOutput.milliseconds) ?? "> \(timeout) s")\n").utf8))
                 }
             }
         }
