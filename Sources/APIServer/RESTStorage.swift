@@ -86,7 +86,7 @@ struct RESTStorage: Sendable {
                 if rv > current { throw APIError.from(.futureRevision(requested: rv, current: current), resource, name: "") }
             }
         }
-        if let name = options.fieldSelector.pinnedName, startKey == nil {
+        if let name = options.fieldSelector.pinnedName, startKey == nil, namespace != nil || !resource.namespaced {
             // A list pinned to one name (kubectl get NAME -w, informers for one object) reads one key.
             let result: RangeResult
             do { result = try await store.range(RangeRequest(key: prefix + name, revision: revision)) } catch { throw APIError.from(error, resource, name: name) }

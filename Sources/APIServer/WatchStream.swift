@@ -51,7 +51,7 @@ struct WatchStream: Sendable {
             startRevision = value + 1
         }
         let request: WatchRequest
-        if let name = options.fieldSelector.pinnedName {
+        if let name = options.fieldSelector.pinnedName, namespace != nil || !resource.namespaced {
             request = WatchRequest(key: resource.storageKey(namespace: namespace, name: name), prefix: false, startRevision: startRevision, progressNotify: bookmarks)
         } else {
             request = .prefix(resource.storagePrefix(namespace: namespace), startRevision: startRevision, progressNotify: bookmarks)

@@ -239,7 +239,8 @@ import Testing
             let r = try await s.call("POST", "/api/v1/namespaces/default/services", json: Objects.service("s\(i)"))
             #expect(r.code == 201)
             let ip = try #require(r.json[p: "spec.clusterIP"]?.stringValue)
-            #expect(ip.hasPrefix("10.9") && ServiceAllocator.parseIPv4(ip).map { $0 >> 20 == ServiceAllocator.parseIPv4("10.96.0.0")! >> 20 } == true)
+            // Inside 10.96.0.0/12 (10.96.0.0 - 10.111.255.255).
+            #expect(ServiceAllocator.parseIPv4(ip).map { $0 >> 20 == ServiceAllocator.parseIPv4("10.96.0.0")! >> 20 } == true)
             #expect(ips.insert(ip).inserted)
             #expect(r.json[p: "spec.ports.0.targetPort"]?.intValue == 80)
         }
