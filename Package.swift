@@ -113,6 +113,6 @@ let package = Package(
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeAPI", "TestSupport", nioPosix, nioHTTP1]),
         .testTarget(name: "ControllersTests", dependencies: ["Controllers", "KubeClient", "KubeAPI", "TestSupport"]),
         .testTarget(name: "NodectlKitTests", dependencies: ["NodectlKit", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "EtcdStore", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink", "Proxy", "NFTables", "Kubelet", "IPVS"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "EtcdStore", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink", "Proxy", "NFTables", "Kubelet", "IPVS", "APIServer"]),
     ]
 )
