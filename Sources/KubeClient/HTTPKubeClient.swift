@@ -190,11 +190,27 @@ enum ResponseDecoder {
     /// the HTTP status with the start of the body.
     static func error(status: HTTPResponseStatus, body: ByteBuffer, operation: String) -> KubeClientError {
         let code = Int(status.code)
-        if let s = try? JSONDecoder().decode(Status.self, from: Data(body.readableBytesView)), s.kind == "Status", s.reason != nil || s.message != nil {
+        if let s = try? JSONDecoder().decode(WireStatus.self, from: Data(body.readableBytesView)).statusValue, s.reason != nil || s.message != nil {
             return KubeClientError(status: s, httpCode: code)
         }
         let text = String(decoding: body.readableBytesView.prefix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return KubeClientError(code: code, reason: reason(forCode: code, fallback: status.reasonPhrase), message: "\(operation): \(text.isEmpty ? status.reasonPhrase : text)")
+    }
+
+    /// A metav1.Status as servers send it: every field optional (`metadata` is often left out),
+    /// so a Status body is never mistaken for an unreadable one.
+    struct WireStatus: Decodable {
+        var kind: String?
+        var status: String?
+        var message: String?
+        var reason: String?
+        var details: StatusDetails?
+        var code: Int32?
+
+        var statusValue: Status? {
+            guard kind == nil || kind == "Status" else { return nil }
+            return Status(status: status ?? "Failure", message: message, reason: reason, details: details, code: code)
+        }
     }
 
     /// Upstream's `StatusReason` for codes the server sent without a Status body.
@@ -269,7 +285,9 @@ enum WatchDecoder {
                 let rv = try decoder.decode(BookmarkEvent.self, from: data).object.metadata?.resourceVersion ?? ""
                 return .bookmark(resourceVersion: rv)
             case "ERROR":
-                let status = try decoder.decode(TypedEvent<Status>.self, from: data).object
+                guard let status = try decoder.decode(TypedEvent<ResponseDecoder.WireStatus>.self, from: data).object.statusValue else {
+                    throw KubeClientError.decode("watch \(T.kind): ERROR event without a Status")
+                }
                 throw KubeClientError(status: status)
             default:
                 throw KubeClientError.decode("watch \(T.kind): unknown event type \(kind)")

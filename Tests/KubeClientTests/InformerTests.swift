@@ -77,7 +77,7 @@ final class HandlerLog: Sendable {
         let log = HandlerLog()
         informer.addHandler(log.handler(ConfigMap.self))
         try await informer.relist()
-        _ = log.take()
+        #expect(await log.next(1) == ["+default/a"])
         let watching = Task { try await informer.watchOnce() }
         while api.watcherCount == 0 { await Task.yield() }
         _ = try await api.create(Self.cm("b", labels: ["tier": "web"]))
