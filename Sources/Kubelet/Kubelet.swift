@@ -33,6 +33,8 @@ public actor Kubelet {
     let statusManager: PodStatusManager?
     /// Graceful terminations of pods the API server is deleting, by UID.
     var deleting: [String: Task<Void, Never>] = [:]
+    /// Eviction and garbage collection, when attached.
+    var nodeHousekeeping = NodeHousekeeping()
     var workers: [String: PodWorker] = [:]
     var sourcePods: [String: [Pod]] = [:]
     var triggers: [String: AsyncStream<Void>.Continuation] = [:]
@@ -256,7 +258,8 @@ public actor Kubelet {
     }
 
     /// Runs the kubelet until the calling task is cancelled: sources every `sourcePeriod`,
-    /// PLEG relist every second, housekeeping every 2 s, log rotation every 10 s, workers in
+    /// PLEG relist every second, housekeeping every 2 s, log rotation and eviction every 10 s,
+    /// container GC every minute and image GC every 5 minutes (when attached), workers in
     /// their own tasks. A runtime that goes away (containerd restarting) only makes these
     /// steps fail and log until it is back; nothing is torn down because of it. On
     /// cancellation the worker loops stop; pods keep running (a restart adopts them).
@@ -266,6 +269,9 @@ public actor Kubelet {
         var lastSources = ContinuousClock.now - sourcePeriod
         var lastHousekeeping = ContinuousClock.now
         var lastRotation = ContinuousClock.now
+        var lastEviction = ContinuousClock.now
+        var lastContainerGC = ContinuousClock.now
+        var lastImageGC = ContinuousClock.now
         while !Task.isCancelled {
             if ContinuousClock.now - lastSources >= sourcePeriod {
                 await syncSources()
@@ -284,6 +290,18 @@ public actor Kubelet {
                     logger.warning("log rotation pass failed", metadata: ["error": "\(error)"])
                 }
                 lastRotation = ContinuousClock.now
+            }
+            if ContinuousClock.now - lastEviction >= .seconds(10) {
+                await evictionStep()
+                lastEviction = ContinuousClock.now
+            }
+            if ContinuousClock.now - lastContainerGC >= .seconds(60) {
+                await containerGCStep()
+                lastContainerGC = ContinuousClock.now
+            }
+            if ContinuousClock.now - lastImageGC >= .seconds(300) {
+                await imageGCStep()
+                lastImageGC = ContinuousClock.now
             }
             try? await Task.sleep(for: .seconds(1))
         }

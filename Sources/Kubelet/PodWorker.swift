@@ -80,8 +80,18 @@ public actor PodWorker {
     /// refresh the status, while ``terminate(gracePeriod:remove:)`` stops it.
     public private(set) var terminating = false
 
-    /// Stops all further starts (graceful deletion began).
+    /// Stops all further starts (graceful deletion or eviction began).
     public func markTerminating() { terminating = true }
+
+    /// A status set from outside that replaces the computed one from now on (an evicted pod:
+    /// Failed, reason Evicted).
+    var finalStatus: PodStatus?
+
+    /// Fixes the pod's status to `status` (see ``finalStatus``).
+    public func setFinalStatus(_ status: PodStatus) {
+        finalStatus = status
+        self.status = status
+    }
 
     /// The probe state and history of `container`, nil when it has no running container.
     public func probes(of container: String) -> ContainerProbes? { probes[container] }
@@ -164,6 +174,10 @@ public actor PodWorker {
             let text = terminationMessages[c.id] ?? terminationMessage(c)
             terminationMessages[c.id] = text
             if !text.isEmpty { messages[c.id] = text }
+        }
+        if let finalStatus {
+            status = finalStatus
+            return
         }
         status = PodStatusBuilder.make(pod: pod, runtime: runtimePod, info: info, node: node, now: now, previous: status, terminationMessages: messages)
         if let error = lastError, runtimePod.readySandbox == nil {

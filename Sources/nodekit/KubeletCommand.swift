@@ -62,6 +62,13 @@ struct KubeletCommand: AsyncParsableCommand {
         if let api { sources.append(api.source) }
         let kubelet = Kubelet(node: node, runtime: runtime, sources: sources, objects: api?.objects,
                               statusManager: api?.statusManager, logger: logger)
+        // Node pressure: eviction with upstream's default hard thresholds, node-level reclaim
+        // through container and image GC first.
+        let containerGC = ContainerGC(runtime: runtime, activePodUIDs: { Set(await kubelet.pods().compactMap(\.metadata.uid)) })
+        let imageGC = try ImageGC(runtime: runtime)
+        let eviction = EvictionManager(config: EvictionConfig(), stats: HostStatsProvider(node: node, runtime: runtime, pods: { await kubelet.pods() }),
+                                       host: kubelet, reclaimer: NodeReclaimer(containers: containerGC, images: imageGC))
+        await kubelet.attach(NodeHousekeeping(eviction: eviction, containerGC: containerGC, imageGC: imageGC))
         let server = KubeletServer(kubelet: kubelet, host: address, port: port)
         logger.info("kubelet starting", metadata: ["node": "\(name)", "runtime": "\(endpoint)", "manifests": "\(podManifestPath)"])
         try await withThrowingTaskGroup(of: Void.self) { group in

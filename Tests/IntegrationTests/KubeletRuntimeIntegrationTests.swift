@@ -33,7 +33,8 @@ extension KubeletIntegrationTests {
 
             try env.fixture.startContainerd()
             let recovered = await step(kubelet, "sync after containerd is back") {
-                await worker.lastError == nil && (try? await kubelet.relist()) != nil
+                let relisted = (try? await kubelet.relist()) != nil
+                return await worker.lastError == nil && relisted
             }
             #expect(recovered)
             let after = try await env.client.listContainers(Runtime_V1_ListContainersRequest()).containers

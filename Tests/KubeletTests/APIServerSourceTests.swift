@@ -78,7 +78,9 @@ import TestSupport
         #expect(await h.runtime.sandboxes.isEmpty)
     }
 
-    @Test func aMissingConfigMapIsACreateContainerConfigErrorUntilItExists() async throws {
+    /// As upstream: a volume that cannot be set up keeps the pod ContainerCreating (upstream's
+    /// FailedMount), with the reason in the pod's message; the pod starts once the Secret exists.
+    @Test func aMissingSecretVolumeHoldsThePodUntilTheSecretExists() async throws {
         let h = await Harness()
         defer { h.cleanUp() }
         let api = FakeKubeAPI()
@@ -87,9 +89,11 @@ import TestSupport
         let pod = try #require(api.objects(Pod.self, namespace: "default").first)
         let worker = PodWorker(pod: pod, runtime: h.runtime, node: h.node, clock: h.clock, objects: APIPodObjects(client: api), mounter: h.mounts)
         await worker.syncPod()
-        let waiting = await worker.status.containerStatuses?.first?.state?.waiting
-        #expect(waiting?.reason == "CreateContainerConfigError")
-        #expect(waiting?.message?.contains("secret \"token\" not found") == true, "\(waiting?.message ?? "")")
+        let status = await worker.status
+        #expect(status.containerStatuses?.first?.state?.waiting?.reason == "ContainerCreating")
+        #expect(status.message?.contains("secret \"token\" not found") == true, "\(status.message ?? "")")
+        #expect(await worker.lastError?.code == .volume)
+        #expect(await h.runtime.sandboxes.isEmpty)
 
         try api.seed([Secret(metadata: ObjectMeta(name: "token", namespace: "default"), bytes: ["key": Array("s3cret".utf8)])])
         await worker.syncPod()
