@@ -120,11 +120,15 @@ public struct ProxyBenchCommand: ParsableCommand {
                         ratio: baseline.map { result.fullSyncSeconds / $0 })
                     report.rows.append(row)
                     // Each point as soon as it is measured, so a run cut short still reports.
-                    FileHandle.standardError.write(Data("\(backend) N=\(n) M=\(m): full \(ProxyBenchOutput.milliseconds(row.fullSyncSeconds)), "
-                        + "+1 service \(ProxyBenchOutput.milliseconds(row.partialAddSeconds)), 1 endpoint \(ProxyBenchOutput.milliseconds(row.partialEndpointSeconds)), "
-                        + "\(row.objects) \(row.objectKind), peak RSS \(row.peakRSSKiB / 1024) MiB, connect p50/p99 "
-                        + "\(row.connectP50Micros.map { ProxyBenchOutput.fixed($0, 0) } ?? "-")/\(row.connectP99Micros.map { ProxyBenchOutput.fixed($0, 0) } ?? "-") µs, "
-                        + "baseline \(row.baselineSeconds.map(ProxyBenchOutput.milliseconds) ?? "> \(timeout) s")\n").utf8))
+                    let p50 = row.connectP50Micros.map { ProxyBenchOutput.fixed($0, 0) } ?? "-"
+                    let p99 = row.connectP99Micros.map { ProxyBenchOutput.fixed($0, 0) } ?? "-"
+                    let base = row.baselineSeconds.map(ProxyBenchOutput.milliseconds) ?? "> \(timeout) s"
+                    var line = "\(backend) N=\(n) M=\(m): full \(ProxyBenchOutput.milliseconds(row.fullSyncSeconds))"
+                    line += ", +1 service \(ProxyBenchOutput.milliseconds(row.partialAddSeconds))"
+                    line += ", 1 endpoint \(ProxyBenchOutput.milliseconds(row.partialEndpointSeconds))"
+                    line += ", \(row.objects) \(row.objectKind), peak RSS \(row.peakRSSKiB / 1024) MiB"
+                    line += ", connect p50/p99 \(p50)/\(p99) µs, baseline \(base)\n"
+                    FileHandle.standardError.write(Data(line.utf8))
                 }
             }
         }
