@@ -8,18 +8,23 @@ import NIOPosix
 /// The kubelet's HTTP endpoints (plain HTTP, as the read-only port): `/healthz`, `/pods`
 /// (a PodList of the desired pods with their status), `/metrics` (Prometheus text) and
 /// `/containerLogs/<namespace>/<pod>/<container>` (the messages of the container's CRI log,
-/// `?previous=true` for the instance before the newest).
+/// `?previous=true` for the instance before the newest), `/probes/<namespace>/<pod>/<container>`
+/// (the container's probe states and last runs, for `nodectl probe`) and `/stats/summary` (node
+/// and pod resource usage in upstream's summary shape, when a stats provider is given).
 ///
 /// Each connection is served in its own task; requests on one connection are answered in order.
 public struct KubeletServer: Sendable {
     public let kubelet: Kubelet
     public let host: String
     public let port: Int
+    /// Serves `/stats/summary`; without it that path is 404.
+    public let stats: (any StatsProvider)?
 
-    public init(kubelet: Kubelet, host: String = "0.0.0.0", port: Int = 10250) {
+    public init(kubelet: Kubelet, host: String = "0.0.0.0", port: Int = 10250, stats: (any StatsProvider)? = nil) {
         self.kubelet = kubelet
         self.host = host
         self.port = port
+        self.stats = stats
     }
 
     /// Binds, calls `onBound` with the bound port (useful with port 0), and serves until the
@@ -87,8 +92,18 @@ public struct KubeletServer: Sendable {
             encoder.outputFormatting = [.sortedKeys]
             guard let data = try? encoder.encode(list) else { return (.internalServerError, "text/plain", "cannot encode pods\n") }
             return (.ok, "application/json", String(decoding: data, as: UTF8.self))
+        case "/stats/summary", "/stats/summary/":
+            guard let stats else { return (.notFound, "text/plain", "stats are not served by this kubelet\n") }
+            do {
+                return (.ok, "application/json", try Self.json(try await stats.summary()))
+            } catch {
+                return (.internalServerError, "text/plain", "reading stats: \(error)\n")
+            }
         default:
             let parts = path.split(separator: "/").map(String.init)
+            if parts.count == 4, parts[0] == "probes" {
+                return await probes(namespace: parts[1], pod: parts[2], container: parts[3])
+            }
             if parts.count == 4, parts[0] == "containerLogs" {
                 return await containerLogs(namespace: parts[1], pod: parts[2], container: parts[3], previous: query["previous"] == "true")
             }
@@ -113,5 +128,53 @@ public struct KubeletServer: Sendable {
             out += entry.message + (entry.partial ? "" : "\n")
         }
         return (.ok, "text/plain", out)
+    }
+
+    /// The probe view of one container, as `nodectl probe` reads it.
+    public struct ProbeReport: Codable, Sendable, Hashable {
+        public struct State: Codable, Sendable, Hashable {
+            public var result: String
+            public var runCount: Int
+            public var periodSeconds: Double
+            public var failureThreshold: Int
+            public var successThreshold: Int
+        }
+        public var namespace: String
+        public var pod: String
+        public var container: String
+        public var containerID: String
+        public var started: Bool
+        public var ready: Bool
+        public var restartReason: String?
+        public var states: [String: State]
+        /// Oldest first, at most ``ContainerProbes/historyLimit``.
+        public var history: [ProbeRecord]
+    }
+
+    func probes(namespace: String, pod: String, container: String) async -> (HTTPResponseStatus, String, String) {
+        guard let worker = await kubelet.worker(namespace: namespace, name: pod) else {
+            return (.notFound, "text/plain", "pod \(namespace)/\(pod) not found\n")
+        }
+        guard let probes = await worker.probes(of: container) else {
+            return (.notFound, "text/plain", "container \(container) of pod \(namespace)/\(pod) has no running instance with probes\n")
+        }
+        var states: [String: ProbeReport.State] = [:]
+        for (kind, state) in probes.states {
+            states[kind.rawValue] = ProbeReport.State(result: state.result.rawValue, runCount: state.runCount, periodSeconds: state.timing.period.seconds,
+                                                      failureThreshold: state.timing.failureThreshold, successThreshold: state.timing.successThreshold)
+        }
+        let report = ProbeReport(namespace: namespace, pod: pod, container: container, containerID: probes.containerID, started: probes.started,
+                                 ready: probes.ready, restartReason: probes.restartReason, states: states, history: probes.history)
+        do { return (.ok, "application/json", try Self.json(report)) } catch {
+            return (.internalServerError, "text/plain", "cannot encode probes: \(error)\n")
+        }
+    }
+
+    /// Sorted-key JSON with RFC 3339 dates.
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }

@@ -5,7 +5,7 @@ public struct Nodectl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "nodectl",
         abstract: "Answer questions about a Nodekit node: CRI state, pods, probes, proxy rules, CNI.",
-        subcommands: [CRICommand.self, NetCommand.self, BenchCommand.self])
+        subcommands: [CRICommand.self, NetCommand.self, BenchCommand.self, DoctorCommand.self])
 
     public init() {}
 

@@ -97,7 +97,8 @@ final class FakeReclaimer: NodeLevelReclaimer, Sendable {
         let soft = config.thresholds.filter { !$0.isHard }
         #expect(soft.map(\.gracePeriod).sorted() == [.seconds(90), .seconds(120)])
         #expect(config.thresholds.filter { $0.signal == .memoryAvailable }.map(\.minReclaim) == [.quantity(100 * Mi, text: "100Mi"), .quantity(100 * Mi, text: "100Mi")])
-        #expect(config.thresholds.first { $0.signal == .nodeFsAvailable }?.value.amount(capacity: 100 * Gi) == 21_474_836_889)
+        #expect(config.thresholds.first { $0.signal == .nodeFsAvailable }?.value.amount(capacity: 100 * Gi) == 21_474_836_800,
+                "20% parsed as float32, as upstream: 0.2000000030 × 100Gi")
     }
 
     @Test(arguments: [
@@ -312,7 +313,8 @@ final class FakeReclaimer: NodeLevelReclaimer, Sendable {
         let decisions = await manager.synchronize(now: start)
         #expect(reclaimer.steps.withLock { $0 } == ["containers", "images"])
         #expect(decisions.map(\.podKey) == ["default/big"])
-        #expect(decisions.first?.message.hasPrefix("The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: ") == true)
+        // 10 % is float32 0.1000000015 of 100Gi, so upstream prints 10737418400, not 10Gi.
+        #expect(decisions.first?.message == "The node was low on resource: ephemeral-storage. Threshold quantity: 10737418400, available: 5Gi. Container c was using 3Gi, request is 0, has larger consumption of ephemeral-storage. ")
     }
 
     @Test func pidPressure() async throws {
