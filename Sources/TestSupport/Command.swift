@@ -62,3 +62,14 @@ public func spawn(_ executable: String, _ arguments: [String], outputPath: Strin
     if let environment { env.merge(environment) { _, new in new } }
     return try SpawnedProcess(path, arguments: [path] + arguments, environment: env.map { "\($0.key)=\($0.value)" }, outputPath: outputPath)
 }
+
+/// ``run(_:_:input:environment:)`` on a thread of its own. An async test that runs a client
+/// (curl, kubectl, python) against a server in the same process must not block one of the few
+/// cooperative threads (two on a 2-core machine) while it waits: the server needs them to answer.
+public func runOffPool(_ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String]? = nil) async throws -> CommandResult {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            continuation.resume(with: Result { try run(executable, arguments, input: input, environment: environment) })
+        }.start()
+    }
+}

@@ -177,18 +177,18 @@ import Testing
         defer { Task { await s.stop() } }
         let url = "https://127.0.0.1:\(s.securePort)/api/v1/namespaces"
         let ca = s.pki + "/ca.crt"
-        let anonymous = try run("curl", ["-sS", "--cacert", ca, "-w", "\n%{http_code}", url])
+        let anonymous = try await runOffPool("curl", ["-sS", "--cacert", ca, "-w", "\n%{http_code}", url])
         #expect(anonymous.stdout.hasSuffix("\n401"))
         #expect(anonymous.stdout.contains("\"reason\":\"Unauthorized\""))
-        let withCert = try run("curl", ["-sS", "--cacert", ca, "--cert", s.pki + "/admin.crt", "--key", s.pki + "/admin.key", "-w", "\n%{http_code}", url])
+        let withCert = try await runOffPool("curl", ["-sS", "--cacert", ca, "--cert", s.pki + "/admin.crt", "--key", s.pki + "/admin.key", "-w", "\n%{http_code}", url])
         #expect(withCert.stdout.hasSuffix("\n200"))
         #expect(withCert.stdout.contains("NamespaceList"))
         let token = try String(contentsOfFile: s.pki + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let withToken = try run("curl", ["-sS", "--cacert", ca, "-H", "Authorization: Bearer \(token)", "-w", "\n%{http_code}", url])
+        let withToken = try await runOffPool("curl", ["-sS", "--cacert", ca, "-H", "Authorization: Bearer \(token)", "-w", "\n%{http_code}", url])
         #expect(withToken.stdout.hasSuffix("\n200"))
-        let wrongToken = try run("curl", ["-sS", "--cacert", ca, "-H", "Authorization: Bearer nope", "-w", "\n%{http_code}", url])
+        let wrongToken = try await runOffPool("curl", ["-sS", "--cacert", ca, "-H", "Authorization: Bearer nope", "-w", "\n%{http_code}", url])
         #expect(wrongToken.stdout.hasSuffix("\n401"))
-        let health = try run("curl", ["-sS", "--cacert", ca, "https://127.0.0.1:\(s.securePort)/healthz"])
+        let health = try await runOffPool("curl", ["-sS", "--cacert", ca, "https://127.0.0.1:\(s.securePort)/healthz"])
         #expect(health.stdout == "ok")
         let attributes = try FileManager.default.attributesOfItem(atPath: s.kubeconfig)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
