@@ -19,12 +19,12 @@ struct IPVSProxyBenchIntegrationTests {
     }
 
     @Test(.enabled(if: skipReason == nil, "\(skipReason ?? "")"), .timeLimit(.minutes(3)))
-    func quickNFTablesRun() throws {
+    func quickNFTablesRun() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nk-bench-\(Host.runSuffix)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let json = dir.appendingPathComponent("bench.json"), svg = dir.appendingPathComponent("bench.svg")
-        let result = try run(Self.nodectl, ["bench", "proxy", "--quick", "--backends", "nftables", "--json", json.path, "--svg", svg.path])
+        let result = try await runOffPool(Self.nodectl, ["bench", "proxy", "--quick", "--backends", "nftables", "--json", json.path, "--svg", svg.path])
         #expect(result.status == 0, "stderr: \(result.stderr)")
 
         // Table: a header and one row per (M, N): M in 2 and 10, N in 1k and 5k.
