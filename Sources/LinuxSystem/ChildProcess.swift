@@ -68,11 +68,10 @@ public enum ChildProcess {
         }
         var status: Int32 = 0
         try retryingEINTR("waitpid", path) { waitpid(pid, &status, 0) }
-        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Output(status: exitStatus, stdout: stdout, stderr: stderr)
+        return Output(status: SpawnedProcess.exitStatus(status), stdout: stdout, stderr: stderr)
     }
 
-    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
         let pointers = strings.map { strdup($0) } + [nil]
         defer { for p in pointers { free(p) } }
         return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }

@@ -24,11 +24,9 @@ public final class SpawnedProcess: Sendable {
         }
         defer { if outFD != nullFD { close(outFD) } }
         var pid: pid_t = 0
-        let pointers = (arguments.map { strdup($0) } + [nil], environment.map { strdup($0) } + [nil])
-        defer { for p in pointers.0 + pointers.1 { free(p) } }
-        let rc = pointers.0.withUnsafeBufferPointer { argv in
-            pointers.1.withUnsafeBufferPointer { envp in
-                nk_spawn(&pid, path, argv.baseAddress!, envp.baseAddress!, nullFD, outFD, outFD)
+        let rc = ChildProcess.withCStrings(arguments) { argv in
+            ChildProcess.withCStrings(environment) { envp in
+                nk_spawn(&pid, path, argv, envp, nullFD, outFD, outFD)
             }
         }
         if rc != 0 { throw SystemError(call: "posix_spawn", errno: rc, subject: path) }

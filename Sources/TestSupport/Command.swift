@@ -35,12 +35,8 @@ public struct CommandError: Error, CustomStringConvertible {
 /// that had already exited while other tests were spawning processes.
 @discardableResult
 public func run(_ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String]? = nil) throws -> CommandResult {
-    let path = executable.hasPrefix("/") ? executable : (Host.which(executable) ?? executable)
-    var env = ProcessInfo.processInfo.environment
-    if let environment { env.merge(environment) { _, new in new } }
-    let output = try ChildProcess.run(path, arguments: [path] + arguments,
-                                      environment: env.map { "\($0.key)=\($0.value)" },
-                                      input: input.map { Array($0) } ?? [])
+    let (path, env) = resolve(executable, environment)
+    let output = try ChildProcess.run(path, arguments: [path] + arguments, environment: env, input: input.map { Array($0) } ?? [])
     return CommandResult(status: output.status,
                          stdout: String(decoding: output.stdout, as: UTF8.self),
                          stderr: String(decoding: output.stderr, as: UTF8.self))
@@ -57,10 +53,17 @@ public func runChecked(_ executable: String, _ arguments: [String], input: Data?
 /// Starts a command in the background (posix_spawn; stdout and stderr appended to `outputPath`,
 /// or discarded). The caller ends it with `kill()` and `wait()`, also on failure paths.
 public func spawn(_ executable: String, _ arguments: [String], outputPath: String? = nil, environment: [String: String]? = nil) throws -> SpawnedProcess {
+    let (path, env) = resolve(executable, environment)
+    return try SpawnedProcess(path, arguments: [path] + arguments, environment: env, outputPath: outputPath)
+}
+
+/// The executable's path (a name is looked up with ``Host/which(_:)``) and this process's
+/// environment with `overrides` applied, as `KEY=VALUE` strings.
+private func resolve(_ executable: String, _ overrides: [String: String]?) -> (path: String, environment: [String]) {
     let path = executable.hasPrefix("/") ? executable : (Host.which(executable) ?? executable)
     var env = ProcessInfo.processInfo.environment
-    if let environment { env.merge(environment) { _, new in new } }
-    return try SpawnedProcess(path, arguments: [path] + arguments, environment: env.map { "\($0.key)=\($0.value)" }, outputPath: outputPath)
+    if let overrides { env.merge(overrides) { _, new in new } }
+    return (path, env.map { "\($0.key)=\($0.value)" })
 }
 
 /// ``run(_:_:input:environment:)`` on a thread of its own. An async test that runs a client
