@@ -2,7 +2,7 @@ import KubeAPI
 
 /// A minimal protocol buffers writer: varints, fixed64 and length-delimited fields, enough to
 /// encode gnostic's OpenAPI v2 messages.
-struct ProtobufWriter {
+struct GnosticWriter {
     private(set) var bytes: [UInt8] = []
 
     private mutating func varint(_ value: UInt64) {
@@ -38,8 +38,8 @@ struct ProtobufWriter {
     }
 
     /// A nested message; written even when empty, since presence matters for oneofs.
-    mutating func message(_ field: Int, _ build: (inout ProtobufWriter) -> Void) {
-        var inner = ProtobufWriter()
+    mutating func message(_ field: Int, _ build: (inout GnosticWriter) -> Void) {
+        var inner = GnosticWriter()
         build(&inner)
         bytes(field, inner.bytes)
     }
@@ -58,7 +58,7 @@ extension OpenAPI {
     /// references, items, properties, additionalProperties, allOf, defaults and vendor
     /// extensions (carried as YAML; JSON text is valid YAML).
     public static func v2Protobuf(_ document: JSONValue) -> [UInt8] {
-        var w = ProtobufWriter()
+        var w = GnosticWriter()
         w.string(1, document["swagger"]?.stringValue)
         if let info = document["info"] {
             w.message(2) { i in
@@ -95,7 +95,7 @@ extension OpenAPI {
         return items.compactMap(\.stringValue)
     }
 
-    private static func vendorExtensions(_ object: [String: JSONValue], field: Int, into w: inout ProtobufWriter) {
+    private static func vendorExtensions(_ object: [String: JSONValue], field: Int, into w: inout GnosticWriter) {
         for name in object.keys.sorted() where name.hasPrefix("x-") {
             w.message(field) { named in
                 named.string(1, name)
@@ -104,7 +104,7 @@ extension OpenAPI {
         }
     }
 
-    private static func encodePathItem(_ item: JSONValue, into w: inout ProtobufWriter) {
+    private static func encodePathItem(_ item: JSONValue, into w: inout GnosticWriter) {
         guard case .object(let members) = item else { return }
         for (method, field) in [("get", 2), ("put", 3), ("post", 4), ("delete", 5), ("options", 6), ("head", 7), ("patch", 8)] {
             if let operation = members[method] { w.message(field) { encodeOperation(operation, into: &$0) } }
@@ -115,7 +115,7 @@ extension OpenAPI {
         vendorExtensions(members, field: 10, into: &w)
     }
 
-    private static func encodeOperation(_ operation: JSONValue, into w: inout ProtobufWriter) {
+    private static func encodeOperation(_ operation: JSONValue, into w: inout GnosticWriter) {
         guard case .object(let m) = operation else { return }
         w.strings(1, strings(m["tags"]))
         w.string(2, m["summary"]?.stringValue)
@@ -149,7 +149,7 @@ extension OpenAPI {
 
     /// ParametersItem → Parameter → BodyParameter, or NonBodyParameter with a query or path
     /// sub-schema (the only kinds the generated documents use).
-    private static func encodeParameter(_ parameter: JSONValue, into w: inout ProtobufWriter) {
+    private static func encodeParameter(_ parameter: JSONValue, into w: inout GnosticWriter) {
         guard case .object(let p) = parameter else { return }
         w.message(1) { param in
             if p["in"]?.stringValue == "body" {
@@ -176,7 +176,7 @@ extension OpenAPI {
         }
     }
 
-    private static func encodeSchema(_ schema: JSONValue, into w: inout ProtobufWriter) {
+    private static func encodeSchema(_ schema: JSONValue, into w: inout GnosticWriter) {
         guard case .object(let s) = schema else { return }
         w.string(1, s["$ref"]?.stringValue)
         w.string(2, s["format"]?.stringValue)

@@ -107,7 +107,8 @@ struct FieldError: Sendable, Hashable {
         case .forbidden: "\(field): Forbidden: \(detail)"
         case .duplicate: "\(field): Duplicate value: \"\(value ?? "")\""
         case .notSupported: "\(field): Unsupported value: \"\(value ?? "")\"" + (detail.isEmpty ? "" : ": \(detail)")
-        case .invalid, .tooLong: "\(field): Invalid value: \"\(value ?? "")\"" + (detail.isEmpty ? "" : ": \(detail)")
+        case .tooLong: "\(field): Too long: \(detail)"
+        case .invalid: "\(field): Invalid value: \"\(value ?? "")\"" + (detail.isEmpty ? "" : ": \(detail)")
         }
     }
 }

@@ -52,11 +52,11 @@ struct APIHandler: Sendable {
             case 1 where parts[0] == "api": return discovery.apiVersions(accept: request.accept)
             case 1 where parts[0] == "apis": return discovery.apiGroups(accept: request.accept)
             case 2 where parts[0] == "apis": return try discovery.group(parts[1])
-            case 2 where parts[0] == "openapi" && parts[1] == "v2": return OpenAPI.v2(registry: registry)
-            case 2 where parts[0] == "openapi" && parts[1] == "v3": return OpenAPI.v3Index(registry: registry)
+            case 2 where parts[0] == "openapi" && parts[1] == "v2": return OpenAPIDocuments.v2(registry: registry, accept: request.accept)
+            case 2 where parts[0] == "openapi" && parts[1] == "v3": return OpenAPIDocuments.v3Index(registry: registry)
             default:
                 if parts.count >= 3 && parts[0] == "openapi" && parts[1] == "v3" {
-                    return try OpenAPI.v3(path: parts.dropFirst(2).joined(separator: "/"), registry: registry)
+                    return try OpenAPIDocuments.v3(path: parts.dropFirst(2).joined(separator: "/"), registry: registry)
                 }
             }
         }
@@ -160,16 +160,18 @@ struct ResourceHandler: Sendable {
         case (.GET, let name?, "log"):
             return try await PodLogs(storage: storage, kubelet: kubelet).serve(namespace: target.namespace ?? "", name: name, query: query)
         case (.POST, nil, nil):
-            let body = try decodeBody()
+            let warnings = RequestWarnings()
+            let body = try validatedBody(warnings: warnings)
             let created = try await storage.create(resource, namespace: target.namespace, body: body, options: try writeOptions(body: nil))
-            return respond(object: created, status: .created)
+            return respond(object: created, status: .created).adding(warnings)
         case (.POST, let name?, "binding"):
             return respond(object: try await PodBinding(storage: storage).bind(namespace: target.namespace ?? "", name: name, body: try decodeBody(), dryRun: dryRun()), status: .created)
         case (.POST, let name?, "eviction"):
             return respond(object: try await Eviction(storage: storage).evict(namespace: target.namespace ?? "", name: name, body: try decodeBody(), dryRun: dryRun()), status: .created)
         case (.PUT, let name?, let sub):
-            let body = try decodeBody()
-            return try await put(name: name, subresource: sub, body: body)
+            let warnings = RequestWarnings()
+            let body = try validatedBody(warnings: warnings)
+            return try await put(name: name, subresource: sub, body: body).adding(warnings)
         case (.PATCH, let name?, let sub):
             return try await patch(name: name, subresource: sub)
         case (.DELETE, let name?, nil):
@@ -220,9 +222,9 @@ struct ResourceHandler: Sendable {
         }
         if let policy = query["propagationPolicy"], !policy.isEmpty { options.propagationPolicy = policy }
         if query["orphanDependents"] == "true" && options.propagationPolicy == nil { options.propagationPolicy = "Orphan" }
-        if let validation = query["fieldValidation"], !["", "Strict", "Warn", "Ignore"].contains(validation) {
-            throw APIError.badRequest("fieldValidation must be one of Ignore, Warn, Strict (got \"\(validation)\")")
-        }
+        _ = try FieldValidationDirective(query: query)
+        if request.method != .DELETE { options.fieldManager = try fieldManager() }
+        options.subresource = target.subresource
         return options
     }
 
@@ -308,9 +310,13 @@ struct ResourceHandler: Sendable {
         let options = try writeOptions(body: nil)
         let type = request.contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         guard let patchType = PatchType(rawValue: type) else { throw APIError.unsupportedMediaType(type) }
-        guard patchType != .apply else {
-            throw APIError(code: 415, reason: "UnsupportedMediaType", message: "server-side apply (application/apply-patch+yaml) is not served yet (issue 6)")
+        let warnings = RequestWarnings()
+        let directive = try FieldValidationDirective(query: query)
+        if patchType == .apply {
+            return respond(object: try await apply(name: name, subresource: subresource, options: options, directive: directive, warnings: warnings)).adding(warnings)
         }
+        try checkNoForce()
+        let rawJSON = rawJSONBody
         let patchBody: JSONValue
         do {
             patchBody = try JSONDecoder().decode(JSONValue.self, from: Data(request.body))
@@ -334,7 +340,10 @@ struct ResourceHandler: Sendable {
             } catch {
                 throw APIError.from(error, resource, name: name)
             }
-            guard var object = patched.objectValue else { throw APIError.badRequest("the patched object is not a JSON object") }
+            guard var object = try checkingFields(patched, apiVersion: scale ? "autoscaling/v1" : resource.apiVersion, kind: scale ? "Scale" : resource.kind,
+                                                  rawJSON: rawJSON, directive: directive, warnings: warnings).objectValue else {
+                throw APIError.badRequest("the patched object is not a JSON object")
+            }
             if scale { return try Scale.apply(object, to: current) }
             // A patch that does not name a resourceVersion applies to whatever is current.
             if patchBody[path: ["metadata", "resourceVersion"]] == nil {
@@ -342,7 +351,7 @@ struct ResourceHandler: Sendable {
             }
             return object
         }
-        return respond(object: scale ? Scale.from(updated, resource) : updated)
+        return respond(object: scale ? Scale.from(updated, resource) : updated).adding(warnings)
     }
 
     func deleteCollection() async throws(APIError) -> APIResponse {

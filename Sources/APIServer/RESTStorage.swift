@@ -1,3 +1,4 @@
+import APIMachinery
 import Foundation
 import KubeAPI
 import Store
@@ -10,6 +11,13 @@ struct WriteOptions: Sendable {
     var propagationPolicy: String?
     var preconditionUID: String?
     var preconditionResourceVersion: String?
+    /// Who writes: recorded in metadata.managedFields as an "Update" of the fields the write
+    /// adds or changes (upstream's default for server-internal writes is its own name).
+    var fieldManager = "nodekit-apiserver"
+    /// The desired object's managedFields were already computed by server-side apply.
+    var fieldsApplied = false
+    /// The subresource written through ("status", "scale"), recorded with the manager's entry.
+    var subresource: String?
 }
 
 /// How a list reads: selectors, paging and the resourceVersion rules of upstream's list.
@@ -174,12 +182,13 @@ struct RESTStorage: Sendable {
     }
 
     func validate(_ object: JSONObject, old: JSONObject?, _ resource: ResourceDefinition) throws(APIError) {
-        let errors = NameValidation.objectMeta(object, rule: resource.nameRule, namespaced: resource.namespaced) + resource.validate(object, old)
+        let errors = ObjectMetaValidation.validate(object, rule: resource.nameRule) + resource.validate(object, old)
         if !errors.isEmpty { throw APIError.invalid(resource, name: object.name, errors: errors) }
     }
 
     func create(_ resource: ResourceDefinition, namespace: String?, body: JSONValue, options: WriteOptions) async throws(APIError) -> JSONObject {
         var object = try prepareCreate(resource, namespace: namespace, body: body)
+        if !options.fieldsApplied { object = recordManagedFields(old: nil, new: object, resource, options: options) }
         if resource.namespaced { try await checkNamespaceAcceptsCreates(object.namespace) }
         let name = object.name
         var allocated: [String] = []
@@ -245,6 +254,7 @@ struct RESTStorage: Sendable {
             if specChanged(object, old) {
                 object.metadata["generation"] = .int((old.metadata["generation"]?.intValue ?? 1) + 1)
             }
+            if !options.fieldsApplied { object = recordManagedFields(old: old, new: object, resource, options: options) }
             var allocation = ServiceAllocator.Allocation()
             if resource.kind == "Service" && resource.group.isEmpty && !options.dryRun {
                 allocation = try await allocator.allocate(&object, old: old)
@@ -261,6 +271,17 @@ struct RESTStorage: Sendable {
             }
         }
         throw APIError.conflict(resource, name: name, why: "too many concurrent updates")
+    }
+
+    /// `new` with its managedFields updated for an ordinary write by `options.fieldManager`:
+    /// the manager owns what it added or changed, removed fields leave every manager, and the
+    /// fields its (sub)resource cannot change are left as they were owned.
+    func recordManagedFields(old: JSONObject?, new: JSONObject, _ resource: ResourceDefinition, options: WriteOptions) -> JSONObject {
+        let schema = SchemaRegistry.builtin.schema(apiVersion: resource.apiVersion, kind: resource.kind)
+        let recorded = ServerSideApply.recordUpdate(old: old.map(JSONValue.object), new: .object(new), manager: options.fieldManager,
+                                                    subresource: options.subresource, schema: schema, now: Timestamp.format(now()),
+                                                    resetFields: ResourceHandler.resetFields(resource, subresource: options.subresource))
+        return recorded.objectValue ?? new
     }
 
     /// Writes `object` over `kv`; deletes it instead when it is being deleted and its last
@@ -310,7 +331,9 @@ struct RESTStorage: Sendable {
             object["status"] = desired["status"]
             var meta = old.metadata
             // Upstream's status strategies keep metadata changes other than the fixed fields.
-            for field in ["labels", "annotations", "ownerReferences", "finalizers"] { meta[field] = desired.metadata[field] }
+            // managedFields come from the request too: server-side apply computed them, or the
+            // client sent them back (recordManagedFields keeps the live ones when it did not).
+            for field in ["labels", "annotations", "ownerReferences", "finalizers", "managedFields"] { meta[field] = desired.metadata[field] }
             object.metadata = meta
         case .finalize:
             object = old

@@ -1,3 +1,4 @@
+import APIMachinery
 /// A parsed `labelSelector` query parameter (upstream's selector string syntax): `a=b`, `a==b`,
 /// `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`, comma-separated and ANDed.
 struct LabelSelectorQuery: Sendable, Equatable {
@@ -79,11 +80,13 @@ struct LabelSelectorQuery: Sendable, Equatable {
     }
 
     private static func check(key: String, _ text: String) throws(APIError) {
-        if let e = NameValidation.qualifiedName(key) { throw APIError.badRequest("unable to parse requirement: invalid label key \"\(key)\": \(e)") }
+        let problems = NameValidation.qualifiedName(key)
+        if !problems.isEmpty { throw APIError.badRequest("unable to parse requirement: invalid label key \"\(key)\": \(problems.joined(separator: "; "))") }
     }
 
     private static func check(value: String, _ text: String) throws(APIError) {
-        if let e = NameValidation.labelValue(value) { throw APIError.badRequest("unable to parse requirement: invalid label value: \"\(value)\": \(e)") }
+        let problems = NameValidation.labelValue(value)
+        if !problems.isEmpty { throw APIError.badRequest("unable to parse requirement: invalid label value: \"\(value)\": \(problems.joined(separator: "; "))") }
     }
 
     func matches(_ labels: [String: String]) -> Bool {

@@ -1,3 +1,4 @@
+import APIMachinery
 import KubeAPI
 
 /// Defaulting and validation shared by pods and every pod template (deployments, jobs, ...),
@@ -53,7 +54,7 @@ enum PodSpecRules {
                 let name = c["name"]?.stringValue ?? ""
                 if name.isEmpty {
                     errors.append(FieldError(.required, "\(p).name"))
-                } else if let e = NameValidation.dns1123Label(name) {
+                } else if let e = NameValidation.dns1123Label(name).first {
                     errors.append(FieldError(.invalid, "\(p).name", value: name, e))
                 } else if !names.insert(name).inserted {
                     errors.append(FieldError(.duplicate, "\(p).name", value: name))
