@@ -208,8 +208,8 @@ public final class NetlinkIPVS: IPVSInterface {
 
     /// Opens a generic netlink socket in `namespace` (the caller's when nil) and resolves IPVS.
     public convenience init(namespace: NetworkNamespace? = nil) throws(IPVSError) {
-        let socket: MnlGenericSocket
-        do { socket = try MnlGenericSocket(namespace: namespace) } catch {
+        let socket: MnlSocket
+        do { socket = try MnlSocket(namespace: namespace, family: .generic) } catch {
             throw IPVSError(error, operation: "open generic netlink socket", detail: namespace?.path ?? "")
         }
         try self.init(socket: socket)

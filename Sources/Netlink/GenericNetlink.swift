@@ -4,69 +4,6 @@ import LinuxSystem
 import Glibc
 #endif
 
-/// A NETLINK_GENERIC socket opened with libmnl, bound to a kernel-assigned port id.
-///
-/// Like ``MnlSocket`` it belongs to the network namespace it was opened in for its whole life,
-/// so a socket opened with a ``NetworkNamespace`` programs that namespace from any thread.
-public final class MnlGenericSocket: NetlinkSocket, @unchecked Sendable {
-    private let socket: OpaquePointer
-    private let receiveBuffer: UnsafeMutableRawPointer
-    // Dump replies are batched by the kernel up to about 32 KiB per datagram.
-    private static let receiveSize = 65536
-
-    /// Opens a NETLINK_GENERIC socket in `namespace` (the caller's own when nil).
-    public init(namespace: NetworkNamespace? = nil) throws(NetlinkError) {
-        let open: () -> Result<OpaquePointer, NetlinkError> = {
-            guard let nl = mnl_socket_open(NETLINK_GENERIC) else {
-                return .failure(NetlinkError(operation: "open generic socket", errno: Glibc.errno))
-            }
-            if mnl_socket_bind(nl, 0, pid_t(MNL_SOCKET_AUTOPID)) < 0 {
-                let err = Glibc.errno
-                mnl_socket_close(nl)
-                return .failure(NetlinkError(operation: "bind generic socket", errno: err))
-            }
-            return .success(nl)
-        }
-        let opened: Result<OpaquePointer, NetlinkError>
-        if let namespace {
-            do {
-                opened = try namespace.run(open)
-            } catch let error as SystemError {
-                throw NetlinkError(operation: "enter netns", errno: error.errno, detail: namespace.path)
-            } catch {
-                throw NetlinkError(operation: "enter netns", errno: 0, detail: "\(namespace.path): \(error)")
-            }
-        } else {
-            opened = open()
-        }
-        socket = try opened.get()
-        receiveBuffer = UnsafeMutableRawPointer.allocate(byteCount: Self.receiveSize, alignment: 8)
-    }
-
-    deinit {
-        mnl_socket_close(socket)
-        receiveBuffer.deallocate()
-    }
-
-    public func send(_ datagram: [UInt8]) throws(NetlinkError) {
-        while true {
-            let n = datagram.withUnsafeBytes { mnl_socket_sendto(socket, $0.baseAddress, $0.count) }
-            if n >= 0 { return }
-            let err = Glibc.errno
-            if err != EINTR { throw NetlinkError(operation: "send", errno: err) }
-        }
-    }
-
-    public func receive() throws(NetlinkError) -> [UInt8] {
-        while true {
-            let n = mnl_socket_recvfrom(socket, receiveBuffer, Self.receiveSize)
-            if n >= 0 { return Array(UnsafeRawBufferPointer(start: receiveBuffer, count: n)) }
-            let err = Glibc.errno
-            if err != EINTR { throw NetlinkError(operation: "receive", errno: err) }
-        }
-    }
-}
-
 /// The generic netlink header (`struct genlmsghdr`) that follows the netlink header.
 public struct GenericNetlinkHeader: Sendable, Equatable {
     public var command: UInt8

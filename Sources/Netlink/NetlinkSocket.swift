@@ -16,19 +16,32 @@ public protocol NetlinkSocket: Sendable {
     func receive() throws(NetlinkError) -> [UInt8]
 }
 
-/// A NETLINK_ROUTE socket opened with libmnl, bound to a kernel-assigned port id.
+/// The netlink protocol families Nodekit opens sockets for.
+public enum NetlinkFamily: Int32, Sendable {
+    /// Links, addresses, routes, neighbours (NETLINK_ROUTE).
+    case route = 0
+    /// Generic netlink families resolved by name, such as IPVS (NETLINK_GENERIC).
+    case generic = 16
+    /// nfnetlink subsystems: nf_tables, conntrack (NETLINK_NETFILTER).
+    case netfilter = 12
+}
+
+/// A netlink socket opened with libmnl, bound to a kernel-assigned port id: NETLINK_ROUTE by
+/// default, NETLINK_GENERIC for generic families such as IPVS, NETLINK_NETFILTER for conntrack.
 ///
 /// A socket belongs to the network namespace it was opened in, for its whole life; pass a
 /// ``NetworkNamespace`` to open it in a pod's netns and then use it from any thread.
 public final class MnlSocket: NetlinkSocket, @unchecked Sendable {
     private let socket: OpaquePointer
     private let receiveBuffer: UnsafeMutableRawPointer
+    // Dump replies are batched by the kernel up to about 32 KiB per datagram.
     private static let receiveSize = 65536
 
-    /// Opens a NETLINK_ROUTE socket in `namespace` (the caller's own when nil).
-    public init(namespace: NetworkNamespace? = nil) throws(NetlinkError) {
+    /// Opens a socket of netlink `family` (route unless given) in `namespace` (the caller's own
+    /// when nil).
+    public init(namespace: NetworkNamespace? = nil, family: NetlinkFamily = .route) throws(NetlinkError) {
         let open: () -> Result<OpaquePointer, NetlinkError> = {
-            guard let nl = mnl_socket_open(NETLINK_ROUTE) else {
+            guard let nl = mnl_socket_open(family.rawValue) else {
                 return .failure(NetlinkError(operation: "open socket", errno: Glibc.errno))
             }
             if mnl_socket_bind(nl, 0, pid_t(MNL_SOCKET_AUTOPID)) < 0 {
