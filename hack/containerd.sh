@@ -126,21 +126,23 @@ stop() {
 
 # Removes every container, sandbox mount and the state dir's contents: for tests and `make clean-state`.
 purge() {
-  if running; then
-    # Sandboxes killed here never get a CRI StopPodSandbox, so their network namespaces
-    # (bind mounts under /var/run/netns, made by containerd) would stay: remove the ones
-    # whose inode is a task's network namespace.
-    ctr -a "$sock" -n k8s.io tasks ls 2>/dev/null | awk 'NR > 1 {print $2}' | while read -r pid; do
+  # The tasks are the children of this containerd's shims (runc makes the shim their
+  # subreaper), which holds whether or not containerd itself is still alive. Sandboxes killed
+  # here never get a CRI StopPodSandbox, so their network namespaces (bind mounts under
+  # /var/run/netns, made by containerd) would stay: remove the ones whose inode is a task's.
+  shims=$(pgrep -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null || true)
+  for shim in $shims; do
+    for pid in $(pgrep -P "$shim" 2>/dev/null || true); do
       ino=$(stat -Lc %i "/proc/$pid/ns/net" 2>/dev/null) || continue
       for ns in /var/run/netns/*; do
         if [ -e "$ns" ] && [ "$(stat -Lc %i "$ns" 2>/dev/null)" = "$ino" ]; then
           ip netns delete "$(basename "$ns")" 2>/dev/null || true
         fi
       done
-    done || true
-    tasks=$(ctr -a "$sock" -n k8s.io tasks ls -q 2>/dev/null || true)
-    for t in $tasks; do ctr -a "$sock" -n k8s.io tasks kill -s KILL "$t" >/dev/null 2>&1 || true; done
-  fi
+    done
+    # Killing a task's init (pid 1 of its pid namespace) kills the rest of that namespace.
+    pkill -KILL -P "$shim" 2>/dev/null || true
+  done
   stop >/dev/null
   # shims outlive containerd; stop the ones rooted in this state dir.
   pkill -KILL -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null || true
