@@ -50,11 +50,13 @@ stop:
 bench: setup
 	$(SWIFT) build -c release --product store-bench
 	$(SWIFT) build -c release --product scheduler-bench
+	$(SWIFT) build -c release --product hollow-bench
 	$(SWIFT) build -c release --product kubelet-bench
 	$(SWIFT) build --product nodekit
 	NODEKIT_BIN=$(BIN)/nodekit bash hack/images.sh build
 	.build/release/store-bench $(BENCH_ARGS)
 	.build/release/scheduler-bench $(BENCH_ARGS)
+	.build/release/hollow-bench $(BENCH_ARGS)
 	.build/release/kubelet-bench
 
 clean:

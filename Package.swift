@@ -93,6 +93,7 @@ let package = Package(
         .executableTarget(name: "nodectl", dependencies: ["NodectlKit", argumentParser]),
         .executableTarget(name: "nodekit-cni", dependencies: ["CNI"]),
         .executableTarget(name: "scheduler-bench", dependencies: ["Scheduler", "KubeAPI"], path: "Benchmarks/scheduler-bench"),
+        .executableTarget(name: "hollow-bench", dependencies: ["APIServer", "Store", "Controllers", "KubeClient", "KubeAPI", logging], path: "Benchmarks/hollow-bench"),
         .executableTarget(name: "store-bench", dependencies: ["Store", "EtcdStore"], path: "Benchmarks/store-bench"),
         .executableTarget(name: "kubelet-bench", dependencies: ["Kubelet", "CRI", "KubeAPI", "TestSupport"], path: "Benchmarks/kubelet-bench"),
 

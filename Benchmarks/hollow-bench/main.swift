@@ -1,0 +1,473 @@
+// hollow-bench: scheduler throughput end to end, through the real API server, with hollow nodes.
+//
+// One process runs the API server (HTTPS, the embedded store in a temporary directory unless
+// `--store memory`), the real `SchedulerRunner` talking to it through `HTTPKubeClient` with the
+// server's admin kubeconfig, and a fleet of hollow kubelets: each registers a Node (capacity,
+// allocatable, Ready condition, podCIDR) and its Lease in kube-node-lease, renews the Lease
+// every 10 s, and marks the pods bound to it Running through the status subresource (a fake
+// runtime: no containerd, no network). The fleet shares one pod watch and one client instead of
+// one watch per node, so that 5,000 hollow kubelets stay cheap on two cores.
+//
+// Measured per node count: pods/s from the first create to the last binding seen on the watch,
+// and to the last pod seen Running; per-pod latency from the create's reply to the binding
+// seen (p50, p99). Upstream's scheduler_perf SchedulingBasic at 5,000 nodes needs 680-810 pods/s.
+//
+//   swift run -c release hollow-bench [--quick] [--nodes 1000,5000] [--pods 3000] [--store memory|embedded]
+import APIServer
+import Controllers
+import Foundation
+import KubeAPI
+import KubeClient
+import Logging
+import Store
+import Synchronization
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+}
+
+struct Options {
+    var nodeCounts = [1000, 5000]
+    var pods = 3000
+    var inMemory = false
+    /// Concurrent pod creates, like scheduler_perf's client workers.
+    var creators = 16
+
+    init(_ arguments: [String]) throws {
+        var rest = arguments[...]
+        while let flag = rest.popFirst() {
+            switch flag {
+            case "--quick":
+                nodeCounts = [1000]
+                pods = 1000
+            case "--nodes":
+                guard let value = rest.popFirst() else { throw BenchError(description: "--nodes needs a value, e.g. 1000,5000") }
+                let counts = value.split(separator: ",").map { Int($0) }
+                guard !counts.isEmpty, counts.allSatisfy({ ($0 ?? 0) > 0 }) else { throw BenchError(description: "--nodes \(value): expected positive integers separated by commas") }
+                nodeCounts = counts.map { $0! }
+            case "--pods":
+                guard let value = rest.popFirst(), let n = Int(value), n > 0 else { throw BenchError(description: "--pods needs a positive integer") }
+                pods = n
+            case "--store":
+                switch rest.popFirst() {
+                case "memory": inMemory = true
+                case "embedded": inMemory = false
+                case let other: throw BenchError(description: "--store \(other ?? ""): expected memory or embedded")
+                }
+            default:
+                throw BenchError(description: "unknown argument \(flag); usage: hollow-bench [--quick] [--nodes 1000,5000] [--pods N] [--store memory|embedded]")
+            }
+        }
+    }
+}
+
+/// Runs up to `width` jobs at a time, in submission order.
+actor WorkQueue<Item: Sendable> {
+    let width: Int
+    let work: @Sendable (Item) async -> Void
+    private var pending: [Item] = []
+    private var head = 0
+    private var running = 0
+
+    init(width: Int, work: @escaping @Sendable (Item) async -> Void) {
+        self.width = width
+        self.work = work
+    }
+
+    func submit(_ item: Item) {
+        pending.append(item)
+        guard running < width else { return }
+        running += 1
+        Task { await self.drain() }
+    }
+
+    private func next() -> Item? {
+        guard head < pending.count else {
+            running -= 1
+            pending.removeAll(keepingCapacity: true)
+            head = 0
+            return nil
+        }
+        head += 1
+        return pending[head - 1]
+    }
+
+    private func drain() async {
+        while let item = next() { await work(item) }
+    }
+}
+
+/// When each measured pod was created, bound and seen Running. Pods are numbered by their name.
+final class Recorder: Sendable {
+    struct Times {
+        var createStart: [ContinuousClock.Instant?]
+        var created: [ContinuousClock.Instant?]
+        var bound: [ContinuousClock.Instant?]
+        var running: [ContinuousClock.Instant?]
+        var boundCount = 0
+        var runningCount = 0
+        var createFailures: [String] = []
+    }
+
+    let times: Mutex<Times>
+    let count: Int
+
+    init(pods: Int) {
+        count = pods
+        times = Mutex(Times(createStart: .init(repeating: nil, count: pods), created: .init(repeating: nil, count: pods),
+                            bound: .init(repeating: nil, count: pods), running: .init(repeating: nil, count: pods)))
+    }
+
+    static let prefix = "pod-"
+
+    func index(_ pod: Pod) -> Int? {
+        guard pod.metadata.namespace == Hollow.namespace, let name = pod.metadata.name, name.hasPrefix(Self.prefix),
+              let i = Int(name.dropFirst(Self.prefix.count)), i >= 0, i < count else { return nil }
+        return i
+    }
+
+    func sawBound(_ pod: Pod, at t: ContinuousClock.Instant) {
+        guard let i = index(pod) else { return }
+        times.withLock { if $0.bound[i] == nil { $0.bound[i] = t; $0.boundCount += 1 } }
+    }
+
+    func sawRunning(_ pod: Pod, at t: ContinuousClock.Instant) {
+        guard let i = index(pod) else { return }
+        times.withLock {
+            if $0.bound[i] == nil { $0.bound[i] = t; $0.boundCount += 1 }
+            if $0.running[i] == nil { $0.running[i] = t; $0.runningCount += 1 }
+        }
+    }
+}
+
+/// The hollow kubelets of one cluster: Nodes and Leases, lease renewal, and pods started in a
+/// fake runtime.
+actor Hollow {
+    static let namespace = "bench"
+    static let leaseNamespace = "kube-node-lease"
+    static let leaseDuration: Int32 = 40
+    static let renewInterval: Duration = .seconds(10)
+    /// Lease renewals are spread over the interval in this many slices.
+    static let renewSlices = 100
+
+    let client: any KubeAPIClient
+    let names: [String]
+    let recorder: Recorder
+    private var leases: [String: Lease] = [:]
+    private var started: Set<String> = []
+    private var podsOnNode: [String: Int] = [:]
+    private var starter: WorkQueue<Pod>!
+    private var renewer: WorkQueue<String>!
+    private(set) var statusFailures = 0
+    private(set) var renewals = 0
+    private(set) var renewFailures = 0
+
+    init(client: any KubeAPIClient, nodes: Int, recorder: Recorder) {
+        self.client = client
+        self.names = (0..<nodes).map { "hollow-\($0)" }
+        self.recorder = recorder
+    }
+
+    func setUp() {
+        starter = WorkQueue(width: 8) { pod in await self.start(pod) }
+        renewer = WorkQueue(width: 4) { name in await self.renew(name) }
+    }
+
+    static func microTime(_ date: Date) -> String {
+        let seconds = date.timeIntervalSince1970
+        let whole = floor(seconds)
+        let micros = Int((seconds - whole) * 1_000_000)
+        let format = Date.ISO8601FormatStyle(includingFractionalSeconds: false, timeZone: .gmt)
+        let base = Date(timeIntervalSince1970: whole).formatted(format)
+        return String(base.dropLast()) + String(format: ".%06dZ", micros) // drop "Z", add micros
+    }
+
+    static func time(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: false, timeZone: .gmt))
+    }
+
+    /// Node i's InternalIP and pod CIDR: distinct for every i below 65,536.
+    static func nodeIP(_ i: Int) -> String { "100.64.\(i >> 8).\(i & 255)" }
+    static func podCIDR(_ i: Int) -> String { "10.\(128 + (i >> 8)).\(i & 255).0/24" }
+
+    static func node(_ i: Int, name: String) -> Node {
+        let now = time(Date())
+        var ready = NodeCondition(type: "Ready", status: "True", reason: "KubeletReady", message: "hollow kubelet is posting ready status")
+        ready.lastHeartbeatTime = now
+        ready.lastTransitionTime = now
+        var conditions = [ready]
+        for (type, reason) in [("MemoryPressure", "KubeletHasSufficientMemory"), ("DiskPressure", "KubeletHasNoDiskPressure"), ("PIDPressure", "KubeletHasSufficientPID")] {
+            var c = NodeCondition(type: type, status: "False", reason: reason)
+            c.lastHeartbeatTime = now
+            c.lastTransitionTime = now
+            conditions.append(c)
+        }
+        var status = NodeStatus(capacity: ["cpu": "4", "memory": "32Gi", "pods": "110"], allocatable: ["cpu": "4", "memory": "32Gi", "pods": "110"], conditions: conditions)
+        status.addresses = [NodeAddress(type: "InternalIP", address: nodeIP(i)), NodeAddress(type: "Hostname", address: name)]
+        return Node(metadata: ObjectMeta(name: name, labels: ["kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "topology.kubernetes.io/zone": "zone-\(i % 3)", "nodekit.io/hollow": "true"]),
+                    spec: NodeSpec(podCIDR: podCIDR(i)), status: status)
+    }
+
+    /// Creates every Node (with its status) and Lease, `width` at a time.
+    func register(width: Int) async throws {
+        let client = self.client
+        let failures = Mutex<[String]>([])
+        let queue = WorkQueue<Int>(width: width) { [names] i in
+            let name = names[i]
+            do {
+                let node = Self.node(i, name: name)
+                let created = try await client.create(node)
+                if created.status?.allocatable == nil {
+                    // A server that drops status on create gets it through the subresource, as
+                    // the kubelet's first status sync does.
+                    let _: Node = try await client.update(Node(metadata: created.metadata, spec: created.spec, status: node.status), subresource: "status", options: WriteOptions())
+                }
+                let now = Self.microTime(Date())
+                let lease = try await client.create(Lease(metadata: ObjectMeta(name: name, namespace: Self.leaseNamespace),
+                                                          spec: LeaseSpec(holderIdentity: name, leaseDurationSeconds: Self.leaseDuration, renewTime: now)))
+                await self.remember(lease)
+            } catch {
+                failures.withLock { $0.append("\(name): \(error)") }
+            }
+        }
+        for i in names.indices { await queue.submit(i) }
+        while leases.count + failures.withLock({ $0.count }) < names.count { try await Task.sleep(for: .milliseconds(20)) }
+        if let first = failures.withLock({ $0.first }) {
+            throw BenchError(description: "registering \(names.count) hollow nodes: \(failures.withLock { $0.count }) failed, first: \(first)")
+        }
+    }
+
+    private func remember(_ lease: Lease) { leases[lease.metadata.name ?? ""] = lease }
+
+    /// Renews each node's Lease once per `renewInterval`, a slice at a time, until cancelled.
+    func renewLeases() async {
+        var slice = 0
+        let perSlice = (names.count + Self.renewSlices - 1) / Self.renewSlices
+        while !Task.isCancelled {
+            try? await Task.sleep(for: Self.renewInterval / Self.renewSlices)
+            let start = slice * perSlice
+            for i in start..<min(start + perSlice, names.count) { await renewer.submit(names[i]) }
+            slice = (slice + 1) % Self.renewSlices
+        }
+    }
+
+    private func renew(_ name: String) async {
+        guard var lease = leases[name] else { return }
+        lease.spec?.renewTime = Self.microTime(Date())
+        do {
+            leases[name] = try await client.update(lease)
+            renewals += 1
+        } catch {
+            renewFailures += 1
+            // A stale resourceVersion: take the current one for the next round.
+            if error.isConflict, let current = try? await client.get(Lease.self, namespace: Self.leaseNamespace, name: name) { leases[name] = current }
+        }
+    }
+
+    /// Lists and watches pods: records bindings and Running pods, and starts each pod bound to a
+    /// hollow node. Re-watches from the last resourceVersion; re-lists after an error.
+    func watchPods() async {
+        while !Task.isCancelled {
+            do {
+                let list = try await client.list(Pod.self, namespace: Self.namespace, options: ListOptions())
+                for p in list.items { observe(p) }
+                var version = list.metadata.resourceVersion
+                while !Task.isCancelled {
+                    let stream = try await client.watch(Pod.self, namespace: Self.namespace, options: ListOptions(resourceVersion: version, timeoutSeconds: 300, allowWatchBookmarks: true))
+                    for try await event in stream {
+                        if let rv = event.resourceVersion { version = rv }
+                        switch event {
+                        case .added(let pod), .modified(let pod): observe(pod)
+                        case .deleted, .bookmark: break
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    private func observe(_ pod: Pod) {
+        let now = ContinuousClock.now
+        guard let node = pod.spec.nodeName, !node.isEmpty else { return }
+        if pod.status?.phase == "Running" {
+            recorder.sawRunning(pod, at: now)
+            return
+        }
+        recorder.sawBound(pod, at: now)
+        let key = pod.metadata.name ?? ""
+        guard pod.metadata.deletionTimestamp == nil, started.insert(key).inserted else { return }
+        Task { await starter.submit(pod) }
+    }
+
+    /// The fake runtime: the pod's containers start at once; the status says so.
+    private func start(_ pod: Pod) async {
+        guard let node = pod.spec.nodeName, let i = Int(node.dropFirst("hollow-".count)) else { return }
+        let k = podsOnNode[node, default: 0]
+        podsOnNode[node] = k + 1
+        let now = Self.time(Date())
+        let podIP = "10.\(128 + (i >> 8)).\(i & 255).\(2 + k % 250)"
+        let containers: [JSONValue] = pod.spec.containers.map { c in
+            .object(["name": .string(c.name), "image": .string(c.image ?? ""), "imageID": .string(""), "ready": .bool(true), "started": .bool(true),
+                     "restartCount": .number(0), "containerID": .string("hollow://\(pod.metadata.uid ?? "")/\(c.name)"),
+                     "state": .object(["running": .object(["startedAt": .string(now)])])])
+        }
+        let conditions: [JSONValue] = ["PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready", "PodScheduled"].map {
+            .object(["type": .string($0), "status": .string("True"), "lastTransitionTime": .string(now)])
+        }
+        let patch: JSONValue = .object(["status": .object([
+            "phase": .string("Running"), "hostIP": .string(Self.nodeIP(i)), "hostIPs": .array([.object(["ip": .string(Self.nodeIP(i))])]),
+            "podIP": .string(podIP), "podIPs": .array([.object(["ip": .string(podIP)])]), "startTime": .string(now), "qosClass": .string("Burstable"),
+            "conditions": .array(conditions), "containerStatuses": .array(containers),
+        ])])
+        do {
+            let _: Pod = try await client.mergePatch(Pod.self, namespace: pod.metadata.namespace, name: pod.metadata.name ?? "", patch, subresource: "status")
+        } catch {
+            statusFailures += 1
+        }
+    }
+}
+
+func basicPod(_ i: Int) -> Pod {
+    var c = Container(name: "c", image: "nodekit/busybox")
+    c.resources = ResourceRequirements(requests: ["cpu": "100m", "memory": "128Mi"])
+    return Pod(metadata: ObjectMeta(name: Recorder.prefix + "\(i)", namespace: Hollow.namespace, labels: ["app": "bench"]), spec: PodSpec(containers: [c]))
+}
+
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+struct Row {
+    var nodes: Int
+    var pods: Int
+    var registerSeconds: Double
+    var boundPerSecond: Double
+    var runningPerSecond: Double
+    var p50: Double
+    var p99: Double
+    var renewals: Int
+    var failures: String
+}
+
+/// One cluster of `nodes` hollow nodes: registers them, starts the scheduler, creates `pods`
+/// pods and waits until all run (or a deadline passes).
+func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
+    let directory = NSTemporaryDirectory() + "nk-hollow-bench-\(ProcessInfo.processInfo.processIdentifier)-\(nodes)"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let store: any Store = options.inMemory ? LocalStore.inMemory() : try APIServer.openConfiguredStore(url: nil, dataDirectory: directory)
+    var configuration = APIServerConfiguration(dataDirectory: directory)
+    configuration.bindAddress = "127.0.0.1"
+    configuration.securePort = 0
+    let server = try APIServer(store: store, configuration: configuration)
+    try await server.bootstrap()
+    let (listening, continuation) = AsyncStream<APIServerEndpoints>.makeStream()
+    let serving = Task { try await server.run { continuation.yield($0); continuation.finish() } }
+    var ports = listening.makeAsyncIterator()
+    guard await ports.next() != nil else { throw BenchError(description: "the API server did not start") }
+
+    let fleetClient = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
+    let schedulerClient = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
+    let creatorClient = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
+    var tasks: [Task<Void, Never>] = []
+    defer { for t in tasks { t.cancel() } }
+
+    _ = try await creatorClient.create(Namespace(metadata: ObjectMeta(name: Hollow.namespace)))
+    let recorder = Recorder(pods: pods)
+    let hollow = Hollow(client: fleetClient, nodes: nodes, recorder: recorder)
+    await hollow.setUp()
+    let clock = ContinuousClock()
+    let registerStart = clock.now
+    try await hollow.register(width: 16)
+    let registerSeconds = seconds(clock.now - registerStart)
+    tasks.append(Task { await hollow.renewLeases() })
+    tasks.append(Task { await hollow.watchPods() })
+    let scheduler = SchedulerRunner(client: schedulerClient, logger: Logger(label: "nodekit.scheduler"))
+    tasks.append(Task { await scheduler.run() })
+
+    // A warm-up pod, outside the measurement: once it is bound the scheduler has listed every
+    // node (the node list arrives whole) and all connections are open.
+    var warm = basicPod(0)
+    warm.metadata.name = "warm-up"
+    _ = try await creatorClient.create(warm)
+    let warmDeadline = clock.now + .seconds(60)
+    while try await creatorClient.get(Pod.self, namespace: Hollow.namespace, name: "warm-up").spec.nodeName == nil {
+        guard clock.now < warmDeadline else { throw BenchError(description: "the warm-up pod was not bound within 60 s at \(nodes) nodes") }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+
+    let creators = WorkQueue<Int>(width: options.creators) { i in
+        recorder.times.withLock { $0.createStart[i] = ContinuousClock.now }
+        do {
+            _ = try await creatorClient.create(basicPod(i))
+            recorder.times.withLock { $0.created[i] = ContinuousClock.now }
+        } catch {
+            recorder.times.withLock { $0.createFailures.append("pod-\(i): \(error)") }
+        }
+    }
+    for i in 0..<pods { await creators.submit(i) }
+    let deadline = clock.now + .seconds(120 + pods / 50)
+    while clock.now < deadline {
+        let (running, failed) = recorder.times.withLock { ($0.runningCount, $0.createFailures.count) }
+        if running + failed >= pods { break }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    let times = recorder.times.withLock { $0 }
+    let renewals = await hollow.renewals, renewFailures = await hollow.renewFailures, statusFailures = await hollow.statusFailures
+    for t in tasks { t.cancel() }
+    serving.cancel()
+    _ = try? await serving.value
+    await fleetClient.shutdown()
+    await schedulerClient.shutdown()
+    await creatorClient.shutdown()
+    await store.close()
+
+    guard let first = times.createStart.compactMap({ $0 }).min() else { throw BenchError(description: "no pod was created at \(nodes) nodes") }
+    var failures: [String] = []
+    if !times.createFailures.isEmpty { failures.append("\(times.createFailures.count) creates failed (\(times.createFailures[0]))") }
+    if times.boundCount < pods { failures.append("\(pods - times.boundCount) pods not bound") }
+    if times.runningCount < pods { failures.append("\(pods - times.runningCount) pods not Running") }
+    if statusFailures > 0 { failures.append("\(statusFailures) status writes failed") }
+    if renewFailures > 0 { failures.append("\(renewFailures) lease renewals failed") }
+    let lastBound = times.bound.compactMap { $0 }.max() ?? first
+    let lastRunning = times.running.compactMap { $0 }.max() ?? first
+    let latencies = zip(times.created, times.bound).compactMap { c, b in c.flatMap { c in b.map { seconds($0 - c) * 1000 } } }.sorted()
+    return Row(nodes: nodes, pods: pods, registerSeconds: registerSeconds,
+               boundPerSecond: Double(times.boundCount) / seconds(lastBound - first),
+               runningPerSecond: Double(times.runningCount) / seconds(lastRunning - first),
+               p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), renewals: renewals,
+               failures: failures.isEmpty ? "none" : failures.joined(separator: "; "))
+}
+
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .warning
+    return handler
+}
+
+do {
+    let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    print("hollow-bench: API server (HTTPS, \(options.inMemory ? "in-memory" : "embedded") store) + SchedulerRunner over HTTPKubeClient + hollow kubelets, one process")
+    print("upstream scheduler_perf SchedulingBasic, 5000 nodes: 680-810 pods/s")
+    let widths = [8, 6, 10, 12, 14, 9, 9, 9]
+    func row(_ cells: [String]) -> String {
+        zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " ") + "  " + (cells.count > widths.count ? cells[widths.count] : "")
+    }
+    print(row(["nodes", "pods", "register s", "bound pods/s", "running pods/s", "p50 ms", "p99 ms", "renewals", "failures"]))
+    var failed = false
+    for nodes in options.nodeCounts {
+        let r = try await measure(nodes: nodes, pods: options.pods, options: options)
+        print(row(["\(r.nodes)", "\(r.pods)", String(format: "%.1f", r.registerSeconds), String(format: "%.0f", r.boundPerSecond), String(format: "%.0f", r.runningPerSecond),
+                   String(format: "%.1f", r.p50), String(format: "%.1f", r.p99), "\(r.renewals)", r.failures]))
+        if r.failures != "none" { failed = true }
+    }
+    exit(failed ? 1 : 0)
+} catch {
+    FileHandle.standardError.write(Data("hollow-bench: \(error)\n".utf8))
+    exit(2)
+}
