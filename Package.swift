@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["LinuxSystem", "CMnl", "CNodekitShim"]),
         .target(name: "NFTables", dependencies: ["CNftnl", "CMnl"]),
         .target(name: "IPTables", dependencies: ["LinuxSystem"]),
-        .target(name: "Proxy", dependencies: ["KubeAPI", "NFTables", "IPTables", "IPVS", crypto, logging, nioPosix, nioHTTP1]),
+        .target(name: "Proxy", dependencies: ["KubeAPI", "KubeClient", "Netlink", "NFTables", "IPTables", "IPVS", crypto, logging, nioPosix, nioHTTP1]),
 
         // MARK: Runtime and images
         .target(name: "CRI", dependencies: grpc),

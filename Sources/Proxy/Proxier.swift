@@ -23,6 +23,7 @@ public final class Proxier: Sendable {
     private let metrics: ProxyMetrics?
     private let health: ProxyHealth?
     private let wallClock: ProxyWallClock
+    private let conntrack: ConntrackCleaner?
 
     private struct State {
         var tracker: ChangeTracker
@@ -50,14 +51,18 @@ public final class Proxier: Sendable {
         public var networkProgrammingSeconds: [Double] = []
         /// The modes of the backends that failed.
         public var failedModes: [String] = []
+        /// Stale UDP conntrack entries deleted after the sync.
+        public var conntrackEntriesDeleted = 0
     }
 
     /// `metrics` and `health`, when given, are fed by updates and syncs; `wallClock` (Unix
-    /// seconds) times them.
+    /// seconds) times them. `conntrack`, when given, deletes stale UDP entries after every
+    /// successful sync (a cleanup failure is logged; the rules stay synced).
     public init(nodeName: String, backends: [any ProxyBackend], runner: SyncRunner, logger: Logger = Logger(label: "nodekit.proxy"),
                 metrics: ProxyMetrics? = nil, health: ProxyHealth? = nil,
-                wallClock: ProxyWallClock = .system,
+                wallClock: ProxyWallClock = .system, conntrack: ConntrackCleaner? = nil,
                 observer: (@Sendable (SyncReport) -> Void)? = nil) {
+        self.conntrack = conntrack
         self.backends = backends
         self.runner = runner
         self.logger = logger
@@ -139,6 +144,17 @@ public final class Proxier: Sendable {
             var report = SyncReport(kind: kind, duration: runner.now() - start, succeeded: failure == nil,
                                     serviceCount: snapshot.services.count, changedCount: changed.count, error: failure)
             report.failedModes = failedModes
+            if failure == nil, let conntrack {
+                do {
+                    let cleaned = try conntrack.clean(snapshot, changed: changed, kind: kind)
+                    report.conntrackEntriesDeleted = cleaned.deleted.count
+                    if !cleaned.deleted.isEmpty {
+                        logger.info("deleted stale UDP conntrack entries", metadata: ["count": "\(cleaned.deleted.count)", "examined": "\(cleaned.examined)"])
+                    }
+                } catch {
+                    logger.error("conntrack cleanup failed", metadata: ["error": "\(error)"])
+                }
+            }
             if failure == nil {
                 report.networkProgrammingSeconds = triggers.map { max(0, end - $0) }
                 health?.updated()

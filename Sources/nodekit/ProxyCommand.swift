@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IPTables
+import KubeClient
 import Logging
 import NFTables
 import Proxy
@@ -13,12 +14,11 @@ struct ProxyCommand: AsyncParsableCommand {
         abstract: "Program Services and EndpointSlices into kernel rules (kube-proxy)."
     )
 
-    enum Mode: String, ExpressibleByArgument, CaseIterable {
-        case nftables, iptables, ipvs
-    }
-
     @Option(name: .customLong("proxy-mode"), help: "nftables (default), iptables or ipvs.")
-    var mode: Mode = .nftables
+    var mode: ProxyMode = .nftables
+
+    @Option(name: .customLong("ipvs-scheduler"), help: "With --proxy-mode ipvs: the scheduler of every virtual server (default rr).")
+    var ipvsScheduler = "rr"
 
     enum Variant: String, ExpressibleByArgument, CaseIterable {
         case auto, nft, legacy
@@ -29,6 +29,9 @@ struct ProxyCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("config-dir"), help: "Read Service and EndpointSlice YAML/JSON from this directory (rescanned).")
     var configDirectory: String?
+
+    @Option(help: "Kubeconfig file: read Services and EndpointSlices from its API server by list+watch.")
+    var kubeconfig: String?
 
     @Flag(help: "Remove every rule any proxy backend created, then exit.")
     var cleanup = false
@@ -76,27 +79,20 @@ struct ProxyCommand: AsyncParsableCommand {
         where !value.isEmpty && Self.hostPort(value) == nil {
             throw ValidationError("\(flag): \(value) is not HOST:PORT")
         }
-        if !cleanup && configDirectory == nil {
-            throw ValidationError("--config-dir is required (API server input is not wired into this command yet; issue 8)")
+        if !cleanup && (configDirectory == nil) == (kubeconfig == nil) {
+            throw ValidationError("give one input: --kubeconfig FILE or --config-dir DIR")
         }
+        if once && kubeconfig != nil { throw ValidationError("--once works with --config-dir only") }
     }
 
-    func backends() throws -> [any ProxyBackend] {
-        let config = NFTablesProxier.Config(nodePortAddresses: nodePortAddresses.compactMap(CIDR.init),
-                                            clusterCIDR: clusterCIDR.flatMap(CIDR.init), masqueradeAll: masqueradeAll)
-        switch mode {
-        case .nftables:
-            return Family.allCases.map { NFTablesProxier(family: $0, nft: NetlinkNFTables(), config: config) }
-        case .iptables:
-            let variant = switch iptablesVariant {
-            case .auto: IPTablesVariant.detect()
-            case .nft: IPTablesVariant.nft
-            case .legacy: IPTablesVariant.legacy
-            }
-            return Family.allCases.map { IPTablesProxier(family: $0, ipt: ExecIPTables(variant: variant, ipv6: $0 == .ip6), config: config) }
-        case .ipvs:
-            throw ValidationError("--proxy-mode ipvs is not wired into this command yet (issue 8)")
+    var factory: ProxyBackendFactory {
+        let variant: IPTablesVariant? = switch iptablesVariant {
+        case .auto: nil
+        case .nft: .nft
+        case .legacy: .legacy
         }
+        return ProxyBackendFactory(mode: mode, iptablesVariant: variant, nodePortAddresses: nodePortAddresses.compactMap(CIDR.init),
+                                   clusterCIDR: clusterCIDR.flatMap(CIDR.init), masqueradeAll: masqueradeAll, ipvsScheduler: ipvsScheduler)
     }
 
     /// `HOST:PORT` or `[V6]:PORT`.
@@ -120,8 +116,16 @@ struct ProxyCommand: AsyncParsableCommand {
         let health = ProxyHealth(healthTimeout: 2 * syncPeriod)
         let serviceHealth = ServiceHealthServer(bindAddress: healthCheckBindAddress)
         let holder = ProxierHolder()
-        let proxier = Proxier(nodeName: nodeName, backends: try backends(), runner: runner, logger: logger,
-                              metrics: metrics, health: health) { report in
+        let backends: [any ProxyBackend]
+        let conntrack: ConntrackCleaner
+        do {
+            backends = try factory.makeBackends()
+            conntrack = try ProxyBackendFactory.makeConntrackCleaner()
+        } catch {
+            throw ProxyCommandFailure(message: error.message)
+        }
+        let proxier = Proxier(nodeName: nodeName.lowercased(), backends: backends, runner: runner, logger: logger,
+                              metrics: metrics, health: health, conntrack: conntrack) { report in
             if report.succeeded {
                 logger.info("synced", metadata: ["kind": "\(report.kind)", "services": "\(report.serviceCount)", "changed": "\(report.changedCount)", "duration": "\(report.duration)"])
                 if let state = holder.proxier?.currentState {
@@ -131,13 +135,21 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         holder.proxier = proxier
         defer { serviceHealth.shutdown() }
-        let source = ConfigDirectorySource(directory: configDirectory!, proxier: proxier)
-        let scan = try source.rescan()
-        for e in scan.errors { logger.warning("config-dir: \(e)") }
-        if once {
-            let report = proxier.syncRules()
-            if let e = report.error { throw ValidationError("sync failed: \(e)") }
-            return
+        let directorySource = configDirectory.map { ConfigDirectorySource(directory: $0, proxier: proxier) }
+        if let directorySource {
+            let scan = try directorySource.rescan()
+            for e in scan.errors { logger.warning("config-dir: \(e)") }
+            if once {
+                let report = proxier.syncRules()
+                if let e = report.error { throw ProxyCommandFailure(message: "sync failed: \(e)") }
+                return
+            }
+        }
+        var client: HTTPKubeClient?
+        if let kubeconfig {
+            do { client = try HTTPKubeClient(config: Kubeconfig.load(path: kubeconfig)) } catch {
+                throw ProxyCommandFailure(message: "--kubeconfig \(kubeconfig): \(error)")
+            }
         }
         var servers: [ProxyHTTPServer] = []
         defer { for s in servers { s.close() } }
@@ -153,19 +165,34 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         let period = rescanPeriod
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await proxier.run() }
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(period))
-                    do {
-                        for e in try source.rescan().errors { logger.warning("config-dir: \(e)") }
-                    } catch { logger.error("config-dir: \(error)") }
+            if let client {
+                let source = APIServerSource(client: client, proxier: proxier, logger: logger)
+                group.addTask { await source.run() }
+            }
+            if let directorySource {
+                group.addTask { await proxier.run() }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(period))
+                        do {
+                            for e in try directorySource.rescan().errors { logger.warning("config-dir: \(e)") }
+                        } catch { logger.error("config-dir: \(error)") }
+                    }
                 }
             }
             await group.waitForAll()
         }
+        await client?.shutdown()
     }
 }
+
+/// A failure the proxy reports as one line (no usage text) with a non-zero exit.
+struct ProxyCommandFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+extension ProxyMode: ExpressibleByArgument {}
 
 /// Lets the sync observer read the proxier it was passed to (set once, before syncs start).
 final class ProxierHolder: Sendable {
