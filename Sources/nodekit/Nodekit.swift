@@ -8,7 +8,7 @@ struct Nodekit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nodekit",
         abstract: "A Kubernetes node toolkit: kubelet, proxy, control plane and image tools.",
-        subcommands: [KubeletCommand.self, ProxyCommand.self, ImageCommand.self, APIServerCommand.self, AgentCommand.self]
+        subcommands: [KubeletCommand.self, ProxyCommand.self, ImageCommand.self, APIServerCommand.self, AgentCommand.self, ServerCommand.self]
     )
 }
 

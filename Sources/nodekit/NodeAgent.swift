@@ -1,0 +1,216 @@
+import ArgumentParser
+import CRI
+import Foundation
+import IPTables
+import KubeAPI
+import KubeClient
+import Kubelet
+import Logging
+import NFTables
+import Proxy
+
+/// The node's flags, shared by `nodekit agent` and `nodekit server` (one definition, so the
+/// two accept the same kubelet and proxy options). Everything that would collide between two
+/// nodes on one machine (ports, state directories, the routes file) is a flag.
+struct NodeAgentOptions: ParsableArguments {
+    @Option(name: .customLong("node-name"), help: "This node's name (default: the host name).")
+    var nodeName: String?
+
+    @Option(name: .customLong("node-ip"), help: "The node's InternalIP (default: the first non-loopback IPv4 address).")
+    var nodeIP: String?
+
+    @Option(name: .customLong("runtime-endpoint"), help: "CRI endpoint, unix://PATH (default: NODEKIT_CRI_ENDPOINT or containerd's).")
+    var runtimeEndpoint: String?
+
+    @Option(name: .customLong("root-dir"), help: "Kubelet state directory (default /var/lib/kubelet); pod logs go to <root-dir>/logs/pods when set.")
+    var rootDir: String?
+
+    @Option(name: .customLong("pod-manifest-path"), help: "Also run the static pods of this directory (mirror pods appear in the API).")
+    var podManifestPath: String?
+
+    @Option(name: .customLong("kubelet-port"), help: "Port of the kubelet's HTTP endpoints (0 picks a free one).")
+    var kubeletPort: Int = 10250
+
+    @Option(name: .customLong("kubelet-address"), help: "Address the kubelet's HTTP endpoints listen on.")
+    var kubeletAddress: String = "0.0.0.0"
+
+    @Option(name: .customLong("proxy-mode"), help: "nftables (default), iptables, or none (no proxy). Nodes sharing one network namespace need none on all but one.")
+    var proxyMode: String = "nftables"
+
+    @Option(name: .customLong("cluster-cidr"), help: "The pod network; ClusterIP traffic from outside it is masqueraded (the server also splits it into node podCIDRs).")
+    var clusterCIDR: String = "10.244.0.0/16"
+
+    @Option(name: .customLong("cni-routes-file"), help: "The nodekit-cni node routes file to keep up to date (nodeRoutesFile in the CNI config; default $NODEKIT_STATE_DIR/cni/node-routes.json, as hack/containerd.sh writes it, state dir /run/nodekit).")
+    var cniRoutesFile: String?
+
+    func validate() throws {
+        guard ["nftables", "iptables", "none"].contains(proxyMode) else { throw ValidationError("--proxy-mode must be nftables, iptables or none, got \(proxyMode)") }
+        guard CIDR(clusterCIDR) != nil else { throw ValidationError("--cluster-cidr: \(clusterCIDR) is not a CIDR") }
+        guard (0...65535).contains(kubeletPort) else { throw ValidationError("--kubelet-port \(kubeletPort) is not a port number") }
+    }
+
+    var resolvedNodeName: String { (nodeName ?? ProcessInfo.processInfo.hostName).lowercased() }
+
+    var resolvedRoutesFile: String {
+        cniRoutesFile ?? (ProcessInfo.processInfo.environment["NODEKIT_STATE_DIR"] ?? "/run/nodekit") + "/cni/node-routes.json"
+    }
+
+    func endpoint() throws -> RuntimeEndpoint {
+        do {
+            return try runtimeEndpoint.map { endpoint throws(CRIError) in try RuntimeEndpoint(parsing: endpoint) } ?? RuntimeEndpoint.nodekitDefault()
+        } catch {
+            throw ValidationError("--runtime-endpoint: \(error)")
+        }
+    }
+}
+
+/// One node's duties against an API server: register the Node, run the kubelet on the pods
+/// bound to it (plus static pods), keep the Node's status and its Lease current, run the
+/// proxy fed by Service and EndpointSlice informers, and keep the CNI node routes file in step
+/// with the other nodes' podCIDRs.
+///
+/// ``run()`` returns when its task is cancelled (pods keep running, as with upstream's
+/// kubelet) or throws when registration or the kubelet's listener fails. The client is the
+/// caller's: it is not shut down here.
+struct NodeAgent: Sendable {
+    /// Upstream's kubelet defaults: node status every 10 s, Lease renewal every 10 s.
+    static let statusPeriod: Duration = .seconds(10)
+    static let leasePeriod: Duration = .seconds(10)
+
+    let options: NodeAgentOptions
+    let client: any KubeAPIClient
+    let logger: Logger
+
+    func run() async throws {
+        let name = options.resolvedNodeName
+        let ip = options.nodeIP ?? Self.firstIPv4()
+        let registered = try await NodeRegistration(nodeName: name, internalIP: ip).register(with: client)
+        logger.info("node registered", metadata: ["node": "\(name)", "ip": "\(ip ?? "-")", "podCIDR": "\(registered.spec?.podCIDR ?? "(not yet assigned)")"])
+
+        let endpoint = try options.endpoint()
+        let runtime = try CRIClient(endpoint: endpoint)
+        do {
+            try await run(name: name, ip: ip, runtime: runtime)
+        } catch {
+            await runtime.close()
+            throw error
+        }
+        await runtime.close()
+    }
+
+    private func run(name: String, ip: String?, runtime: CRIClient) async throws {
+        let client = self.client, logger = self.logger, options = self.options
+        let source = APIServerPodSource(client: client, nodeName: name, logger: logger)
+        var sources: [any PodSource] = [source]
+        if let manifests = options.podManifestPath { sources.append(StaticPodSource(directory: manifests, nodeName: name)) }
+        let node = NodeInfo.host(nodeName: name, rootDirectory: options.rootDir, hostIP: ip ?? "")
+        let kubelet = Kubelet(node: node, runtime: runtime, sources: sources, objects: APIPodObjects(client: client),
+                              statusManager: PodStatusManager(client: client, nodeName: name, logger: logger), logger: logger)
+        // Node pressure: eviction with upstream's default hard thresholds, node-level reclaim
+        // through container and image GC first; the Node's pressure conditions come from it.
+        let containerGC = ContainerGC(runtime: runtime, activePodUIDs: { Set(await kubelet.pods().compactMap(\.metadata.uid)) })
+        let imageGC = try ImageGC(runtime: runtime)
+        let eviction = EvictionManager(config: EvictionConfig(), stats: HostStatsProvider(node: node, runtime: runtime, pods: { await kubelet.pods() }),
+                                       host: kubelet, reclaimer: NodeReclaimer(containers: containerGC, images: imageGC))
+        await kubelet.attach(NodeHousekeeping(eviction: eviction, containerGC: containerGC, imageGC: imageGC))
+        let kubeletServer = KubeletServer(kubelet: kubelet, host: options.kubeletAddress, port: options.kubeletPort)
+        let (boundPorts, boundPort) = AsyncStream.makeStream(of: Int.self)
+
+        let nodes = Informer<Node>(client: client, logger: logger)
+        let routesFile = options.resolvedRoutesFile
+        nodes.addHandler(.key { _ in
+            let routes = NodeRoutesFile.routes(nodes: nodes.cache.list(), selfName: name)
+            do {
+                if try NodeRoutesFile.write(routes, to: routesFile) { logger.info("node routes updated", metadata: ["routes": "\(routes.count)", "file": "\(routesFile)"]) }
+            } catch {
+                logger.error("cannot write node routes", metadata: ["file": "\(routesFile)", "error": "\(error)"])
+            }
+        })
+        let proxier = try Self.makeProxier(options: options, nodeName: name, logger: logger)
+        let services = Informer<Service>(client: client, logger: logger)
+        let slices = Informer<EndpointSlice>(client: client, logger: logger)
+        if let proxier {
+            services.addHandler(InformerHandler(onAdd: { proxier.update($0) }, onUpdate: { _, s in proxier.update(s) }, onDelete: { proxier.delete(serviceKey: $0.key) }))
+            slices.addHandler(InformerHandler(onAdd: { proxier.update($0) }, onUpdate: { _, s in proxier.update(s) }, onDelete: { proxier.update($0, deleted: true) }))
+        }
+        let rootDirectory = node.rootDirectory
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await kubelet.run() }
+            group.addTask { await source.run() }
+            group.addTask {
+                try await kubeletServer.run { bound in
+                    logger.info("serving kubelet endpoints", metadata: ["address": "\(options.kubeletAddress):\(bound)"])
+                    boundPort.yield(bound)
+                    boundPort.finish()
+                }
+            }
+            group.addTask {
+                // The Node reports the port the kubelet really listens on (--kubelet-port 0).
+                var port = options.kubeletPort
+                for await bound in boundPorts { port = bound }
+                let status = NodeStatusManager(
+                    nodeName: name, client: client, runtime: runtime, config: NodeStatusConfig(kubeletPort: Int32(port)),
+                    facts: .host(internalIP: ip ?? "", hostname: name),
+                    measure: { () throws(KubeletError) in try NodeStatusManager.hostCapacity(rootDirectory: rootDirectory) },
+                    pressure: { await eviction.pressureConditions }, logger: logger)
+                await Self.heartbeat(status, logger: logger)
+            }
+            group.addTask { await nodes.run() }
+            if let proxier {
+                group.addTask { await services.run() }
+                group.addTask { await slices.run() }
+                group.addTask {
+                    await services.waitForSync()
+                    await slices.waitForSync()
+                    await proxier.run()
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// The Node's status and its Lease, each on its own 10 s timer, until cancelled. A failed
+    /// step is logged and tried again on the next tick.
+    static func heartbeat(_ status: NodeStatusManager, logger: Logger) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    do { try await status.syncNodeStatus() } catch {
+                        logger.warning("node status update failed", metadata: ["error": "\(error)"])
+                    }
+                    try? await Task.sleep(for: statusPeriod)
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    do { try await status.renewLease() } catch {
+                        logger.warning("node lease renewal failed", metadata: ["error": "\(error)"])
+                    }
+                    try? await Task.sleep(for: leasePeriod)
+                }
+            }
+        }
+    }
+
+    /// The proxy of `--proxy-mode` (nil for none): one backend per address family.
+    static func makeProxier(options: NodeAgentOptions, nodeName: String, logger: Logger) throws -> Proxier? {
+        let config = NFTablesProxier.Config(nodePortAddresses: [], clusterCIDR: CIDR(options.clusterCIDR), masqueradeAll: false)
+        let backends: [any ProxyBackend]
+        switch options.proxyMode {
+        case "nftables": backends = Family.allCases.map { NFTablesProxier(family: $0, nft: NetlinkNFTables(), config: config) }
+        case "iptables":
+            backends = Family.allCases.map { IPTablesProxier(family: $0, ipt: ExecIPTables(variant: IPTablesVariant.detect(), ipv6: $0 == .ip6), config: config) }
+        default: return nil
+        }
+        let runner = SyncRunner(minSyncPeriod: .seconds(1), syncPeriod: .seconds(30), clock: SystemProxyClock())
+        return Proxier(nodeName: nodeName, backends: backends, runner: runner, logger: logger)
+    }
+
+    /// The first non-loopback IPv4 address of the host.
+    static func firstIPv4() -> String? {
+        Foundation.Host.current().addresses.first { a in
+            a.split(separator: ".").count == 4 && !a.hasPrefix("127.")
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import APIServer
+import ArgumentParser
+import Controllers
+import Foundation
+import KubeAPI
+import KubeClient
+import LinuxSystem
+import Logging
+
+/// `nodekit server`: a whole cluster in one process. The store and the API server (which
+/// writes DATA_DIR/kubeconfig), then, through an HTTP client of that kubeconfig (the same
+/// public API every other client uses): the scheduler, the controllers and node IPAM under one
+/// leader-election Lease, and, unless `--no-agent`, this machine as a node (``NodeAgent``).
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run a cluster in one process: store, API server, scheduler, controllers, node IPAM and a local node.",
+        discussion: """
+            On first start it creates DATA-DIR/pki and writes DATA-DIR/kubeconfig (admin) once the
+            API port is bound. Several servers run side by side on one machine with their own
+            --data-dir, --secure-port, --kubelet-port, --root-dir, --runtime-endpoint and
+            --nftables-table (or --no-agent). SIGINT or SIGTERM stops it; pods keep running and
+            are adopted by the next start.
+            """)
+
+    @Option(name: .customLong("data-dir"), help: "Holds pki/, kubeconfig and the embedded store.")
+    var dataDirectory = "/var/lib/nodekit"
+
+    @Option(name: .customLong("store"), help: "embedded:///path, a path, memory:// or etcd://host:port[,host:port...] (default: DATA-DIR/store).")
+    var store: String?
+
+    @Option(name: .customLong("bind-address"), help: "Address of the API server's HTTPS listener.")
+    var bindAddress = "0.0.0.0"
+
+    @Option(name: .customLong("secure-port"), help: "The API server's HTTPS port (0 picks a free one; the kubeconfig names it).")
+    var securePort = 6443
+
+    @Option(name: .customLong("advertise-address"), help: "The address nodes reach this server at (added to the serving certificate).")
+    var advertiseAddress: String?
+
+    @Option(name: .customLong("service-cidr"), help: "The IPv4 CIDR Service ClusterIPs come from.")
+    var serviceCIDR = "10.96.0.0/12"
+
+    @Option(name: .customLong("service-node-port-range"), help: "The NodePort range, LOW-HIGH.")
+    var serviceNodePortRange = "30000-32767"
+
+    @Option(name: .customLong("node-cidr-mask-size"), help: "Prefix length of each node's podCIDR, cut from --cluster-cidr.")
+    var nodeCIDRMaskSize = 24
+
+    @Option(name: .customLong("tls-san"), parsing: .upToNextOption, help: "More DNS names or IPs for the serving certificate.")
+    var extraSANs: [String] = []
+
+    @Flag(name: .customLong("no-agent"), help: "Run the control plane only (this machine is not a node).")
+    var noAgent = false
+
+    @OptionGroup(title: "Node (kubelet and proxy) options") var node: NodeAgentOptions
+
+    func validate() throws {
+        guard nodePortRange != nil else { throw ValidationError("--service-node-port-range must be LOW-HIGH with 1 <= LOW <= HIGH <= 65535, got \(serviceNodePortRange)") }
+        guard (0...65535).contains(securePort) else { throw ValidationError("--secure-port must be 0...65535, got \(securePort)") }
+        guard IPv4Network(serviceCIDR) != nil else { throw ValidationError("--service-cidr: \(serviceCIDR) is not an IPv4 CIDR") }
+        guard let cluster = IPv4Network(node.clusterCIDR), (cluster.prefixLength...30).contains(nodeCIDRMaskSize) else {
+            throw ValidationError("--node-cidr-mask-size \(nodeCIDRMaskSize) must be between the prefix of --cluster-cidr \(node.clusterCIDR) and 30")
+        }
+    }
+
+    var nodePortRange: ClosedRange<Int>? {
+        let parts = serviceNodePortRange.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] >= 1, parts[0] <= parts[1], parts[1] <= 65535 else { return nil }
+        return parts[0]...parts[1]
+    }
+
+    func run() async throws {
+        let logger = Logger(label: "nodekit.server")
+        let signals = TerminationSignals.stream()
+        var configuration = APIServerConfiguration(dataDirectory: dataDirectory)
+        configuration.bindAddress = bindAddress
+        configuration.securePort = securePort
+        configuration.advertiseAddress = advertiseAddress
+        configuration.serviceClusterIPRange = serviceCIDR
+        configuration.nodePortRange = nodePortRange ?? 30000...32767
+        configuration.extraSANs = extraSANs
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let store = try APIServer.openConfiguredStore(url: store, dataDirectory: dataDirectory)
+        do {
+            let server = try APIServer(store: store, configuration: configuration, logger: logger)
+            try await server.bootstrap()
+            try await untilSignalled(signals, logger: logger) { try await self.serve(server, logger: logger) }
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+        logger.info("stopped")
+    }
+
+    /// Serves the API and, once it listens, runs the cluster's loops against it; until cancelled.
+    func serve(_ server: APIServer, logger: Logger) async throws {
+        let (listening, listened) = AsyncStream.makeStream(of: APIServerEndpoints.self)
+        let kubeconfigPath = server.configuration.kubeconfigPath
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await server.run { endpoints in
+                    listened.yield(endpoints)
+                    listened.finish()
+                }
+            }
+            group.addTask {
+                var bound = false
+                for await _ in listening { bound = true }
+                guard bound else { return }
+                let client = try HTTPKubeClient(kubeconfigPath: kubeconfigPath)
+                await withTaskGroup(of: Void.self) { parts in
+                    parts.addTask { await self.controlPlane(client: client, logger: logger) }
+                    if !self.noAgent {
+                        parts.addTask {
+                            do { try await NodeAgent(options: self.node, client: client, logger: logger).run() } catch {
+                                logger.error("the local node stopped", metadata: ["error": "\(error)"])
+                            }
+                        }
+                    }
+                    await parts.waitForAll()
+                }
+                await client.shutdown()
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// The scheduler, the controllers and node IPAM, run only while this server holds the
+    /// controller manager's Lease (several servers can share one etcd store).
+    func controlPlane(client: HTTPKubeClient, logger: Logger) async {
+        // A stable identity (host and data dir): a restarted server renews its own Lease at once
+        // instead of waiting out the previous run's.
+        let identity = "\(ProcessInfo.processInfo.hostName)_\(dataDirectory)"
+        let elector = LeaderElector(client: client, leaseName: ControllerManager.leaseName, identity: identity, logger: logger)
+        let controllers = ControllerManager(client: client, logger: logger, identity: identity, leaderElection: false)
+        let clusterCIDR = node.clusterCIDR, maskSize = nodeCIDRMaskSize
+        await elector.run {
+            logger.info("leading: running the scheduler, controllers and node IPAM", metadata: ["identity": "\(identity)"])
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await controllers.runControllers() }
+                group.addTask { await SchedulerRunner(client: client, logger: logger).run() }
+                group.addTask { await Self.nodeIPAM(client: client, clusterCIDR: clusterCIDR, maskSize: maskSize, logger: logger) }
+                await group.waitForAll()
+            }
+        }
+    }
+
+    /// Gives every Node without a podCIDR one from the cluster CIDR, on every Node event,
+    /// until cancelled. Assignments made are remembered, so an event that arrives before the
+    /// informer has seen a patch never hands the same subnet out twice.
+    static func nodeIPAM(client: any KubeAPIClient, clusterCIDR: String, maskSize: Int, logger: Logger) async {
+        let ipam: NodeIPAM
+        do { ipam = try NodeIPAM(client: client, clusterCIDR: clusterCIDR, nodeMaskSize: maskSize) } catch {
+            logger.error("node IPAM disabled", metadata: ["error": "\(error)"])
+            return
+        }
+        let nodes = Informer<Node>(client: client, logger: logger)
+        let (changes, changed) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        nodes.addHandler(.key { _ in changed.yield() })
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await nodes.run() }
+            group.addTask {
+                var assigned: [String: String] = [:]
+                for await _ in changes {
+                    let current = nodes.cache.list().map { node -> Node in
+                        guard let name = node.metadata.name, let cidr = assigned[name], (node.spec?.podCIDR ?? "").isEmpty else { return node }
+                        var copy = node
+                        var spec = copy.spec ?? NodeSpec()
+                        spec.podCIDR = cidr
+                        copy.spec = spec
+                        return copy
+                    }
+                    do {
+                        for (name, cidr) in try await ipam.sync(current) {
+                            assigned[name] = cidr
+                            logger.info("node podCIDR assigned", metadata: ["node": "\(name)", "podCIDR": "\(cidr)"])
+                        }
+                    } catch {
+                        logger.warning("node IPAM failed; retrying on the next node event", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}
