@@ -66,7 +66,9 @@ let package = Package(
         // Startup, liveness and readiness probes: one library for the kubelet and `nodectl probe`.
         .target(name: "Probe", dependencies: ["KubeAPI", nioPosix, nioHTTP1, nioSSL] + grpc),
         // The kubelet: pod sources, pod workers, PLEG, status, volumes and its HTTP endpoints.
-        .target(name: "Kubelet", dependencies: ["CRI", "KubeAPI", "KubeClient", "Probe", "LinuxSystem", logging, nioPosix, nioHTTP1, crypto]),
+        .target(name: "Kubelet", dependencies: ["CRI", "KubeAPI", "KubeClient", "Probe", "LinuxSystem", "UpgradeProxy", logging, nioPosix, nioHTTP1, crypto]),
+        // Relays HTTP upgrade requests (exec, attach, port-forward) byte for byte: API server to kubelet to runtime.
+        .target(name: "UpgradeProxy", dependencies: [nioPosix, nioHTTP1]),
 
         // MARK: Control plane
         .target(name: "Store", dependencies: ["LinuxSystem"]),
@@ -76,7 +78,7 @@ let package = Package(
         // field validation and OpenAPI documents. No I/O.
         .target(name: "APIMachinery", dependencies: ["KubeAPI"]),
         // The Kubernetes REST API over a Store: HTTPS, authn, discovery, CRUD, watch, subresources.
-        .target(name: "APIServer", dependencies: ["KubeAPI", "APIMachinery", "Store", "EtcdStore", nioPosix, nioHTTP1, nioSSL, nioWebSocket, x509, crypto, logging]),
+        .target(name: "APIServer", dependencies: ["KubeAPI", "APIMachinery", "Store", "EtcdStore", "UpgradeProxy", nioPosix, nioHTTP1, nioSSL, nioWebSocket, x509, crypto, logging]),
         // REST client, kubeconfig and informers, used by every component that talks to an API server.
         .target(name: "KubeClient", dependencies: ["KubeAPI", nioPosix, nioHTTP1, nioSSL, yams, logging]),
         // Controllers and the node agent's control loops, written against KubeClient.

@@ -159,6 +159,9 @@ struct ResourceHandler: Sendable {
             return respond(object: Scale.from(try await storage.get(resource, namespace: target.namespace, name: name), resource))
         case (.GET, let name?, "log"):
             return try await PodLogs(storage: storage, kubelet: kubelet).serve(namespace: target.namespace ?? "", name: name, query: query)
+        case (.GET, let name?, let sub?) where PodStreams.subresources.contains(sub), (.POST, let name?, let sub?) where PodStreams.subresources.contains(sub):
+            let stream = try await PodStreams(storage: storage).target(subresource: sub, namespace: target.namespace ?? "", name: name, request: request)
+            return APIResponse(status: .switchingProtocols, contentType: "", body: .bytes([]), upgrade: stream)
         case (.POST, nil, nil):
             let warnings = RequestWarnings()
             let body = try validatedBody(warnings: warnings)

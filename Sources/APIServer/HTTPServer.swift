@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import UpgradeProxy
 
 /// The HTTP/1.1 layer: accepts connections (TLS or plain), reads requests with a body limit,
 /// authenticates the TLS client certificate, hands each request to the ``APIHandler`` and writes
@@ -28,6 +29,7 @@ struct HTTPServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(UpgradeInterceptor { head, channel in await upgradeDecision(head, channel: channel) })
                     return (channel, try Connection(wrappingChannelSynchronously: channel))
                 }
             }
@@ -91,7 +93,7 @@ struct HTTPServer: Sendable {
     }
 
     /// The user named by a verified TLS client certificate, if one was presented.
-    private func certificateUser(_ channel: any Channel) async -> UserInfo? {
+    func certificateUser(_ channel: any Channel) async -> UserInfo? {
         guard let certificate = try? await channel.nioSSL_peerCertificate().get(),
               let der = try? certificate.toDERBytes(),
               let identity = ClusterPKI.identity(fromDER: der) else { return nil }

@@ -1,10 +1,13 @@
 import Foundation
 import NIOHTTP1
+import UpgradeProxy
 
 /// One HTTP request as the handler sees it: method, path, decoded query, headers, the whole body
 /// and the authenticated user (nil when the request carried no valid credentials).
 struct APIRequest: Sendable {
     var method: HTTPMethod
+    /// The request target as received (repeated query parameters need it).
+    var uri: String
     var path: String
     var query: [String: String]
     var headers: HTTPHeaders
@@ -13,6 +16,7 @@ struct APIRequest: Sendable {
 
     init(method: HTTPMethod, uri: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [], user: UserInfo? = nil) {
         self.method = method
+        self.uri = uri
         let components = URLComponents(string: uri)
         path = components?.percentEncodedPath.removingPercentEncoding ?? uri
         var query: [String: String] = [:]
@@ -45,6 +49,8 @@ struct APIResponse: Sendable {
     var contentType: String
     var body: Body
     var headers: [(String, String)] = []
+    /// Set for exec, attach and port-forward: the connection is relayed there (see ``PodStreams``).
+    var upgrade: UpgradeTarget? = nil
 
     static func json(_ bytes: [UInt8], status: HTTPResponseStatus = .ok) -> APIResponse {
         APIResponse(status: status, contentType: "application/json", body: .bytes(bytes))

@@ -160,7 +160,7 @@ struct Eviction: Sendable {
 }
 
 /// pods/log: proxied to the kubelet of the pod's node (`/containerLogs/<ns>/<pod>/<container>`
-/// on the port the node reports in status.daemonEndpoints.kubeletEndpoint).
+/// at its ``KubeletAddress``).
 struct PodLogs: Sendable {
     let storage: RESTStorage
     let kubelet: KubeletConnector
@@ -179,20 +179,10 @@ struct PodLogs: Sendable {
         guard containers.contains(container) || initContainers.contains(container) else {
             throw APIError.badRequest("container \(container) is not valid for pod \(name)")
         }
-        guard let nodeName = pod[path: ["spec", "nodeName"]]?.stringValue, !nodeName.isEmpty else {
-            throw APIError.badRequest("pod \(name) is not scheduled to a node yet")
-        }
-        let node = try await storage.get(Nodes.definition, namespace: nil, name: nodeName)
-        guard let port = node[path: ["status", "daemonEndpoints", "kubeletEndpoint", "Port"]]?.intValue, port > 0 else {
-            throw APIError.badRequest("node \(nodeName) does not report a kubelet endpoint")
-        }
-        let addresses = node[path: ["status", "addresses"]]?.arrayValue ?? []
-        let host = ["InternalIP", "ExternalIP", "Hostname"].lazy.compactMap { type in
-            addresses.first { $0["type"]?.stringValue == type }?["address"]?.stringValue
-        }.first ?? nodeName
+        let address = try await KubeletAddress.of(pod: pod, storage: storage)
         var path = "/containerLogs/\(namespace)/\(name)/\(container)"
         let passed = ["previous", "follow", "tailLines", "sinceSeconds", "timestamps", "limitBytes"].compactMap { key in query[key].map { "\(key)=\($0)" } }
         if !passed.isEmpty { path += "?" + passed.joined(separator: "&") }
-        return try await kubelet.get(host: host, port: Int(port), path: path)
+        return try await kubelet.get(host: address.host, port: address.port, path: path)
     }
 }

@@ -18,6 +18,11 @@ public struct KubeletError: Error, Sendable, Hashable, CustomStringConvertible {
         case configuration
         /// A call to the API server failed (pods, status, ConfigMaps, Secrets).
         case apiServer
+        /// A request to the kubelet's server names a pod or container this node does not have.
+        case notFound
+        /// A request to the kubelet's server is malformed, or asks for what the container's
+        /// state does not allow (exec into a stopped container).
+        case badRequest
     }
 
     public var code: Code

@@ -4,6 +4,7 @@ import KubeAPI
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import UpgradeProxy
 
 /// The kubelet's HTTP endpoints (plain HTTP, as the read-only port): `/healthz`, `/pods`
 /// (a PodList of the desired pods with their status), `/metrics` (Prometheus text) and
@@ -11,6 +12,9 @@ import NIOPosix
 /// `?previous=true` for the instance before the newest), `/probes/<namespace>/<pod>/<container>`
 /// (the container's probe states and last runs, for `nodectl probe`) and `/stats/summary` (node
 /// and pod resource usage in upstream's summary shape, when a stats provider is given).
+/// `/containerLogs/...?follow=true` streams the log as it grows, until the container stops or the
+/// client goes. `/exec`, `/attach` and `/portForward` (upgrade requests, see ``StreamRequest``)
+/// are relayed to the runtime's stream server.
 ///
 /// Each connection is served in its own task; requests on one connection are answered in order.
 public struct KubeletServer: Sendable {
@@ -33,18 +37,19 @@ public struct KubeletServer: Sendable {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: host, port: port) { channel in
+            .bind(host: host, port: port) { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    try channel.pipeline.syncOperations.addHandler(UpgradeInterceptor { head, _ in await streamDecision(head) })
+                    return (channel, try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel))
                 }
             }
         onBound(server.channel.localAddress?.port ?? port)
         try await withTaskCancellationHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { connections in
-                    for try await connection in connections {
-                        group.addTask { await serve(connection) }
+                    for try await (channel, connection) in connections {
+                        group.addTask { await serve(connection, channel: channel) }
                     }
                 }
             }
@@ -53,7 +58,7 @@ public struct KubeletServer: Sendable {
         }
     }
 
-    func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, channel: any Channel) async {
         try? await connection.executeThenClose { inbound, outbound in
             var head: HTTPRequestHead?
             for try await part in inbound {
@@ -62,6 +67,11 @@ public struct KubeletServer: Sendable {
                 case .body: break
                 case .end:
                     guard let request = head else { continue }
+                    if let follow = LogFollowRequest(method: request.method, uri: request.uri) {
+                        // A followed log ends the connection: its length is not known up front.
+                        try await followLogs(follow, version: request.version, outbound: outbound, channel: channel)
+                        return
+                    }
                     let (status, type, body) = await respond(method: request.method, uri: request.uri)
                     var headers = HTTPHeaders()
                     headers.add(name: "Content-Type", value: type)

@@ -4,7 +4,7 @@ import KubeAPI
 enum Pods {
     static let definition = ResourceDefinition(
         group: "", version: "v1", kind: "Pod", plural: "pods", shortNames: ["po"], categories: ["all"],
-        subresources: ["status", "binding", "eviction", "log", "exec"],
+        subresources: ["status", "binding", "eviction", "log", "exec", "attach", "portforward"],
         columns: [
             .name,
             TableColumn("Ready", description: "The aggregate readiness state of this pod for accepting traffic.") { o, _ in .string(ready(o)) },
