@@ -35,6 +35,10 @@ else
   echo "setup: installed ${#missing[@]} packages: ${missing[*]}"
 fi
 
+# The Python kubernetes client for the API server's Python-client scenario (PyPI; pinned to the
+# release line of the Kubernetes version the server reports).
+python3 -c "import kubernetes" 2>/dev/null || python3 -m pip install -q --root-user-action=ignore --break-system-packages "kubernetes==32.0.1"
+
 if ! command -v swift >/dev/null 2>&1; then
   echo "setup: swift is not on PATH (expected /opt/swift/usr/bin); install the Swift 6.3 toolchain" >&2
   exit 1

@@ -316,7 +316,8 @@ struct ResourceHandler: Sendable {
         let warnings = RequestWarnings()
         let directive = try FieldValidationDirective(query: query)
         if patchType == .apply {
-            return respond(object: try await apply(name: name, subresource: subresource, options: options, directive: directive, warnings: warnings)).adding(warnings)
+            let (object, created) = try await apply(name: name, subresource: subresource, options: options, directive: directive, warnings: warnings)
+            return respond(object: object, status: created ? .created : .ok).adding(warnings)
         }
         try checkNoForce()
         let rawJSON = rawJSONBody
@@ -404,7 +405,7 @@ extension APIError {
     }
 }
 
-/// Request bodies: JSON, or YAML with exactly one document.
+/// Request bodies: JSON, YAML with exactly one document, or Kubernetes protobuf.
 enum BodyDecoder {
     static func decode(_ body: [UInt8], contentType: String) throws(APIError) -> JSONValue {
         guard !body.isEmpty else { throw APIError.badRequest("the request body is empty") }
@@ -418,6 +419,12 @@ enum BodyDecoder {
             }
             guard documents.count == 1 else { throw APIError.badRequest("the request body must hold exactly one YAML document, found \(documents.count)") }
             return documents[0]
+        case ProtobufCodec.mediaType:
+            // kubectl's typed clients (create namespace, configmap, secret; scale; DeleteOptions)
+            // send protobuf; it becomes the JSON the rest of the server works on.
+            do { return try ProtobufCodec().decodeObject(body) } catch {
+                throw APIError.badRequest("error decoding protobuf request body: \(error.message)")
+            }
         default:
             throw APIError.unsupportedMediaType(contentType)
         }

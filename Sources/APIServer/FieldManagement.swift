@@ -152,10 +152,10 @@ extension ResourceHandler {
 
     /// PATCH with `application/apply-patch+yaml`: merges the body (YAML or JSON) into the live
     /// object as `fieldManager` (required), refusing with 409 to change fields other managers
-    /// own unless `force=true`; creates the object when it does not exist. Served on the object
-    /// and its status subresource.
+    /// own unless `force=true`; creates the object when it does not exist (`created`, served
+    /// as 201 like upstream). Served on the object and its status subresource.
     func apply(name: String, subresource: String?, options: WriteOptions, directive: FieldValidationDirective,
-               warnings: RequestWarnings) async throws(APIError) -> JSONObject {
+               warnings: RequestWarnings) async throws(APIError) -> (object: JSONObject, created: Bool) {
         guard subresource == nil || subresource == "status" else {
             throw APIError.methodNotAllowed("server-side apply is served on the object and its status subresource, not on \(subresource ?? "")")
         }
@@ -195,7 +195,7 @@ extension ResourceHandler {
         let intent = JSONValue.object(applied)
         for _ in 0..<3 {
             do {
-                return try await storage.update(resource, namespace: target.namespace, name: name, scope: scope, options: options) { current throws(APIError) in
+                let updated = try await storage.update(resource, namespace: target.namespace, name: name, scope: scope, options: options) { current throws(APIError) in
                     let merged: JSONValue
                     do throws(PatchError) {
                         merged = try ServerSideApply.apply(intent, to: .object(current), manager: manager, subresource: subresource, force: force,
@@ -206,6 +206,7 @@ extension ResourceHandler {
                     guard let object = merged.objectValue else { throw APIError.badRequest("the applied object is not a JSON object") }
                     return object
                 }
+                return (updated, false)
             } catch let error where error.code == 404 && error.status.details?.name == name && subresource == nil {
                 // Apply creates what does not exist yet (upstream's create-on-update for apply).
                 let merged: JSONValue
@@ -219,7 +220,7 @@ extension ResourceHandler {
                 // As upstream's strategies reset status on create.
                 if resource.hasStatus { object["status"] = nil }
                 do {
-                    return try await storage.create(resource, namespace: target.namespace, body: .object(object), options: options)
+                    return (try await storage.create(resource, namespace: target.namespace, body: .object(object), options: options), true)
                 } catch let error where error.reason == "AlreadyExists" {
                     continue
                 }

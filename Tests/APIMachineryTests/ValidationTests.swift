@@ -103,3 +103,32 @@ import KubeAPI
         #expect(FieldValidation.strictMessage(["a", "b.c"]) == #"unknown field "a", unknown field "b.c""#)
     }
 }
+
+@Suite struct DuplicateFieldTests {
+    static let cases: [(String, [String])] = [
+        (#"{"a":1,"b":2}"#, []),
+        (#"{"a":1,"a":2}"#, ["a"]),
+        // Per object: the same key in sibling or nested objects is no duplicate.
+        (#"{"a":{"x":1},"b":{"x":2},"c":[{"x":1},{"x":2}]}"#, []),
+        (#"{"spec":{"replicas":1,"paused":true,"replicas":2},"kind":"x","kind":"y"}"#, ["replicas", "kind"]),
+        // Keys compare after unescaping; values that look like keys are not keys.
+        (#"{"a":1,"\u0061":2}"#, ["a"]),
+        (#"{"k":"a","a":"k","v":["a","a"]}"#, []),
+        (#"{"q\"x":1,"q\"x":2}"#, ["q\"x"]),
+        (#"{"emoji\ud83d\ude00":1,"emoji😀":2}"#, ["emoji😀"]),
+        (#"{"a":1,"a":2,"a":3}"#, ["a", "a"]),
+        // Not JSON: what was found before it stops being JSON, and no crash.
+        (#"{"a":1,"a":2,"b":"unterminated"#, ["a"]),
+        (#"]]]{"#, []),
+        ("", []),
+    ]
+
+    @Test(arguments: cases) func duplicates(_ text: String, _ expected: [String]) {
+        #expect(FieldValidation.duplicateFields(inJSON: Array(text.utf8)) == expected)
+    }
+
+    @Test func messages() {
+        #expect(FieldValidation.duplicateMessage("replicas") == #"duplicate field "replicas""#)
+        #expect(FieldValidation.strictMessage(["spec.foo"]) == #"unknown field "spec.foo""#)
+    }
+}

@@ -57,6 +57,8 @@ final class TestServer: @unchecked Sendable {
         var code: Int
         var body: Data
         var contentType: String
+        /// Response headers by lower-cased name; repeated headers are joined with ", ".
+        var headers: [String: String] = [:]
         var json: JSONValue { (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .null }
         var text: String { String(decoding: body, as: UTF8.self) }
         /// Newline-delimited watch events.
@@ -67,16 +69,21 @@ final class TestServer: @unchecked Sendable {
 
     /// One request over plain HTTP on loopback.
     func call(_ method: String, _ path: String, json: JSONValue? = nil, body: Data? = nil, contentType: String = "application/json",
-              accept: String? = nil) async throws -> Response {
+              accept: String? = nil, headers: [String: String] = [:]) async throws -> Response {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(insecurePort)\(path)")!)
         request.httpMethod = method
         request.timeoutInterval = 60
         if let json { request.httpBody = try JSONEncoder().encode(json) } else if let body { request.httpBody = body }
         if request.httpBody != nil { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
         if let accept { request.setValue(accept, forHTTPHeaderField: "Accept") }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as! HTTPURLResponse
-        return Response(code: http.statusCode, body: data, contentType: http.value(forHTTPHeaderField: "Content-Type") ?? "")
+        var received: [String: String] = [:]
+        for (name, value) in http.allHeaderFields {
+            if let name = name as? String, let value = value as? String { received[name.lowercased()] = value }
+        }
+        return Response(code: http.statusCode, body: data, contentType: http.value(forHTTPHeaderField: "Content-Type") ?? "", headers: received)
     }
 
     var kubeconfig: String { directory + "/kubeconfig" }
