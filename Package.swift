@@ -87,7 +87,7 @@ let package = Package(
         .target(name: "IPVS", dependencies: ["Netlink", "LinuxSystem", "CMnl", "NFTables"]),
 
         // MARK: Tools
-        .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams, .product(name: "SwiftProtobuf", package: "swift-protobuf"), "Proxy", "NFTables", "IPTables", "IPVS", "LinuxSystem", "Netlink", nioPosix]),
+        .target(name: "NodectlKit", dependencies: ["CRI", "CNI", argumentParser, yams, .product(name: "SwiftProtobuf", package: "swift-protobuf"), "Proxy", "NFTables", "IPTables", "IPVS", "LinuxSystem", "Netlink", nioPosix, "KubeAPI", "KubeClient", "Kubelet", "Probe"]),
         .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables", "IPTables", "LinuxSystem", "IPVS", "KubeAPI", "KubeClient", "APIMachinery"]),
 
         // MARK: Executables (argument parsing and logging bootstrap only)
