@@ -58,6 +58,7 @@ bench: setup
 	.build/release/scheduler-bench $(BENCH_ARGS)
 	.build/release/hollow-bench $(BENCH_ARGS)
 	.build/release/kubelet-bench
+	$(SWIFT) build -c release --product apiserver-bench && .build/release/apiserver-bench --etcd $(BENCH_ARGS)
 
 clean:
 	$(SWIFT) package clean

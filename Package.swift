@@ -98,6 +98,7 @@ let package = Package(
         .executableTarget(name: "hollow-bench", dependencies: ["APIServer", "Store", "Controllers", "KubeClient", "KubeAPI", logging], path: "Benchmarks/hollow-bench"),
         .executableTarget(name: "store-bench", dependencies: ["Store", "EtcdStore"], path: "Benchmarks/store-bench"),
         .executableTarget(name: "kubelet-bench", dependencies: ["Kubelet", "CRI", "KubeAPI", "TestSupport"], path: "Benchmarks/kubelet-bench"),
+        .executableTarget(name: "apiserver-bench", dependencies: ["APIServer", "KubeClient", "KubeAPI", "Store", "EtcdStore", "TestSupport"], path: "Benchmarks/apiserver-bench"),
 
         // MARK: Tests (Swift Testing). Integration needs root, containerd, netns; it skips without them.
         .testTarget(name: "CRITests", dependencies: ["CRI", "TestSupport"]),

@@ -1,0 +1,317 @@
+// apiserver-bench: the API server through its real HTTPS front door, measured the way a client
+// sees it (KubeClient over TLS with the generated admin kubeconfig).
+//
+//   swift run -c release apiserver-bench [--quick] [--pods N] [--clients C] [--dir DIR] [--etcd | --no-etcd]
+//
+// For each store (the embedded store on disk; with --etcd also a one-member etcd on loopback
+// when /usr/bin/etcd is installed): create, get, patch and delete rates and latencies with C
+// concurrent clients, list rates, the time to list N pods in one call and in pages of 500, and
+// watch delivery to C watchers. p99 latencies are printed beside upstream's SLOs
+// (kubernetes/community sig-scalability/slos/api_call_latency.md: 1 s for single-object
+// mutating and non-mutating calls, 5 s for namespace-scoped lists).
+import APIServer
+import EtcdStore
+import Foundation
+import KubeAPI
+import KubeClient
+import Store
+import TestSupport
+
+struct Options {
+    var quick = false
+    var pods = 10_000
+    var clients = 16
+    var directory = "/var/tmp/nodekit-apiserver-bench"
+    var etcd = false
+
+    init(_ arguments: [String]) throws {
+        var rest = arguments[...]
+        var podsGiven = false
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--quick": quick = true
+            case "--etcd": etcd = true
+            case "--no-etcd": etcd = false
+            case "--dir": directory = try Self.value(&rest, argument)
+            case "--pods":
+                guard let n = Int(try Self.value(&rest, argument)), n > 0 else { throw UsageError("--pods needs a positive number") }
+                pods = n
+                podsGiven = true
+            case "--clients":
+                guard let n = Int(try Self.value(&rest, argument)), n > 0 else { throw UsageError("--clients needs a positive number") }
+                clients = n
+            default: throw UsageError("unknown argument \(argument) (see the header of Benchmarks/apiserver-bench/main.swift)")
+            }
+        }
+        if quick && !podsGiven { pods = 1_000 }
+    }
+
+    private static func value(_ rest: inout ArraySlice<String>, _ flag: String) throws -> String {
+        guard let value = rest.popFirst() else { throw UsageError("\(flag) needs a value") }
+        return value
+    }
+}
+
+struct UsageError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Durations in seconds, for rates and percentiles.
+struct Samples: Sendable {
+    var values: [Double] = []
+    mutating func add(_ d: Duration) { values.append(Self.seconds(d)) }
+    mutating func merge(_ other: Samples) { values += other.values }
+    /// Nearest-rank percentile.
+    func percentile(_ p: Double) -> Double {
+        guard !values.isEmpty else { return .nan }
+        let sorted = values.sorted()
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+        return sorted[max(0, min(sorted.count - 1, rank - 1))]
+    }
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+}
+
+/// One line of the result table.
+struct Row {
+    var store: String
+    var operation: String
+    var clients: Int
+    var count: Int
+    var elapsed: Double
+    var latencies: Samples?
+    /// Upstream's p99 latency SLO for this kind of call, in seconds: 1 for single-object calls,
+    /// 5 for namespace-scoped lists; nil when it has none (rates, watch).
+    var slo: Double?
+
+    var rate: Double { Double(count) / elapsed }
+}
+
+/// The clients of one run: each its own connection, as separate processes would be.
+struct Clients {
+    let all: [HTTPKubeClient]
+
+    init(kubeconfig: String, count: Int) throws {
+        let config = try Kubeconfig.load(path: kubeconfig)
+        all = try (0..<count).map { _ in try HTTPKubeClient(config: config) }
+    }
+
+    func shutdown() async { for client in all { await client.shutdown() } }
+
+    /// Runs `total` calls spread over the clients (call i on client i % count), timing each.
+    func run(_ total: Int, _ call: @escaping @Sendable (HTTPKubeClient, Int) async throws -> Void) async throws -> (elapsed: Double, latencies: Samples) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let clients = all
+        let latencies = try await withThrowingTaskGroup(of: Samples.self) { group in
+            for (index, client) in clients.enumerated() {
+                group.addTask {
+                    var samples = Samples()
+                    var i = index
+                    while i < total {
+                        let begin = clock.now
+                        try await call(client, i)
+                        samples.add(clock.now - begin)
+                        i += clients.count
+                    }
+                    return samples
+                }
+            }
+            var all = Samples()
+            for try await samples in group { all.merge(samples) }
+            return all
+        }
+        return (Samples.seconds(clock.now - start), latencies)
+    }
+}
+
+func podName(_ i: Int) -> String { "pod-" + String(repeating: "0", count: max(0, 6 - String(i).count)) + String(i) }
+
+/// A small but realistic pod: labels, one container with a port.
+func pod(_ i: Int, namespace: String) -> Pod {
+    var container = Container(name: "app", image: "registry.example/app:1.0")
+    container.ports = [ContainerPort(name: "http", containerPort: 8080)]
+    return Pod(metadata: ObjectMeta(name: podName(i), namespace: namespace, labels: ["app": "bench", "shard": String(i % 8)]),
+               spec: PodSpec(containers: [container]))
+}
+
+/// `text` padded with spaces to `width` (left-aligned) or right-aligned when `right`.
+func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
+    let fill = String(repeating: " ", count: max(0, width - text.count))
+    return right ? fill + text : text + fill
+}
+
+/// Starts a server over `store` (HTTPS only, random port) and runs every measurement.
+func benchmark(storeName: String, store: any Store, options: Options) async throws -> [Row] {
+    let directory = options.directory + "/\(storeName)-server"
+    try? FileManager.default.removeItem(atPath: directory)
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    var configuration = APIServerConfiguration(dataDirectory: directory)
+    configuration.bindAddress = "127.0.0.1"
+    configuration.securePort = 0
+    let server = try APIServer(store: store, configuration: configuration)
+    try await server.bootstrap()
+    let (ports, continuation) = AsyncStream<APIServerEndpoints>.makeStream()
+    let serving = Task { try await server.run { continuation.yield($0); continuation.finish() } }
+    var iterator = ports.makeAsyncIterator()
+    guard await iterator.next() != nil else { throw UsageError("the API server did not start") }
+    defer { serving.cancel() }
+
+    let clients = try Clients(kubeconfig: configuration.kubeconfigPath, count: options.clients)
+    let single = try Clients(kubeconfig: configuration.kubeconfigPath, count: 1)
+    let c = options.clients
+    var rows: [Row] = []
+    func report(_ row: Row) {
+        rows.append(row)
+        print("  \(row.store) \(row.operation): \(row.count) in \(String(format: "%.2f", row.elapsed)) s")
+    }
+    let namespaces = ["bench", "small", "watch"]
+    for name in namespaces {
+        _ = try await single.all[0].create(Namespace(metadata: ObjectMeta(name: name)), options: WriteOptions())
+    }
+
+    let pods = options.pods
+    var result = try await clients.run(pods) { client, i in
+        _ = try await client.create(pod(i, namespace: "bench"), options: WriteOptions())
+    }
+    report(Row(store: storeName, operation: "create pod", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1))
+
+    let gets = options.quick ? 2_000 : 10_000
+    result = try await clients.run(gets) { client, i in
+        _ = try await client.get(Pod.self, namespace: "bench", name: podName((i &* 7919) % pods))
+    }
+    report(Row(store: storeName, operation: "get pod", clients: c, count: gets, elapsed: result.elapsed, latencies: result.latencies, slo: 1))
+
+    let patches = min(pods, options.quick ? 1_000 : 5_000)
+    result = try await clients.run(patches) { client, i in
+        let patch: JSONValue = .object(["metadata": .object(["labels": .object(["patched": .string("yes")])])])
+        _ = try await client.patch(Pod.self, namespace: "bench", name: podName(i), patch: patch, patchType: .strategicMerge,
+                                   subresource: nil, options: WriteOptions())
+    }
+    report(Row(store: storeName, operation: "patch pod", clients: c, count: patches, elapsed: result.elapsed, latencies: result.latencies, slo: 1))
+
+    for i in 0..<100 {
+        _ = try await single.all[0].create(ConfigMap(metadata: ObjectMeta(name: "cm-\(i)", namespace: "small"), data: ["k": String(i)]), options: WriteOptions())
+    }
+    let lists = options.quick ? 200 : 1_000
+    result = try await clients.run(lists) { client, _ in
+        let list = try await client.list(ConfigMap.self, namespace: "small", options: ListOptions())
+        guard list.items.count == 100 else { throw UsageError("list returned \(list.items.count) configmaps, expected 100") }
+    }
+    report(Row(store: storeName, operation: "list 100 configmaps", clients: c, count: lists, elapsed: result.elapsed, latencies: result.latencies, slo: 5))
+
+    // The whole namespace at once, then in pages of 500 (what informers do): three of each; the
+    // time column is the median, the latency columns the spread.
+    var whole = Samples(), paged = Samples()
+    for _ in 0..<3 {
+        let clock = ContinuousClock()
+        var start = clock.now
+        let list = try await single.all[0].list(Pod.self, namespace: "bench", options: ListOptions())
+        whole.add(clock.now - start)
+        guard list.items.count == pods else { throw UsageError("list returned \(list.items.count) pods, expected \(pods)") }
+        start = clock.now
+        var seen = 0
+        var token: String?
+        repeat {
+            let page = try await single.all[0].list(Pod.self, namespace: "bench", options: ListOptions(limit: 500, continueToken: token))
+            seen += page.items.count
+            token = page.metadata.continue
+        } while token?.isEmpty == false
+        paged.add(clock.now - start)
+        guard seen == pods else { throw UsageError("paged list returned \(seen) pods, expected \(pods)") }
+    }
+    report(Row(store: storeName, operation: "list \(pods) pods", clients: 1, count: 1, elapsed: whole.percentile(50), latencies: whole, slo: 5))
+    report(Row(store: storeName, operation: "list \(pods) pods, limit=500", clients: 1, count: 1, elapsed: paged.percentile(50), latencies: paged, slo: 5))
+
+    // Watch: C watchers from one resourceVersion; C writers create the configmaps they see.
+    let writes = options.quick ? 200 : 1_000
+    let from = try await single.all[0].list(ConfigMap.self, namespace: "watch", options: ListOptions()).metadata.resourceVersion
+    let watchers = try Clients(kubeconfig: configuration.kubeconfigPath, count: c)
+    let clock = ContinuousClock()
+    let start = clock.now
+    let delivered = try await withThrowingTaskGroup(of: Int.self) { group in
+        for watcher in watchers.all {
+            group.addTask {
+                let events = try await watcher.watch(ConfigMap.self, namespace: "watch", options: ListOptions(resourceVersion: from, timeoutSeconds: 300))
+                var added = 0
+                for try await event in events {
+                    if case .added = event { added += 1 }
+                    if added == writes { break }
+                }
+                return added
+            }
+        }
+        group.addTask {
+            _ = try await clients.run(writes) { client, i in
+                _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "w-\(i)", namespace: "watch"), data: ["k": "v"]), options: WriteOptions())
+            }
+            return 0
+        }
+        var total = 0
+        for try await n in group { total += n }
+        return total
+    }
+    let watchElapsed = Samples.seconds(clock.now - start)
+    guard delivered == writes * c else { throw UsageError("watchers saw \(delivered) events, expected \(writes * c)") }
+    report(Row(store: storeName, operation: "watch events (\(c) watchers)", clients: c, count: delivered, elapsed: watchElapsed))
+
+    result = try await clients.run(pods) { client, i in
+        try await client.delete(Pod.self, namespace: "bench", name: podName(i), options: DeleteOptions())
+    }
+    report(Row(store: storeName, operation: "delete pod", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1))
+
+    await watchers.shutdown()
+    await clients.shutdown()
+    await single.shutdown()
+    serving.cancel()
+    _ = try? await serving.value
+    return rows
+}
+
+func printTable(_ rows: [Row]) {
+    print("")
+    print(pad("store", 9) + " " + pad("operation", 32) + pad("clients", 8, right: true) + pad("count", 8, right: true) + pad("rate/s", 10, right: true)
+          + pad("time s", 10, right: true) + pad("p50 ms", 10, right: true) + pad("p99 ms", 10, right: true) + "  upstream p99 SLO")
+    for row in rows {
+        let p50 = row.latencies.map { String(format: "%.2f", $0.percentile(50) * 1000) } ?? "-"
+        let p99 = row.latencies.map { String(format: "%.2f", $0.percentile(99) * 1000) } ?? "-"
+        let slo = row.slo.map { limit in ((row.latencies?.percentile(99) ?? .infinity) <= limit ? "met" : "NOT met") + " (\(Int(limit)) s)" } ?? ""
+        let rate = row.count > 1 ? String(format: "%.0f", row.rate) : "-"
+        print(pad(row.store, 9) + " " + pad(row.operation, 32) + pad(String(row.clients), 8, right: true) + pad(String(row.count), 8, right: true)
+              + pad(rate, 10, right: true) + pad(String(format: "%.3f", row.elapsed), 10, right: true) + pad(p50, 10, right: true) + pad(p99, 10, right: true) + "  " + slo)
+    }
+}
+
+let options: Options
+do {
+    options = try Options(Array(CommandLine.arguments.dropFirst()))
+} catch {
+    FileHandle.standardError.write(Data("apiserver-bench: \(error)\n".utf8))
+    exit(2)
+}
+
+do {
+    try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
+    print("apiserver-bench: \(options.pods) pods, \(options.clients) clients, data under \(options.directory)")
+    var rows: [Row] = []
+    let embeddedPath = options.directory + "/embedded-store"
+    try? FileManager.default.removeItem(atPath: embeddedPath)
+    let embedded = try LocalStore.open(directory: embeddedPath)
+    rows += try await benchmark(storeName: "embedded", store: embedded, options: options)
+    await embedded.close()
+    if options.etcd {
+        if EtcdCluster.binary == nil {
+            print("apiserver-bench: etcd is not installed; skipping the etcd rows")
+        } else {
+            let cluster = try EtcdCluster.start(members: 1, baseDirectory: options.directory + "/etcd-\(ProcessInfo.processInfo.processIdentifier)")
+            defer { cluster.stop() }
+            let etcd = try EtcdStore(endpoints: EtcdStore.parseEndpoints(cluster.endpoints.joined(separator: ",")))
+            rows += try await benchmark(storeName: "etcd", store: etcd, options: options)
+            await etcd.close()
+        }
+    }
+    printTable(rows)
+} catch {
+    FileHandle.standardError.write(Data("apiserver-bench: \(error)\n".utf8))
+    exit(1)
+}
