@@ -8,28 +8,31 @@ enum Lowering {
     static let reg2: UInt32 = 2
     static let reg32Base: UInt32 = 8
 
-    static func messages(for op: Operation, family: Family, table: String) throws(NFTablesError) -> [Message] {
+    /// Appends the netlink messages for `op` to `batch`, numbering them from `seq` (advanced
+    /// past them), and records for each the index `opIndex` and the element chunk it holds, so
+    /// that an error's label is rendered only when the kernel rejects a message.
+    static func append(_ op: Operation, opIndex: Int, family: Family, table: String,
+                       into batch: inout BatchBuffer, seq: inout UInt32, origins: inout [MessageOrigin]) throws(NFTablesError) {
         let fam = family.nfproto
         let create = UInt16(NLM_F_CREATE)
+        func emit(chunk: Int = 0, _ build: (UnsafeMutablePointer<CChar>, UInt32) -> UnsafeMutablePointer<nlmsghdr>?) {
+            let s = seq
+            batch.append { build($0, s) }
+            origins.append(MessageOrigin(operation: Int32(opIndex), chunk: Int32(chunk)))
+            seq += 1
+        }
         switch op {
-        case .addTable:
-            return [Message(label: "add table \(table)") { buf, seq in
+        case .addTable, .deleteTable:
+            let type = if case .addTable = op { NFT_MSG_NEWTABLE } else { NFT_MSG_DELTABLE }
+            emit { buf, seq in
                 withTable(table, fam) { t in
-                    let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_NEWTABLE.rawValue), fam, create, seq)
+                    let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(type.rawValue), fam, type == NFT_MSG_NEWTABLE ? create : 0, seq)
                     nftnl_table_nlmsg_build_payload(nlh, t)
                     return nlh
                 }
-            }]
-        case .deleteTable:
-            return [Message(label: "delete table \(table)") { buf, seq in
-                withTable(table, fam) { t in
-                    let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_DELTABLE.rawValue), fam, 0, seq)
-                    nftnl_table_nlmsg_build_payload(nlh, t)
-                    return nlh
-                }
-            }]
+            }
         case .addChain(let chain):
-            return [Message(label: "add chain \(chain.name)") { buf, seq in
+            emit { buf, seq in
                 withChain(table, chain.name, fam) { c in
                     if let b = chain.base {
                         nftnl_chain_set_u32(c, attr(NFTNL_CHAIN_HOOKNUM), b.hook.number)
@@ -41,36 +44,36 @@ enum Lowering {
                     nftnl_chain_nlmsg_build_payload(nlh, c)
                     return nlh
                 }
-            }]
+            }
         case .deleteChain(let name):
-            return [Message(label: "delete chain \(name)") { buf, seq in
+            emit { buf, seq in
                 withChain(table, name, fam) { c in
                     let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_DELCHAIN.rawValue), fam, 0, seq)
                     nftnl_chain_nlmsg_build_payload(nlh, c)
                     return nlh
                 }
-            }]
+            }
         case .flushChain(let name):
-            return [Message(label: "flush chain \(name)") { buf, seq in
+            emit { buf, seq in
                 withRule(table, name, fam) { r in
                     let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_DELRULE.rawValue), fam, 0, seq)
                     nftnl_rule_nlmsg_build_payload(nlh, r)
                     return nlh
                 }
-            }]
+            }
         case .addRule(let chain, let rule):
             try validate(rule, family: family, chain: chain)
-            return [Message(label: "add rule \(chain) \(rule.render())") { buf, seq in
+            emit { buf, seq in
                 withRule(table, chain, fam) { r in
                     for e in rule.exprs { lower(e, family: family, into: r) }
                     let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_NEWRULE.rawValue), fam, create | UInt16(NLM_F_APPEND), seq)
                     nftnl_rule_nlmsg_build_payload(nlh, r)
                     return nlh
                 }
-            }]
+            }
         case .addSet(let set):
             guard !set.key.isEmpty else { throw NFTablesError(.invalid, "nftables: set \(set.name) has an empty key") }
-            return [Message(label: "add set \(set.name)") { buf, seq in
+            emit { buf, seq in
                 withSet(table, set.name, fam) { s in
                     nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_TYPE), set.key.reduce(0) { $0 << 6 | $1.typeNumber })
                     nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_LEN), UInt32(set.key.reduce(0) { $0 + (($1.length + 3) & ~3) }))
@@ -89,28 +92,29 @@ enum Lowering {
                     nftnl_set_nlmsg_build_payload(nlh, s)
                     return nlh
                 }
-            }]
+            }
         case .deleteSet(let name):
-            return [Message(label: "delete set \(name)") { buf, seq in
+            emit { buf, seq in
                 withSet(table, name, fam) { s in
                     let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_DELSET.rawValue), fam, 0, seq)
                     nftnl_set_nlmsg_build_payload(nlh, s)
                     return nlh
                 }
-            }]
+            }
         case .addElements(let set, let elements), .deleteElements(let set, let elements):
             let adding = if case .addElements = op { true } else { false }
-            var out: [Message] = []
+            let type = adding ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM
             var start = 0
             while start < elements.count {
-                let chunk = Array(elements[start..<min(start + NetlinkNFTables.elementsPerMessage, elements.count)])
-                start += chunk.count
-                let label = "\(adding ? "add" : "delete") element \(set) { \(chunk[0].keyDescription)\(chunk.count > 1 ? ", ..." : "") }"
-                out.append(Message(label: label) { buf, seq in
+                let chunk = elements[start..<min(start + NetlinkNFTables.elementsPerMessage, elements.count)]
+                emit(chunk: start) { buf, seq in
                     withSet(table, set, fam) { s in
+                        var key = [UInt8]()
+                        key.reserveCapacity(40)
                         for e in chunk {
                             let el = nftnl_set_elem_alloc()!
-                            let key = e.key.flatMap(\.registerBytes)
+                            key.removeAll(keepingCapacity: true)
+                            for part in e.key { part.appendRegisterBytes(to: &key) }
                             key.withUnsafeBytes { _ = nftnl_set_elem_set(el, attr(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
                             if adding, let v = e.verdict {
                                 nftnl_set_elem_set_u32(el, attr(NFTNL_SET_ELEM_VERDICT), verdictCode(v))
@@ -118,15 +122,41 @@ enum Lowering {
                             }
                             nftnl_set_elem_add(s, el)
                         }
-                        let type = adding ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM
                         let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(type.rawValue), fam, adding ? create : 0, seq)
                         nftnl_set_elems_nlmsg_build_payload(nlh, s)
                         return nlh
                     }
-                })
+                }
+                start += chunk.count
             }
-            return out
         }
+    }
+
+    /// What a message built by ``append(_:opIndex:family:table:into:seq:origins:)`` carries:
+    /// its operation's index in the transaction and, for element lists, the chunk's first index.
+    struct MessageOrigin {
+        var operation: Int32
+        var chunk: Int32
+    }
+
+    /// A label for the message that carried `origin`, for error messages.
+    static func label(_ op: Operation, chunk: Int, table: String) -> String {
+        switch op {
+        case .addTable: "add table \(table)"
+        case .deleteTable: "delete table \(table)"
+        case .addChain(let c): "add chain \(c.name)"
+        case .deleteChain(let c): "delete chain \(c)"
+        case .flushChain(let c): "flush chain \(c)"
+        case .addRule(let c, let r): "add rule \(c) \(r.render())"
+        case .addSet(let s): "add set \(s.name)"
+        case .deleteSet(let s): "delete set \(s)"
+        case .addElements(let set, let e): elementLabel("add", set, e, chunk)
+        case .deleteElements(let set, let e): elementLabel("delete", set, e, chunk)
+        }
+    }
+
+    private static func elementLabel(_ verb: String, _ set: String, _ e: [Element], _ chunk: Int) -> String {
+        "\(verb) element \(set) { \(chunk < e.count ? e[chunk].keyDescription : "")\(e.count - chunk > 1 ? ", ..." : "") }"
     }
 
     /// Rejects rules the kernel would misread rather than reject (mixed families).

@@ -18,28 +18,54 @@ public struct NetlinkNFTables: NFTablesInterface {
     public init() {}
 
     public func apply(_ transaction: Transaction) throws(NFTablesError) {
+        var timing = ApplyTiming()
+        try apply(transaction, timing: &timing)
+    }
+
+    /// Where the time of one ``apply(_:timing:)`` went, for profiling.
+    public struct ApplyTiming: Sendable {
+        /// Lowering the operations to libnftnl objects and serialising them into the batch.
+        public var lowering: Duration = .zero
+        /// Sending the batch and waiting for the kernel's verdict: the kernel's parsing of every
+        /// message and its commit, which both run inside the send.
+        public var kernel: Duration = .zero
+        /// Netlink messages in the batch, and its size in bytes.
+        public var messages = 0
+        public var bytes = 0
+
+        public init() {}
+    }
+
+    /// ``apply(_:)``, reporting in `timing` where the time went.
+    public func apply(_ transaction: Transaction, timing: inout ApplyTiming) throws(NFTablesError) {
         if transaction.isEmpty { return }
+        let clock = ContinuousClock()
+        let start = clock.now
         var batch = BatchBuffer()
         var seq: UInt32 = 1
-        var labels: [UInt32: String] = [:]
         batch.append { nftnl_batch_begin($0, seq) }
         seq += 1
-        let family = transaction.family
-        let table = transaction.table
-        var lastSeq: UInt32 = 0
-        for op in transaction.operations {
-            let messages = try Lowering.messages(for: op, family: family, table: table)
-            for m in messages {
-                labels[seq] = m.label
-                lastSeq = seq
-                let s = seq
-                batch.append { buf in m.build(buf, s) }
-                seq += 1
-            }
+        let firstSeq = seq
+        var origins: [Lowering.MessageOrigin] = []
+        origins.reserveCapacity(transaction.operations.count)
+        for (i, op) in transaction.operations.enumerated() {
+            try Lowering.append(op, opIndex: i, family: transaction.family, table: transaction.table,
+                                into: &batch, seq: &seq, origins: &origins)
         }
-        batch.setAckFlag(onLastMessageBefore: batch.count)
+        let lastSeq = seq - 1
+        batch.setAckFlagOnLastMessage()
         batch.append { nftnl_batch_end($0, seq) }
-        try Socket.send(batch: batch, lastSeq: lastSeq, labels: labels)
+        let built = clock.now
+        timing.lowering += built - start
+        timing.messages = origins.count
+        timing.bytes = batch.count
+        defer { timing.kernel += clock.now - built }
+        try Socket.send(batch: batch, lastSeq: lastSeq) { seq in
+            let index = Int(seq) - Int(firstSeq)
+            guard index >= 0, index < origins.count else { return "message \(seq)" }
+            let origin = origins[index]
+            return Lowering.label(transaction.operations[Int(origin.operation)], chunk: Int(origin.chunk), table: transaction.table)
+        }
     }
 }
 
@@ -76,17 +102,12 @@ struct BatchBuffer: ~Copyable {
     }
 
     /// Asks the kernel to acknowledge the last message appended so far: the sender waits for
-    /// that acknowledgement to know the whole batch was processed.
-    mutating func setAckFlag(onLastMessageBefore _: Int) {
+    /// that acknowledgement to know the whole batch was processed. Every other message is
+    /// answered only if it fails.
+    mutating func setAckFlagOnLastMessage() {
         let nlh = (base + lastMessageOffset).assumingMemoryBound(to: nlmsghdr.self)
         nlh.pointee.nlmsg_flags |= UInt16(NLM_F_ACK)
     }
-}
-
-/// One netlink message to build: a label for errors and a builder taking (buffer, seq).
-struct Message {
-    var label: String
-    var build: (UnsafeMutablePointer<CChar>, UInt32) -> UnsafeMutablePointer<nlmsghdr>?
 }
 
 enum Socket {
@@ -97,8 +118,9 @@ enum Socket {
         }
     }
 
-    /// Sends a batch and waits for the kernel's verdict on it.
-    static func send(batch: borrowing BatchBuffer, lastSeq: UInt32, labels: [UInt32: String]) throws(NFTablesError) {
+    /// Sends a batch and waits for the kernel's verdict on it. `label` names the message with
+    /// a given sequence number, for the error.
+    static func send(batch: borrowing BatchBuffer, lastSeq: UInt32, label: (UInt32) -> String) throws(NFTablesError) {
         guard let nl = mnl_socket_open(NETLINK_NETFILTER) else {
             throw NFTablesError(.socket, "nftables: mnl_socket_open(NETLINK_NETFILTER) failed", errno: Glibc.errno)
         }
@@ -151,7 +173,7 @@ enum Socket {
             }
         }
         if let (seq, err) = errors.first {
-            let what = labels[seq] ?? "message \(seq)"
+            let what = label(seq)
             let more = errors.count > 1 ? " (and \(errors.count - 1) more errors)" : ""
             throw NFTablesError(.rejected, "nftables: kernel rejected \(what): \(String(cString: strerror(err)))\(more)", errno: err)
         }

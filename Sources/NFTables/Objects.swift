@@ -112,6 +112,12 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
         network = IPAddress(bytes: zip(addr.bytes, CIDR.mask(length, bytes: addr.bytes.count)).map { $0 & $1 })
     }
 
+    /// The host prefix of `address` (`/32` or `/128`).
+    public init(host address: IPAddress) {
+        network = address
+        prefixLength = address.bytes.count * 8
+    }
+
     /// The netmask of a prefix, `bytes` long.
     public static func mask(_ length: Int, bytes: Int) -> [UInt8] {
         (0..<bytes).map { i in
@@ -248,16 +254,13 @@ public enum KeyValue: Hashable, Sendable, Comparable, CustomStringConvertible {
         }
     }
 
-    /// Network-order bytes, padded to 32-bit registers as the kernel compares them.
-    var registerBytes: [UInt8] {
-        var b: [UInt8]
+    /// Appends the network-order bytes, padded to a 32-bit register as the kernel compares them.
+    func appendRegisterBytes(to out: inout [UInt8]) {
         switch self {
-        case .address(let a): b = a.bytes
-        case .proto(let p): b = [p.number]
-        case .port(let p): b = [UInt8(p >> 8), UInt8(p & 0xff)]
+        case .address(let a): out.append(contentsOf: a.bytes)
+        case .proto(let p): out.append(contentsOf: [p.number, 0, 0, 0])
+        case .port(let p): out.append(contentsOf: [UInt8(p >> 8), UInt8(p & 0xff), 0, 0])
         }
-        while b.count % 4 != 0 { b.append(0) }
-        return b
     }
 
     private var order: (Int, [UInt8]) {

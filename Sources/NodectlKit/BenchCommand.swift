@@ -10,7 +10,7 @@ public struct BenchCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure this node: proxy modes side by side.",
-        subcommands: [ProxyBenchCommand.self, ProxyBenchWorkerCommand.self])
+        subcommands: [ProxyBenchCommand.self, ProxyBenchWorkerCommand.self, NFTablesProfileCommand.self])
 
     public init() {}
 }
@@ -204,5 +204,22 @@ struct ProxyBenchWorkerCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         print(String(decoding: try encoder.encode(result), as: UTF8.self))
+    }
+}
+
+/// `nodectl bench nft-profile` (hidden): where the time of an nftables full sync goes, in the
+/// current network namespace (run it with `ip netns exec` in a fresh one).
+struct NFTablesProfileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "nft-profile", shouldDisplay: false)
+
+    @Option var services: Int
+    @Option var endpoints: Int = 2
+
+    func run() throws {
+        print("nftables full sync, N = \(services), M = \(endpoints)")
+        for step in try ProxyBenchProfile.nftables(services: services, endpoints: endpoints) {
+            let ms = String(format: "%9.1f ms", step.seconds * 1000)
+            print("\(ms)  \(step.name)\(step.note.isEmpty ? "" : "  (\(step.note))")")
+        }
     }
 }

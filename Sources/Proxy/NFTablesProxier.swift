@@ -160,6 +160,8 @@ public final class NFTablesProxier: ProxyBackend {
     static let noEndpointServices = "no-endpoint-services"
     static let noEndpointNodePorts = "no-endpoint-nodeports"
     static let markChain = "mark-for-masquerade"
+    /// The regular chain that sets the masquerade mark (a jump target for other tables' tools).
+    public static var markChainName: String { markChain }
     static let rejectChain = "reject-chain"
 
     private func renderFull(_ services: [ServicePortName: ServiceObjects], into tx: inout Transaction) {
@@ -200,14 +202,14 @@ public final class NFTablesProxier: ProxyBackend {
         }
         // Regular chains first, so every jump target exists when a rule naming it is added.
         for (c, _) in chains where c.base == nil { tx.add(.addChain(c)) }
-        for name in services.keys.sorted() {
-            let o = services[name]!
-            for s in o.sets.keys.sorted() { tx.add(.addSet(o.sets[s]!)) }
-            for c in o.chains.keys.sorted() { tx.add(.addChain(Chain(c))) }
+        // Order between Services does not matter to the kernel (only objects before their
+        // users), and sorting 10k names costs more than the rest of this function.
+        for o in services.values {
+            for s in o.sets.values { tx.add(.addSet(s)) }
+            for c in o.chains.keys { tx.add(.addChain(Chain(c))) }
         }
-        for name in services.keys.sorted() {
-            let o = services[name]!
-            for c in o.chains.keys.sorted() { for r in o.chains[c]! { tx.add(.addRule(chain: c, r)) } }
+        for o in services.values {
+            for (c, rules) in o.chains { for r in rules { tx.add(.addRule(chain: c, r)) } }
         }
         var elements: [String: [Element]] = [:]
         for o in services.values { for (m, e) in o.elements { elements[m, default: []] += e } }
@@ -242,13 +244,15 @@ public final class NFTablesProxier: ProxyBackend {
 
     /// Upstream's chain-name hash: base32 of SHA-256, truncated.
     static func hash(_ text: String, length: Int) -> String {
-        let digest = Array(SHA256.hash(data: Array(text.utf8)))
-        return String(base32(digest).prefix(length))
+        // Only the first ceil(length·5/8) bytes of the digest reach the output.
+        let digest = SHA256.hash(data: Array(text.utf8)).prefix((length * 5 + 7) / 8)
+        return String(base32(Array(digest)).prefix(length))
     }
 
     static func base32(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-        var out = ""
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 8 + 4) / 5)
         var buffer: UInt32 = 0
         var bits = 0
         for b in bytes {
@@ -260,7 +264,7 @@ public final class NFTablesProxier: ProxyBackend {
             }
         }
         if bits > 0 { out.append(alphabet[Int((buffer << UInt32(5 - bits)) & 31)]) }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Renders one Service port; nil when it has no address in this table's family.
@@ -278,11 +282,18 @@ public final class NFTablesProxier: ProxyBackend {
         let firewallChain = "firewall-\(base)"
         var o = ServiceObjects()
 
-        func endpointChain(_ ep: EndpointInfo) -> String {
-            let epText = "\(ep.ip)/\(ep.port)"
-            return "endpoint-\(Self.hash(name.description + proto.rawValue + ep.description, length: 8))-\(name.namespace)/\(name.name)/\(proto.rawValue)/\(name.port)__\(epText)"
+        let hashPrefix = name.description + proto.rawValue
+        let suffix = "\(name.namespace)/\(name.name)/\(proto.rawValue)/\(name.port)__"
+        // Each endpoint's name is hashed once, however many rules name its chain.
+        var endpointNames: [EndpointInfo: String] = [:]
+        func endpointName(_ ep: EndpointInfo) -> String {
+            if let n = endpointNames[ep] { return n }
+            let n = "\(Self.hash(hashPrefix + ep.description, length: 8))-\(suffix)\(ep.ip)/\(ep.port)"
+            endpointNames[ep] = n
+            return n
         }
-        func affinitySet(_ ep: EndpointInfo) -> String { "affinity-" + endpointChain(ep).dropFirst("endpoint-".count) }
+        func endpointChain(_ ep: EndpointInfo) -> String { "endpoint-" + endpointName(ep) }
+        func affinitySet(_ ep: EndpointInfo) -> String { "affinity-" + endpointName(ep) }
 
         /// Rules that pick one of `eps` uniformly (or the affine one), ending in a goto.
         func dispatch(_ eps: [EndpointInfo]) -> [Rule] {
@@ -300,7 +311,7 @@ public final class NFTablesProxier: ProxyBackend {
         }
 
         for ep in Set(selection.cluster + selection.local) {
-            var rules = [Rule(.saddr(CIDR(ep.ip.description)!), .verdict(.jump(Self.markChain)))]
+            var rules = [Rule(.saddr(CIDR(host: ep.ip)), .verdict(.jump(Self.markChain)))]
             if let timeout = info.affinityTimeoutSeconds {
                 o.sets[affinitySet(ep)] = NamedSet(affinitySet(ep), key: [.saddr(f)], isVerdictMap: false, timeoutSeconds: timeout)
                 rules.append(Rule(.updateSaddr(f, affinitySet(ep))))
@@ -322,7 +333,7 @@ public final class NFTablesProxier: ProxyBackend {
                 rules.append(Rule(.verdict(.jump(Self.markChain))))
             } else if let cidr = config.clusterCIDR, cidr.family == f {
                 for ip in clusterIPs {
-                    rules.append(Rule(.daddr(CIDR(ip.description)!), .dport(proto, info.port), .saddr(cidr, negated: true), .verdict(.jump(Self.markChain))))
+                    rules.append(Rule(.daddr(CIDR(host: ip)), .dport(proto, info.port), .saddr(cidr, negated: true), .verdict(.jump(Self.markChain))))
                 }
             }
             o.chains[serviceChain] = rules + dispatch(selection.cluster)
