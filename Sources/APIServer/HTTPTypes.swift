@@ -20,7 +20,16 @@ struct APIRequest: Sendable {
         let components = URLComponents(string: uri)
         path = components?.percentEncodedPath.removingPercentEncoding ?? uri
         var query: [String: String] = [:]
-        for item in components?.queryItems ?? [] where query[item.name] == nil { query[item.name] = item.value ?? "" }
+        // Form decoding, as Go's url.ParseQuery: "+" is a space (the Python client sends
+        // `labelSelector=app+in+%28a%2Cb%29`), then percent escapes.
+        func decode(_ text: String) -> String {
+            let spaced = text.replacingOccurrences(of: "+", with: " ")
+            return spaced.removingPercentEncoding ?? spaced
+        }
+        for item in components?.percentEncodedQueryItems ?? [] {
+            let name = decode(item.name)
+            if query[name] == nil { query[name] = decode(item.value ?? "") }
+        }
         self.query = query
         self.headers = headers
         self.body = body

@@ -54,7 +54,7 @@ import Testing
     # Namespace: create, read, update, patch, list by label, delete.
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns, labels={"suite": "python"})))
     got = core.read_namespace(ns)
-    assert got.metadata.labels == {"suite": "python"}, got.metadata.labels
+    assert got.metadata.labels == {"suite": "python", "kubernetes.io/metadata.name": ns}, got.metadata.labels
     got.metadata.labels["step"] = "replaced"
     core.replace_namespace(ns, got)
     core.patch_namespace(ns, {"metadata": {"labels": {"patched": "yes"}}})
