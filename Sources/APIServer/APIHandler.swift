@@ -67,7 +67,7 @@ struct APIHandler: Sendable {
             guard request.method == .GET || request.method == .HEAD else { throw APIError.methodNotAllowed("the server does not allow this method on the requested resource") }
             return try discovery.resourceList(group: target.group, version: target.version)
         }
-        if request.query["watch"] == "true" || request.query["watch"] == "1" { target.watch = true }
+        if request.flag("watch") { target.watch = true }
         return try await ResourceHandler(storage: storage, target: target, request: request, watchSettings: watchSettings, kubelet: kubelet).serve()
     }
 }
@@ -224,7 +224,7 @@ struct ResourceHandler: Sendable {
             options.gracePeriodSeconds = value
         }
         if let policy = query["propagationPolicy"], !policy.isEmpty { options.propagationPolicy = policy }
-        if query["orphanDependents"] == "true" && options.propagationPolicy == nil { options.propagationPolicy = "Orphan" }
+        if request.flag("orphanDependents") && options.propagationPolicy == nil { options.propagationPolicy = "Orphan" }
         _ = try FieldValidationDirective(query: query)
         if request.method != .DELETE { options.fieldManager = try fieldManager() }
         options.subresource = target.subresource
@@ -284,7 +284,7 @@ struct ResourceHandler: Sendable {
             if seconds > 0 { timeout = .seconds(seconds) }
         }
         let stream = try await WatchStream(storage: storage, resource: resource, namespace: target.namespace, options: options,
-                                           bookmarks: query["allowWatchBookmarks"] == "true", sendInitialEvents: query["sendInitialEvents"] == "true",
+                                           bookmarks: request.flag("allowWatchBookmarks"), sendInitialEvents: request.flag("sendInitialEvents"),
                                            table: Table.wanted(request.accept) ? (query["includeObject"] ?? "Metadata") : nil,
                                            timeout: timeout, settings: watchSettings).start()
         return APIResponse(status: .ok, contentType: Table.wanted(request.accept) ? "application/json;as=Table;v=v1;g=meta.k8s.io" : "application/json",

@@ -164,11 +164,9 @@ extension ResourceHandler {
                            details: StatusDetails(group: "meta.k8s.io", kind: "PatchOptions",
                                                   causes: [StatusCause(reason: "FieldValueRequired", message: "Required value: is required for apply patch", field: "fieldManager")]))
         }
-        let force: Bool
-        switch query["force"] ?? "" {
-        case "", "false": force = false
-        case "true": force = true
-        case let other: throw APIError.badRequest("invalid force \"\(other)\": must be true or false")
+        let force = request.flag("force")
+        if let value = query["force"], !force, !["", "0", "f", "F", "FALSE", "false", "False"].contains(value) {
+            throw APIError.badRequest("invalid force \"\(value)\": must be true or false")
         }
         let body = try BodyDecoder.decode(request.body, contentType: "application/yaml")
         guard var applied = body.objectValue else { throw APIError.badRequest("apply patch must be a JSON or YAML object") }

@@ -73,3 +73,11 @@ struct APIResponse: Sendable {
         APIResponse(status: HTTPResponseStatus(statusCode: error.code), contentType: "application/json", body: .bytes(JSONCoding.encode(error.status)))
     }
 }
+
+extension APIRequest {
+    /// A boolean query parameter read as Go's strconv.ParseBool reads it, as upstream decodes
+    /// options: 1, t, T, TRUE, true, True are true (the Python client sends `watch=True`).
+    func flag(_ name: String) -> Bool {
+        ["1", "t", "T", "TRUE", "true", "True"].contains(query[name] ?? "")
+    }
+}

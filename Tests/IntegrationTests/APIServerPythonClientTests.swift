@@ -58,7 +58,7 @@ import Testing
     got.metadata.labels["step"] = "replaced"
     core.replace_namespace(ns, got)
     core.patch_namespace(ns, {"metadata": {"labels": {"patched": "yes"}}})
-    listed = [n.metadata.name for n in core.list_namespace(label_selector="suite=python,patched=yes,step=replaced").items]
+    listed = [n.metadata.name for n in core.list_namespace(label_selector="suite=python,patched=yes,step=replaced,kubernetes.io/metadata.name in (" + ns + ",other)").items]
     assert listed == [ns], listed
 
     # ConfigMaps: CRUD, recorded from a resourceVersion so the watch below sees every change.
