@@ -15,6 +15,8 @@ struct APIHandler: Sendable {
     let ready: @Sendable () -> Bool
     /// Who a request without credentials is: nil (401) except on the loopback plain-HTTP port.
     var anonymousUser: UserInfo? = nil
+    /// Signs and checks bound service-account tokens; without it they are not accepted.
+    var serviceAccountTokens: ServiceAccountTokens? = nil
 
     func handle(_ request: APIRequest) async -> APIResponse {
         var request = request
@@ -22,6 +24,7 @@ struct APIHandler: Sendable {
         if request.user == nil, let auth = request.headers.first(name: "Authorization"), auth.hasPrefix("Bearer ") {
             let token = String(auth.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
             if tokens.contains(token) { request.user = UserInfo(name: ClusterPKI.adminUser, groups: [ClusterPKI.adminGroup, "system:authenticated"]) }
+            if request.user == nil, let serviceAccountTokens { request.user = await serviceAccountTokens.authenticate(token, storage: storage) }
         }
         do throws(APIError) {
             if let response = publicEndpoint(request) { return response }
@@ -68,7 +71,9 @@ struct APIHandler: Sendable {
             return try discovery.resourceList(group: target.group, version: target.version)
         }
         if request.flag("watch") { target.watch = true }
-        return try await ResourceHandler(storage: storage, target: target, request: request, watchSettings: watchSettings, kubelet: kubelet).serve()
+        var resourceHandler = ResourceHandler(storage: storage, target: target, request: request, watchSettings: watchSettings, kubelet: kubelet)
+        resourceHandler.serviceAccountTokens = serviceAccountTokens
+        return try await resourceHandler.serve()
     }
 }
 
@@ -141,6 +146,7 @@ struct ResourceHandler: Sendable {
     let request: APIRequest
     let watchSettings: WatchSettings
     let kubelet: KubeletConnector
+    var serviceAccountTokens: ServiceAccountTokens? = nil
 
     var resource: ResourceDefinition { target.resource! }
     var query: [String: String] { request.query }
@@ -159,6 +165,9 @@ struct ResourceHandler: Sendable {
             return respond(object: Scale.from(try await storage.get(resource, namespace: target.namespace, name: name), resource))
         case (.GET, let name?, "log"):
             return try await PodLogs(storage: storage, kubelet: kubelet).serve(namespace: target.namespace ?? "", name: name, query: query)
+        case (.POST, let name?, "token"):
+            guard let serviceAccountTokens else { throw APIError.methodNotAllowed("this server does not issue service-account tokens") }
+            return respond(object: try await serviceAccountTokens.tokenRequest(namespace: target.namespace ?? "", name: name, body: try decodeBody(), storage: storage), status: .created)
         case (.GET, let name?, let sub?) where PodStreams.subresources.contains(sub), (.POST, let name?, let sub?) where PodStreams.subresources.contains(sub):
             let stream = try await PodStreams(storage: storage).target(subresource: sub, namespace: target.namespace ?? "", name: name, request: request)
             return APIResponse(status: .switchingProtocols, contentType: "", body: .bytes([]), upgrade: stream)

@@ -69,7 +69,8 @@ public final class APIServer: Sendable {
         let storage = RESTStorage(store: store, registry: .builtIn, allocator: allocator, now: { Date() })
         let readiness = self.readiness
         handler = APIHandler(storage: storage, registry: .builtIn, tokens: [pki.token], watchSettings: configuration.watch,
-                             kubelet: KubeletConnector(), ready: { readiness.value.load(ordering: .relaxed) })
+                             kubelet: KubeletConnector(), ready: { readiness.value.load(ordering: .relaxed) },
+                             serviceAccountTokens: try ServiceAccountTokens.loadOrCreate(directory: configuration.pkiDirectory))
     }
 
     /// The host's IPv4 and IPv6 addresses (for the serving certificate's SANs).
@@ -193,6 +194,7 @@ extension APIHandler {
     /// The handler for the loopback plain-HTTP port: every request runs as the admin.
     func trustingEveryone() -> APIHandler {
         APIHandler(storage: storage, registry: registry, tokens: tokens, watchSettings: watchSettings, kubelet: kubelet, ready: ready,
-                   anonymousUser: UserInfo(name: ClusterPKI.adminUser, groups: [ClusterPKI.adminGroup, "system:authenticated"]))
+                   anonymousUser: UserInfo(name: ClusterPKI.adminUser, groups: [ClusterPKI.adminGroup, "system:authenticated"]),
+                   serviceAccountTokens: serviceAccountTokens)
     }
 }
