@@ -37,15 +37,13 @@ images: setup build
 protos:
 	bash hack/protos.sh
 
-# A one-machine cluster (hack/run.sh): containerd, the images, `nodekit server` in the
-# background (pid file and log in $(STATE_DIR)), examples/ applied; returns once the web
-# Service answers through its ClusterIP. Running it again while the cluster is up is harmless.
+# Nodekit's main job on this machine (see README): containerd, images, and the runtime view.
 run: images
-	bash hack/run.sh start
+	$(BIN)/nodectl cri version
+	$(BIN)/nodectl cri images
 
-# Stops the server and containerd; the data dir (/var/lib/nodekit) stays.
 stop:
-	bash hack/run.sh stop
+	bash hack/containerd.sh stop
 
 # Benchmarks print what they measured beside their baselines (see README and docs/).
 # BENCH_ARGS=--quick shortens the store benchmark; the kubelet one needs root and containerd.
@@ -68,14 +66,16 @@ clean:
 
 .PHONY: bench-proxy test-ipvs
 
-# Proxy-mode benchmark (issue 9; docs/proxy-bench.md): nftables and iptables on this kernel, IPVS
-# inside a VM with Debian's kernel (hack/vm-test.sh; skipped with a message when the VM tools are
-# missing). BENCH_ARGS=--quick measures N = 1k and 5k only.
+# Proxy-mode benchmark (issue 9; docs/proxy-bench.md): nftables and iptables (nft and legacy
+# variants) on this kernel, IPVS inside a VM with Debian's kernel (hack/vm-test.sh; skipped with a
+# message when the VM tools are missing), then all rows in one table, JSON and SVG
+# (out/proxy-bench-all.*). BENCH_ARGS=--quick measures N = 1k and 5k only.
 bench-proxy: setup
 	$(SWIFT) build -c release --product nodectl
 	mkdir -p out
-	.build/release/nodectl bench proxy --backends nftables,iptables $(BENCH_ARGS) --json out/proxy-bench.json --svg out/proxy-bench.svg
+	.build/release/nodectl bench proxy --backends nftables,iptables,iptables-legacy $(BENCH_ARGS) --json out/proxy-bench.json --svg out/proxy-bench.svg
 	bash hack/vm-test.sh bench $(BENCH_ARGS) --json out/proxy-bench-ipvs.json --svg out/proxy-bench-ipvs.svg || echo "bench-proxy: IPVS numbers need the VM (see docs/proxy-bench.md)"
+	.build/release/nodectl bench proxy-merge out/proxy-bench.json $$(ls out/proxy-bench-ipvs.json 2>/dev/null) --json out/proxy-bench-all.json --svg out/proxy-bench-all.svg
 
 # The IPVS backend against real IPVS: this kernel has none, so the integration suite runs in a
 # VM booted with Debian's kernel (about 2 minutes; not part of `make test`).

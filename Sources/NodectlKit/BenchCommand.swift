@@ -10,7 +10,7 @@ public struct BenchCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure this node: proxy modes side by side.",
-        subcommands: [ProxyBenchCommand.self, ProxyBenchWorkerCommand.self, NFTablesProfileCommand.self])
+        subcommands: [ProxyBenchCommand.self, ProxyBenchWorkerCommand.self, NFTablesProfileCommand.self, ProxyBenchMergeCommand.self])
 
     public init() {}
 }
@@ -25,7 +25,7 @@ public struct ProxyBenchCommand: ParsableCommand {
 
     @Flag(help: "N = 1k and 5k only, fewer connects, short baseline timeout.")
     var quick = false
-    @Option(help: "Comma-separated backends: nftables, iptables, ipvs.")
+    @Option(help: "Comma-separated backends: nftables, iptables, iptables-legacy (the iptables backend driving iptables-legacy), ipvs.")
     var backends = "nftables,iptables,ipvs"
     @Option(help: "Comma-separated Service counts (default 1000,5000,10000,30000; --quick 1000,5000).")
     var services: String?
@@ -53,8 +53,8 @@ public struct ProxyBenchCommand: ParsableCommand {
     }
 
     public func validate() throws {
-        for b in backends.split(separator: ",") where !["nftables", "iptables", "ipvs"].contains(b) {
-            throw ValidationError("unknown backend \"\(b)\" (nftables, iptables, ipvs)")
+        for b in backends.split(separator: ",") where !["nftables", "iptables", "iptables-legacy", "ipvs"].contains(b) {
+            throw ValidationError("unknown backend \"\(b)\" (nftables, iptables, iptables-legacy, ipvs)")
         }
         _ = try Self.numbers(services ?? "1", "services")
         _ = try Self.numbers(endpoints, "endpoints")
@@ -154,6 +154,8 @@ public struct ProxyBenchCommand: ParsableCommand {
             for tool in ["ipset", "ipvsadm"] where benchTool(tool) == nil { return "needs \(tool)" }
         case "iptables":
             if benchTool("iptables-restore") == nil { return "needs iptables-restore" }
+        case "iptables-legacy":
+            if benchTool("iptables-legacy-restore") == nil { return "needs iptables-legacy-restore" }
         default:
             if benchTool("nft") == nil { return "needs nft (for the baseline)" }
         }
@@ -168,6 +170,9 @@ public struct ProxyBenchCommand: ParsableCommand {
         case "iptables":
             let restore = try IPTablesProxier(family: .ip, ipt: ExecIPTables()).fullRestoreText(workload.state())
             (method, tool, arguments, text) = ("iptables-restore", benchTool("iptables-restore")!, ["--noflush"], restore)
+        case "iptables-legacy":
+            let restore = try IPTablesProxier(family: .ip, ipt: ExecIPTables(variant: .legacy)).fullRestoreText(workload.state())
+            (method, tool, arguments, text) = ("iptables-legacy-restore", benchTool("iptables-legacy-restore")!, ["--noflush"], restore)
         case "ipvs":
             (method, tool, arguments, text) = ("ipvsadm --restore", benchTool("ipvsadm")!, ["--restore"], workload.ipvsadmRestore())
         default:
@@ -221,5 +226,39 @@ struct NFTablesProfileCommand: ParsableCommand {
             let ms = String(format: "%9.1f ms", step.seconds * 1000)
             print("\(ms)  \(step.name)\(step.note.isEmpty ? "" : "  (\(step.note))")")
         }
+    }
+}
+
+/// `nodectl bench proxy-merge` (hidden): joins the JSON of several `bench proxy` runs (say, one
+/// per backend, or the VM's IPVS rows) into one table, JSON and SVG. The header (kernel, date,
+/// no-rules floor) is the first file's.
+struct ProxyBenchMergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "proxy-merge", shouldDisplay: false)
+
+    @Argument(help: "JSON files written by `nodectl bench proxy --json`.")
+    var inputs: [String]
+    @Option var json: String?
+    @Option var svg: String?
+
+    func run() throws {
+        var merged: ProxyBenchReport?
+        for path in inputs {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+                throw ProxyBenchError("cannot read \(path): \(error.localizedDescription)")
+            }
+            let report: ProxyBenchReport
+            do { report = try JSONDecoder().decode(ProxyBenchReport.self, from: data) } catch {
+                throw ProxyBenchError("\(path) is not a bench proxy JSON report: \(error)")
+            }
+            if merged == nil { merged = report } else {
+                merged!.rows += report.rows
+                merged!.skipped += report.skipped
+            }
+        }
+        guard let merged else { throw ValidationError("proxy-merge needs at least one JSON file") }
+        print(ProxyBenchOutput.table(merged), terminator: "")
+        if let json { try ProxyBenchOutput.json(merged).write(to: URL(fileURLWithPath: json)) }
+        if let svg { try Data(ProxyBenchSVG.render(merged).utf8).write(to: URL(fileURLWithPath: svg)) }
     }
 }

@@ -55,6 +55,17 @@ struct IPVSProxyBenchIntegrationTests {
         #expect(parser.parse(), "SVG is not well-formed: \(parser.parserError.map { "\($0)" } ?? "")")
         #expect(collector.root == "svg")
         #expect(collector.counts["polyline"] == 4, "2 series (M=2, M=10) × 2 panels: \(collector.counts)")
+
+        // proxy-merge joins runs: the report twice gives twice the rows; a file that is not a
+        // report is refused with its name.
+        let merged = dir.appendingPathComponent("merged.json")
+        let merge = try await runOffPool(Self.nodectl, ["bench", "proxy-merge", json.path, json.path, "--json", merged.path])
+        #expect(merge.status == 0, "stderr: \(merge.stderr)")
+        let mergedReport = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: merged)) as? [String: Any])
+        #expect((mergedReport["rows"] as? [[String: Any]])?.count == 8)
+        let bad = try await runOffPool(Self.nodectl, ["bench", "proxy-merge", svg.path])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("bench.svg is not a bench proxy JSON report"), "stderr: \(bad.stderr)")
     }
 }
 

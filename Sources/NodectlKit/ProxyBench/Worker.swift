@@ -30,8 +30,8 @@ enum ProxyBenchWorker {
         case "nftables":
             let backend = NFTablesProxier(family: .ip, nft: NetlinkNFTables())
             return (backend, { (backend.fullTransaction($0).operations.count, "batch ops") })
-        case "iptables":
-            let backend = IPTablesProxier(family: .ip, ipt: ExecIPTables())
+        case "iptables", "iptables-legacy":
+            let backend = IPTablesProxier(family: .ip, ipt: ExecIPTables(variant: name == "iptables" ? .nft : .legacy))
             return (backend, { state in
                 let text = try backend.fullRestoreText(state)
                 return (text.split(separator: "\n").filter { $0.hasPrefix("-A ") }.count, "rules")
@@ -46,7 +46,7 @@ enum ProxyBenchWorker {
                 return (services + state.endpoints.values.map(\.count).reduce(0, +), "virtual + real servers")
             })
         default:
-            throw ProxyBenchError("unknown backend \(name) (nftables, iptables, ipvs)")
+            throw ProxyBenchError("unknown backend \(name) (nftables, iptables, iptables-legacy, ipvs)")
         }
     }
 
