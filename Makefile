@@ -37,13 +37,15 @@ images: setup build
 protos:
 	bash hack/protos.sh
 
-# Nodekit's main job on this machine (see README): containerd, images, and the runtime view.
+# A one-machine cluster (hack/run.sh): containerd, the images, `nodekit server` in the
+# background (pid file and log in $(STATE_DIR)), examples/ applied; returns once the web
+# Service answers through its ClusterIP. Running it again while the cluster is up is harmless.
 run: images
-	$(BIN)/nodectl cri version
-	$(BIN)/nodectl cri images
+	bash hack/run.sh start
 
+# Stops the server and containerd; the data dir (/var/lib/nodekit) stays.
 stop:
-	bash hack/containerd.sh stop
+	bash hack/run.sh stop
 
 # Benchmarks print what they measured beside their baselines (see README and docs/).
 # BENCH_ARGS=--quick shortens the store benchmark; the kubelet one needs root and containerd.
