@@ -29,9 +29,9 @@ struct APIHandler: Sendable {
         do throws(APIError) {
             if let response = publicEndpoint(request) { return response }
             guard request.user != nil else { throw APIError.unauthorized() }
-            return try await route(request)
+            return try await route(request).negotiatingProtobuf(accept: request.accept)
         } catch {
-            return .error(error)
+            return APIResponse.error(error).negotiatingProtobuf(accept: request.accept)
         }
     }
 

@@ -1,4 +1,6 @@
+import APIMachinery
 import Foundation
+import KubeAPI
 import NIOHTTP1
 import UpgradeProxy
 
@@ -79,5 +81,24 @@ extension APIRequest {
     /// options: 1, t, T, TRUE, true, True are true (the Python client sends `watch=True`).
     func flag(_ name: String) -> Bool {
         ["1", "t", "T", "TRUE", "true", "True"].contains(query[name] ?? "")
+    }
+}
+
+extension APIResponse {
+    /// This response re-encoded as `application/vnd.kubernetes.protobuf` when `accept` names
+    /// protobuf and nothing else (upstream answers such a client in protobuf; clients that also
+    /// accept JSON get JSON). Only whole JSON bodies of kinds the protobuf table knows are
+    /// re-encoded, errors (Status) included; tables, discovery documents, streams and anything
+    /// that does not encode stay as they are.
+    func negotiatingProtobuf(accept: String) -> APIResponse {
+        let types = accept.split(separator: ",").map { $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "" }
+        guard !types.isEmpty, types.allSatisfy({ $0 == ProtobufCodec.mediaType }),
+              contentType == "application/json", case .bytes(let bytes) = body,
+              let object = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
+              let encoded = try? ProtobufCodec().encodeObject(object) else { return self }
+        var response = self
+        response.contentType = ProtobufCodec.mediaType
+        response.body = .bytes(encoded)
+        return response
     }
 }

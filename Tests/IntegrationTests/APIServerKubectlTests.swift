@@ -8,22 +8,30 @@ import Testing
 /// kubectl, unchanged, against an in-process API server over HTTPS with the generated kubeconfig;
 /// and the same server over etcd to show the store is pluggable.
 @Suite(.serialized) struct APIServerKubectlTests {
-    /// A server on `store` in a fresh data directory; returns it with its kubeconfig path.
+    /// A server on `store` in a fresh data directory; `body` gets its kubeconfig path.
     static func withServer(store: any Store, _ body: (String) async throws -> Void) async throws {
+        try await withServer(store: store) { kubeconfig, _ in try await body(kubeconfig) }
+    }
+
+    /// A server on `store` in a fresh data directory, also on plain HTTP on loopback (as the
+    /// admin); `body` gets its kubeconfig path and that plain-HTTP base URL.
+    static func withServer(store: any Store, _ body: (String, String) async throws -> Void) async throws {
         let directory = NSTemporaryDirectory() + "nk-apiserver-kubectl-\(Host.runSuffix)-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var configuration = APIServerConfiguration(dataDirectory: directory)
         configuration.bindAddress = "127.0.0.1"
         configuration.securePort = 0
+        configuration.insecurePort = 0
         let server = try APIServer(store: store, configuration: configuration)
         try await server.bootstrap()
         let (ports, continuation) = AsyncStream<APIServerEndpoints>.makeStream()
         let serving = Task { try await server.run { continuation.yield($0); continuation.finish() } }
         defer { serving.cancel() }
         var iterator = ports.makeAsyncIterator()
-        _ = await iterator.next()
-        try await body(configuration.kubeconfigPath)
+        let endpoints = await iterator.next()
+        let plainPort = try #require(endpoints?.insecurePort, "the server reported no plain-HTTP port")
+        try await body(configuration.kubeconfigPath, "http://127.0.0.1:\(plainPort)")
         serving.cancel()
         _ = try? await serving.value
     }
@@ -61,7 +69,7 @@ import Testing
     func kubectlScenario() async throws {
         let store = LocalStore.inMemory()
         defer { Task { await store.close() } }
-        try await Self.withServer(store: store) { kc in
+        try await Self.withServer(store: store) { kc, plainURL in
             func ok(_ args: [String], input: String? = nil) async throws -> String {
                 let r = try await Self.kubectl(kc, args, input: input)
                 #expect(r.status == 0, "kubectl \(args.joined(separator: " ")): \(r.stderr)")
@@ -91,6 +99,26 @@ import Testing
             _ = try await ok(["-n", "demo", "create", "service", "clusterip", "svc", "--tcp=80:8080"])
             let service = try await ok(["-n", "demo", "get", "service", "svc", "-o", "jsonpath={.spec.ports[0].targetPort}|{.spec.clusterIP}"])
             #expect(service.hasPrefix("8080|10."))
+
+            // A client that accepts only protobuf gets the object (and errors) framed as protobuf;
+            // one that also accepts JSON gets JSON.
+            let body = NSTemporaryDirectory() + "nk-apiproto-body-\(Host.runSuffix)"
+            defer { try? FileManager.default.removeItem(atPath: body) }
+            func curl(_ path: String, accept: String) async throws -> (contentType: String, body: Data) {
+                let r = try await runOffPool("curl", ["-s", "-o", body, "-w", "%{content_type}", "-H", "Accept: \(accept)", plainURL + path])
+                #expect(r.status == 0, "curl \(path): \(r.stderr)")
+                return (r.stdout, (try? Data(contentsOf: URL(fileURLWithPath: body))) ?? Data())
+            }
+            if Host.which("curl") != nil {
+                let framed = try await curl("/api/v1/namespaces/demo/configmaps/cfg", accept: "application/vnd.kubernetes.protobuf")
+                #expect(framed.contentType == "application/vnd.kubernetes.protobuf")
+                #expect(Array(framed.body.prefix(4)) == [0x6b, 0x38, 0x73, 0x00])
+                #expect(framed.body.range(of: Data("ConfigMap".utf8)) != nil && framed.body.range(of: Data("cfg".utf8)) != nil)
+                let missing = try await curl("/api/v1/namespaces/demo/configmaps/none", accept: "application/vnd.kubernetes.protobuf")
+                #expect(missing.contentType == "application/vnd.kubernetes.protobuf" && missing.body.range(of: Data("NotFound".utf8)) != nil)
+                let either = try await curl("/api/v1/namespaces/demo/configmaps/cfg", accept: "application/vnd.kubernetes.protobuf, application/json")
+                #expect(either.contentType == "application/json" && (Self.object(String(decoding: either.body, as: UTF8.self))?["kind"] as? String) == "ConfigMap")
+            }
 
             // Client-side apply, tables and output formats.
             #expect(try await ok(["-n", "demo", "apply", "-f", "-"], input: Self.deployment).contains("deployment.apps/web created"))
@@ -178,7 +206,7 @@ import Testing
         try cluster.waitHealthy(timeout: 20)
         let store = try openStore(cluster.storeURL)
         defer { Task { await store.close() } }
-        try await Self.withServer(store: store) { kc in
+        try await Self.withServer(store: store) { (kc: String) in
             let created = try await Self.kubectl(kc, ["create", "configmap", "on-etcd", "--from-literal=k=v"])
             #expect(created.status == 0, "\(created.stderr)")
             let got = try await Self.kubectl(kc, ["get", "configmap", "on-etcd", "-o", "jsonpath={.data.k}"])
