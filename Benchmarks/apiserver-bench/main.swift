@@ -141,8 +141,9 @@ func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
     return right ? fill + text : text + fill
 }
 
-/// Starts a server over `store` (HTTPS only, random port) and runs every measurement.
-func benchmark(storeName: String, store: any Store, options: Options) async throws -> [Row] {
+/// Starts a server over `store` (HTTPS only, random port) and runs every measurement, adding
+/// each row to `rows` as it is measured (so a failure keeps what was measured before it).
+func benchmark(storeName: String, store: any Store, options: Options, into rows: inout [Row]) async throws {
     let directory = options.directory + "/\(storeName)-server"
     try? FileManager.default.removeItem(atPath: directory)
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -160,7 +161,6 @@ func benchmark(storeName: String, store: any Store, options: Options) async thro
     let clients = try Clients(kubeconfig: configuration.kubeconfigPath, count: options.clients)
     let single = try Clients(kubeconfig: configuration.kubeconfigPath, count: 1)
     let c = options.clients
-    var rows: [Row] = []
     func report(_ row: Row) {
         rows.append(row)
         print("  \(row.store) \(row.operation): \(row.count) in \(String(format: "%.2f", row.elapsed)) s")
@@ -265,7 +265,6 @@ func benchmark(storeName: String, store: any Store, options: Options) async thro
     await single.shutdown()
     serving.cancel()
     _ = try? await serving.value
-    return rows
 }
 
 func printTable(_ rows: [Row]) {
@@ -297,7 +296,11 @@ do {
     let embeddedPath = options.directory + "/embedded-store"
     try? FileManager.default.removeItem(atPath: embeddedPath)
     let embedded = try LocalStore.open(directory: embeddedPath)
-    rows += try await benchmark(storeName: "embedded", store: embedded, options: options)
+    do {
+        try await benchmark(storeName: "embedded", store: embedded, options: options, into: &rows)
+    } catch {
+        print("apiserver-bench: embedded store run failed: \(error)")
+    }
     await embedded.close()
     if options.etcd {
         if EtcdCluster.binary == nil {
@@ -306,7 +309,11 @@ do {
             let cluster = try EtcdCluster.start(members: 1, baseDirectory: options.directory + "/etcd-\(ProcessInfo.processInfo.processIdentifier)")
             defer { cluster.stop() }
             let etcd = try EtcdStore(endpoints: EtcdStore.parseEndpoints(cluster.endpoints.joined(separator: ",")))
-            rows += try await benchmark(storeName: "etcd", store: etcd, options: options)
+            do {
+                try await benchmark(storeName: "etcd", store: etcd, options: options, into: &rows)
+            } catch {
+                print("apiserver-bench: etcd run failed: \(error)")
+            }
             await etcd.close()
         }
     }

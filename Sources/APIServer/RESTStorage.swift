@@ -107,8 +107,10 @@ struct RESTStorage: Sendable {
         var next = startKey
         while true {
             let want = options.limit > 0 ? options.limit - items.count : 0
-            // Filtering may drop keys, so read ahead in chunks of at least a few hundred.
-            let chunk = options.limit > 0 ? (filtered ? max(want, 500) : want) : 0
+            // Filtering may drop keys, so read ahead in chunks of at least a few hundred. An
+            // unlimited list still reads in chunks (one revision): a 10k-pod range in one
+            // response exceeds etcd's 4 MiB gRPC message limit.
+            let chunk = options.limit > 0 ? (filtered ? max(want, 500) : want) : Self.unlimitedListChunk
             let result: RangeResult
             do {
                 result = try await store.range(.prefix(prefix, startKey: next, limit: chunk, revision: revision))
@@ -219,6 +221,9 @@ struct RESTStorage: Sendable {
                            details: StatusDetails(name: namespace, kind: "namespaces", causes: [StatusCause(reason: "NamespaceTerminating", message: "namespace \(namespace) is being terminated", field: "metadata.namespace")]))
         }
     }
+
+    /// Keys read per store range when a list has no limit.
+    static let unlimitedListChunk = 1000
 
     static func randomSuffix() -> String {
         // Upstream's alphabet: no vowels (no words) and no look-alike characters.
