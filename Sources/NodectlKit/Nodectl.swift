@@ -6,7 +6,7 @@ public struct Nodectl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "nodectl",
         abstract: "Answer questions about a Nodekit node: CRI state, pods, probes, eviction, proxy rules, CNI.",
-        subcommands: [CRICommand.self, NetCommand.self, BenchCommand.self, DoctorCommand.self, ProbeCommand.self, EvictCommand.self])
+        subcommands: [CRICommand.self, NetCommand.self, BenchCommand.self, DoctorCommand.self, ProbeCommand.self, EvictCommand.self, ProxyCommand.self])
 
     public init() {}
 
