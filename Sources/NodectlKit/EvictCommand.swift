@@ -241,7 +241,7 @@ enum NodePressureView {
         for candidate in preview.candidates {
             table.append(["\(candidate.rank)", "\(candidate.namespace)/\(candidate.name)", candidate.qosClass, "\(candidate.priority)",
                           candidate.usage.map { Format.amount($0, signal: signal) } ?? "<none>",
-                          Format.amount(candidate.request, signal: signal), candidate.critical ? "never evicted: " + candidate.reason : candidate.reason])
+                          Format.amount(candidate.request, signal: signal), candidate.reason])
         }
         out += table.render()
         if preview.acting != nil, let first = preview.candidates.first(where: { !$0.critical }), let message = first.message {

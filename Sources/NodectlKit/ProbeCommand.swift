@@ -42,7 +42,7 @@ public struct ProbeCommand: AsyncParsableCommand {
     /// Runs the probes once (or, with `--watch`, until cancelled) and writes the report to
     /// `console`. Returns whether every probe run of the last round succeeded.
     public func execute(console: Console) async throws -> Bool {
-        let source = try await PodSource.resolve(cluster: cluster, namespace: namespace, name: pod)
+        let source = try await ProbedPodSource.resolve(cluster: cluster, namespace: namespace, name: pod)
         let runtime: CRIClient?
         do {
             runtime = try connectRuntime(for: try ProbePlan.make(pod: source.pod, container: container, kind: kind))
@@ -73,7 +73,7 @@ public struct ProbeCommand: AsyncParsableCommand {
         }
     }
 
-    func probe(_ source: PodSource, runtime: CRIClient?, console: Console) async throws -> Bool {
+    func probe(_ source: ProbedPodSource, runtime: CRIClient?, console: Console) async throws -> Bool {
         let targetPod = source.pod
         let runs = try ProbePlan.make(pod: targetPod, container: container, kind: kind)
         let prober = Prober(executor: runtime.map { CRIProbeExecutor(runtime: $0) })
@@ -101,7 +101,7 @@ public struct ProbeCommand: AsyncParsableCommand {
 extension ProbeKind: ExpressibleByArgument {}
 
 /// Where nodectl found the pod, and where it reads the kubelet's probe history.
-struct PodSource: Sendable, CustomStringConvertible {
+struct ProbedPodSource: Sendable, CustomStringConvertible {
     var pod: Pod
     var api: HTTPKubeClient?
     var kubelet: KubeletEndpoint?
@@ -114,7 +114,7 @@ struct PodSource: Sendable, CustomStringConvertible {
 
     /// The pod from the API server when a kubeconfig is found and `--kubelet` is not given;
     /// else from the kubelet's /pods (`--kubelet`, default http://127.0.0.1:10250).
-    static func resolve(cluster: ClusterOptions, namespace: String?, name: String) async throws -> PodSource {
+    static func resolve(cluster: ClusterOptions, namespace: String?, name: String) async throws -> ProbedPodSource {
         if cluster.kubelet == nil, let api = try cluster.apiClient() {
             let ns = namespace ?? cluster.defaultNamespace()
             let pod: Pod
@@ -123,7 +123,7 @@ struct PodSource: Sendable, CustomStringConvertible {
                 if error.isNotFound { throw NodectlError("pod \(ns)/\(name) not found") }
                 throw NodectlError("getting pod \(ns)/\(name): \(CommandRunner.oneLine(error))")
             }
-            var source = PodSource(pod: pod, api: api)
+            var source = ProbedPodSource(pod: pod, api: api)
             var kubeletURL: String?
             if let nodeName = pod.spec.nodeName, !nodeName.isEmpty {
                 if let node = try? await api.get(Node.self, namespace: nil, name: nodeName) {
@@ -148,7 +148,7 @@ struct PodSource: Sendable, CustomStringConvertible {
             await kubelet.shutdown()
             throw NodectlError("pod \(ns)/\(name) not found on the kubelet at \(url)")
         }
-        return PodSource(pod: pod, kubelet: kubelet)
+        return ProbedPodSource(pod: pod, kubelet: kubelet)
     }
 
     /// The kubelet's recent probe runs for `container`.
@@ -210,7 +210,7 @@ enum ProbePlan {
             }
         }
         guard !runs.isEmpty else {
-            let what = kind.map { "a \($0.rawValue) probe" } ?? "probes"
+            let what = kind.map { "\($0.rawValue) probe" } ?? "probes"
             throw NodectlError("pod \(key) \(container.map { "container \($0) " } ?? "")has no \(what)")
         }
         return runs

@@ -69,7 +69,7 @@ struct KubeletCommand: AsyncParsableCommand {
         let eviction = EvictionManager(config: EvictionConfig(), stats: HostStatsProvider(node: node, runtime: runtime, pods: { await kubelet.pods() }),
                                        host: kubelet, reclaimer: NodeReclaimer(containers: containerGC, images: imageGC))
         await kubelet.attach(NodeHousekeeping(eviction: eviction, containerGC: containerGC, imageGC: imageGC))
-        let server = KubeletServer(kubelet: kubelet, host: address, port: port)
+        let server = KubeletServer(kubelet: kubelet, host: address, port: port, stats: eviction.stats)
         logger.info("kubelet starting", metadata: ["node": "\(name)", "runtime": "\(endpoint)", "manifests": "\(podManifestPath)"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await kubelet.run() }

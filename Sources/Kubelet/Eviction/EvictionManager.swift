@@ -59,7 +59,8 @@ public struct EvictionDecision: Sendable, Hashable {
 /// every 10 s and pass ``pressureConditions`` to ``NodeStatusBuilder``.
 public actor EvictionManager {
     public nonisolated let config: EvictionConfig
-    let stats: any StatsProvider
+    /// Where it measures; the kubelet serves the same numbers at `/stats/summary`.
+    public nonisolated let stats: any StatsProvider
     let host: any EvictionPodHost
     let reclaimer: (any NodeLevelReclaimer)?
     let logger: Logger

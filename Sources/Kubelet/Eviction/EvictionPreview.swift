@@ -100,7 +100,10 @@ public struct EvictionPreview: Sendable, Hashable, Codable {
                 let known = EvictionSignal.allCases.map(\.rawValue).joined(separator: ", ")
                 throw KubeletError(.configuration, "--simulate \(entry): unknown signal \(parts[0]) (known: \(known))")
             }
-            let value = try EvictionConfig.parseValue(parts[1], signal: signal, what: "simulated value")
+            let value: ThresholdValue
+            do { value = try EvictionConfig.parseValue(parts[1], signal: signal, what: "simulated value") } catch {
+                throw KubeletError(.configuration, "--simulate \(entry): \(error.message)")
+            }
             if case .percentage = value, observations[signal] == nil {
                 throw KubeletError(.configuration, "--simulate \(entry): a percentage needs a measured \(signal.rawValue) capacity, and there is none")
             }
