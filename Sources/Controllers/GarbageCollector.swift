@@ -143,8 +143,15 @@ public struct GarbageCollector: Sendable {
         var items: [GarbageCollectorLogic.Item] = []
         var byKind: [String: ManagedKind] = [:]
         for k in kinds {
-            byKind[k.kind] = k
-            do { items += try await k.list(client, nil).map { GarbageCollectorLogic.Item(kind: k.kind, meta: $0) } } catch {
+            do {
+                items += try await k.list(client, nil).map { GarbageCollectorLogic.Item(kind: k.kind, meta: $0) }
+                byKind[k.kind] = k
+            } catch where error.isNotFound {
+                // A list answered 404 means the server does not serve the kind (as upstream, the
+                // collector works on what discovery offers); it stays out of knownKinds, so
+                // references to it are never judged dangling.
+                continue
+            } catch {
                 throw ControllerError("garbage collection: list \(k.kind)", "list failed", cause: error)
             }
         }
@@ -213,7 +220,9 @@ public struct NamespaceController: Sendable {
         var remaining = 0
         for k in kinds {
             let objects: [ObjectMeta]
-            do { objects = try await k.list(client, key) } catch {
+            do { objects = try await k.list(client, key) } catch where error.isNotFound {
+                continue  // a kind the server does not serve holds nothing
+            } catch {
                 throw ControllerError("empty Namespace \(key): list \(k.kind)", "list failed", cause: error)
             }
             for meta in objects {

@@ -34,8 +34,11 @@ struct NodeAgentOptions: ParsableArguments {
     @Option(name: .customLong("kubelet-address"), help: "Address the kubelet's HTTP endpoints listen on.")
     var kubeletAddress: String = "0.0.0.0"
 
-    @Option(name: .customLong("proxy-mode"), help: "nftables (default), iptables, or none (no proxy). Nodes sharing one network namespace need none on all but one.")
+    @Option(name: .customLong("proxy-mode"), help: "nftables (default), iptables, or none (no proxy).")
     var proxyMode: String = "nftables"
+
+    @Option(name: .customLong("nftables-table"), help: "The proxy's nftables table (--proxy-mode nftables); nodes sharing one network namespace need their own.")
+    var nftablesTable: String = NFTablesProxier.defaultTableName
 
     @Option(name: .customLong("cluster-cidr"), help: "The pod network; ClusterIP traffic from outside it is masqueraded (the server also splits it into node podCIDRs).")
     var clusterCIDR: String = "10.244.0.0/16"
@@ -47,6 +50,9 @@ struct NodeAgentOptions: ParsableArguments {
         guard ["nftables", "iptables", "none"].contains(proxyMode) else { throw ValidationError("--proxy-mode must be nftables, iptables or none, got \(proxyMode)") }
         guard CIDR(clusterCIDR) != nil else { throw ValidationError("--cluster-cidr: \(clusterCIDR) is not a CIDR") }
         guard (0...65535).contains(kubeletPort) else { throw ValidationError("--kubelet-port \(kubeletPort) is not a port number") }
+        guard !nftablesTable.isEmpty, nftablesTable.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw ValidationError("--nftables-table must be letters, digits, - or _, got \(nftablesTable)")
+        }
     }
 
     var resolvedNodeName: String { (nodeName ?? ProcessInfo.processInfo.hostName).lowercased() }
@@ -198,7 +204,8 @@ struct NodeAgent: Sendable {
         let config = NFTablesProxier.Config(nodePortAddresses: [], clusterCIDR: CIDR(options.clusterCIDR), masqueradeAll: false)
         let backends: [any ProxyBackend]
         switch options.proxyMode {
-        case "nftables": backends = Family.allCases.map { NFTablesProxier(family: $0, nft: NetlinkNFTables(), config: config) }
+        case "nftables":
+            backends = Family.allCases.map { NFTablesProxier(family: $0, nft: NetlinkNFTables(), tableName: options.nftablesTable, config: config) }
         case "iptables":
             backends = Family.allCases.map { IPTablesProxier(family: $0, ipt: ExecIPTables(variant: IPTablesVariant.detect(), ipv6: $0 == .ip6), config: config) }
         default: return nil
