@@ -346,6 +346,7 @@ struct Row {
     var nodes: Int
     var pods: Int
     var registerSeconds: Double
+    var createdPerSecond: Double
     var boundPerSecond: Double
     var runningPerSecond: Double
     var p50: Double
@@ -434,10 +435,12 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     if times.runningCount < pods { failures.append("\(pods - times.runningCount) pods not Running") }
     if statusFailures > 0 { failures.append("\(statusFailures) status writes failed") }
     if renewFailures > 0 { failures.append("\(renewFailures) lease renewals failed") }
+    let lastCreated = times.created.compactMap { $0 }.max() ?? first
     let lastBound = times.bound.compactMap { $0 }.max() ?? first
     let lastRunning = times.running.compactMap { $0 }.max() ?? first
     let latencies = zip(times.created, times.bound).compactMap { c, b in c.flatMap { c in b.map { seconds($0 - c) * 1000 } } }.sorted()
     return Row(nodes: nodes, pods: pods, registerSeconds: registerSeconds,
+               createdPerSecond: Double(times.created.count { $0 != nil }) / seconds(lastCreated - first),
                boundPerSecond: Double(times.boundCount) / seconds(lastBound - first),
                runningPerSecond: Double(times.runningCount) / seconds(lastRunning - first),
                p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), renewals: renewals,
@@ -454,15 +457,15 @@ do {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     print("hollow-bench: API server (HTTPS, \(options.inMemory ? "in-memory" : "embedded") store) + SchedulerRunner over HTTPKubeClient + hollow kubelets, one process")
     print("upstream scheduler_perf SchedulingBasic, 5000 nodes: 680-810 pods/s")
-    let widths = [8, 6, 10, 12, 14, 9, 9, 9]
+    let widths = [8, 6, 10, 14, 12, 14, 9, 9, 9]
     func row(_ cells: [String]) -> String {
         zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " ") + "  " + (cells.count > widths.count ? cells[widths.count] : "")
     }
-    print(row(["nodes", "pods", "register s", "bound pods/s", "running pods/s", "p50 ms", "p99 ms", "renewals", "failures"]))
+    print(row(["nodes", "pods", "register s", "created pods/s", "bound pods/s", "running pods/s", "p50 ms", "p99 ms", "renewals", "failures"]))
     var failed = false
     for nodes in options.nodeCounts {
         let r = try await measure(nodes: nodes, pods: options.pods, options: options)
-        print(row(["\(r.nodes)", "\(r.pods)", String(format: "%.1f", r.registerSeconds), String(format: "%.0f", r.boundPerSecond), String(format: "%.0f", r.runningPerSecond),
+        print(row(["\(r.nodes)", "\(r.pods)", String(format: "%.1f", r.registerSeconds), String(format: "%.0f", r.createdPerSecond), String(format: "%.0f", r.boundPerSecond), String(format: "%.0f", r.runningPerSecond),
                    String(format: "%.1f", r.p50), String(format: "%.1f", r.p99), "\(r.renewals)", r.failures]))
         if r.failures != "none" { failed = true }
     }
