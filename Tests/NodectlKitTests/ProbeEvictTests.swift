@@ -165,7 +165,7 @@ import TestSupport
         ([], "give the pod to evict, or --node-pressure"),
         (["web", "--node-pressure"], "give either a pod or --node-pressure, not both"),
         (["web", "--simulate", "memory.available=1Mi"], "--simulate needs --node-pressure"),
-        (["web", "--grace-period", "-1"], "--grace-period must not be negative"),
+        (["web", "--grace-period=-1"], "--grace-period must not be negative"),
         (["--node-pressure", "--dry-run"], "--dry-run and --grace-period apply to evicting a pod, not to --node-pressure"),
     ]
 
