@@ -245,8 +245,8 @@ private func framed(_ apiVersion: String, _ kind: String, _ raw: [UInt8]) -> [UI
         cases.append((magic + ld(2, []), .unknownKind))
         let typeMeta: [UInt8] = ld(1, ld(1, "v1") + ld(2, "ConfigMap"))
         cases.append((magic + typeMeta + ld(3, "gzip"), .unsupportedEncoding))
-        // An eleven-byte varint.
-        let longVarint: [UInt8] = [0x08] + [UInt8](repeating: 0xff, count: 10) + [0x01]
+        // An eleven-byte varint in an unknown field (99, wire type 0: key 0x98 0x06).
+        let longVarint: [UInt8] = [0x98, 0x06] + [UInt8](repeating: 0xff, count: 10) + [0x01]
         cases.append((framed("v1", "ConfigMap", longVarint), .invalidValue))
         // FieldsV1 that is not JSON (ObjectMeta.managedFields=17, fieldsV1=7, Raw=1).
         let fields: [UInt8] = ld(17, ld(7, ld(1, "{nope")))
