@@ -148,11 +148,12 @@ import TestSupport
         return s
     }
 
-    static func entry(_ proto: UInt8 = 17, to destination: String, _ port: UInt16, replyFrom source: String, _ sourcePort: UInt16) -> ConntrackEntry {
+    static func entry(_ proto: UInt8 = 17, to destination: String, _ port: UInt16, replyFrom source: String, _ sourcePort: UInt16,
+                      clientPort: UInt16 = 40000) -> ConntrackEntry {
         let client = NFTables.IPAddress("10.0.0.1")!.bytes
         return ConntrackEntry(family: 2,
-                              original: ConntrackTuple(source: client, destination: NFTables.IPAddress(destination)!.bytes, protocolNumber: proto, sourcePort: 40000, destinationPort: port),
-                              reply: ConntrackTuple(source: NFTables.IPAddress(source)!.bytes, destination: client, protocolNumber: proto, sourcePort: sourcePort, destinationPort: 40000))
+                              original: ConntrackTuple(source: client, destination: NFTables.IPAddress(destination)!.bytes, protocolNumber: proto, sourcePort: clientPort, destinationPort: port),
+                              reply: ConntrackTuple(source: NFTables.IPAddress(source)!.bytes, destination: client, protocolNumber: proto, sourcePort: sourcePort, destinationPort: clientPort))
     }
 
     @Test(arguments: [
@@ -186,7 +187,7 @@ import TestSupport
 
     @Test func proxierCleansAfterASuccessfulSync() {
         let fake = FakeConntrack([Self.entry(to: "10.96.0.10", 53, replyFrom: "10.1.0.6", 5353),
-                                  Self.entry(to: "10.96.0.10", 53, replyFrom: "10.1.0.5", 5353)])
+                                  Self.entry(to: "10.96.0.10", 53, replyFrom: "10.1.0.5", 5353, clientPort: 40001)])
         let proxier = Proxier(nodeName: "node-a", backends: [], runner: SyncRunner(minSyncPeriod: .zero, syncPeriod: .seconds(30), clock: ManualProxyClock()),
                               conntrack: ConntrackCleaner(conntrack: fake))
         proxier.update(Fixtures.service("dns", ip: "10.96.0.10", ports: [(name: "dns", port: 53)], namespace: "kube-system").udp)
