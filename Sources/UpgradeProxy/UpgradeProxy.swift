@@ -154,6 +154,7 @@ public final class UpgradeInterceptor: ChannelInboundHandler, RemovableChannelHa
         try? pipeline.removeHandler(pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
         try? pipeline.removeHandler(pipeline.handler(type: HTTPServerPipelineHandler.self), promise: nil)
         try? pipeline.removeHandler(pipeline.handler(type: HTTPServerProtocolErrorHandler.self), promise: nil)
+        try? pipeline.removeHandler(pipeline.handler(type: NIOHTTPResponseHeadersValidator.self), promise: nil)
         pipeline.removeHandler(context: context, promise: nil)
         client.read()
     }
