@@ -72,7 +72,7 @@ private func framed(_ apiVersion: String, _ kind: String, _ raw: [UInt8]) -> [UI
     }
 
     @Test(arguments: [
-        "core.Bad x=1", "nope.Pod x=1", "core.Pod x", "core.Pod x=0", "core.Pod x=1:core.Missing",
+        "core.Pod =1", "nope.Pod x=1", "core.Pod x", "core.Pod x=0", "core.Pod x=1:core.Missing",
     ])
     func malformedTableLinesAreRejected(_ line: String) {
         #expect(throws: ProtobufError.self) { try ProtobufSchemas(table: line) }
