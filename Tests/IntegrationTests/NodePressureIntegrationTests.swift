@@ -148,13 +148,29 @@ struct NodePressureIntegrationTests {
         return false
     }
 
-    /// Stops and removes every pod (the kubelet removes pods its sources no longer list).
+    /// Stops and removes every pod (the kubelet removes pods its sources no longer list), then
+    /// their pod cgroups.
     static func removeAll(_ kubelet: Kubelet, _ source: FixedPodSource) async {
+        let uids = source.pods.withLock { $0.compactMap(\.metadata.uid) }
         source.pods.withLock { $0 = [] }
         _ = await kubelet.syncSources()
         await kubelet.syncAll()
         for pod in await kubelet.pods() {
             if let uid = pod.metadata.uid { try? await kubelet.worker(uid: uid)?.terminate(gracePeriod: 0, remove: true) }
+        }
+        removePodCgroups(uids: uids)
+    }
+
+    /// Removes the (empty) pod cgroups runc created under /kubepods in every hierarchy: the
+    /// kubelet does not remove pod cgroups yet, and a test leaves nothing behind.
+    static func removePodCgroups(uids: [String]) {
+        let hierarchies = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/\($0)" } + ["/sys/fs/cgroup"]
+        for hierarchy in hierarchies {
+            for qos in ["kubepods", "kubepods/burstable", "kubepods/besteffort"] {
+                for uid in uids where FileManager.default.fileExists(atPath: "\(hierarchy)/\(qos)/pod\(uid)") {
+                    _ = try? run("rmdir", ["\(hierarchy)/\(qos)/pod\(uid)"])
+                }
+            }
         }
     }
 }

@@ -155,8 +155,10 @@ struct NodectlProbeEvictIntegrationTests {
     }
 
     static func cleanUp(_ kubelet: Kubelet) async {
-        for pod in await kubelet.pods() {
+        let pods = await kubelet.pods()
+        for pod in pods {
             if let uid = pod.metadata.uid { try? await kubelet.worker(uid: uid)?.terminate(gracePeriod: 0, remove: true) }
         }
+        NodePressureIntegrationTests.removePodCgroups(uids: pods.compactMap(\.metadata.uid))
     }
 }
