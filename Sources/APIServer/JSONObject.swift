@@ -72,17 +72,14 @@ enum JSONCoding {
     /// Decodes a JSON document; the error names what was being read.
     static func decode(_ bytes: [UInt8], what: String) throws(APIError) -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+            return try JSONValue.parse(bytes)
         } catch {
-            throw APIError.badRequest("error decoding \(what): invalid JSON: \(describe(error))")
+            throw APIError.badRequest("error decoding \(what): invalid JSON: \(error)")
         }
     }
 
     static func encode(_ value: JSONValue) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding a JSONValue cannot fail: it holds only JSON-representable values.
-        return (try? Array(encoder.encode(value))) ?? Array("null".utf8)
+        value.serialized(sortedKeys: true)
     }
 
     static func encode(_ object: JSONObject) -> [UInt8] { encode(.object(object)) }

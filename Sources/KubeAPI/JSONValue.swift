@@ -52,11 +52,11 @@ public enum JSONValue: Codable, Hashable, Sendable {
 
     /// Decodes a typed value from this JSON value.
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: JSONEncoder().encode(self))
+        try JSONDecoder().decode(T.self, from: Data(serialized(sortedKeys: false)))
     }
 
     /// Encodes a typed value to a JSON value.
     public static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
+        try JSONValue.parse(JSONEncoder().encode(value))
     }
 }
