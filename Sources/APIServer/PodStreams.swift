@@ -91,11 +91,15 @@ struct PodStreams: Sendable {
     }
 
     /// Every value of a repeated query parameter, in order (APIRequest keeps only the first).
+    /// Form-encoded: kubectl sends a space as "+".
     static func values(of name: String, in request: APIRequest) -> [String] {
-        guard let items = URLComponents(string: request.uri)?.queryItems else {
-            return request.query[name].map { [$0] } ?? []
+        guard let query = URLComponents(string: request.uri)?.percentEncodedQuery else { return [] }
+        return query.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let decode = { (text: Substring) in text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text) }
+            guard decode(parts[0]) == name else { return nil }
+            return parts.count > 1 ? decode(parts[1]) : ""
         }
-        return items.filter { $0.name == name }.compactMap(\.value)
     }
 
     static func escape(_ segment: String) -> String {

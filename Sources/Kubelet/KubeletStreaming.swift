@@ -43,7 +43,12 @@ public struct StreamRequest: Sendable, Hashable {
         namespace = parts[1]
         pod = parts[2]
         container = kind == .portForward ? "" : parts[3]
-        command = items.filter { $0.name == "command" }.compactMap(\.value)
+        // Form-encoded ("+" for a space), as kubectl and the API server send it.
+        command = (components?.percentEncodedQuery ?? "").split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts[0] == "command" else { return nil }
+            return parts.count > 1 ? (parts[1].replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[1])) : ""
+        }
         stdin = flag("stdin")
         stdout = flag("stdout")
         tty = flag("tty")
