@@ -30,10 +30,13 @@ public struct ProxyBackendFactory: Sendable {
     public var masqueradeAll: Bool
     /// IPVS only: the scheduler of every virtual server.
     public var ipvsScheduler: String
+    /// nftables only: the table name (nodes sharing one network namespace need their own).
+    public var nftablesTable: String
 
     public init(mode: ProxyMode, iptablesVariant: IPTablesVariant? = nil, nodePortAddresses: [CIDR] = [], clusterCIDR: CIDR? = nil,
-                masqueradeAll: Bool = false, ipvsScheduler: String = "rr") {
+                masqueradeAll: Bool = false, ipvsScheduler: String = "rr", nftablesTable: String = NFTablesProxier.defaultTableName) {
         self.mode = mode
+        self.nftablesTable = nftablesTable
         self.iptablesVariant = iptablesVariant
         self.nodePortAddresses = nodePortAddresses
         self.clusterCIDR = clusterCIDR
@@ -51,7 +54,7 @@ public struct ProxyBackendFactory: Sendable {
         let variant = iptablesVariant ?? IPTablesVariant.detect()
         switch mode {
         case .nftables:
-            return Family.allCases.map { NFTablesProxier(family: $0, nft: NetlinkNFTables(), config: nft) }
+            return Family.allCases.map { NFTablesProxier(family: $0, nft: NetlinkNFTables(), tableName: nftablesTable, config: nft) }
         case .iptables:
             return Family.allCases.map { IPTablesProxier(family: $0, ipt: ExecIPTables(variant: variant, ipv6: $0 == .ip6), config: nft) }
         case .ipvs:

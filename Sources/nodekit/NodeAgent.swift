@@ -34,7 +34,7 @@ struct NodeAgentOptions: ParsableArguments {
     @Option(name: .customLong("kubelet-address"), help: "Address the kubelet's HTTP endpoints listen on.")
     var kubeletAddress: String = "0.0.0.0"
 
-    @Option(name: .customLong("proxy-mode"), help: "nftables (default), iptables, or none (no proxy).")
+    @Option(name: .customLong("proxy-mode"), help: "nftables (default), iptables, ipvs, or none (no proxy).")
     var proxyMode: String = "nftables"
 
     @Option(name: .customLong("nftables-table"), help: "The proxy's nftables table (--proxy-mode nftables); nodes sharing one network namespace need their own.")
@@ -47,7 +47,9 @@ struct NodeAgentOptions: ParsableArguments {
     var cniRoutesFile: String?
 
     func validate() throws {
-        guard ["nftables", "iptables", "none"].contains(proxyMode) else { throw ValidationError("--proxy-mode must be nftables, iptables or none, got \(proxyMode)") }
+        guard proxyMode == "none" || ProxyMode(rawValue: proxyMode) != nil else {
+            throw ValidationError("--proxy-mode must be nftables, iptables, ipvs or none, got \(proxyMode)")
+        }
         guard CIDR(clusterCIDR) != nil else { throw ValidationError("--cluster-cidr: \(clusterCIDR) is not a CIDR") }
         guard (0...65535).contains(kubeletPort) else { throw ValidationError("--kubelet-port \(kubeletPort) is not a port number") }
         guard !nftablesTable.isEmpty, nftablesTable.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
@@ -119,7 +121,7 @@ struct NodeAgent: Sendable {
         let eviction = EvictionManager(config: EvictionConfig(), stats: HostStatsProvider(node: node, runtime: runtime, pods: { await kubelet.pods() }),
                                        host: kubelet, reclaimer: NodeReclaimer(containers: containerGC, images: imageGC))
         await kubelet.attach(NodeHousekeeping(eviction: eviction, containerGC: containerGC, imageGC: imageGC))
-        let kubeletServer = KubeletServer(kubelet: kubelet, host: options.kubeletAddress, port: options.kubeletPort)
+        let kubeletServer = KubeletServer(kubelet: kubelet, host: options.kubeletAddress, port: options.kubeletPort, stats: eviction.stats)
         let (boundPorts, boundPort) = AsyncStream.makeStream(of: Int.self)
 
         let nodes = Informer<Node>(client: client, logger: logger)
@@ -132,12 +134,10 @@ struct NodeAgent: Sendable {
                 logger.error("cannot write node routes", metadata: ["file": "\(routesFile)", "error": "\(error)"])
             }
         })
-        let proxier = try Self.makeProxier(options: options, nodeName: name, logger: logger)
-        let services = Informer<Service>(client: client, logger: logger)
-        let slices = Informer<EndpointSlice>(client: client, logger: logger)
-        if let proxier {
-            services.addHandler(InformerHandler(onAdd: { proxier.update($0) }, onUpdate: { _, s in proxier.update(s) }, onDelete: { proxier.delete(serviceKey: $0.key) }))
-            slices.addHandler(InformerHandler(onAdd: { proxier.update($0) }, onUpdate: { _, s in proxier.update(s) }, onDelete: { proxier.update($0, deleted: true) }))
+        // The same input path as `nodekit proxy --kubeconfig`: Services and EndpointSlices with
+        // upstream's service-proxy-name/headless selector, then the sync loop once both listed.
+        let proxySource = try Self.makeProxier(options: options, nodeName: name, logger: logger).map {
+            Proxy.APIServerSource(client: client, proxier: $0, logger: logger)
         }
         let rootDirectory = node.rootDirectory
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -162,14 +162,8 @@ struct NodeAgent: Sendable {
                 await Self.heartbeat(status, logger: logger)
             }
             group.addTask { await nodes.run() }
-            if let proxier {
-                group.addTask { await services.run() }
-                group.addTask { await slices.run() }
-                group.addTask {
-                    await services.waitForSync()
-                    await slices.waitForSync()
-                    await proxier.run()
-                }
+            if let proxySource {
+                group.addTask { await proxySource.run() }
             }
             try await group.next()
             group.cancelAll()
@@ -199,19 +193,15 @@ struct NodeAgent: Sendable {
         }
     }
 
-    /// The proxy of `--proxy-mode` (nil for none): one backend per address family.
+    /// The proxy of `--proxy-mode` (nil for none), built by the same factory as `nodekit proxy`,
+    /// with UDP conntrack cleanup after each sync.
     static func makeProxier(options: NodeAgentOptions, nodeName: String, logger: Logger) throws -> Proxier? {
-        let config = NFTablesProxier.Config(nodePortAddresses: [], clusterCIDR: CIDR(options.clusterCIDR), masqueradeAll: false)
-        let backends: [any ProxyBackend]
-        switch options.proxyMode {
-        case "nftables":
-            backends = Family.allCases.map { NFTablesProxier(family: $0, nft: NetlinkNFTables(), tableName: options.nftablesTable, config: config) }
-        case "iptables":
-            backends = Family.allCases.map { IPTablesProxier(family: $0, ipt: ExecIPTables(variant: IPTablesVariant.detect(), ipv6: $0 == .ip6), config: config) }
-        default: return nil
-        }
+        guard let mode = ProxyMode(rawValue: options.proxyMode) else { return nil }
+        let factory = ProxyBackendFactory(mode: mode, clusterCIDR: CIDR(options.clusterCIDR), nftablesTable: options.nftablesTable)
+        let backends = try factory.makeBackends()
+        let conntrack = try ProxyBackendFactory.makeConntrackCleaner()
         let runner = SyncRunner(minSyncPeriod: .seconds(1), syncPeriod: .seconds(30), clock: SystemProxyClock())
-        return Proxier(nodeName: nodeName, backends: backends, runner: runner, logger: logger)
+        return Proxier(nodeName: nodeName, backends: backends, runner: runner, logger: logger, conntrack: conntrack)
     }
 
     /// The first non-loopback IPv4 address of the host.
