@@ -107,6 +107,14 @@ struct Eviction: Sendable {
             options.propagationPolicy = deleteOptions["propagationPolicy"]?.stringValue
             options.preconditionUID = deleteOptions[path: ["preconditions", "uid"]]?.stringValue
             options.preconditionResourceVersion = deleteOptions[path: ["preconditions", "resourceVersion"]]?.stringValue
+            // kubectl drain and nodectl evict --dry-run ask in the body, not in the query.
+            if let values = deleteOptions["dryRun"]?.arrayValue {
+                let asked = values.compactMap(\.stringValue)
+                guard asked.allSatisfy({ $0 == "All" }) else {
+                    throw APIError.badRequest("deleteOptions.dryRun: Unsupported value: \(asked): supported values: \"All\"")
+                }
+                if !asked.isEmpty { options.dryRun = true }
+            }
         }
         let phase = pod[path: ["status", "phase"]]?.stringValue ?? ""
         // Terminal, being-deleted and unready pods do not count against a budget.

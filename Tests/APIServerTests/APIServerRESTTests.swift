@@ -286,6 +286,14 @@ import Testing
         #expect(blocked.json[p: "details.causes.0.message"]?.stringValue?.contains("web-pdb") == true)
         // Without the budget the eviction deletes the pod (gracefully: it is bound).
         _ = try await s.call("DELETE", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/web-pdb")
+        // A dry run asked in the body's deleteOptions (as kubectl drain and nodectl send it)
+        // deletes nothing; a dry-run value other than All is refused.
+        var dryRun = eviction.objectValue!
+        dryRun["deleteOptions"] = .object(["dryRun": .array([.string("All")])])
+        #expect(try await s.call("POST", "/api/v1/namespaces/default/pods/web-1/eviction", json: .object(dryRun)).code == 201)
+        #expect(try await s.call("GET", "/api/v1/namespaces/default/pods/web-1").json[p: "metadata.deletionTimestamp"] == nil)
+        dryRun["deleteOptions"] = .object(["dryRun": .array([.string("Some")])])
+        #expect(try await s.call("POST", "/api/v1/namespaces/default/pods/web-1/eviction", json: .object(dryRun)).code == 400)
         let evicted = try await s.call("POST", "/api/v1/namespaces/default/pods/web-1/eviction", json: eviction)
         #expect(evicted.code == 201)
         #expect(try await s.call("GET", "/api/v1/namespaces/default/pods/web-1").json[p: "metadata.deletionTimestamp"] != nil)
