@@ -4,8 +4,10 @@
 #
 #   hack/run.sh start   start what is not running, apply examples/, wait until the web
 #                       Service answers through its ClusterIP, print how to use the cluster
-#   hack/run.sh stop    stop the server, then containerd (the data dir stays; running pods'
-#                       processes stay too, and the next start adopts them)
+#   hack/run.sh stop    stop the server, then every pod and containerd (containerd.sh purge:
+#                       tasks, their network namespaces, runtime state) and the proxy's
+#                       rules (nodekit proxy --cleanup); the data dir stays,
+#                       and the next start runs the pods it holds again
 #   hack/run.sh status
 #
 # Run `make run` (it installs packages, builds and imports the images first) rather than this
@@ -163,7 +165,11 @@ stop() {
     echo "run.sh: server not running"
   fi
   rm -f "$pidfile"
-  bash "$repo/hack/containerd.sh" stop
+  # "Stops it all": the pods' processes and netns go too, not only containerd, and the
+  # proxy's kernel rules (they would point at pods that are gone).
+  bash "$repo/hack/containerd.sh" purge
+  "$bin" proxy --cleanup >/dev/null 2>&1 || echo "run.sh: nodekit proxy --cleanup failed; see nft list ruleset" >&2
+  echo "run.sh: pods and containerd stopped (data dir $data kept)"
 }
 
 status() {
