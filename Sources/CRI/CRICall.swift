@@ -32,6 +32,20 @@ public enum CRICall: String, Sendable, Hashable, CaseIterable {
     /// The deadline a call gets when neither the client's ``CRITimeouts`` nor the caller
     /// overrides it. Calls that start or stop processes, or set up a pod network, get the
     /// kubelet's default runtime request timeout (2 minutes); pulls get 10 minutes; reads 10 s.
+    /// Calls that CRI defines as safe to repeat: reads, and the stop/remove calls (idempotent
+    /// by the CRI contract). RunPodSandbox, CreateContainer, StartContainer, ExecSync and the
+    /// streaming calls are not repeated by the client.
+    public var isIdempotent: Bool {
+        switch self {
+        case .version, .status, .stopPodSandbox, .removePodSandbox, .podSandboxStatus, .listPodSandbox, .podSandboxStats,
+             .stopContainer, .removeContainer, .listContainers, .containerStatus, .containerStats, .listContainerStats,
+             .listImages, .imageStatus, .removeImage, .imageFsInfo:
+            true
+        default:
+            false
+        }
+    }
+
     public var defaultTimeout: Duration {
         switch self {
         case .runPodSandbox, .stopPodSandbox, .removePodSandbox, .createContainer, .startContainer,

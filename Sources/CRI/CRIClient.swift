@@ -229,7 +229,14 @@ public final class CRIClient: ContainerRuntime {
         // gRPC enforces the deadline too, but waits for the call's task to wind down, and against
         // a peer that accepts and then closes or stalls the stream setup that never happens. The
         // race returns at the deadline (plus a little, so gRPC's own error wins when it can).
-        let outcome = await Self.race(deadline: deadline + .milliseconds(200)) { try await body(immutableOptions) }
+        var outcome = await Self.race(deadline: deadline + .milliseconds(200)) { try await body(immutableOptions) }
+        // When the HTTP/2 connection closes under a call (grpc-swift: "Stream unexpectedly
+        // closed", seen under pod churn, docs/kubelet.md), a call that CRI defines as idempotent
+        // is sent once more on the re-dialled connection.
+        if call.isIdempotent, case .some(.failure(let error as RPCError)) = outcome, error.code == .unavailable,
+           error.message.hasPrefix("Stream unexpectedly closed"), !Task.isCancelled {
+            outcome = await Self.race(deadline: deadline + .milliseconds(200)) { try await body(immutableOptions) }
+        }
         switch outcome {
         case .some(.success(let response)):
             return response
