@@ -95,6 +95,7 @@ public final class APIServer: Sendable {
                              "ports": .array([.object(["name": .string("https"), "port": .int(443), "protocol": .string("TCP"), "targetPort": .int(configuration.securePort)])])]),
         ])
         try await Self.createIfMissing(storage, Services.definition, namespace: "default", body: service)
+        try await ServiceAccountAdmission.bootstrapDefaultAccounts(namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"], storage: storage)
         let freed = try await allocator.repair()
         if freed > 0 { logger.info("freed service allocations no service holds", metadata: ["count": "\(freed)"]) }
         readiness.value.store(true, ordering: .relaxed)

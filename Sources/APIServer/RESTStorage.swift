@@ -192,6 +192,10 @@ struct RESTStorage: Sendable {
         var object = try prepareCreate(resource, namespace: namespace, body: body)
         if !options.fieldsApplied { object = recordManagedFields(old: nil, new: object, resource, options: options) }
         if resource.namespaced { try await checkNamespaceAcceptsCreates(object.namespace) }
+        if resource.kind == "Pod" && resource.group.isEmpty {
+            try await ServiceAccountAdmission.admit(&object, storage: self)
+            try validate(object, old: nil, resource)
+        }
         let name = object.name
         var allocated: [String] = []
         if resource.kind == "Service" && resource.group.isEmpty && !options.dryRun {

@@ -74,7 +74,7 @@ actor KeyIndex {
 
 /// Runs every controller of the light control plane against one API: Deployment,
 /// ReplicaSet, EndpointSlice (+Endpoints), Namespace, garbage collector, node lifecycle, Job,
-/// DaemonSet, StatefulSet and ServiceAccount, fed by list+watch of the kinds they read, with
+/// DaemonSet, StatefulSet, ServiceAccount and the root CA publisher, fed by list+watch of the kinds they read, with
 /// periodic passes for what is not an event (lease expiry, progress deadlines, orphans).
 ///
 /// With leader election (the default) only the server holding the Lease
@@ -92,6 +92,9 @@ public struct ControllerManager: Sendable {
     var monitorPeriod: Duration = .seconds(5)
     /// How often every known object is synced again without an event.
     var resyncPeriod: Duration = .seconds(30)
+    /// The CA bundle (PEM) ``RootCAPublisher`` puts in every namespace; nil: the client's own CA
+    /// (upstream's fallback when --root-ca-file is unset), and no publisher when that is unknown.
+    public var rootCA: String?
 
     public init(client: any KubeAPIClient, clock: any ControllerClock = WallClock(), logger: Logger = Logger(label: "nodekit.controllers"),
                 identity: String? = nil, leaderElection: Bool = true) {
@@ -106,6 +109,12 @@ public struct ControllerManager: Sendable {
         guard leaderElection else { await runControllers(); return }
         let elector = LeaderElector(client: client, leaseName: Self.leaseName, identity: identity, clock: clock, logger: logger)
         await elector.run { await self.runControllers() }
+    }
+
+    /// The root CA publisher for ``rootCA``, else for the client's CA; nil when neither is known.
+    func makeRootCAPublisher() -> RootCAPublisher? {
+        guard let ca = rootCA ?? (client as? HTTPKubeClient)?.config.tls.caPEM.map({ String(decoding: $0, as: UTF8.self) }) else { return nil }
+        return RootCAPublisher(client: client, rootCA: ca)
     }
 
     /// Runs the controllers without leader election, until cancelled.
@@ -124,6 +133,8 @@ public struct ControllerManager: Sendable {
         let statefulSet = StatefulSetController(client: client, logger: logger)
         let gc = GarbageCollector(client: client, logger: logger)
         let nodeLifecycle = NodeLifecycleController(client: client, clock: clock, logger: logger)
+        let rootCAs = WorkQueue(name: "root-ca-cert-publisher")
+        let rootCAPublisher = makeRootCAPublisher()
         let client = self.client, logger = self.logger, monitorPeriod = self.monitorPeriod, resyncPeriod = self.resyncPeriod
 
         @Sendable func owner(_ meta: ObjectMeta, _ kind: String) -> String? {
@@ -140,6 +151,7 @@ public struct ControllerManager: Sendable {
             group.addTask { await jobs.work(logger: logger) { try await job.sync(key: $0); return nil } }
             group.addTask { await daemonSets.work(logger: logger) { try await daemonSet.sync(key: $0); return nil } }
             group.addTask { await statefulSets.work(logger: logger) { try await statefulSet.sync(key: $0); return nil } }
+            group.addTask { await rootCAs.work(logger: logger) { try await rootCAPublisher?.sync(key: $0); return nil } }
 
             func watch<T: KubeObject>(_ type: T.Type, _ kind: String, _ queue: WorkQueue?, also: @escaping @Sendable (T) async -> Void = { _ in }) {
                 group.addTask {
@@ -157,7 +169,13 @@ public struct ControllerManager: Sendable {
             watch(Deployment.self, "Deployment", deployments)
             watch(ReplicaSet.self, "ReplicaSet", replicaSets) { rs in if let d = owner(rs.metadata, "Deployment") { await deployments.add(d) } }
             watch(Service.self, "Service", services)
-            watch(Namespace.self, "Namespace", namespaces) { ns in await serviceAccounts.add(ns.key) }
+            watch(Namespace.self, "Namespace", namespaces) { ns in
+                await serviceAccounts.add(ns.key)
+                await rootCAs.add(ns.key)
+            }
+            watch(ConfigMap.self, "ConfigMap", nil) { map in
+                if map.metadata.name == RootCAPublisher.configMapName, let ns = map.metadata.namespace { await rootCAs.add(ns) }
+            }
             watch(ServiceAccount.self, "ServiceAccount", nil) { sa in if let ns = sa.metadata.namespace { await serviceAccounts.add(ns) } }
             watch(Job.self, "Job", jobs)
             watch(DaemonSet.self, "DaemonSet", daemonSets)
@@ -198,7 +216,7 @@ public struct ControllerManager: Sendable {
             await withTaskCancellationHandler {
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
             } onCancel: {
-                Task { for q in [deployments, replicaSets, services, namespaces, serviceAccounts, jobs, daemonSets, statefulSets] { await q.shutdown() } }
+                Task { for q in [deployments, replicaSets, services, namespaces, serviceAccounts, jobs, daemonSets, statefulSets, rootCAs] { await q.shutdown() } }
             }
             group.cancelAll()
         }
