@@ -91,7 +91,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables", "IPTables", "LinuxSystem", "IPVS", "KubeAPI", "KubeClient", "APIMachinery"]),
 
         // MARK: Executables (argument parsing and logging bootstrap only)
-        .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", "Kubelet", "Proxy", "NFTables", "APIServer", "KubeClient", "IPTables", "Controllers", "LinuxSystem", argumentParser, logging]),
+        .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", "Kubelet", "Proxy", "NFTables", "APIServer", "KubeClient", "IPTables", "Controllers", "LinuxSystem", "Netlink", argumentParser, logging]),
         .executableTarget(name: "nodectl", dependencies: ["NodectlKit", argumentParser]),
         .executableTarget(name: "nodekit-cni", dependencies: ["CNI"]),
         .executableTarget(name: "scheduler-bench", dependencies: ["Scheduler", "KubeAPI"], path: "Benchmarks/scheduler-bench"),

@@ -1,5 +1,7 @@
 import Foundation
 import KubeAPI
+import Logging
+import Synchronization
 
 /// An IPv4 network, `a.b.c.d/len`.
 public struct IPv4Network: Sendable, Hashable, CustomStringConvertible {
@@ -137,5 +139,123 @@ public enum NodeRoutesFile {
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         return true
+    }
+}
+
+/// The kernel routing table as the node agent sees it: routes to other nodes' pod CIDRs via
+/// their InternalIPs. The real one is rtnetlink in the agent's network namespace; TestSupport
+/// has a stateful fake.
+///
+/// Implementations are thread-safe. Errors name the route.
+public protocol NodeRouteTable: Sendable {
+    /// Adds the route to `route.dst` via `route.gw`, replacing any route to the same
+    /// destination (a node whose address changed moves its route).
+    func replace(_ route: NodeRoutesFile.Route) throws
+    /// Removes the route to `route.dst` via `route.gw`; a route that is absent, or that now
+    /// goes another way (someone else's), is left alone without error.
+    func remove(_ route: NodeRoutesFile.Route) throws
+}
+
+/// Keeps this node's routes to the other nodes' pod CIDRs in step with the Nodes: the CNI
+/// node routes file (nodekit-cni applies it on each pod ADD) and, when given a
+/// ``NodeRouteTable``, the kernel's routes themselves, so a node that joins (or receives its
+/// podCIDR, which comes after the Node) is reachable without waiting for a pod to start here.
+///
+/// Call ``sync(nodes:)`` with the whole Node list (an informer's cache) after every Node add,
+/// update and delete, and periodically: it is idempotent. Routes this node programmed are
+/// remembered (seeded from the routes file a previous run left), so a deleted Node's route is
+/// removed; routes nobody programmed through this type are never touched. Thread-safe: calls
+/// are serialised.
+public final class NodeRoutesSync: Sendable {
+    /// What one ``sync(nodes:)`` did.
+    public struct Outcome: Sendable, Equatable {
+        /// The routes wanted now (the file's content).
+        public var routes: [NodeRoutesFile.Route]
+        public var fileChanged: Bool
+        /// Routes programmed that were not programmed before.
+        public var added: [NodeRoutesFile.Route]
+        public var removed: [NodeRoutesFile.Route]
+        /// Kernel or file steps that failed (each names the route or the file); they are tried
+        /// again on the next sync.
+        public var failures: [String]
+    }
+
+    private struct State {
+        /// Routes the kernel holds because this type (or a previous run) put them there.
+        var programmed: Set<NodeRoutesFile.Route>
+        /// False until a sync has programmed every wanted route without error.
+        var clean = false
+    }
+
+    public let selfName: String
+    public let routesFile: String
+    private let table: (any NodeRouteTable)?
+    private let logger: Logger
+    private let state: Mutex<State>
+
+    /// `routesFile` is read once here: the routes it lists are taken as programmed by a
+    /// previous run (so they are removed when no longer wanted).
+    public init(selfName: String, routesFile: String, table: (any NodeRouteTable)?, logger: Logger = Logger(label: "nodekit.node-routes")) {
+        self.selfName = selfName
+        self.routesFile = routesFile
+        self.table = table
+        self.logger = logger
+        let previous = FileManager.default.contents(atPath: routesFile).flatMap { try? JSONDecoder().decode([NodeRoutesFile.Route].self, from: $0) } ?? []
+        state = Mutex(State(programmed: Set(previous)))
+    }
+
+    /// Syncs from `informer`'s cache after every Node add, update and delete it delivers.
+    public func follow(_ informer: Informer<Node>) {
+        informer.addHandler(.key { [self] _ in self.sync(nodes: informer.cache.list()) })
+    }
+
+    /// One step: writes the routes file when its content changes, then programs every wanted
+    /// route that is new (every one with `full`, on the first sync, and after a failed step) and
+    /// removes programmed routes that are no longer wanted. Never throws: failures are logged
+    /// and returned. A periodic `full` sync restores routes someone else deleted.
+    @discardableResult
+    public func sync(nodes: [Node], full: Bool = false) -> Outcome {
+        let wanted = NodeRoutesFile.routes(nodes: nodes, selfName: selfName)
+        return state.withLock { s in
+            var outcome = Outcome(routes: wanted, fileChanged: false, added: [], removed: [], failures: [])
+            do { outcome.fileChanged = try NodeRoutesFile.write(wanted, to: routesFile) } catch {
+                outcome.failures.append("write \(routesFile): \(error)")
+            }
+            if let table {
+                // A destination whose gateway changed is replaced, not removed: removing the old
+                // (dst, gw) afterwards would find the new route and must leave it.
+                let wantedDestinations = Set(wanted.map(\.dst))
+                for route in wanted where full || !s.clean || !s.programmed.contains(route) {
+                    do {
+                        try table.replace(route)
+                        if s.programmed.insert(route).inserted { outcome.added.append(route) }
+                    } catch {
+                        outcome.failures.append("route \(route.dst) via \(route.gw): \(error)")
+                    }
+                }
+                for route in s.programmed.subtracting(wanted).sorted(by: { ($0.dst, $0.gw) < ($1.dst, $1.gw) }) {
+                    if wantedDestinations.contains(route.dst) {
+                        s.programmed.remove(route)
+                        continue
+                    }
+                    do {
+                        try table.remove(route)
+                        s.programmed.remove(route)
+                        outcome.removed.append(route)
+                    } catch {
+                        outcome.failures.append("remove route \(route.dst) via \(route.gw): \(error)")
+                    }
+                }
+                s.clean = outcome.failures.isEmpty
+            }
+            if outcome.fileChanged || !outcome.added.isEmpty || !outcome.removed.isEmpty {
+                logger.info("node routes updated", metadata: ["routes": "\(wanted.count)", "file": "\(routesFile)",
+                                                              "added": "\(outcome.added.count)", "removed": "\(outcome.removed.count)"])
+            }
+            for failure in outcome.failures {
+                logger.error("node routes: step failed; retrying on the next sync", metadata: ["error": "\(failure)"])
+            }
+            return outcome
+        }
     }
 }

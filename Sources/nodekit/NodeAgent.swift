@@ -46,6 +46,9 @@ struct NodeAgentOptions: ParsableArguments {
     @Option(name: .customLong("cni-routes-file"), help: "The nodekit-cni node routes file to keep up to date (nodeRoutesFile in the CNI config; default $NODEKIT_STATE_DIR/cni/node-routes.json, as hack/containerd.sh writes it, state dir /run/nodekit).")
     var cniRoutesFile: String?
 
+    @Option(name: .customLong("node-routes"), help: "Program the kernel's routes to other nodes' podCIDRs via their InternalIPs (true, the default) or only write --cni-routes-file (false).")
+    var programRoutes: Bool = true
+
     func validate() throws {
         guard proxyMode == "none" || ProxyMode(rawValue: proxyMode) != nil else {
             throw ValidationError("--proxy-mode must be nftables, iptables, ipvs or none, got \(proxyMode)")
@@ -84,6 +87,8 @@ struct NodeAgent: Sendable {
     /// Upstream's kubelet defaults: node status every 10 s, Lease renewal every 10 s.
     static let statusPeriod: Duration = .seconds(10)
     static let leasePeriod: Duration = .seconds(10)
+    /// How often every route to another node is programmed again.
+    static let routesRefreshPeriod: Duration = .seconds(60)
 
     let options: NodeAgentOptions
     let client: any KubeAPIClient
@@ -124,16 +129,13 @@ struct NodeAgent: Sendable {
         let kubeletServer = KubeletServer(kubelet: kubelet, host: options.kubeletAddress, port: options.kubeletPort, stats: eviction.stats)
         let (boundPorts, boundPort) = AsyncStream.makeStream(of: Int.self)
 
+        // Routes to the other nodes' podCIDRs follow the Nodes (a podCIDR arrives after its
+        // Node): the CNI routes file and the kernel's routes, so a node that joins is reachable
+        // before any pod starts here.
         let nodes = Informer<Node>(client: client, logger: logger)
-        let routesFile = options.resolvedRoutesFile
-        nodes.addHandler(.key { _ in
-            let routes = NodeRoutesFile.routes(nodes: nodes.cache.list(), selfName: name)
-            do {
-                if try NodeRoutesFile.write(routes, to: routesFile) { logger.info("node routes updated", metadata: ["routes": "\(routes.count)", "file": "\(routesFile)"]) }
-            } catch {
-                logger.error("cannot write node routes", metadata: ["file": "\(routesFile)", "error": "\(error)"])
-            }
-        })
+        let routes = NodeRoutesSync(selfName: name, routesFile: options.resolvedRoutesFile,
+                                    table: options.programRoutes ? NodeRouteKernel() : nil, logger: logger)
+        routes.follow(nodes)
         // The same input path as `nodekit proxy --kubeconfig`: Services and EndpointSlices with
         // upstream's service-proxy-name/headless selector, then the sync loop once both listed.
         let proxySource = try Self.makeProxier(options: options, nodeName: name, logger: logger).map {
@@ -162,6 +164,14 @@ struct NodeAgent: Sendable {
                 await Self.heartbeat(status, logger: logger)
             }
             group.addTask { await nodes.run() }
+            group.addTask {
+                // Restores routes someone else removed, and retries failed steps.
+                await nodes.waitForSync()
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.routesRefreshPeriod)
+                    if !Task.isCancelled { routes.sync(nodes: nodes.cache.list(), full: true) }
+                }
+            }
             if let proxySource {
                 group.addTask { await proxySource.run() }
             }
