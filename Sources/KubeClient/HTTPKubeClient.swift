@@ -99,6 +99,13 @@ public final class HTTPKubeClient: KubeAPIClient {
         return buffer.readBytes(length: buffer.readableBytes) ?? []
     }
 
+    /// POST a JSON `body` to an arbitrary path (a subresource no typed method covers, such as
+    /// `serviceaccounts/NAME/token`) and return the response body bytes.
+    public func postRaw(_ path: String, body: [UInt8]) async throws(KubeClientError) -> [UInt8] {
+        var buffer = try await sendRaw(RequestBuilder.request(.POST, path, body: body))
+        return buffer.readBytes(length: buffer.readableBytes) ?? []
+    }
+
     // MARK: Plumbing
 
     private func authorize(_ request: HTTPRequest) -> HTTPRequest {

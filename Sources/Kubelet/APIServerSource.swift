@@ -100,11 +100,17 @@ public actor APIServerPodSource: PodSource {
 }
 
 /// ConfigMaps and Secrets read through the API server (a GET per object when a container or
-/// volume is set up).
+/// volume is set up), Services for environment variables, and service-account tokens.
 public struct APIPodObjects: PodObjectReader {
     let client: any KubeAPIClient
+    /// The tokens of pods' projected serviceAccountToken sources (ServiceAccountTokenManager.swift).
+    let tokens: ServiceAccountTokenManager
 
-    public init(client: any KubeAPIClient) { self.client = client }
+    /// `tokenRequester` makes TokenRequests (default: through `client`).
+    public init(client: any KubeAPIClient, tokenRequester: (any ServiceAccountTokenRequester)? = nil) {
+        self.client = client
+        tokens = ServiceAccountTokenManager(requester: tokenRequester ?? KubeClientTokenRequester(client: client))
+    }
 
     public func configMap(namespace: String, name: String) async throws(KubeletError) -> ConfigMap? {
         do { return try await client.get(ConfigMap.self, namespace: namespace, name: name) } catch {

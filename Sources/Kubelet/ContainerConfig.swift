@@ -156,12 +156,14 @@ public enum ContainerConfigBuilder {
 
     /// The container's environment in order: `envFrom` sources (keys with their prefix; keys
     /// that are not valid variable names are skipped, as upstream), then `env` entries with
-    /// their `$(VAR)` references to earlier entries expanded and `valueFrom` resolved. A later
-    /// entry of the same name wins. ConfigMap and Secret values come from `objects`.
+    /// their `$(VAR)` references to earlier entries (or service variables) expanded and
+    /// `valueFrom` resolved, then the service variables (``ServiceEnvironment``, sorted) the
+    /// container does not define itself. A later entry of the same name wins. ConfigMap and
+    /// Secret values and service variables come from `objects`.
     public static func environment(pod: Pod, container: Container, runtime: Runtime, node: NodeInfo,
                                    objects: PodObjects = PodObjects()) throws(KubeletError) -> [(String, String)] {
         var result: [(String, String)] = []
-        var lookup: [String: String] = [:]
+        var lookup: [String: String] = objects.serviceEnvironment
         func set(_ name: String, _ value: String) {
             lookup[name] = value
             result.removeAll { $0.0 == name }
@@ -212,6 +214,10 @@ public enum ContainerConfigBuilder {
                 value = expand(variable.value ?? "", lookup)
             }
             set(variable.name, value)
+        }
+        let declared = Set(result.map(\.0))
+        for (name, value) in objects.serviceEnvironment.sorted(by: { $0.key < $1.key }) where !declared.contains(name) {
+            result.append((name, value))
         }
         return result
     }

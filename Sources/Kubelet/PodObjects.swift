@@ -8,6 +8,14 @@ import KubeAPI
 public protocol PodObjectReader: Sendable {
     func configMap(namespace: String, name: String) async throws(KubeletError) -> ConfigMap?
     func secret(namespace: String, name: String) async throws(KubeletError) -> Secret?
+    /// The token of a projected serviceAccountToken source (cached and refreshed as upstream's
+    /// token manager does). Throws when none can be had (standalone: always).
+    func serviceAccountToken(_ request: ServiceAccountTokenRequest) async throws(KubeletError) -> String
+    /// The Services whose variables containers of `namespace` get (``ServiceEnvironment``); nil
+    /// without an API server.
+    func services(namespace: String, serviceLinks: Bool) async throws(KubeletError) -> [Service]?
+    /// Drops what was cached for pod `uid` (its tokens); called once the pod is removed.
+    func podRemoved(uid: String) async
 }
 
 /// The standalone kubelet's reader: there is no API server, so no object exists.
@@ -25,6 +33,10 @@ public struct PodObjects: Sendable, Hashable {
     public var secrets: [String: Secret] = [:]
     public var missingConfigMaps: Set<String> = []
     public var missingSecrets: Set<String> = []
+    /// Tokens of projected serviceAccountToken sources, by ``VolumeManager/tokenKey(volume:path:)``.
+    public var serviceAccountTokens: [String: String] = [:]
+    /// Upstream's service environment variables for the pod's containers.
+    public var serviceEnvironment: [String: String] = [:]
     /// True when the kubelet has an API server to read from (standalone: false), for messages.
     public var hasAPIServer: Bool
 
@@ -82,6 +94,8 @@ public struct PodObjects: Sendable, Hashable {
                 objects.missingSecrets.insert(name)
             }
         }
+        objects.serviceAccountTokens = try await ServiceAccountTokenManager.tokens(for: pod, from: reader)
+        objects.serviceEnvironment = try await ServiceEnvironment.variables(for: pod, from: reader)
         return objects
     }
 

@@ -124,6 +124,7 @@ public actor PodWorker {
                 if let sandbox = state.readySandbox {
                     await runProbes(state, sandbox: sandbox, now: now)
                     try await syncContainers(state, sandbox: sandbox, now: now)
+                    await refreshServiceAccountTokens(sandboxIP: sandbox.ip)
                     state = try await inspector.pod(uid: uid)
                 }
             }
@@ -533,6 +534,7 @@ public actor PodWorker {
                 }
             }
             try volumes.tearDown(podUID: uid)
+            await objectReader?.podRemoved(uid: uid)
         }
         runtimePod = (try? await inspector.pod(uid: uid)) ?? RuntimePod(uid: uid)
     }

@@ -13,8 +13,9 @@ import LinuxSystem
 /// `sizeLimit`, else by the pod's memory limits when every container has one. Files of
 /// configMap, secret, downward API and projected volumes are written as upstream's atomic
 /// writer does: a timestamped directory, a `..data` link to it switched by rename, and one link
-/// per top-level name, so a reader never sees half an update. Projected serviceAccountToken
-/// sources are left out (no token is written; issue 3).
+/// per top-level name, so a reader never sees half an update. A projected serviceAccountToken
+/// source writes the token in `objects` (requested by the pod's object reader, refreshed by
+/// ``rewriteTokenVolumes(pod:runtime:objects:)``) with the volume's default mode.
 ///
 /// `setUp` is idempotent (existing directories, mounts and emptyDir content are kept; file
 /// volumes are rewritten); `tearDown` unmounts everything below the pod's directory and
@@ -74,18 +75,7 @@ public struct VolumeManager: Sendable {
                 paths[volume.name] = path
             } else if let projected = volume.projected {
                 let path = directory("projected")
-                var files: [String: VolumeFile] = [:]
-                for source in projected.sources ?? [] {
-                    if let downward = source.downwardAPI {
-                        files.merge(try downwardFiles(downward.items ?? [], defaultMode: projected.defaultMode, pod: pod, runtime: runtime, what: where_)) { _, new in new }
-                    } else if let configMap = source.configMap {
-                        files.merge(try configMapFiles(configMap.name ?? "", items: configMap.items, defaultMode: projected.defaultMode,
-                                                       optional: configMap.optional == true, objects: objects, what: where_)) { _, new in new }
-                    } else if let secret = source.secret {
-                        files.merge(try secretFiles(secret.name ?? "", items: secret.items, defaultMode: projected.defaultMode,
-                                                    optional: secret.optional == true, objects: objects, what: where_)) { _, new in new }
-                    }
-                }
+                let files = try projectedFiles(projected, volume: volume.name, pod: pod, runtime: runtime, objects: objects, what: where_)
                 try makeDirectory(path, mode: 0o755, what: where_)
                 try mountTmpfs(path, sizeBytes: nil, mode: 0o755, what: where_)
                 try writeAtomically(files, into: path, what: where_)
@@ -95,6 +85,59 @@ public struct VolumeManager: Sendable {
             }
         }
         return paths
+    }
+
+    /// The files of a projected volume: each source's in order, a later one winning a path.
+    func projectedFiles(_ projected: ProjectedVolumeSource, volume: String, pod: Pod, runtime: ContainerConfigBuilder.Runtime,
+                        objects: PodObjects, what: String) throws(KubeletError) -> [String: VolumeFile] {
+        var files: [String: VolumeFile] = [:]
+        for source in projected.sources ?? [] {
+            if let downward = source.downwardAPI {
+                files.merge(try downwardFiles(downward.items ?? [], defaultMode: projected.defaultMode, pod: pod, runtime: runtime, what: what)) { _, new in new }
+            } else if let configMap = source.configMap {
+                files.merge(try configMapFiles(configMap.name ?? "", items: configMap.items, defaultMode: projected.defaultMode,
+                                               optional: configMap.optional == true, objects: objects, what: what)) { _, new in new }
+            } else if let secret = source.secret {
+                files.merge(try secretFiles(secret.name ?? "", items: secret.items, defaultMode: projected.defaultMode,
+                                            optional: secret.optional == true, objects: objects, what: what)) { _, new in new }
+            } else if let token = source.serviceAccountToken {
+                try checkRelative(token.path, what: what)
+                guard let value = objects.serviceAccountTokens[Self.tokenKey(volume: volume, path: token.path)] else {
+                    let why = objects.hasAPIServer ? "no token was requested" : "the kubelet runs without an API server, so it cannot request service account tokens"
+                    throw KubeletError(.volume, "\(what): serviceAccountToken \(token.path): \(why)")
+                }
+                files[token.path] = VolumeFile(bytes: Array(value.utf8), mode: Int(projected.defaultMode ?? 0o644))
+            }
+        }
+        return files
+    }
+
+    /// The key of a projected serviceAccountToken source's token in ``PodObjects``.
+    public static func tokenKey(volume: String, path: String) -> String { volume + "/" + path }
+
+    /// Whether any token file of `pod`'s projected volumes holds something other than `tokens`
+    /// (a refreshed token to write). A volume not set up yet counts as different.
+    public func tokenFilesDiffer(pod: Pod, tokens: [String: String]) -> Bool {
+        for volume in pod.spec.volumes ?? [] {
+            for source in volume.projected?.sources ?? [] {
+                guard let token = source.serviceAccountToken else { continue }
+                let file = "\(node.podDirectory(uid: pod.metadata.uid ?? ""))/volumes/kubernetes.io~projected/\(volume.name)/\(token.path)"
+                let written = FileManager.default.contents(atPath: file).map { String(decoding: $0, as: UTF8.self) }
+                if written != tokens[Self.tokenKey(volume: volume.name, path: token.path)] { return true }
+            }
+        }
+        return false
+    }
+
+    /// Writes again (atomically) every projected volume of `pod` that has a serviceAccountToken
+    /// source, with the tokens and objects in `objects`. The volumes must be set up.
+    public func rewriteTokenVolumes(pod: Pod, runtime: ContainerConfigBuilder.Runtime, objects: PodObjects) throws(KubeletError) {
+        for volume in pod.spec.volumes ?? [] {
+            guard let projected = volume.projected, (projected.sources ?? []).contains(where: { $0.serviceAccountToken != nil }) else { continue }
+            let what = "volume \(volume.name) of pod \(pod.key)"
+            let files = try projectedFiles(projected, volume: volume.name, pod: pod, runtime: runtime, objects: objects, what: what)
+            try writeAtomically(files, into: "\(node.podDirectory(uid: pod.metadata.uid ?? ""))/volumes/kubernetes.io~projected/\(volume.name)", what: what)
+        }
     }
 
     /// One file of a configMap, secret, downward API or projected volume.
