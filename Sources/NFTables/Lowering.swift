@@ -81,6 +81,10 @@ enum Lowering {
                     if set.isVerdictMap {
                         flags |= NFT_SET_MAP.rawValue
                         nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT.rawValue)
+                    } else if let data = set.data {
+                        flags |= NFT_SET_MAP.rawValue
+                        nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_TYPE), data.reduce(0) { $0 << 6 | $1.typeNumber })
+                        nftnl_set_set_u32(s, attr(NFTNL_SET_DATA_LEN), UInt32(data.reduce(0) { $0 + (($1.length + 3) & ~3) }))
                     }
                     if let t = set.timeoutSeconds {
                         flags |= NFT_SET_TIMEOUT.rawValue | NFT_SET_EVAL.rawValue
@@ -111,6 +115,8 @@ enum Lowering {
                     withSet(table, set, fam) { s in
                         var key = [UInt8]()
                         key.reserveCapacity(40)
+                        var data = [UInt8]()
+                        data.reserveCapacity(20)
                         for e in chunk {
                             let el = nftnl_set_elem_alloc()!
                             key.removeAll(keepingCapacity: true)
@@ -119,6 +125,11 @@ enum Lowering {
                             if adding, let v = e.verdict {
                                 nftnl_set_elem_set_u32(el, attr(NFTNL_SET_ELEM_VERDICT), verdictCode(v))
                                 if let target = v.target { nftnl_set_elem_set_str(el, attr(NFTNL_SET_ELEM_CHAIN), target) }
+                            }
+                            if adding, let d = e.data {
+                                data.removeAll(keepingCapacity: true)
+                                for part in d { part.appendRegisterBytes(to: &data) }
+                                data.withUnsafeBytes { _ = nftnl_set_elem_set(el, attr(NFTNL_SET_ELEM_DATA), $0.baseAddress, UInt32($0.count)) }
                             }
                             nftnl_set_elem_add(s, el)
                         }
@@ -165,7 +176,7 @@ enum Lowering {
             let f: Family? = switch e {
             case .saddr(let c, _), .daddr(let c, _): c.family
             case .dnat(let a, _): a.family
-            case .saddrInSet(let f, _), .updateSaddr(let f, _): f
+            case .saddrInSet(let f, _), .updateSaddr(let f, _), .dnatMap(let f, _, _): f
             default: nil
             }
             if let f, f != family {
@@ -314,6 +325,31 @@ enum Lowering {
         }
     }
 
+    /// Loads a concatenated key into consecutive 32-bit registers from NFT_REG32_00, each part
+    /// padded to a whole register, as the kernel's lookup reads a concatenation.
+    private static func loadKey(_ key: [KeyPart], into r: OpaquePointer) {
+        var reg = reg32Base
+        for part in key {
+            switch part {
+            case .saddr(let f): address(f, source: true, dreg: reg, into: r)
+            case .daddr(let f): address(f, source: false, dreg: reg, into: r)
+            case .l4proto: meta(NFT_META_L4PROTO.rawValue, dreg: reg, into: r)
+            case .dport: payload(NFT_PAYLOAD_TRANSPORT_HEADER.rawValue, offset: 2, length: 2, dreg: reg, into: r)
+            case .numgen(let m): numgen(modulus: m, dreg: reg, into: r)
+            }
+            reg += UInt32((part.length + 3) / 4)
+        }
+    }
+
+    private static func numgen(modulus: UInt32, dreg: UInt32, into r: OpaquePointer) {
+        expr("numgen", into: r) { e in
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NG_DREG), dreg)
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NG_MODULUS), modulus)
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NG_TYPE), NFT_NG_RANDOM.rawValue)
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NG_OFFSET), 0)
+        }
+    }
+
     static func lower(_ x: RuleExpr, family: Family, into r: OpaquePointer) {
         switch x {
         case .saddr(let c, let neg): matchPrefix(c, source: true, negated: neg, into: r)
@@ -338,12 +374,7 @@ enum Lowering {
             bitwise(mask: hostBytes(bits), xor: hostBytes(0), into: r)
             cmp(neg ? NFT_CMP_EQ.rawValue : NFT_CMP_NEQ.rawValue, hostBytes(0), into: r)
         case .numgenRandomZero(let m):
-            expr("numgen", into: r) { e in
-                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NG_DREG), reg1)
-                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NG_MODULUS), m)
-                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NG_TYPE), NFT_NG_RANDOM.rawValue)
-                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NG_OFFSET), 0)
-            }
+            numgen(modulus: m, dreg: reg1, into: r)
             cmp(NFT_CMP_EQ.rawValue, hostBytes(0), into: r)
         case .saddrInSet(let f, let set):
             address(f, source: true, dreg: reg1, into: r)
@@ -352,20 +383,32 @@ enum Lowering {
                 nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), set)
             }
         case .vmap(let key, let set):
-            var reg = reg32Base
-            for part in key {
-                switch part {
-                case .saddr(let f): address(f, source: true, dreg: reg, into: r)
-                case .daddr(let f): address(f, source: false, dreg: reg, into: r)
-                case .l4proto: meta(NFT_META_L4PROTO.rawValue, dreg: reg, into: r)
-                case .dport: payload(NFT_PAYLOAD_TRANSPORT_HEADER.rawValue, offset: 2, length: 2, dreg: reg, into: r)
-                }
-                reg += UInt32((part.length + 3) / 4)
-            }
+            loadKey(key, into: r)
             expr("lookup", into: r) { e in
                 nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_LOOKUP_SREG), reg32Base)
                 nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_LOOKUP_DREG), verdictRegister)
                 nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), set)
+            }
+        case .inSet(let key, let set):
+            loadKey(key, into: r)
+            expr("lookup", into: r) { e in
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_LOOKUP_SREG), reg32Base)
+                nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), set)
+            }
+        case .dnatMap(let f, let key, let set):
+            loadKey(key, into: r)
+            // The value `address . port` lands in NFT_REG_1 onwards: the address in the first
+            // 32-bit registers, the port (padded to 32 bits) right after it, as nft lays it out.
+            expr("lookup", into: r) { e in
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_LOOKUP_SREG), reg32Base)
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_LOOKUP_DREG), reg1)
+                nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), set)
+            }
+            expr("nat", into: r) { e in
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NAT_TYPE), NFT_NAT_DNAT.rawValue)
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NAT_FAMILY), UInt32(f.nfproto))
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NAT_REG_ADDR_MIN), reg1)
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_NAT_REG_PROTO_MIN), reg32Base + UInt32(f.addressLength / 4))
             }
         case .markOr(let bits): markUpdate(mask: ~bits, xor: bits, into: r)
         case .markXor(let bits): markUpdate(mask: 0xffff_ffff, xor: bits, into: r)

@@ -201,6 +201,9 @@ public enum KeyPart: Hashable, Sendable {
     case daddr(Family)
     case l4proto
     case dport
+    /// `numgen random mod M`: a random number in 0..<M, in host byte order. A set key declares
+    /// it with any modulus (only its type and width matter there); nft types it as `mark`.
+    case numgen(modulus: UInt32)
 
     /// The nft datatype name (`type ... : verdict`).
     var typeName: String {
@@ -208,6 +211,7 @@ public enum KeyPart: Hashable, Sendable {
         case .saddr(let f), .daddr(let f): f == .ip ? "ipv4_addr" : "ipv6_addr"
         case .l4proto: "inet_proto"
         case .dport: "inet_service"
+        case .numgen: "mark"
         }
     }
 
@@ -217,6 +221,7 @@ public enum KeyPart: Hashable, Sendable {
         case .saddr(let f), .daddr(let f): f == .ip ? 7 : 8
         case .l4proto: 12
         case .dport: 13
+        case .numgen: 19
         }
     }
 
@@ -227,6 +232,7 @@ public enum KeyPart: Hashable, Sendable {
         case .daddr(let f): "\(f.keyword) daddr"
         case .l4proto: "meta l4proto"
         case .dport: "th dport"
+        case .numgen(let m): "numgen random mod \(m)"
         }
     }
 
@@ -236,6 +242,7 @@ public enum KeyPart: Hashable, Sendable {
         case .saddr(let f), .daddr(let f): f.addressLength
         case .l4proto: 1
         case .dport: 2
+        case .numgen: 4
         }
     }
 }
@@ -245,12 +252,15 @@ public enum KeyValue: Hashable, Sendable, Comparable, CustomStringConvertible {
     case address(IPAddress)
     case proto(TransportProtocol)
     case port(UInt16)
+    /// A `numgen` result (an endpoint's slot in a Service's endpoint list).
+    case index(UInt32)
 
     public var description: String {
         switch self {
         case .address(let a): a.description
         case .proto(let p): p.rawValue
         case .port(let p): String(p)
+        case .index(let i): String(i)
         }
     }
 
@@ -260,6 +270,8 @@ public enum KeyValue: Hashable, Sendable, Comparable, CustomStringConvertible {
         case .address(let a): out.append(contentsOf: a.bytes)
         case .proto(let p): out.append(contentsOf: [p.number, 0, 0, 0])
         case .port(let p): out.append(contentsOf: [UInt8(p >> 8), UInt8(p & 0xff), 0, 0])
+        // numgen writes its result as a host-order u32 into the register.
+        case .index(let i): withUnsafeBytes(of: i) { out.append(contentsOf: $0) }
         }
     }
 
@@ -268,6 +280,7 @@ public enum KeyValue: Hashable, Sendable, Comparable, CustomStringConvertible {
         case .address(let a): (0, [UInt8(a.bytes.count)] + a.bytes)
         case .proto(let p): (1, [p.number])
         case .port(let p): (2, [UInt8(p >> 8), UInt8(p & 0xff)])
+        case .index(let i): (3, [UInt8(i >> 24), UInt8(truncatingIfNeeded: i >> 16), UInt8(truncatingIfNeeded: i >> 8), UInt8(truncatingIfNeeded: i)])
         }
     }
 
@@ -276,19 +289,23 @@ public enum KeyValue: Hashable, Sendable, Comparable, CustomStringConvertible {
     }
 }
 
-/// A named set or verdict map.
+/// A named set, verdict map or data map.
 public struct NamedSet: Hashable, Sendable {
     public var name: String
     public var key: [KeyPart]
     /// True for a verdict map (`: verdict`).
     public var isVerdictMap: Bool
+    /// The value type of a data map (`: ipv4_addr . inet_service`); nil for a set or verdict map.
+    public var data: [KeyPart]?
     /// Element lifetime for sets updated from the packet path (session affinity); nil for none.
     public var timeoutSeconds: UInt32?
 
-    public init(_ name: String, key: [KeyPart], isVerdictMap: Bool, timeoutSeconds: UInt32? = nil) {
+    public init(_ name: String, key: [KeyPart], isVerdictMap: Bool, data: [KeyPart]? = nil, timeoutSeconds: UInt32? = nil) {
+        precondition(!(isVerdictMap && data != nil), "a map holds verdicts or data, not both")
         self.name = name
         self.key = key
         self.isVerdictMap = isVerdictMap
+        self.data = data
         self.timeoutSeconds = timeoutSeconds
     }
 }
@@ -318,14 +335,20 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// An element of a named set: a key and, in a verdict map, its verdict.
+/// An element of a named set: a key and, in a verdict map, its verdict; in a data map, its data.
 public struct Element: Hashable, Sendable {
     public var key: [KeyValue]
     public var verdict: Verdict?
+    public var data: [KeyValue]?
 
     public init(key: [KeyValue], verdict: Verdict? = nil) {
         self.key = key
         self.verdict = verdict
+    }
+
+    public init(key: [KeyValue], data: [KeyValue]) {
+        self.key = key
+        self.data = data
     }
 
     public var keyDescription: String { key.map(\.description).joined(separator: " . ") }
@@ -354,6 +377,11 @@ public enum RuleExpr: Hashable, Sendable {
     case numgenRandomZero(modulus: UInt32)
     /// `ip saddr @set`.
     case saddrInSet(Family, String)
+    /// `KEY @set`: true when the key built from the packet (e.g. `ip saddr . ip daddr`) is in the set.
+    case inSet([KeyPart], String)
+    /// `dnat ip to KEY map @map`: looks the key up in a data map whose values are
+    /// `address . port` of the family, and DNATs to the value found (no element: no match).
+    case dnatMap(Family, [KeyPart], String)
     /// `KEY vmap @map`: looks the key up and applies the element's verdict.
     case vmap([KeyPart], String)
     /// `meta mark set meta mark or BITS`.
@@ -390,7 +418,7 @@ public struct Rule: Hashable, Sendable {
     public var setReferences: [String] {
         exprs.compactMap {
             switch $0 {
-            case .saddrInSet(_, let s), .vmap(_, let s), .updateSaddr(_, let s): s
+            case .saddrInSet(_, let s), .vmap(_, let s), .updateSaddr(_, let s), .inSet(_, let s), .dnatMap(_, _, let s): s
             default: nil
             }
         }

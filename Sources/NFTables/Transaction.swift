@@ -39,7 +39,9 @@ public struct Transaction: Sendable {
     public var isEmpty: Bool { operations.isEmpty }
 
     /// The transaction as `nft -f` input, in order. Loading this text with `nft -f` programs
-    /// the same objects as applying the transaction over netlink.
+    /// the same objects as applying the transaction over netlink, with one exception: a set
+    /// key with a ``KeyPart/numgen(modulus:)`` part is declared with nft's `mark` type, which
+    /// nft lists correctly but refuses to match with a `numgen` expression in its own input.
     public func render() -> String {
         var out = ""
         out.reserveCapacity(operations.count * 80)
@@ -71,6 +73,7 @@ public struct Transaction: Sendable {
     static func setSpec(_ s: NamedSet) -> String {
         var spec = "{ type " + s.key.map(\.typeName).joined(separator: " . ")
         if s.isVerdictMap { spec += " : verdict" }
+        if let d = s.data { spec += " : " + d.map(\.typeName).joined(separator: " . ") }
         spec += " ;"
         if let t = s.timeoutSeconds { spec += " flags dynamic,timeout ; timeout \(t)s ;" }
         return spec + " }"
@@ -78,7 +81,11 @@ public struct Transaction: Sendable {
 }
 
 extension Element {
-    var render: String { verdict.map { "\(keyDescription) : \($0)" } ?? keyDescription }
+    var render: String {
+        if let v = verdict { return "\(keyDescription) : \(v)" }
+        if let d = data { return "\(keyDescription) : " + d.map(\.description).joined(separator: " . ") }
+        return keyDescription
+    }
 }
 
 extension Rule {
@@ -99,6 +106,8 @@ extension RuleExpr {
         case .markHas(let bits, let neg): "meta mark & \(hex(bits)) \(neg ? "==" : "!=") 0"
         case .numgenRandomZero(let m): "numgen random mod \(m) 0"
         case .saddrInSet(let f, let s): "\(f.keyword) saddr @\(s)"
+        case .inSet(let key, let s): "\(key.map(\.expression).joined(separator: " . ")) @\(s)"
+        case .dnatMap(let f, let key, let s): "dnat \(f.keyword) to \(key.map(\.expression).joined(separator: " . ")) map @\(s)"
         case .vmap(let key, let s): "\(key.map(\.expression).joined(separator: " . ")) vmap @\(s)"
         case .markOr(let bits): "meta mark set meta mark or \(hex(bits))"
         case .markXor(let bits): "meta mark set meta mark xor \(hex(bits))"

@@ -6,16 +6,28 @@ import Synchronization
 /// The nftables backend: one private table per family (`table ip nodekit-proxy`), Services
 /// dispatched through verdict maps keyed by `daddr . l4proto . dport`.
 ///
-/// Object layout (see docs/proxy.md for the measurements behind it):
+/// Object layout (docs/proxy-bench.md has the measurements behind it). The kernel's cost is per
+/// object, and every commit that adds a jump or goto (a rule or a verdict-map element) makes it
+/// re-validate every chain reachable from the base chains; that walk is cheap over a few shared
+/// chains and expensive over one chain per Service. So:
 /// - global verdict maps `service-ips`, `service-nodeports`, `no-endpoint-services`,
 ///   `no-endpoint-nodeports`, looked up from a few base-chain rules;
-/// - per Service port a chain `service-HASH-ns/name/proto/port` that picks an endpoint with
-///   one `numgen random mod K 0 goto` rule per endpoint (probability 1/K for the remaining K),
-///   and per endpoint a chain `endpoint-HASH-...__ip/port` that marks hairpin traffic and DNATs.
-///   Unlike upstream's anonymous `numgen ... vmap` per Service, this creates no set per Service
-///   (the kernel resolves sets by walking lists and validates each map bound to many chains
-///   once per chain, which makes upstream's shape superlinear here);
-/// - session affinity as upstream: one timeout set per endpoint, `update @set { ip saddr }`.
+/// - a Service port reached only by its ClusterIPs, without session affinity (the common case),
+///   owns **no chain**: its `service-ips` element is `goto dispatch-M` (M = its endpoint count),
+///   a chain shared by every Service with M endpoints, whose rule is
+///   `dnat to ip daddr . meta l4proto . th dport . numgen random mod M map @service-endpoints`;
+///   the Service's M `service-endpoints` elements map `clusterIP . proto . port . i` to endpoint
+///   i. An endpoint change that keeps M changes only data-map elements, which the kernel does
+///   not re-validate;
+/// - a Service port with external destinations (externalIPs, load-balancer IPs, NodePorts) or
+///   session affinity keeps a chain `service-HASH-ns/name/proto/port` that picks an endpoint
+///   with one `numgen random mod K 0 ... dnat` rule per endpoint (probability 1/K for the
+///   remaining K); `external-`, `local-` and `firewall-` chains as upstream's;
+/// - session affinity as upstream: one timeout set and chain per endpoint,
+///   `update @set { ip saddr }` then DNAT;
+/// - hairpin traffic (an endpoint reaching itself through a Service) is masqueraded in
+///   postrouting by one lookup, `ip saddr . ip daddr @hairpin`, whose `EP . EP` elements are
+///   reference-counted over the Service ports that DNAT to EP.
 ///
 /// Each sync is one atomic transaction. Thread-safe: syncs are serialised by a mutex.
 public final class NFTablesProxier: ProxyBackend {
@@ -48,6 +60,12 @@ public final class NFTablesProxier: ProxyBackend {
 
     private struct Programmed {
         var services: [ServicePortName: ServiceObjects] = [:]
+        /// For each endpoint count M, how many programmed Service ports goto `dispatch-M`: the
+        /// chain exists while the count is above zero.
+        var dispatchReferences: [Int: Int] = [:]
+        /// For each endpoint address, how many programmed Service ports DNAT to it: its
+        /// `hairpin` element exists while the count is above zero.
+        var hairpinReferences: [IPAddress: Int] = [:]
         var valid = false
     }
     private let programmed = Mutex(Programmed())
@@ -64,31 +82,64 @@ public final class NFTablesProxier: ProxyBackend {
     public func sync(_ state: ProxyState, changed: Set<ServicePortName>, kind: SyncKind) throws {
         try programmed.withLock { p in
             var tx = Transaction(family: family, table: tableName)
-            var next = p.services
+            var next = p
             if kind == .full || !p.valid {
                 tx.add(.addTable)
                 tx.add(.deleteTable)
-                next = [:]
+                next.services = [:]
                 for (name, info) in state.services {
-                    if let objects = render(name, info, state.endpoints[name] ?? []) { next[name] = objects }
+                    if let objects = render(name, info, state.endpoints[name] ?? []) { next.services[name] = objects }
                 }
-                renderFull(next, into: &tx)
+                (next.dispatchReferences, next.hairpinReferences) = renderFull(next.services, into: &tx)
             } else {
+                var diffs: [(old: ServiceObjects, new: ServiceObjects)] = []
                 for name in changed.sorted() {
                     let new = state.services[name].flatMap { render(name, $0, state.endpoints[name] ?? []) }
                     let old = p.services[name]
                     if old == new { continue }
-                    next[name] = new
-                    renderDiff(old: old ?? ServiceObjects(), new: new ?? ServiceObjects(), into: &tx)
+                    next.services[name] = new
+                    diffs.append((old ?? ServiceObjects(), new ?? ServiceObjects()))
                 }
+                for d in diffs {
+                    for m in d.old.dispatch { next.dispatchReferences[m, default: 0] -= 1 }
+                    for m in d.new.dispatch { next.dispatchReferences[m, default: 0] += 1 }
+                    for ip in d.old.hairpin { next.hairpinReferences[ip, default: 0] -= 1 }
+                    for ip in d.new.hairpin { next.hairpinReferences[ip, default: 0] += 1 }
+                }
+                // Shared dispatch chains come first (the elements below may goto them) and go
+                // last (after the elements that went to them are deleted).
+                var unusedDispatch: [Int] = []
+                for m in Set(diffs.flatMap { $0.old.dispatch + $0.new.dispatch }).sorted() {
+                    let before = p.dispatchReferences[m] ?? 0
+                    let after = next.dispatchReferences[m] ?? 0
+                    if after == 0 { next.dispatchReferences[m] = nil }
+                    if before == 0 && after > 0 { addDispatchChain(m, into: &tx) }
+                    if before > 0 && after == 0 { unusedDispatch.append(m) }
+                }
+                for d in diffs { renderDiff(old: d.old, new: d.new, into: &tx) }
+                for m in unusedDispatch {
+                    tx.add(.flushChain(Self.dispatchChain(m)))
+                    tx.add(.deleteChain(Self.dispatchChain(m)))
+                }
+                var gone: [IPAddress] = []
+                var added: [IPAddress] = []
+                for ip in Set(diffs.flatMap { $0.old.hairpin + $0.new.hairpin }).sorted() {
+                    let before = p.hairpinReferences[ip] ?? 0
+                    let after = next.hairpinReferences[ip] ?? 0
+                    if after == 0 { next.hairpinReferences[ip] = nil }
+                    if before > 0 && after == 0 { gone.append(ip) }
+                    if before == 0 && after > 0 { added.append(ip) }
+                }
+                if !gone.isEmpty { tx.add(.deleteElements(set: Self.hairpin, gone.map(Self.hairpinElement))) }
+                if !added.isEmpty { tx.add(.addElements(set: Self.hairpin, added.map(Self.hairpinElement))) }
             }
             if tx.isEmpty { return }
             do { try nft.apply(tx) } catch {
                 p.valid = false
                 throw error
             }
-            p.services = next
-            p.valid = true
+            next.valid = true
+            p = next
         }
     }
 
@@ -103,7 +154,7 @@ public final class NFTablesProxier: ProxyBackend {
     public func describeRules() -> String {
         programmed.withLock { p in
             var tx = Transaction(family: family, table: tableName)
-            renderFull(p.services, into: &tx)
+            _ = renderFull(p.services, into: &tx)
             return Self.sortedDump(tx)
         }
     }
@@ -116,7 +167,7 @@ public final class NFTablesProxier: ProxyBackend {
         for (name, info) in state.services {
             if let o = render(name, info, state.endpoints[name] ?? []) { objects[name] = o }
         }
-        renderFull(objects, into: &tx)
+        _ = renderFull(objects, into: &tx)
         return tx
     }
 
@@ -151,20 +202,52 @@ public final class NFTablesProxier: ProxyBackend {
     struct ServiceObjects: Equatable {
         var chains: [String: [Rule]] = [:]
         var sets: [String: NamedSet] = [:]
-        /// Elements by map name.
+        /// Elements by map name; every key is the Service port's own.
         var elements: [String: [Element]] = [:]
+        /// The endpoint counts of the shared `dispatch-M` chains its elements goto.
+        var dispatch: [Int] = []
+        /// The endpoint addresses it DNATs to (the `hairpin` set's references).
+        var hairpin: [IPAddress] = []
     }
 
     static let serviceIPs = "service-ips"
     static let serviceNodePorts = "service-nodeports"
     static let noEndpointServices = "no-endpoint-services"
     static let noEndpointNodePorts = "no-endpoint-nodeports"
+    static let serviceEndpoints = "service-endpoints"
+    static let hairpin = "hairpin"
     static let markChain = "mark-for-masquerade"
     /// The regular chain that sets the masquerade mark (a jump target for other tables' tools).
     public static var markChainName: String { markChain }
     static let rejectChain = "reject-chain"
 
-    private func renderFull(_ services: [ServicePortName: ServiceObjects], into tx: inout Transaction) {
+    static func dispatchChain(_ endpoints: Int) -> String { "dispatch-\(endpoints)" }
+
+    static func hairpinElement(_ ip: IPAddress) -> Element { Element(key: [.address(ip), .address(ip)]) }
+
+    /// The shared chain that DNATs a ClusterIP Service port with `endpoints` endpoints to one
+    /// of them, chosen uniformly by `numgen`, through `service-endpoints`.
+    private func dispatchRules(_ endpoints: Int) -> [Rule] {
+        let f = family
+        var rules: [Rule] = []
+        if config.masqueradeAll {
+            rules.append(Rule(.verdict(.jump(Self.markChain))))
+        } else if let cidr = config.clusterCIDR, cidr.family == f {
+            rules.append(Rule(.saddr(cidr, negated: true), .verdict(.jump(Self.markChain))))
+        }
+        rules.append(Rule(.dnatMap(f, [.daddr(f), .l4proto, .dport, .numgen(modulus: UInt32(endpoints))], Self.serviceEndpoints)))
+        return rules
+    }
+
+    private func addDispatchChain(_ endpoints: Int, into tx: inout Transaction) {
+        let name = Self.dispatchChain(endpoints)
+        tx.add(.addChain(Chain(name)))
+        for r in dispatchRules(endpoints) { tx.add(.addRule(chain: name, r)) }
+    }
+
+    /// Renders the whole table for `services`; returns the reference counts of the dispatch
+    /// chains and hairpin elements it programs.
+    private func renderFull(_ services: [ServicePortName: ServiceObjects], into tx: inout Transaction) -> ([Int: Int], [IPAddress: Int]) {
         tx.add(.addTable)
         let f = family
         let addrKey: [KeyPart] = [.daddr(f), .l4proto, .dport]
@@ -173,6 +256,9 @@ public final class NFTablesProxier: ProxyBackend {
                             (Self.noEndpointServices, addrKey), (Self.noEndpointNodePorts, portKey)] {
             tx.add(.addSet(NamedSet(name, key: key, isVerdictMap: true)))
         }
+        // The modulus in a key declaration is immaterial: only the part's type and width count.
+        tx.add(.addSet(NamedSet(Self.serviceEndpoints, key: addrKey + [.numgen(modulus: 1)], isVerdictMap: false, data: [.daddr(f), .dport])))
+        tx.add(.addSet(NamedSet(Self.hairpin, key: [.saddr(f), .daddr(f)], isVerdictMap: false)))
         var chains: [(Chain, [Rule])] = []
         let loopback = CIDR(f == .ip ? "127.0.0.0/8" : "::1/128")!
         func nodePortRules(_ map: String) -> [Rule] {
@@ -187,6 +273,8 @@ public final class NFTablesProxier: ProxyBackend {
         // shares the budget with redirects), so ICMP alone lets repeated connects hang.
         chains.append((Chain(Self.rejectChain), [Rule(.l4proto(.tcp), .rejectTCPReset), Rule(.reject)]))
         chains.append((Chain("masquerading"), [
+            // After DNAT, source = destination only for an endpoint that reached itself.
+            Rule(.inSet([.saddr(f), .daddr(f)], Self.hairpin), .verdict(.jump(Self.markChain))),
             Rule(.markHas(Self.masqueradeMark, negated: true), .verdict(.return)),
             Rule(.markXor(Self.masqueradeMark)),
             Rule(.masquerade),
@@ -200,6 +288,13 @@ public final class NFTablesProxier: ProxyBackend {
             chains.append((Chain("filter-\(hook.rawValue)", base: .init(type: .filter, hook: hook, priority: -110)),
                            [Rule(.ctStateNew, .verdict(.jump("service-endpoints-check")))]))
         }
+        var dispatch: [Int: Int] = [:]
+        var hairpin: [IPAddress: Int] = [:]
+        for o in services.values {
+            for m in o.dispatch { dispatch[m, default: 0] += 1 }
+            for ip in o.hairpin { hairpin[ip, default: 0] += 1 }
+        }
+        for m in dispatch.keys.sorted() { chains.append((Chain(Self.dispatchChain(m)), dispatchRules(m))) }
         // Regular chains first, so every jump target exists when a rule naming it is added.
         for (c, _) in chains where c.base == nil { tx.add(.addChain(c)) }
         // Order between Services does not matter to the kernel (only objects before their
@@ -214,13 +309,17 @@ public final class NFTablesProxier: ProxyBackend {
         var elements: [String: [Element]] = [:]
         for o in services.values { for (m, e) in o.elements { elements[m, default: []] += e } }
         for m in elements.keys.sorted() { tx.add(.addElements(set: m, elements[m]!)) }
+        if !hairpin.isEmpty { tx.add(.addElements(set: Self.hairpin, hairpin.keys.map(Self.hairpinElement))) }
         for (c, rules) in chains where c.base == nil { for r in rules { tx.add(.addRule(chain: c.name, r)) } }
         for (c, rules) in chains where c.base != nil {
             tx.add(.addChain(c))
             for r in rules { tx.add(.addRule(chain: c.name, r)) }
         }
+        return (dispatch, hairpin)
     }
 
+    /// Changes one Service port's objects from `old` to `new`. Hairpin elements and shared
+    /// dispatch chains are the caller's: they are shared between Service ports.
     private func renderDiff(old: ServiceObjects, new: ServiceObjects, into tx: inout Transaction) {
         for m in old.elements.keys.sorted() {
             let keep = Set(new.elements[m] ?? [])
@@ -275,12 +374,38 @@ public final class NFTablesProxier: ProxyBackend {
         let endpoints = allEndpoints.filter { $0.ip.family == f }
         let selection = EndpointSelection(service: info, endpoints: endpoints)
         let proto = info.protocol
+        let affinity = info.affinityTimeoutSeconds != nil
+        var o = ServiceObjects()
+        let reject = Verdict.goto(Self.rejectChain)
+        func add(_ map: String, _ key: [KeyValue], _ verdict: Verdict) {
+            o.elements[map, default: []].append(Element(key: key, verdict: verdict))
+        }
+        o.hairpin = Set((selection.cluster + selection.local).map(\.ip)).sorted()
+
+        // The common case: no chain of its own (see the type's comment).
+        if !affinity && !info.hasExternalDestinations {
+            if selection.cluster.isEmpty {
+                for ip in clusterIPs { add(Self.noEndpointServices, [.address(ip), .proto(proto), .port(info.port)], reject) }
+                return o
+            }
+            let m = selection.cluster.count
+            o.dispatch = [m]
+            for ip in clusterIPs {
+                add(Self.serviceIPs, [.address(ip), .proto(proto), .port(info.port)], .goto(Self.dispatchChain(m)))
+                for (i, ep) in selection.cluster.enumerated() {
+                    o.elements[Self.serviceEndpoints, default: []].append(Element(
+                        key: [.address(ip), .proto(proto), .port(info.port), .index(UInt32(i))],
+                        data: [.address(ep.ip), .port(ep.port)]))
+                }
+            }
+            return o
+        }
+
         let base = "\(Self.hash(name.description + proto.rawValue, length: 8))-\(name.namespace)/\(name.name)/\(proto.rawValue)/\(name.port)"
         let serviceChain = "service-\(base)"
         let externalChain = "external-\(base)"
         let localChain = "local-\(base)"
         let firewallChain = "firewall-\(base)"
-        var o = ServiceObjects()
 
         let hashPrefix = name.description + proto.rawValue
         let suffix = "\(name.namespace)/\(name.name)/\(proto.rawValue)/\(name.port)__"
@@ -295,38 +420,31 @@ public final class NFTablesProxier: ProxyBackend {
         func endpointChain(_ ep: EndpointInfo) -> String { "endpoint-" + endpointName(ep) }
         func affinitySet(_ ep: EndpointInfo) -> String { "affinity-" + endpointName(ep) }
 
-        /// Rules that pick one of `eps` uniformly (or the affine one), ending in a goto.
+        /// Rules that pick one of `eps` uniformly (or, with affinity, the affine one) and DNAT:
+        /// directly in the rule, or with affinity through the endpoint's chain, which records
+        /// the client in the endpoint's affinity set.
         func dispatch(_ eps: [EndpointInfo]) -> [Rule] {
             var rules: [Rule] = []
-            if info.affinityTimeoutSeconds != nil {
+            if affinity {
                 for ep in eps { rules.append(Rule(.saddrInSet(f, affinitySet(ep)), .verdict(.goto(endpointChain(ep))))) }
             }
             for (i, ep) in eps.enumerated() {
                 let remaining = eps.count - i
-                rules.append(remaining > 1
-                    ? Rule(.numgenRandomZero(modulus: UInt32(remaining)), .verdict(.goto(endpointChain(ep))))
-                    : Rule(.verdict(.goto(endpointChain(ep)))))
+                let pick: [RuleExpr] = remaining > 1 ? [.numgenRandomZero(modulus: UInt32(remaining))] : []
+                rules.append(Rule(pick + (affinity ? [.verdict(.goto(endpointChain(ep)))] : [.l4proto(proto), .dnat(ep.ip, ep.port)])))
             }
             return rules
         }
 
-        for ep in Set(selection.cluster + selection.local) {
-            var rules = [Rule(.saddr(CIDR(host: ep.ip)), .verdict(.jump(Self.markChain)))]
-            if let timeout = info.affinityTimeoutSeconds {
+        if let timeout = info.affinityTimeoutSeconds {
+            for ep in Set(selection.cluster + selection.local) {
                 o.sets[affinitySet(ep)] = NamedSet(affinitySet(ep), key: [.saddr(f)], isVerdictMap: false, timeoutSeconds: timeout)
-                rules.append(Rule(.updateSaddr(f, affinitySet(ep))))
+                o.chains[endpointChain(ep)] = [Rule(.updateSaddr(f, affinitySet(ep))), Rule(.l4proto(proto), .dnat(ep.ip, ep.port))]
             }
-            rules.append(Rule(.l4proto(proto), .dnat(ep.ip, ep.port)))
-            o.chains[endpointChain(ep)] = rules
-        }
-
-        let reject = Element(key: [], verdict: .goto(Self.rejectChain))
-        func add(_ map: String, _ key: [KeyValue], _ verdict: Verdict) {
-            o.elements[map, default: []].append(Element(key: key, verdict: verdict))
         }
 
         if selection.cluster.isEmpty {
-            for ip in clusterIPs { add(Self.noEndpointServices, [.address(ip), .proto(proto), .port(info.port)], reject.verdict!) }
+            for ip in clusterIPs { add(Self.noEndpointServices, [.address(ip), .proto(proto), .port(info.port)], reject) }
         } else {
             var rules: [Rule] = []
             if config.masqueradeAll {
@@ -369,8 +487,8 @@ public final class NFTablesProxier: ProxyBackend {
                 }
                 if info.nodePort != 0 { add(Self.serviceNodePorts, [.proto(proto), .port(info.nodePort)], .goto(externalChain)) }
             } else {
-                for ip in externalIPs + lbIPs { add(Self.noEndpointServices, [.address(ip), .proto(proto), .port(info.port)], reject.verdict!) }
-                if info.nodePort != 0 { add(Self.noEndpointNodePorts, [.proto(proto), .port(info.nodePort)], reject.verdict!) }
+                for ip in externalIPs + lbIPs { add(Self.noEndpointServices, [.address(ip), .proto(proto), .port(info.port)], reject) }
+                if info.nodePort != 0 { add(Self.noEndpointNodePorts, [.proto(proto), .port(info.nodePort)], reject) }
             }
         }
         return o

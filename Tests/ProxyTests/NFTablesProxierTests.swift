@@ -129,9 +129,58 @@ enum Shapes {
         s.endpoints[changed]!.append(Shapes.ep("10.1.3.7"))
         try p2.sync(s, changed: [changed], kind: .partial)
         let text = recorder.last?.render() ?? ""
-        #expect(!text.contains("svc6") && !text.contains("svc8"))
-        #expect(text.contains("add chain ip nodekit-proxy endpoint-") && text.contains("10.1.3.7"))
+        #expect(!text.contains("172.30.1.6 ") && !text.contains("172.30.1.8 "))
+        // Three endpoints: the first Service with three gets the shared chain, and the map
+        // element moves to it; the endpoints are data-map elements.
+        #expect(text.contains("add chain ip nodekit-proxy dispatch-3"))
+        #expect(text.contains("172.30.1.7 . tcp . 80 : goto dispatch-3"))
+        #expect(text.contains("172.30.1.7 . tcp . 80 . 2 : 10.1.3.7 . 8080"))
+        #expect(text.contains("add element ip nodekit-proxy hairpin { 10.1.3.7 . 10.1.3.7 }"))
         #expect(!text.contains("delete table"))
+    }
+
+    /// An endpoint replaced by another keeps the endpoint count: the partial sync changes only
+    /// data-map and hairpin elements (no rule, no chain, no verdict: nothing the kernel has to
+    /// re-validate).
+    @Test func endpointChangeWithTheSameCountTouchesOnlyElements() throws {
+        let recorder = RecordingNFTables(FakeNFTables())
+        let proxier = NFTablesProxier(family: .ip, nft: recorder)
+        var s = state(Shapes.web, Shapes.info(), [Shapes.ep("10.180.0.1"), Shapes.ep("10.180.0.2")])
+        try proxier.sync(s, changed: [], kind: .full)
+        s.endpoints[Shapes.web] = [Shapes.ep("10.180.0.1"), Shapes.ep("10.180.0.9")]
+        try proxier.sync(s, changed: [Shapes.web], kind: .partial)
+        let ops = recorder.last?.operations ?? []
+        #expect(!ops.isEmpty)
+        for op in ops {
+            switch op {
+            case .addElements(let set, let e), .deleteElements(let set, let e):
+                #expect(set == "service-endpoints" || set == "hairpin")
+                #expect(e.allSatisfy { $0.verdict == nil })
+            default: Issue.record("unexpected operation \(op)")
+            }
+        }
+    }
+
+    /// Hairpin elements are shared: an endpoint address in two Services stays in the set until
+    /// neither DNATs to it.
+    @Test func hairpinElementIsReferenceCounted() throws {
+        let fake = FakeNFTables()
+        let proxier = NFTablesProxier(family: .ip, nft: fake)
+        let other = ServicePortName(namespace: "ns1", name: "other", port: "", protocol: .tcp)
+        var s = state(Shapes.web, Shapes.info(), [Shapes.ep("10.180.0.1")])
+        s.services[other] = ServicePortInfo(clusterIPs: [IPAddress("172.30.0.42")!], port: 81, protocol: .tcp)
+        s.endpoints[other] = [Shapes.ep("10.180.0.1", 9090)]
+        try proxier.sync(s, changed: [], kind: .full)
+        let element = "add element ip nodekit-proxy hairpin { 10.180.0.1 . 10.180.0.1 }"
+        #expect(fake.dump(family: .ip, table: "nodekit-proxy").contains(element))
+        s.endpoints[Shapes.web] = []
+        try proxier.sync(s, changed: [Shapes.web], kind: .partial)
+        #expect(fake.dump(family: .ip, table: "nodekit-proxy").contains(element))
+        s.endpoints[other] = [Shapes.ep("10.180.0.2", 9090)]
+        try proxier.sync(s, changed: [other], kind: .partial)
+        let dump = fake.dump(family: .ip, table: "nodekit-proxy")
+        #expect(!dump.contains(element))
+        #expect(dump.contains("hairpin { 10.180.0.2 . 10.180.0.2 }"))
     }
 
     @Test func failedSyncForcesFullSyncAndKeepsState() throws {
@@ -166,8 +215,9 @@ enum Shapes {
         info.clusterIPs = [IPAddress("172.30.0.41")!, IPAddress("fd00::41")!]
         try proxier.sync(state(Shapes.web, info, [Shapes.ep("10.180.0.1"), Shapes.ep("fd00:10::1")]), changed: [], kind: .full)
         let dump = fake.dump(family: .ip6, table: "nodekit-proxy")
-        #expect(dump.contains("fd00::41 . tcp . 80 : goto service-"))
-        #expect(dump.contains("dnat ip6 to [fd00:10::1]:8080"))
+        #expect(dump.contains("fd00::41 . tcp . 80 : goto dispatch-1"))
+        #expect(dump.contains("fd00::41 . tcp . 80 . 0 : fd00:10::1 . 8080"))
+        #expect(dump.contains("dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 1 map @service-endpoints"))
         #expect(!dump.contains("10.180.0.1"))
     }
 }
