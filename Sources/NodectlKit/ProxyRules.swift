@@ -6,6 +6,9 @@ public struct ProgrammedService: Codable, Equatable, Sendable {
     /// How a packet reaches the Service.
     public enum FrontendKind: String, Codable, Sendable {
         case clusterIP, externalIP, loadBalancerIP, nodePort
+        /// An address the Service answers on, when the rules do not say which kind it is
+        /// (nftables: cluster, external and LoadBalancer IPs share one verdict map).
+        case address
     }
 
     /// One address (or, for a NodePort, any local address) and port the Service answers on.
@@ -16,14 +19,33 @@ public struct ProgrammedService: Codable, Equatable, Sendable {
         public var port: Int
         /// LoadBalancer source ranges (empty: any source).
         public var sourceRanges: [String] = []
+        /// The endpoints traffic to this frontend reaches, when they differ from the Service's
+        /// (externalTrafficPolicy Local); empty: dropped or rejected. Nil: the Service's.
+        public var endpoints: [String]?
+
+        public init(kind: FrontendKind, address: String?, port: Int, sourceRanges: [String] = [], endpoints: [String]? = nil) {
+            self.kind = kind
+            self.address = address
+            self.port = port
+            self.sourceRanges = sourceRanges
+            self.endpoints = endpoints
+        }
+
+        var host: String {
+            guard let address else { return "?" }
+            return address.contains(":") ? "[\(address)]" : address
+        }
 
         public var description: String {
+            var text: String
             switch kind {
-            case .nodePort: return "*:\(port) (NodePort)"
-            case .clusterIP: return "\(address ?? "?"):\(port)"
-            case .externalIP: return "\(address ?? "?"):\(port) (externalIP)"
-            case .loadBalancerIP: return "\(address ?? "?"):\(port) (LB)"
+            case .nodePort: text = "*:\(port) (NodePort)"
+            case .clusterIP, .address: text = "\(host):\(port)"
+            case .externalIP: text = "\(host):\(port) (externalIP)"
+            case .loadBalancerIP: text = "\(host):\(port) (LB)"
             }
+            if let endpoints { text += " -> " + (endpoints.isEmpty ? "(none)" : endpoints.joined(separator: "|")) }
+            return text
         }
     }
 
@@ -202,8 +224,10 @@ public struct ProxyTrace: Codable, Equatable, Sendable {
     public var endpoints: [String] = []
     /// `DNAT`, `REJECT` or `none`.
     public var verdict: String
-    /// Why, one clause per decision, in order.
+    /// Why, one clause per decision, in order (for nftables: the rules every path takes).
     public var reasons: [String] = []
+    /// nftables: every way the packet can go, with the rules each path takes after ``reasons``.
+    public var paths: [NFTablesTracer.Path]?
 
     /// Traces `address:port/proto` through `services`. A NodePort matches at any address that
     /// is not itself a Service address (the kernel accepts it only on local addresses).
@@ -226,7 +250,7 @@ public struct ProxyTrace: Codable, Equatable, Sendable {
         t.service = service.name
         t.match = frontend.kind
         switch frontend.kind {
-        case .clusterIP: t.reasons.append("matches the cluster IP of \(service.name)")
+        case .clusterIP, .address: t.reasons.append("matches the cluster IP of \(service.name)")
         case .externalIP: t.reasons.append("matches an externalIP of \(service.name)")
         case .loadBalancerIP:
             t.reasons.append("matches a LoadBalancer ingress IP of \(service.name)")
