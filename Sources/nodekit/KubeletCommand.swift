@@ -18,42 +18,23 @@ struct KubeletCommand: AsyncParsableCommand {
             graceful deletions. Endpoints: /healthz, /pods, /metrics, /containerLogs/<ns>/<pod>/<container>.
             """)
 
-    @Option(name: .customLong("pod-manifest-path"), help: "Directory of static pod manifests.")
-    var podManifestPath: String
+    @OptionGroup var options: KubeletOptions
 
     @Option(help: "Kubeconfig of the API server whose pods bound to this node the kubelet runs.")
     var kubeconfig: String?
 
-    @Option(name: .customLong("node-name"), help: "This node's name (default: the host name).")
-    var nodeName: String?
-
-    @Option(name: .customLong("runtime-endpoint"), help: "CRI endpoint, unix://PATH (default: NODEKIT_CRI_ENDPOINT or containerd's).")
-    var runtimeEndpoint: String?
-
-    @Option(name: .customLong("root-dir"), help: "Kubelet state directory (default /var/lib/kubelet); pod logs go to <root-dir>/logs/pods when set.")
-    var rootDir: String?
-
-    @Option(help: "Port of the HTTP endpoints (0 picks a free one).")
-    var port: Int = 10250
-
-    @Option(help: "Address the HTTP endpoints listen on.")
-    var address: String = "0.0.0.0"
-
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not a port number") }
+        guard options.podManifestPath != nil else { throw ValidationError("give --pod-manifest-path (the directory of static pod manifests)") }
     }
 
     func run() async throws {
         let logger = Logger(label: "nodekit.kubelet")
-        let endpoint: RuntimeEndpoint
-        do {
-            endpoint = try runtimeEndpoint.map { endpoint throws(CRIError) in try RuntimeEndpoint(parsing: endpoint) } ?? RuntimeEndpoint.nodekitDefault()
-        } catch {
-            throw ValidationError("--runtime-endpoint: \(error)")
-        }
-        let name = (nodeName ?? ProcessInfo.processInfo.hostName).lowercased()
+        let endpoint = try options.endpoint()
+        let name = options.resolvedNodeName
+        let podManifestPath = options.podManifestPath ?? ""
+        let address = options.address
         let runtime = try CRIClient(endpoint: endpoint)
-        let node = NodeInfo.host(nodeName: name, rootDirectory: rootDir)
+        let node = NodeInfo.host(nodeName: name, rootDirectory: options.rootDir)
         let api: KubeletAPIConnection?
         do { api = try kubeconfig.map { path throws(KubeletError) in try KubeletAPIConnection(kubeconfigPath: path, nodeName: name, logger: logger) } } catch {
             throw ValidationError("--kubeconfig: \(error)")
@@ -69,7 +50,7 @@ struct KubeletCommand: AsyncParsableCommand {
         let eviction = EvictionManager(config: EvictionConfig(), stats: HostStatsProvider(node: node, runtime: runtime, pods: { await kubelet.pods() }),
                                        host: kubelet, reclaimer: NodeReclaimer(containers: containerGC, images: imageGC))
         await kubelet.attach(NodeHousekeeping(eviction: eviction, containerGC: containerGC, imageGC: imageGC))
-        let server = KubeletServer(kubelet: kubelet, host: address, port: port, stats: eviction.stats)
+        let server = KubeletServer(kubelet: kubelet, host: address, port: options.port, stats: eviction.stats)
         logger.info("kubelet starting", metadata: ["node": "\(name)", "runtime": "\(endpoint)", "manifests": "\(podManifestPath)"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await kubelet.run() }

@@ -13,26 +13,10 @@ import Proxy
 /// two accept the same kubelet and proxy options). Everything that would collide between two
 /// nodes on one machine (ports, state directories, the routes file) is a flag.
 struct NodeAgentOptions: ParsableArguments {
-    @Option(name: .customLong("node-name"), help: "This node's name (default: the host name).")
-    var nodeName: String?
+    @OptionGroup var kubelet: KubeletOptions
 
     @Option(name: .customLong("node-ip"), help: "The node's InternalIP (default: the first non-loopback IPv4 address).")
     var nodeIP: String?
-
-    @Option(name: .customLong("runtime-endpoint"), help: "CRI endpoint, unix://PATH (default: NODEKIT_CRI_ENDPOINT or containerd's).")
-    var runtimeEndpoint: String?
-
-    @Option(name: .customLong("root-dir"), help: "Kubelet state directory (default /var/lib/kubelet); pod logs go to <root-dir>/logs/pods when set.")
-    var rootDir: String?
-
-    @Option(name: .customLong("pod-manifest-path"), help: "Also run the static pods of this directory (mirror pods appear in the API).")
-    var podManifestPath: String?
-
-    @Option(name: .customLong("kubelet-port"), help: "Port of the kubelet's HTTP endpoints (0 picks a free one).")
-    var kubeletPort: Int = 10250
-
-    @Option(name: .customLong("kubelet-address"), help: "Address the kubelet's HTTP endpoints listen on.")
-    var kubeletAddress: String = "0.0.0.0"
 
     @Option(name: .customLong("proxy-mode"), help: "nftables (default), iptables, ipvs, or none (no proxy).")
     var proxyMode: String = "nftables"
@@ -54,31 +38,20 @@ struct NodeAgentOptions: ParsableArguments {
             throw ValidationError("--proxy-mode must be nftables, iptables, ipvs or none, got \(proxyMode)")
         }
         guard CIDR(clusterCIDR) != nil else { throw ValidationError("--cluster-cidr: \(clusterCIDR) is not a CIDR") }
-        guard (0...65535).contains(kubeletPort) else { throw ValidationError("--kubelet-port \(kubeletPort) is not a port number") }
         guard !nftablesTable.isEmpty, nftablesTable.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
             throw ValidationError("--nftables-table must be letters, digits, - or _, got \(nftablesTable)")
         }
     }
 
-    var resolvedNodeName: String { (nodeName ?? ProcessInfo.processInfo.hostName).lowercased() }
-
     var resolvedRoutesFile: String {
         cniRoutesFile ?? (ProcessInfo.processInfo.environment["NODEKIT_STATE_DIR"] ?? "/run/nodekit") + "/cni/node-routes.json"
-    }
-
-    func endpoint() throws -> RuntimeEndpoint {
-        do {
-            return try runtimeEndpoint.map { endpoint throws(CRIError) in try RuntimeEndpoint(parsing: endpoint) } ?? RuntimeEndpoint.nodekitDefault()
-        } catch {
-            throw ValidationError("--runtime-endpoint: \(error)")
-        }
     }
 }
 
 /// One node's duties against an API server: register the Node, run the kubelet on the pods
 /// bound to it (plus static pods), keep the Node's status and its Lease current, run the
-/// proxy fed by Service and EndpointSlice informers, and keep the CNI node routes file in step
-/// with the other nodes' podCIDRs.
+/// proxy fed by Service and EndpointSlice informers, and keep the routes to the other nodes'
+/// podCIDRs (the CNI node routes file and the kernel's) in step with the Nodes.
 ///
 /// ``run()`` returns when its task is cancelled (pods keep running, as with upstream's
 /// kubelet) or throws when registration or the kubelet's listener fails. The client is the
@@ -95,12 +68,12 @@ struct NodeAgent: Sendable {
     let logger: Logger
 
     func run() async throws {
-        let name = options.resolvedNodeName
+        let name = options.kubelet.resolvedNodeName
         let ip = options.nodeIP ?? Self.firstIPv4()
         let registered = try await NodeRegistration(nodeName: name, internalIP: ip).register(with: client)
         logger.info("node registered", metadata: ["node": "\(name)", "ip": "\(ip ?? "-")", "podCIDR": "\(registered.spec?.podCIDR ?? "(not yet assigned)")"])
 
-        let endpoint = try options.endpoint()
+        let endpoint = try options.kubelet.endpoint()
         let runtime = try CRIClient(endpoint: endpoint)
         do {
             try await run(name: name, ip: ip, runtime: runtime)
@@ -115,8 +88,8 @@ struct NodeAgent: Sendable {
         let client = self.client, logger = self.logger, options = self.options
         let source = APIServerPodSource(client: client, nodeName: name, logger: logger)
         var sources: [any PodSource] = [source]
-        if let manifests = options.podManifestPath { sources.append(StaticPodSource(directory: manifests, nodeName: name)) }
-        let node = NodeInfo.host(nodeName: name, rootDirectory: options.rootDir, hostIP: ip ?? "")
+        if let manifests = options.kubelet.podManifestPath { sources.append(StaticPodSource(directory: manifests, nodeName: name)) }
+        let node = NodeInfo.host(nodeName: name, rootDirectory: options.kubelet.rootDir, hostIP: ip ?? "")
         let kubelet = Kubelet(node: node, runtime: runtime, sources: sources, objects: APIPodObjects(client: client),
                               statusManager: PodStatusManager(client: client, nodeName: name, logger: logger), logger: logger)
         // Node pressure: eviction with upstream's default hard thresholds, node-level reclaim
@@ -126,7 +99,7 @@ struct NodeAgent: Sendable {
         let eviction = EvictionManager(config: EvictionConfig(), stats: HostStatsProvider(node: node, runtime: runtime, pods: { await kubelet.pods() }),
                                        host: kubelet, reclaimer: NodeReclaimer(containers: containerGC, images: imageGC))
         await kubelet.attach(NodeHousekeeping(eviction: eviction, containerGC: containerGC, imageGC: imageGC))
-        let kubeletServer = KubeletServer(kubelet: kubelet, host: options.kubeletAddress, port: options.kubeletPort, stats: eviction.stats)
+        let kubeletServer = KubeletServer(kubelet: kubelet, host: options.kubelet.address, port: options.kubelet.port, stats: eviction.stats)
         let (boundPorts, boundPort) = AsyncStream.makeStream(of: Int.self)
 
         // Routes to the other nodes' podCIDRs follow the Nodes (a podCIDR arrives after its
@@ -147,14 +120,14 @@ struct NodeAgent: Sendable {
             group.addTask { await source.run() }
             group.addTask {
                 try await kubeletServer.run { bound in
-                    logger.info("serving kubelet endpoints", metadata: ["address": "\(options.kubeletAddress):\(bound)"])
+                    logger.info("serving kubelet endpoints", metadata: ["address": "\(options.kubelet.address):\(bound)"])
                     boundPort.yield(bound)
                     boundPort.finish()
                 }
             }
             group.addTask {
                 // The Node reports the port the kubelet really listens on (--kubelet-port 0).
-                var port = options.kubeletPort
+                var port = options.kubelet.port
                 for await bound in boundPorts { port = bound }
                 let status = NodeStatusManager(
                     nodeName: name, client: client, runtime: runtime, config: NodeStatusConfig(kubeletPort: Int32(port)),

@@ -23,32 +23,10 @@ struct ServerCommand: AsyncParsableCommand {
             are adopted by the next start.
             """)
 
-    @Option(name: .customLong("data-dir"), help: "Holds pki/, kubeconfig and the embedded store.")
-    var dataDirectory = "/var/lib/nodekit"
-
-    @Option(name: .customLong("store"), help: "embedded:///path, a path, memory:// or etcd://host:port[,host:port...] (default: DATA-DIR/store).")
-    var store: String?
-
-    @Option(name: .customLong("bind-address"), help: "Address of the API server's HTTPS listener.")
-    var bindAddress = "0.0.0.0"
-
-    @Option(name: .customLong("secure-port"), help: "The API server's HTTPS port (0 picks a free one; the kubeconfig names it).")
-    var securePort = 6443
-
-    @Option(name: .customLong("advertise-address"), help: "The address nodes reach this server at (added to the serving certificate).")
-    var advertiseAddress: String?
-
-    @Option(name: .customLong("service-cidr"), help: "The IPv4 CIDR Service ClusterIPs come from.")
-    var serviceCIDR = "10.96.0.0/12"
-
-    @Option(name: .customLong("service-node-port-range"), help: "The NodePort range, LOW-HIGH.")
-    var serviceNodePortRange = "30000-32767"
+    @OptionGroup(title: "API server options") var api: APIServerOptions
 
     @Option(name: .customLong("node-cidr-mask-size"), help: "Prefix length of each node's podCIDR, cut from --cluster-cidr.")
     var nodeCIDRMaskSize = 24
-
-    @Option(name: .customLong("tls-san"), parsing: .upToNextOption, help: "More DNS names or IPs for the serving certificate.")
-    var extraSANs: [String] = []
 
     @Flag(name: .customLong("no-agent"), help: "Run the control plane only (this machine is not a node).")
     var noAgent = false
@@ -56,34 +34,18 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup(title: "Node (kubelet and proxy) options") var node: NodeAgentOptions
 
     func validate() throws {
-        guard nodePortRange != nil else { throw ValidationError("--service-node-port-range must be LOW-HIGH with 1 <= LOW <= HIGH <= 65535, got \(serviceNodePortRange)") }
-        guard (0...65535).contains(securePort) else { throw ValidationError("--secure-port must be 0...65535, got \(securePort)") }
-        guard IPv4Network(serviceCIDR) != nil else { throw ValidationError("--service-cidr: \(serviceCIDR) is not an IPv4 CIDR") }
         guard let cluster = IPv4Network(node.clusterCIDR), (cluster.prefixLength...30).contains(nodeCIDRMaskSize) else {
             throw ValidationError("--node-cidr-mask-size \(nodeCIDRMaskSize) must be between the prefix of --cluster-cidr \(node.clusterCIDR) and 30")
         }
     }
 
-    var nodePortRange: ClosedRange<Int>? {
-        let parts = serviceNodePortRange.split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] >= 1, parts[0] <= parts[1], parts[1] <= 65535 else { return nil }
-        return parts[0]...parts[1]
-    }
-
     func run() async throws {
         let logger = Logger(label: "nodekit.server")
         let signals = TerminationSignals.stream()
-        var configuration = APIServerConfiguration(dataDirectory: dataDirectory)
-        configuration.bindAddress = bindAddress
-        configuration.securePort = securePort
-        configuration.advertiseAddress = advertiseAddress
-        configuration.serviceClusterIPRange = serviceCIDR
-        configuration.nodePortRange = nodePortRange ?? 30000...32767
-        configuration.extraSANs = extraSANs
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let store = try APIServer.openConfiguredStore(url: store, dataDirectory: dataDirectory)
+        try FileManager.default.createDirectory(atPath: api.dataDirectory, withIntermediateDirectories: true)
+        let store = try APIServer.openConfiguredStore(url: api.store, dataDirectory: api.dataDirectory)
         do {
-            let server = try APIServer(store: store, configuration: configuration, logger: logger)
+            let server = try APIServer(store: store, configuration: api.configuration, logger: logger)
             try await server.bootstrap()
             try await untilSignalled(signals, logger: logger) { try await self.serve(server, logger: logger) }
         } catch {
@@ -133,7 +95,7 @@ struct ServerCommand: AsyncParsableCommand {
     func controlPlane(client: HTTPKubeClient, logger: Logger) async {
         // A stable identity (host and data dir): a restarted server renews its own Lease at once
         // instead of waiting out the previous run's.
-        let identity = "\(ProcessInfo.processInfo.hostName)_\(dataDirectory)"
+        let identity = "\(ProcessInfo.processInfo.hostName)_\(api.dataDirectory)"
         let elector = LeaderElector(client: client, leaseName: ControllerManager.leaseName, identity: identity, logger: logger)
         let controllers = ControllerManager(client: client, logger: logger, identity: identity, leaderElection: false)
         let clusterCIDR = node.clusterCIDR, maskSize = nodeCIDRMaskSize
