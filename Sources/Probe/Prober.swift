@@ -190,8 +190,10 @@ struct HTTPProbeResponse: Sendable {
             head.headers.add(name: "Host", value: ProbeTarget.hostPort(host, port))
             for (name, value) in headers { head.headers.replaceOrAdd(name: name, value: value) }
             head.headers.replaceOrAdd(name: "Connection", value: "close")
-            try await outbound.write(.head(head))
-            try await outbound.write(.end(nil))
+            // Head and end in one write: a server that answers on the head and closes at once
+            // (busybox httpd) would otherwise close the channel before a second write, and a
+            // healthy container would fail its probe ("I/O on closed channel") under load.
+            try await outbound.write(contentsOf: [.head(head), .end(nil)])
             var response = HTTPProbeResponse(status: 0, location: nil, body: "")
             var body = ByteBuffer()
             for try await part in inbound {

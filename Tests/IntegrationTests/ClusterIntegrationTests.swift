@@ -160,16 +160,29 @@ struct ClusterIntegrationTests {
         try await cluster.eventually("2 pods after scaling down", within: .seconds(40)) { try await cluster.podCount() == 2 }
 
         // A rolling update under load: a client loop through the Service while the template
-        // changes (maxUnavailable 0, readiness-gated): no request may fail.
+        // changes (maxUnavailable 0, readiness-gated): no request may fail. For a failure's
+        // diagnosis, the first failures (time, curl's exit code) and the EndpointSlice as it
+        // changed (time, address:ready/serving/terminating) are kept.
         let stopFile = cluster.directory + "/stop-load"
+        let failuresFile = cluster.directory + "/load-failures"
         let loop = """
             ok=0; fail=0; new=0
             while [ ! -e '\(stopFile)' ]; do
               if out=$(curl -s --fail --max-time 2 http://\(clusterIP)/); then ok=$((ok+1)); case $out in hi*) new=$((new+1));; esac
-              else fail=$((fail+1)); fi
+              else code=$?; fail=$((fail+1)); [ $fail -le 20 ] && echo "$(date +%T.%N) curl exit $code" >> '\(failuresFile)'; fi
             done
             echo "$ok $fail $new"
             """
+        let slicesFile = cluster.directory + "/slices"
+        let slices = try spawn("bash", ["-c", """
+            kubectl --kubeconfig '\(cluster.kubeconfig)' get endpointslices -l kubernetes.io/service-name=web --watch \\
+              -o jsonpath='{range .endpoints[*]}{.addresses[0]}:{.conditions.ready}/{.conditions.serving}/{.conditions.terminating} {end}{"\\n"}' |
+            while IFS= read -r line; do echo "$(date +%T.%N) $line"; done
+            """], outputPath: slicesFile, environment: ["HOME": cluster.directory])
+        defer {
+            slices.kill()
+            _ = try? slices.wait()
+        }
         async let load = runOffPool("bash", ["-c", loop])
         var rolled = false
         do {
@@ -187,7 +200,15 @@ struct ClusterIntegrationTests {
         #expect(counts.count == 3, "load loop output: \(counts)")
         if counts.count == 3 {
             #expect(counts[0] > 20, "the client loop made too few requests to mean anything: \(counts[0])")
-            #expect(counts[1] == 0, "\(counts[1]) of \(counts[0] + counts[1]) requests failed during the rolling update")
+            #expect(counts[1] == 0, """
+                \(counts[1]) of \(counts[0] + counts[1]) requests failed during the rolling update
+                --- first failures ---
+                \((try? String(contentsOfFile: failuresFile, encoding: .utf8)) ?? "")
+                --- the Service's EndpointSlice ---
+                \((try? String(contentsOfFile: slicesFile, encoding: .utf8)) ?? "")
+                --- server log ---
+                \(cluster.logTail)
+                """)
             #expect(counts[2] > 0, "no answer came from the updated pods")
         }
 
