@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // The CRI client watches its HTTP/2 connection (frames, errors) for the kubelet's logs.
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
@@ -57,7 +59,7 @@ let package = Package(
         .target(name: "Proxy", dependencies: ["KubeAPI", "KubeClient", "Netlink", "NFTables", "IPTables", "IPVS", crypto, logging, nioPosix, nioHTTP1]),
 
         // MARK: Runtime and images
-        .target(name: "CRI", dependencies: grpc),
+        .target(name: "CRI", dependencies: grpc + [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP2", package: "swift-nio-http2")]),
         .target(name: "OCIImage", dependencies: [crypto]),
         .target(name: "CNI", dependencies: ["Netlink", "LinuxSystem", "NFTables"]),
 

@@ -7,8 +7,17 @@ import Synchronization
 ///
 /// Lifecycle: `init` starts the client's connection task; the first call dials the socket, later
 /// calls reuse the HTTP/2 connection, which is re-dialled after it drops. Call ``close()`` when
-/// done: it stops taking calls, lets calls in flight finish, and returns once the connection is
-/// closed. A client dropped without `close()` begins the same shutdown without waiting for it.
+/// done: it stops taking calls, lets calls in flight finish, and returns once the connections
+/// are closed. A client dropped without `close()` begins the same shutdown without waiting.
+///
+/// Connections: at most ``CRIConnectionBudget/callsPerWindow`` calls start on one connection
+/// within the budget's window; the next call opens a fresh connection and the old one closes
+/// once its calls in flight are done. This keeps containerd's per-call PINGs under
+/// swift-nio-http2's control-frame limit, which otherwise closed the connection under pod churn
+/// (``CRIConnectionBudget``). A call that fails because its connection closed moves later calls
+/// to a fresh connection too; it is sent again only when CRI defines it as idempotent
+/// (``CRICall/isIdempotent``), so RunPodSandbox, CreateContainer and StartContainer are reported
+/// as failed (`.unreachable`), never doubled.
 ///
 /// Calls never wait for a connection: when the socket is missing or refuses, the call fails at
 /// once (`.socketMissing` / `.unreachable`) instead of retrying until its deadline.
@@ -17,37 +26,30 @@ import Synchronization
 public final class CRIClient: ContainerRuntime {
     public let endpoint: RuntimeEndpoint
     public let timeouts: CRITimeouts
+    public let budget: CRIConnectionBudget
 
     /// Largest response accepted; the kubelet allows 16 MiB, as lists on busy nodes exceed gRPC's
     /// 4 MiB default.
     public static let maxResponseBytes = 16 * 1024 * 1024
 
-    private let grpc: GRPCClient<HTTP2ClientTransport.Posix>
-    private let runtime: Runtime_V1_RuntimeService.Client<HTTP2ClientTransport.Posix>
-    private let image: Runtime_V1_ImageService.Client<HTTP2ClientTransport.Posix>
-    private let connections: Task<Void, Never>
+    private let pool: ConnectionPool
 
     /// Creates a client for `endpoint`. Does not dial yet, so it succeeds whether or not a
-    /// runtime is listening; the first call reports that.
-    public init(endpoint: RuntimeEndpoint, timeouts: CRITimeouts = CRITimeouts()) throws(CRIError) {
+    /// runtime is listening; the first call reports that. `events`, when given, hears about
+    /// every connection (opened, GOAWAY, errors, closed, rotated); it is called on NIO's event
+    /// loop or the calling task and must not block.
+    public init(
+        endpoint: RuntimeEndpoint, timeouts: CRITimeouts = CRITimeouts(), budget: CRIConnectionBudget = .containerd,
+        events: (@Sendable (CRIConnectionEvent) -> Void)? = nil
+    ) throws(CRIError) {
         self.endpoint = endpoint
         self.timeouts = timeouts
-        let transport: HTTP2ClientTransport.Posix
+        self.budget = budget
         do {
-            // The authority is sent as :authority; containerd ignores it but HTTP/2 needs one.
-            transport = try HTTP2ClientTransport.Posix(
-                target: .unixDomainSocket(path: endpoint.path, authority: "localhost"),
-                transportSecurity: .plaintext)
+            pool = try ConnectionPool(path: endpoint.path, budget: budget, events: events)
         } catch {
             throw CRIError(call: nil, kind: .invalidEndpoint, message: "cannot make a transport: \(error)", endpoint: endpoint.path)
         }
-        let grpc = GRPCClient(transport: transport)
-        self.grpc = grpc
-        self.runtime = Runtime_V1_RuntimeService.Client(wrapping: grpc)
-        self.image = Runtime_V1_ImageService.Client(wrapping: grpc)
-        // runConnections throws only when the transport fails for good; each call then reports
-        // its own error, so there is nothing more to do with this one.
-        self.connections = Task { try? await grpc.runConnections() }
     }
 
     /// Convenience: parses `endpoint` (`unix:///path` or `/path`) and creates a client.
@@ -56,18 +58,25 @@ public final class CRIClient: ContainerRuntime {
     }
 
     deinit {
-        grpc.beginGracefulShutdown()
+        for connection in pool.shutDown() {
+            connection.grpc.beginGracefulShutdown()
+        }
     }
 
     /// Stops accepting calls, waits for calls in flight (at most `grace`), and closes the
-    /// connection; after `grace` it cancels what is left. Idempotent.
+    /// connections; after `grace` it cancels what is left. Idempotent.
     public func close(grace: Duration = .seconds(5)) async {
-        grpc.beginGracefulShutdown()
-        let connections = self.connections
-        if await Self.race(deadline: grace, { await connections.value }) == nil {
+        let connections = pool.shutDown()
+        for connection in connections {
+            connection.grpc.beginGracefulShutdown()
+        }
+        let tasks = connections.map(\.connections)
+        if await Self.race(deadline: grace, { for task in tasks { await task.value } }) == nil {
             // A call stuck on a peer that never answers keeps a graceful shutdown waiting.
-            connections.cancel()
-            await connections.value
+            for task in tasks {
+                task.cancel()
+                await task.value
+            }
         }
     }
 
@@ -92,115 +101,115 @@ public final class CRIClient: ContainerRuntime {
     // MARK: Calls
 
     public func version(_ request: Runtime_V1_VersionRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_VersionResponse {
-        try await perform(.version, timeout: timeout) { [runtime = self.runtime] in try await runtime.version(request, options: $0) }
+        try await perform(.version, timeout: timeout) { try await $0.runtime.version(request, options: $1) }
     }
 
     public func status(_ request: Runtime_V1_StatusRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_StatusResponse {
-        try await perform(.status, timeout: timeout) { [runtime = self.runtime] in try await runtime.status(request, options: $0) }
+        try await perform(.status, timeout: timeout) { try await $0.runtime.status(request, options: $1) }
     }
 
     public func updateRuntimeConfig(_ request: Runtime_V1_UpdateRuntimeConfigRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_UpdateRuntimeConfigResponse {
-        try await perform(.updateRuntimeConfig, timeout: timeout) { [runtime = self.runtime] in try await runtime.updateRuntimeConfig(request, options: $0) }
+        try await perform(.updateRuntimeConfig, timeout: timeout) { try await $0.runtime.updateRuntimeConfig(request, options: $1) }
     }
 
     public func runPodSandbox(_ request: Runtime_V1_RunPodSandboxRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_RunPodSandboxResponse {
-        try await perform(.runPodSandbox, timeout: timeout) { [runtime = self.runtime] in try await runtime.runPodSandbox(request, options: $0) }
+        try await perform(.runPodSandbox, timeout: timeout) { try await $0.runtime.runPodSandbox(request, options: $1) }
     }
 
     public func stopPodSandbox(_ request: Runtime_V1_StopPodSandboxRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_StopPodSandboxResponse {
-        try await perform(.stopPodSandbox, timeout: timeout) { [runtime = self.runtime] in try await runtime.stopPodSandbox(request, options: $0) }
+        try await perform(.stopPodSandbox, timeout: timeout) { try await $0.runtime.stopPodSandbox(request, options: $1) }
     }
 
     public func removePodSandbox(_ request: Runtime_V1_RemovePodSandboxRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_RemovePodSandboxResponse {
-        try await perform(.removePodSandbox, timeout: timeout) { [runtime = self.runtime] in try await runtime.removePodSandbox(request, options: $0) }
+        try await perform(.removePodSandbox, timeout: timeout) { try await $0.runtime.removePodSandbox(request, options: $1) }
     }
 
     public func podSandboxStatus(_ request: Runtime_V1_PodSandboxStatusRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_PodSandboxStatusResponse {
-        try await perform(.podSandboxStatus, timeout: timeout) { [runtime = self.runtime] in try await runtime.podSandboxStatus(request, options: $0) }
+        try await perform(.podSandboxStatus, timeout: timeout) { try await $0.runtime.podSandboxStatus(request, options: $1) }
     }
 
     public func listPodSandbox(_ request: Runtime_V1_ListPodSandboxRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ListPodSandboxResponse {
-        try await perform(.listPodSandbox, timeout: timeout) { [runtime = self.runtime] in try await runtime.listPodSandbox(request, options: $0) }
+        try await perform(.listPodSandbox, timeout: timeout) { try await $0.runtime.listPodSandbox(request, options: $1) }
     }
 
     public func podSandboxStats(_ request: Runtime_V1_PodSandboxStatsRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_PodSandboxStatsResponse {
-        try await perform(.podSandboxStats, timeout: timeout) { [runtime = self.runtime] in try await runtime.podSandboxStats(request, options: $0) }
+        try await perform(.podSandboxStats, timeout: timeout) { try await $0.runtime.podSandboxStats(request, options: $1) }
     }
 
     public func createContainer(_ request: Runtime_V1_CreateContainerRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_CreateContainerResponse {
-        try await perform(.createContainer, timeout: timeout) { [runtime = self.runtime] in try await runtime.createContainer(request, options: $0) }
+        try await perform(.createContainer, timeout: timeout) { try await $0.runtime.createContainer(request, options: $1) }
     }
 
     public func startContainer(_ request: Runtime_V1_StartContainerRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_StartContainerResponse {
-        try await perform(.startContainer, timeout: timeout) { [runtime = self.runtime] in try await runtime.startContainer(request, options: $0) }
+        try await perform(.startContainer, timeout: timeout) { try await $0.runtime.startContainer(request, options: $1) }
     }
 
     public func stopContainer(_ request: Runtime_V1_StopContainerRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_StopContainerResponse {
-        try await perform(.stopContainer, timeout: timeout ?? stopContainerDeadline(request.timeout)) { [runtime = self.runtime] in try await runtime.stopContainer(request, options: $0) }
+        try await perform(.stopContainer, timeout: timeout ?? stopContainerDeadline(request.timeout)) { try await $0.runtime.stopContainer(request, options: $1) }
     }
 
     public func removeContainer(_ request: Runtime_V1_RemoveContainerRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_RemoveContainerResponse {
-        try await perform(.removeContainer, timeout: timeout) { [runtime = self.runtime] in try await runtime.removeContainer(request, options: $0) }
+        try await perform(.removeContainer, timeout: timeout) { try await $0.runtime.removeContainer(request, options: $1) }
     }
 
     public func listContainers(_ request: Runtime_V1_ListContainersRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ListContainersResponse {
-        try await perform(.listContainers, timeout: timeout) { [runtime = self.runtime] in try await runtime.listContainers(request, options: $0) }
+        try await perform(.listContainers, timeout: timeout) { try await $0.runtime.listContainers(request, options: $1) }
     }
 
     public func containerStatus(_ request: Runtime_V1_ContainerStatusRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ContainerStatusResponse {
-        try await perform(.containerStatus, timeout: timeout) { [runtime = self.runtime] in try await runtime.containerStatus(request, options: $0) }
+        try await perform(.containerStatus, timeout: timeout) { try await $0.runtime.containerStatus(request, options: $1) }
     }
 
     public func updateContainerResources(_ request: Runtime_V1_UpdateContainerResourcesRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_UpdateContainerResourcesResponse {
-        try await perform(.updateContainerResources, timeout: timeout) { [runtime = self.runtime] in try await runtime.updateContainerResources(request, options: $0) }
+        try await perform(.updateContainerResources, timeout: timeout) { try await $0.runtime.updateContainerResources(request, options: $1) }
     }
 
     public func reopenContainerLog(_ request: Runtime_V1_ReopenContainerLogRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ReopenContainerLogResponse {
-        try await perform(.reopenContainerLog, timeout: timeout) { [runtime = self.runtime] in try await runtime.reopenContainerLog(request, options: $0) }
+        try await perform(.reopenContainerLog, timeout: timeout) { try await $0.runtime.reopenContainerLog(request, options: $1) }
     }
 
     public func execSync(_ request: Runtime_V1_ExecSyncRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ExecSyncResponse {
-        try await perform(.execSync, timeout: timeout ?? execSyncDeadline(request.timeout)) { [runtime = self.runtime] in try await runtime.execSync(request, options: $0) }
+        try await perform(.execSync, timeout: timeout ?? execSyncDeadline(request.timeout)) { try await $0.runtime.execSync(request, options: $1) }
     }
 
     public func exec(_ request: Runtime_V1_ExecRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ExecResponse {
-        try await perform(.exec, timeout: timeout) { [runtime = self.runtime] in try await runtime.exec(request, options: $0) }
+        try await perform(.exec, timeout: timeout) { try await $0.runtime.exec(request, options: $1) }
     }
 
     public func attach(_ request: Runtime_V1_AttachRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_AttachResponse {
-        try await perform(.attach, timeout: timeout) { [runtime = self.runtime] in try await runtime.attach(request, options: $0) }
+        try await perform(.attach, timeout: timeout) { try await $0.runtime.attach(request, options: $1) }
     }
 
     public func portForward(_ request: Runtime_V1_PortForwardRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_PortForwardResponse {
-        try await perform(.portForward, timeout: timeout) { [runtime = self.runtime] in try await runtime.portForward(request, options: $0) }
+        try await perform(.portForward, timeout: timeout) { try await $0.runtime.portForward(request, options: $1) }
     }
 
     public func containerStats(_ request: Runtime_V1_ContainerStatsRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ContainerStatsResponse {
-        try await perform(.containerStats, timeout: timeout) { [runtime = self.runtime] in try await runtime.containerStats(request, options: $0) }
+        try await perform(.containerStats, timeout: timeout) { try await $0.runtime.containerStats(request, options: $1) }
     }
 
     public func listContainerStats(_ request: Runtime_V1_ListContainerStatsRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ListContainerStatsResponse {
-        try await perform(.listContainerStats, timeout: timeout) { [runtime = self.runtime] in try await runtime.listContainerStats(request, options: $0) }
+        try await perform(.listContainerStats, timeout: timeout) { try await $0.runtime.listContainerStats(request, options: $1) }
     }
 
     public func listImages(_ request: Runtime_V1_ListImagesRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ListImagesResponse {
-        try await perform(.listImages, timeout: timeout) { [image = self.image] in try await image.listImages(request, options: $0) }
+        try await perform(.listImages, timeout: timeout) { try await $0.image.listImages(request, options: $1) }
     }
 
     public func imageStatus(_ request: Runtime_V1_ImageStatusRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ImageStatusResponse {
-        try await perform(.imageStatus, timeout: timeout) { [image = self.image] in try await image.imageStatus(request, options: $0) }
+        try await perform(.imageStatus, timeout: timeout) { try await $0.image.imageStatus(request, options: $1) }
     }
 
     public func pullImage(_ request: Runtime_V1_PullImageRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_PullImageResponse {
-        try await perform(.pullImage, timeout: timeout) { [image = self.image] in try await image.pullImage(request, options: $0) }
+        try await perform(.pullImage, timeout: timeout) { try await $0.image.pullImage(request, options: $1) }
     }
 
     public func removeImage(_ request: Runtime_V1_RemoveImageRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_RemoveImageResponse {
-        try await perform(.removeImage, timeout: timeout) { [image = self.image] in try await image.removeImage(request, options: $0) }
+        try await perform(.removeImage, timeout: timeout) { try await $0.image.removeImage(request, options: $1) }
     }
 
     public func imageFsInfo(_ request: Runtime_V1_ImageFsInfoRequest, timeout: Duration?) async throws(CRIError) -> Runtime_V1_ImageFsInfoResponse {
-        try await perform(.imageFsInfo, timeout: timeout) { [image = self.image] in try await image.imageFsInfo(request, options: $0) }
+        try await perform(.imageFsInfo, timeout: timeout) { try await $0.image.imageFsInfo(request, options: $1) }
     }
 
     // MARK: Deadlines and errors
@@ -218,7 +227,7 @@ public final class CRIClient: ContainerRuntime {
 
     private func perform<Response: Sendable>(
         _ call: CRICall, timeout: Duration?,
-        _ body: @Sendable @escaping (CallOptions) async throws -> Response
+        _ body: @Sendable @escaping (RuntimeConnection, CallOptions) async throws -> Response
     ) async throws(CRIError) -> Response {
         var options = CallOptions.defaults
         let deadline = timeout ?? timeouts[call]
@@ -229,19 +238,26 @@ public final class CRIClient: ContainerRuntime {
         // gRPC enforces the deadline too, but waits for the call's task to wind down, and against
         // a peer that accepts and then closes or stalls the stream setup that never happens. The
         // race returns at the deadline (plus a little, so gRPC's own error wins when it can).
-        var outcome = await Self.race(deadline: deadline + .milliseconds(200)) { try await body(immutableOptions) }
-        // When the HTTP/2 connection closes under a call (grpc-swift: "Stream unexpectedly
-        // closed", seen under pod churn, docs/kubelet.md), a call that CRI defines as idempotent
-        // is sent once more on the re-dialled connection.
-        if call.isIdempotent, case .some(.failure(let error as RPCError)) = outcome, error.code == .unavailable,
-           error.message.hasPrefix("Stream unexpectedly closed"), !Task.isCancelled {
-            outcome = await Self.race(deadline: deadline + .milliseconds(200)) { try await body(immutableOptions) }
+        var connection = pool.lease()
+        var outcome = await Self.race(deadline: deadline + .milliseconds(200)) { [connection] in try await body(connection, immutableOptions) }
+        if case .some(.failure(let error as RPCError)) = outcome, Self.connectionClosed(error) {
+            // The connection is gone; grpc-swift may not have noticed yet, so later calls (and
+            // the retry) go to a fresh one.
+            pool.retire(connection, reason: error.message)
+            if call.isIdempotent, !Task.isCancelled {
+                connection = pool.lease()
+                outcome = await Self.race(deadline: deadline + .milliseconds(200)) { [connection] in try await body(connection, immutableOptions) }
+            }
         }
         switch outcome {
         case .some(.success(let response)):
             return response
         case .none:
             throw deadlineError(call, deadline)
+        case .some(.failure(let error as RPCError)) where Self.connectionClosed(error) && !call.isIdempotent:
+            throw CRIError(call: call, kind: .unreachable,
+                           message: "the connection closed during the call (\(error.message)); the runtime may have carried it out, so it was not sent again",
+                           endpoint: endpoint.path)
         case .some(.failure(let error as RPCError)):
             throw translate(error, call: call, deadline: deadline)
         case .some(.failure(let error as CancellationError)):
@@ -249,6 +265,13 @@ public final class CRIClient: ContainerRuntime {
         case .some(.failure(let error)):
             throw CRIError(call: call, kind: .unreachable, message: "\(error)", endpoint: endpoint.path)
         }
+    }
+
+    /// grpc-swift's errors for a stream whose HTTP/2 connection closed under it.
+    private static func connectionClosed(_ error: RPCError) -> Bool {
+        // "...: received RST_STREAM" ends one stream only and is not matched.
+        error.code == .unavailable
+            && (error.message == "Stream unexpectedly closed." || error.message == "Stream unexpectedly closed with error.")
     }
 
     private func deadlineError(_ call: CRICall, _ deadline: Duration) -> CRIError {
