@@ -103,9 +103,11 @@ public struct ProxyBenchCommand: ParsableCommand {
                     do { result = try JSONDecoder().decode(ProgramResult.self, from: Data(out.stdout)) } catch {
                         throw ProxyBenchError("\(backend) worker at N=\(n) M=\(m) printed no result: \(String(decoding: out.stdout, as: UTF8.self))")
                     }
-                    let latency = probe.measure(from: client, count: connectCount, port: Int(ProxyWorkload.servicePort)) {
-                        ProxyWorkload.clusterIP(Int.random(in: 0..<n)).description
-                    }
+                    let (latency, floor) = probe.measurePaired(
+                        from: client, count: connectCount, port: Int(ProxyWorkload.servicePort),
+                        target: { ProxyWorkload.clusterIP(Int.random(in: 0..<n)).description },
+                        floorPort: Int(ProxyWorkload.endpointPort),
+                        floorTarget: { workload.endpointIP(Int.random(in: 0..<n), Int.random(in: 0..<m)).description })
                     if let error = latency.firstError {
                         FileHandle.standardError.write(Data("\(backend) N=\(n) M=\(m): \(latency.failures) of \(connectCount) connects failed, first: \(error)\n".utf8))
                     }
@@ -116,6 +118,7 @@ public struct ProxyBenchCommand: ParsableCommand {
                         peakRSSKiB: result.peakRSSKiB,
                         connectP50Micros: latency.p50.isNaN ? nil : latency.p50, connectP99Micros: latency.p99.isNaN ? nil : latency.p99,
                         connects: connectCount, connectFailures: latency.failures,
+                        floorP50Micros: floor.p50.isNaN ? nil : floor.p50, floorP99Micros: floor.p99.isNaN ? nil : floor.p99,
                         baselineMethod: method, baselineSeconds: baseline, baselineTimeoutSeconds: timeout,
                         ratio: baseline.map { result.fullSyncSeconds / $0 })
                     report.rows.append(row)
@@ -127,7 +130,8 @@ public struct ProxyBenchCommand: ParsableCommand {
                     line += ", +1 service \(ProxyBenchOutput.milliseconds(row.partialAddSeconds))"
                     line += ", 1 endpoint \(ProxyBenchOutput.milliseconds(row.partialEndpointSeconds))"
                     line += ", \(row.objects) \(row.objectKind), peak RSS \(row.peakRSSKiB / 1024) MiB"
-                    line += ", connect p50/p99 \(p50)/\(p99) µs, baseline \(base)\n"
+                    let floorText = row.floorP99Micros.map { ProxyBenchOutput.fixed($0, 0) } ?? "-"
+                    line += ", connect p50/p99 \(p50)/\(p99) µs (floor p99 \(floorText) µs), baseline \(base)\n"
                     FileHandle.standardError.write(Data(line.utf8))
                 }
             }

@@ -82,37 +82,45 @@ public final class NFTablesProxier: ProxyBackend {
     public func sync(_ state: ProxyState, changed: Set<ServicePortName>, kind: SyncKind) throws {
         try programmed.withLock { p in
             var tx = Transaction(family: family, table: tableName)
-            var next = p
+            // The bookkeeping is updated in place (copying it would cost O(N) per partial
+            // sync); if the kernel then rejects the batch, `valid` stays false and the next
+            // sync rebuilds everything from the state.
             if kind == .full || !p.valid {
+                p.valid = false
                 tx.add(.addTable)
                 tx.add(.deleteTable)
-                next.services = [:]
+                p.services = [:]
                 for (name, info) in state.services {
-                    if let objects = render(name, info, state.endpoints[name] ?? []) { next.services[name] = objects }
+                    if let objects = render(name, info, state.endpoints[name] ?? []) { p.services[name] = objects }
                 }
-                (next.dispatchReferences, next.hairpinReferences) = renderFull(next.services, into: &tx)
+                (p.dispatchReferences, p.hairpinReferences) = renderFull(p.services, into: &tx)
             } else {
                 var diffs: [(old: ServiceObjects, new: ServiceObjects)] = []
                 for name in changed.sorted() {
                     let new = state.services[name].flatMap { render(name, $0, state.endpoints[name] ?? []) }
                     let old = p.services[name]
                     if old == new { continue }
-                    next.services[name] = new
+                    p.services[name] = new
                     diffs.append((old ?? ServiceObjects(), new ?? ServiceObjects()))
                 }
+                if diffs.isEmpty { return }
+                p.valid = false
+                let touchedDispatch = Set(diffs.flatMap { $0.old.dispatch + $0.new.dispatch }).sorted()
+                let touchedHairpin = Set(diffs.flatMap { $0.old.hairpin + $0.new.hairpin }).sorted()
+                let dispatchBefore = touchedDispatch.map { p.dispatchReferences[$0] ?? 0 }
+                let hairpinBefore = touchedHairpin.map { p.hairpinReferences[$0] ?? 0 }
                 for d in diffs {
-                    for m in d.old.dispatch { next.dispatchReferences[m, default: 0] -= 1 }
-                    for m in d.new.dispatch { next.dispatchReferences[m, default: 0] += 1 }
-                    for ip in d.old.hairpin { next.hairpinReferences[ip, default: 0] -= 1 }
-                    for ip in d.new.hairpin { next.hairpinReferences[ip, default: 0] += 1 }
+                    for m in d.old.dispatch { p.dispatchReferences[m, default: 0] -= 1 }
+                    for m in d.new.dispatch { p.dispatchReferences[m, default: 0] += 1 }
+                    for ip in d.old.hairpin { p.hairpinReferences[ip, default: 0] -= 1 }
+                    for ip in d.new.hairpin { p.hairpinReferences[ip, default: 0] += 1 }
                 }
                 // Shared dispatch chains come first (the elements below may goto them) and go
                 // last (after the elements that went to them are deleted).
                 var unusedDispatch: [Int] = []
-                for m in Set(diffs.flatMap { $0.old.dispatch + $0.new.dispatch }).sorted() {
-                    let before = p.dispatchReferences[m] ?? 0
-                    let after = next.dispatchReferences[m] ?? 0
-                    if after == 0 { next.dispatchReferences[m] = nil }
+                for (m, before) in zip(touchedDispatch, dispatchBefore) {
+                    let after = p.dispatchReferences[m] ?? 0
+                    if after == 0 { p.dispatchReferences[m] = nil }
                     if before == 0 && after > 0 { addDispatchChain(m, into: &tx) }
                     if before > 0 && after == 0 { unusedDispatch.append(m) }
                 }
@@ -123,23 +131,21 @@ public final class NFTablesProxier: ProxyBackend {
                 }
                 var gone: [IPAddress] = []
                 var added: [IPAddress] = []
-                for ip in Set(diffs.flatMap { $0.old.hairpin + $0.new.hairpin }).sorted() {
-                    let before = p.hairpinReferences[ip] ?? 0
-                    let after = next.hairpinReferences[ip] ?? 0
-                    if after == 0 { next.hairpinReferences[ip] = nil }
+                for (ip, before) in zip(touchedHairpin, hairpinBefore) {
+                    let after = p.hairpinReferences[ip] ?? 0
+                    if after == 0 { p.hairpinReferences[ip] = nil }
                     if before > 0 && after == 0 { gone.append(ip) }
                     if before == 0 && after > 0 { added.append(ip) }
                 }
                 if !gone.isEmpty { tx.add(.deleteElements(set: Self.hairpin, gone.map(Self.hairpinElement))) }
                 if !added.isEmpty { tx.add(.addElements(set: Self.hairpin, added.map(Self.hairpinElement))) }
             }
-            if tx.isEmpty { return }
-            do { try nft.apply(tx) } catch {
-                p.valid = false
-                throw error
+            if tx.isEmpty {
+                p.valid = true
+                return
             }
-            next.valid = true
-            p = next
+            try nft.apply(tx)
+            p.valid = true
         }
     }
 

@@ -41,21 +41,47 @@ final class ProxyBenchProbe {
 
     /// `count` connects to targets drawn by `target`; the p50 and p99 in microseconds and the
     /// number of failed connects.
-    func measure(from namespace: NetworkNamespace, count: Int, port: Int, target: () -> String) -> (p50: Double, p99: Double, failures: Int, firstError: String?) {
-        var samples: [Double] = []
+    func measure(from namespace: NetworkNamespace, count: Int, port: Int, target: () -> String) -> Quantiles {
+        var samples = Samples()
+        for _ in 0..<count { samples.add { try connect(from: namespace, host: target(), port: port) } }
+        return samples.quantiles
+    }
+
+    /// `count` connects to Service targets interleaved one by one with `count` connects to
+    /// endpoint addresses straight (the floor: the same namespaces, veths and probe, no DNAT),
+    /// so that load on the machine during the run weighs on both alike.
+    func measurePaired(from namespace: NetworkNamespace, count: Int, port: Int, target: () -> String,
+                       floorPort: Int, floorTarget: () -> String) -> (service: Quantiles, floor: Quantiles) {
+        var service = Samples()
+        var floor = Samples()
+        for _ in 0..<count {
+            service.add { try connect(from: namespace, host: target(), port: port) }
+            floor.add { try connect(from: namespace, host: floorTarget(), port: floorPort) }
+        }
+        return (service.quantiles, floor.quantiles)
+    }
+
+    typealias Quantiles = (p50: Double, p99: Double, failures: Int, firstError: String?)
+
+    private struct Samples {
+        var micros: [Double] = []
         var failures = 0
         var firstError: String?
-        for _ in 0..<count {
-            do { samples.append(try connect(from: namespace, host: target(), port: port).seconds * 1e6) } catch {
+
+        mutating func add(_ connect: () throws -> Duration) {
+            do { micros.append(try connect().seconds * 1e6) } catch {
                 failures += 1
                 if firstError == nil { firstError = "\(error)" }
             }
         }
-        samples.sort()
-        func quantile(_ q: Double) -> Double {
-            samples.isEmpty ? .nan : samples[min(samples.count - 1, Int((Double(samples.count) * q).rounded(.up)) - 1)]
+
+        var quantiles: Quantiles {
+            let sorted = micros.sorted()
+            func quantile(_ q: Double) -> Double {
+                sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1)]
+            }
+            return (quantile(0.5), quantile(0.99), failures, firstError)
         }
-        return (quantile(0.5), quantile(0.99), failures, firstError)
     }
 
     func shutdown() {

@@ -17,6 +17,10 @@ struct ProxyBenchRow: Codable, Sendable {
     var connectP99Micros: Double?
     var connects: Int
     var connectFailures: Int
+    /// Connects straight to endpoint addresses, interleaved one by one with the Service
+    /// connects of this row (nil in runs from before they were measured).
+    var floorP50Micros: Double?
+    var floorP99Micros: Double?
     /// How upstream applies the same Services: `iptables-restore`, `nft -f` (KEP-3866 shape),
     /// `ipvsadm --restore`.
     var baselineMethod: String
@@ -48,7 +52,7 @@ enum ProxyBenchOutput {
     /// The table printed on stdout.
     static func table(_ report: ProxyBenchReport) -> String {
         var t = Table("BACKEND", "ENV", "N", "M", "FULL SYNC", "+1 SERVICE", "1 ENDPOINT", "OBJECTS", "PEAK RSS",
-                      "P50 CONNECT", "P99 CONNECT", "BASELINE", "RATIO")
+                      "P50 CONNECT", "P99 CONNECT", "P99 FLOOR", "BASELINE", "RATIO")
         for r in report.rows {
             t.append([
                 r.backend, r.environment, "\(r.services)", "\(r.endpoints)",
@@ -56,6 +60,7 @@ enum ProxyBenchOutput {
                 "\(r.objects) \(r.objectKind)", "\(r.peakRSSKiB / 1024) MiB",
                 r.connectP50Micros.map { fixed($0, 0) + " µs" } ?? "-",
                 (r.connectP99Micros.map { fixed($0, 0) + " µs" } ?? "-") + (r.connectFailures > 0 ? " (\(r.connectFailures)/\(r.connects) failed)" : ""),
+                r.floorP99Micros.map { fixed($0, 0) + " µs" } ?? "-",
                 (r.baselineSeconds.map(milliseconds) ?? "> \(r.baselineTimeoutSeconds) s") + " " + r.baselineMethod,
                 r.ratio.map { fixed($0, 2) + "x" } ?? (r.baselineSeconds == nil ? "< " + fixed(r.fullSyncSeconds / Double(r.baselineTimeoutSeconds), 2) + "x" : "-"),
             ])

@@ -13,7 +13,8 @@ struct ProgramResult: Codable, Sendable {
     var fullSyncSeconds: Double
     var partialAddSeconds: Double
     var partialEndpointSeconds: Double
-    /// Rules (iptables `-A` lines), objects (nftables batch operations) or virtual + real
+    /// Rules (iptables `-A` lines), objects (nftables tables, chains, rules, sets and set
+    /// elements, each counted once) or virtual + real
     /// servers (IPVS) of the full sync.
     var objects: Int
     var objectKind: String
@@ -29,7 +30,12 @@ enum ProxyBenchWorker {
         switch name {
         case "nftables":
             let backend = NFTablesProxier(family: .ip, nft: NetlinkNFTables())
-            return (backend, { (backend.fullTransaction($0).operations.count, "batch ops") })
+            return (backend, { state in
+                let objects = backend.fullTransaction(state).operations.reduce(0) { n, op in
+                    if case .addElements(_, let e) = op { n + e.count } else { n + 1 }
+                }
+                return (objects, "objects")
+            })
         case "iptables", "iptables-legacy":
             let backend = IPTablesProxier(family: .ip, ipt: ExecIPTables(variant: name == "iptables" ? .nft : .legacy))
             return (backend, { state in
