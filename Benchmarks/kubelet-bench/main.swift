@@ -11,7 +11,6 @@ import CRI
 import Foundation
 import KubeAPI
 import Kubelet
-import Synchronization
 import TestSupport
 
 struct Options {
@@ -164,8 +163,8 @@ func measure(_ client: CRIClient, _ fixture: ContainerdFixture, _ options: Optio
                  percentile(kubeletBurst, 50) / percentile(floorBurst, 50)))
 }
 
-// Synchronous top level on purpose: with an async top-level main, Foundation's Process (which
-// the fixture runs the hack scripts with) never sees its child exit here.
+// Top-level code runs on the main actor: a `Task {}` made here would inherit it and never run
+// while the main thread waits on a semaphore (the bench hung that way), so the top level awaits.
 let options: Options
 do { options = try Options(Array(CommandLine.arguments.dropFirst())) } catch {
     print("kubelet-bench: \(error)")
@@ -180,15 +179,10 @@ do { fixture = try ContainerdFixture.start() } catch {
     print("kubelet-bench: starting containerd failed: \(error)")
     exit(1)
 }
-let finished = DispatchSemaphore(value: 0)
-let failure = Mutex<String?>(nil)
-Task {
-    do { try await bench(fixture, options) } catch { failure.withLock { $0 = "\(error)" } }
-    finished.signal()
-}
-finished.wait()
+var failure: String?
+do { try await bench(fixture, options) } catch { failure = "\(error)" }
 try? fixture.shutdown()
-if let message = failure.withLock({ $0 }) {
-    print("kubelet-bench: \(message)")
+if let failure {
+    print("kubelet-bench: \(failure)")
     exit(1)
 }

@@ -28,6 +28,26 @@ struct CRIConnectionIntegrationTests {
         }
     }
 
+    final class Errors: Sendable {
+        private let messages = Mutex<[String]>([])
+
+        func add(_ message: String) {
+            messages.withLock { $0.append(message) }
+        }
+
+        var all: [String] { messages.withLock { $0 } }
+    }
+
+    final class Flag: Sendable {
+        private let value = Atomic(false)
+
+        var isSet: Bool { value.load(ordering: .acquiring) }
+
+        func set() {
+            value.store(true, ordering: .releasing)
+        }
+    }
+
     /// Sequential Version calls; returns the failures, each with its index.
     private func callVersion(_ client: CRIClient, times: Int) async -> [String] {
         var failures: [String] = []
@@ -42,9 +62,9 @@ struct CRIConnectionIntegrationTests {
     }
 
     /// The cause, shown: with no budget, one connection carrying quick calls is closed by the
-    /// client's own HTTP/2 layer once containerd's PINGs (about one per call) pass
-    /// swift-nio-http2's 200 control frames per 30 s, and a call fails with "Stream
-    /// unexpectedly closed".
+    /// client's own HTTP/2 layer (NIOHTTP2Errors.ExcessiveControlFrames) once containerd's PINGs,
+    /// about one per call, pass swift-nio-http2's 200 control frames per 30 s. Version is
+    /// idempotent, so the call caught in the drop is sent again on a fresh connection.
     @Test func unbudgetedConnectionDropsOnControlFrameLimit() async throws {
         let fixture = try ContainerdFixture.start()
         defer { try? fixture.shutdown() }
@@ -55,10 +75,12 @@ struct CRIConnectionIntegrationTests {
         let failures = await callVersion(client, times: 400)
         await client.close()
         #expect(log.failures.contains { $0.contains("ExcessiveControlFrames") }, "events: \(log.all)")
+        // The frame that trips the limit is not passed on, so the observer counts up to 200.
         let closedAfter = log.all.compactMap { if case .closed(_, let frames) = $0 { frames } else { nil } }
-        // NIO closes on the 201st PING/SETTINGS frame in its window.
-        #expect(closedAfter.contains { $0 > 200 }, "control frames per closed connection: \(closedAfter)")
-        #expect(failures.contains { $0.contains("Stream unexpectedly closed") }, "failures: \(failures)")
+        #expect(closedAfter.contains { $0 >= 190 }, "control frames per closed connection: \(closedAfter)")
+        #expect(log.all.contains { if case .rotated(_, let reason) = $0 { reason.contains("Stream unexpectedly closed") } else { false } },
+                "events: \(log.all)")
+        #expect(failures.isEmpty)
     }
 
     /// The fix: with the default budget, the same load never trips the limit.
@@ -84,12 +106,12 @@ struct CRIConnectionIntegrationTests {
         defer { try? fixture.shutdown() }
         let log = EventLog()
         let client = try CRIClient(endpoint: RuntimeEndpoint(parsing: fixture.socketPath), events: log.record)
-        let errors = Mutex<[String]>([])
-        let churning = Atomic(true)
+        let errors = Errors()
+        let churning = Flag()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 // The PLEG's relist: lists and statuses, quickly and often.
-                while churning.load(ordering: .relaxed) {
+                while !churning.isSet {
                     do {
                         let containers = try await client.listContainers(Runtime_V1_ListContainersRequest()).containers
                         _ = try await client.listPodSandbox(Runtime_V1_ListPodSandboxRequest())
@@ -99,7 +121,7 @@ struct CRIConnectionIntegrationTests {
                             _ = try? await client.containerStatus(status)
                         }
                     } catch {
-                        errors.withLock { $0.append("relist: \(error)") }
+                        errors.add("relist: \(error)")
                     }
                 }
             }
@@ -109,24 +131,24 @@ struct CRIConnectionIntegrationTests {
                         pods.addTask {
                             for round in 0..<3 {
                                 do {
-                                    try await churnPod(client, fixture, name: "churn-\(worker)-\(round)")
+                                    try await Self.churnPod(client, fixture, name: "churn-\(worker)-\(round)")
                                 } catch {
-                                    errors.withLock { $0.append("pod \(worker)/\(round): \(error)") }
+                                    errors.add("pod \(worker)/\(round): \(error)")
                                 }
                             }
                         }
                     }
                 }
-                churning.store(false, ordering: .relaxed)
+                churning.set()
             }
         }
         await client.close()
-        let failed = errors.withLock { $0 }
+        let failed = errors.all
         #expect(failed.isEmpty)
         #expect(log.failures.isEmpty, "events: \(log.all)")
     }
 
-    private func churnPod(_ client: CRIClient, _ fixture: ContainerdFixture, name: String) async throws {
+    private static func churnPod(_ client: CRIClient, _ fixture: ContainerdFixture, name: String) async throws {
         let sandbox = fixture.sandboxConfig(name: name)
         var run = Runtime_V1_RunPodSandboxRequest()
         run.config = sandbox
