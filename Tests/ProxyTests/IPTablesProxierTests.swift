@@ -143,6 +143,68 @@ import TestSupport
         for table in ["filter", "nat"] { #expect(!(try fake.save(table: table)).contains("KUBE-"), "\(table)") }
     }
 
+    /// A full sync is one restore: the jumps from the built-in chains are part of it, once.
+    @Test func fullSyncIsOneRestoreWithTheJumps() throws {
+        let fake = FakeIPTables()
+        let proxier = IPTablesProxier(family: .ip, ipt: fake)
+        let s = state(Shapes.web, Shapes.info(nodePort: 30080), [Shapes.ep("10.180.0.1")])
+        try proxier.sync(s, changed: [], kind: .full)
+        #expect(fake.restores.count == 1)
+        try proxier.sync(s, changed: [], kind: .full)
+        #expect(fake.restores.count == 2)
+        #expect(!fake.restores[1].contains("-I PREROUTING"), "a later full sync re-inserted the jumps")
+        for (table, chain, target) in [("nat", "PREROUTING", "KUBE-SERVICES"), ("nat", "POSTROUTING", "KUBE-POSTROUTING"), ("filter", "FORWARD", "KUBE-FORWARD")] {
+            #expect(fake.table(table)?.rules(chain)?.filter { $0.hasSuffix("-j \(target)") }.count == 1, "\(table) \(chain)")
+        }
+        // A new process finds the jumps in place and does not add them again.
+        let restarted = IPTablesProxier(family: .ip, ipt: fake)
+        try restarted.sync(s, changed: [], kind: .full)
+        #expect(!fake.restores[2].contains("-I "))
+        #expect(fake.table("filter")?.rules("INPUT")?.count == 3)
+        // Upstream's order: the last jump in the list is prepended last, so it comes first.
+        #expect(fake.table("filter")?.rules("FORWARD")?.first?.hasSuffix("-j KUBE-EXTERNAL-SERVICES") == true)
+    }
+
+    @Test func failedSyncRereadsTheJumps() throws {
+        let fake = FakeIPTables()
+        let proxier = IPTablesProxier(family: .ip, ipt: fake)
+        let s = state(Shapes.web, Shapes.info(), [Shapes.ep("10.180.0.1")])
+        try proxier.sync(s, changed: [], kind: .full)
+        // Someone removes a jump; a failed sync makes the next full sync look again.
+        try fake.deleteRule(table: "nat", chain: "PREROUTING", ["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"])
+        fake.failNext(IPTablesError("injected"))
+        #expect(throws: IPTablesError.self) { try proxier.sync(s, changed: [], kind: .full) }
+        try proxier.sync(s, changed: [], kind: .full)
+        #expect(fake.table("nat")?.rules("PREROUTING")?.filter { $0.hasSuffix("-j KUBE-SERVICES") }.count == 1)
+        #expect(fake.table("nat")?.rules("OUTPUT")?.filter { $0.hasSuffix("-j KUBE-SERVICES") }.count == 1)
+    }
+
+    /// Upstream's large-cluster mode: above 1,000 endpoints the per-Service and per-endpoint
+    /// chains lose their comments; the dispatch rules keep them.
+    @Test func largeClusterDropsChainComments() throws {
+        var s = ProxyState()
+        func add(_ i: Int, endpoints: Int) {
+            let name = ServicePortName(namespace: "ns", name: "svc\(i)", port: "", protocol: .tcp)
+            var info = Shapes.info()
+            info.clusterIPs = [IPAddress("172.30.\(i / 250).\(i % 250 + 1)")!]
+            s.services[name] = info
+            s.endpoints[name] = (0..<endpoints).map { Shapes.ep("10.181.\(i / 250).\(i % 250 + 1)", UInt16(8000 + $0)) }
+        }
+        for i in 0..<500 { add(i, endpoints: 2) }
+        let fake = FakeIPTables()
+        let proxier = IPTablesProxier(family: .ip, ipt: fake)
+        try proxier.sync(s, changed: [], kind: .full)
+        func sepRules() -> [String] { fake.table("nat")!.chains.filter { $0.name.hasPrefix("KUBE-SEP-") || $0.name.hasPrefix("KUBE-SVC-") }.flatMap(\.rules) }
+        #expect(sepRules().allSatisfy { $0.contains("--comment") }, "1,000 endpoints is not yet large")
+        // One more endpoint crosses the threshold: a partial sync rewrites every chain.
+        add(500, endpoints: 1)
+        try proxier.sync(s, changed: [ServicePortName(namespace: "ns", name: "svc500", port: "", protocol: .tcp)], kind: .partial)
+        #expect(sepRules().count == 3 * 1001)
+        #expect(sepRules().allSatisfy { !$0.contains("--comment") })
+        #expect(fake.table("nat")!.rules("KUBE-SERVICES")!.dropLast().allSatisfy { $0.contains("--comment \"ns/svc") })
+        #expect(proxier.fullRestoreText(s) == proxier.describeRules())
+    }
+
     @Test func affinityUsesRecentWithTheTimeout() throws {
         let fake = FakeIPTables()
         var info = Shapes.info()
