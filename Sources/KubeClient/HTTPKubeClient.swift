@@ -188,7 +188,7 @@ enum RequestBuilder {
 /// Turns response bodies into values or errors.
 enum ResponseDecoder {
     static func decode<R: Decodable>(_ type: R.Type, from body: ByteBuffer, operation: String) throws(KubeClientError) -> R {
-        do { return try JSONDecoder().decode(R.self, from: Data(body.readableBytesView)) } catch {
+        do { return try JSONValue.decode(R.self, fromJSON: body.readableBytesView) } catch {
             throw KubeClientError.decode("\(operation): cannot decode \(R.self): \(describe(error))")
         }
     }
@@ -258,41 +258,27 @@ enum ResponseDecoder {
 
 /// Splits a watch body into newline-delimited JSON events and decodes them.
 enum WatchDecoder {
-    private struct Envelope: Decodable {
-        var type: String
-    }
-
-    private struct TypedEvent<T: Decodable>: Decodable {
-        var object: T
-    }
-
-    private struct BookmarkEvent: Decodable {
-        struct Object: Decodable {
-            struct Meta: Decodable { var resourceVersion: String? }
-            var metadata: Meta?
-        }
-        var object: Object
-    }
-
     /// Decodes one event line. Throws `KubeClientError` for an ERROR event (carrying its Status)
-    /// and for a line that is not an event.
+    /// and for a line that is not an event. The line is parsed once; the object is decoded from
+    /// the parsed tree.
     static func decode<T: KubeObject>(_ type: T.Type, line: some Collection<UInt8>) throws(KubeClientError) -> WatchEvent<T> {
-        let data = Data(line)
-        let decoder = JSONDecoder()
-        let kind: String
-        do { kind = try decoder.decode(Envelope.self, from: data).type } catch {
+        let event: JSONValue
+        do { event = try JSONValue.parse(line) } catch {
+            throw KubeClientError.decode("watch \(T.kind): not a watch event: \(error): \(String(decoding: line.prefix(200), as: UTF8.self))")
+        }
+        guard let kind = event["type"]?.stringValue else {
             throw KubeClientError.decode("watch \(T.kind): not a watch event: \(String(decoding: line.prefix(200), as: UTF8.self))")
         }
+        let object = event["object"] ?? .null
         do {
             switch kind {
-            case "ADDED": return .added(try decoder.decode(TypedEvent<T>.self, from: data).object)
-            case "MODIFIED": return .modified(try decoder.decode(TypedEvent<T>.self, from: data).object)
-            case "DELETED": return .deleted(try decoder.decode(TypedEvent<T>.self, from: data).object)
+            case "ADDED": return .added(try object.decode(T.self))
+            case "MODIFIED": return .modified(try object.decode(T.self))
+            case "DELETED": return .deleted(try object.decode(T.self))
             case "BOOKMARK":
-                let rv = try decoder.decode(BookmarkEvent.self, from: data).object.metadata?.resourceVersion ?? ""
-                return .bookmark(resourceVersion: rv)
+                return .bookmark(resourceVersion: object["metadata"]?["resourceVersion"]?.stringValue ?? "")
             case "ERROR":
-                guard let status = try decoder.decode(TypedEvent<ResponseDecoder.WireStatus>.self, from: data).object.statusValue else {
+                guard let status = try object.decode(ResponseDecoder.WireStatus.self).statusValue else {
                     throw KubeClientError.decode("watch \(T.kind): ERROR event without a Status")
                 }
                 throw KubeClientError(status: status)
