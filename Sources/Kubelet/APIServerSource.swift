@@ -106,10 +106,10 @@ public struct APIPodObjects: PodObjectReader {
     /// The tokens of pods' projected serviceAccountToken sources (ServiceAccountTokenManager.swift).
     let tokens: ServiceAccountTokenManager
 
-    /// `tokenRequester` makes TokenRequests (default: through `client`).
-    public init(client: any KubeAPIClient, tokenRequester: (any ServiceAccountTokenRequester)? = nil) {
+    /// `tokenRequester` makes TokenRequests (default: through `client`); `clock` times their refresh.
+    public init(client: any KubeAPIClient, tokenRequester: (any ServiceAccountTokenRequester)? = nil, clock: any KubeletClock = SystemClock()) {
         self.client = client
-        tokens = ServiceAccountTokenManager(requester: tokenRequester ?? KubeClientTokenRequester(client: client))
+        tokens = ServiceAccountTokenManager(requester: tokenRequester ?? KubeClientTokenRequester(client: client), clock: clock)
     }
 
     public func configMap(namespace: String, name: String) async throws(KubeletError) -> ConfigMap? {

@@ -246,7 +246,7 @@ final class FakeTokenRequester: ServiceAccountTokenRequester {
         try api.seed([ConfigMap(metadata: ObjectMeta(name: "kube-root-ca.crt", namespace: "team"), data: ["ca.crt": "-----BEGIN CERTIFICATE-----\nCA\n"])])
         try api.seed([ServiceEnvironmentTests.kubernetes])
         let requester = FakeTokenRequester(clock: h.clock)
-        let objects = APIPodObjects(client: api, tokenRequester: requester)
+        let objects = APIPodObjects(client: api, tokenRequester: requester, clock: h.clock)
         let worker = PodWorker(pod: try Self.pod(), runtime: h.runtime, node: h.node, clock: h.clock, objects: objects, mounter: h.mounts)
         await worker.syncPod()
         let failure = await worker.lastError?.description ?? ""
