@@ -126,6 +126,12 @@ struct ServiceAccountIntegrationTests {
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(await kubelet.worker(namespace: "default", name: podName) == nil, "the kubelet removed the pod")
+        // The sandbox goes before the kubelet and its runtime connection stop.
+        while ContinuousClock.now < gone, !((try? await runtime.listPodSandbox(Runtime_V1_ListPodSandboxRequest()).items) ?? []).isEmpty {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(try await runtime.listPodSandbox(Runtime_V1_ListPodSandboxRequest()).items.isEmpty, "the pod's sandbox is removed")
+        for task in tasks { task.cancel() }
         await client.shutdown()
         await runtime.close()
         await store.close()
