@@ -240,6 +240,15 @@ public final class CRIClient: ContainerRuntime {
         // race returns at the deadline (plus a little, so gRPC's own error wins when it can).
         var connection = pool.lease()
         var outcome = await Self.race(deadline: deadline + .milliseconds(200)) { [connection] in try await body(connection, immutableOptions) }
+        // A concurrent call can rotate the leased connection and stop its gRPC client before
+        // this call starts on it; gRPC then refuses the call without sending it, so any call
+        // may go to the current connection instead.
+        for _ in 0..<3 {
+            guard case .some(.failure(let error as RuntimeError)) = outcome, error.code == .clientIsStopped,
+                  !pool.isShutDown, !Task.isCancelled else { break }
+            connection = pool.lease()
+            outcome = await Self.race(deadline: deadline + .milliseconds(200)) { [connection] in try await body(connection, immutableOptions) }
+        }
         if case .some(.failure(let error as RPCError)) = outcome, Self.connectionClosed(error) {
             // The connection is gone; grpc-swift may not have noticed yet, so later calls (and
             // the retry) go to a fresh one.

@@ -288,10 +288,7 @@ final class ConnectionPool: Sendable {
         }
     }
 
-    /// The number of retired connections still finishing calls, for tests.
-    var retiredCount: Int {
-        state.withLock { state in state.retired.count { !$0.isDone } }
-    }
+    var isShutDown: Bool { state.withLock { $0.shutDown } }
 
     /// Makes a new current connection and files the old one under `retired` (dropping retired
     /// ones that have ended); returns the old one, or nil if the transport cannot be made.
