@@ -244,7 +244,7 @@ public final class CRIClient: ContainerRuntime {
         // this call starts on it; gRPC then refuses the call without sending it, so any call
         // may go to the current connection instead.
         for _ in 0..<3 {
-            guard case .some(.failure(let error as RuntimeError)) = outcome, error.code == .clientIsStopped,
+            guard case .some(.failure(let error)) = outcome, Self.refusedUnsent(error),
                   !pool.isShutDown, !Task.isCancelled else { break }
             connection = pool.lease()
             outcome = await Self.race(deadline: deadline + .milliseconds(200)) { [connection] in try await body(connection, immutableOptions) }
@@ -274,6 +274,14 @@ public final class CRIClient: ContainerRuntime {
         case .some(.failure(let error)):
             throw CRIError(call: call, kind: .unreachable, message: "\(error)", endpoint: endpoint.path)
         }
+    }
+
+    /// grpc-swift's errors for a call refused before any of it was sent: the client was
+    /// stopped, or its channel was shutting down.
+    private static func refusedUnsent(_ error: any Error) -> Bool {
+        if let error = error as? RuntimeError { return error.code == .clientIsStopped }
+        if let error = error as? RPCError { return error.code == .unavailable && error.message == "Channel is shutting down." }
+        return false
     }
 
     /// grpc-swift's errors for a stream whose HTTP/2 connection closed under it.
