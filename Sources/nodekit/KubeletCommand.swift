@@ -33,7 +33,7 @@ struct KubeletCommand: AsyncParsableCommand {
         let name = options.resolvedNodeName
         let podManifestPath = options.podManifestPath ?? ""
         let address = options.address
-        let runtime = try CRIClient(endpoint: endpoint)
+        let runtime = try options.runtimeClient(logger: logger)
         let node = NodeInfo.host(nodeName: name, rootDirectory: options.rootDir)
         let api: KubeletAPIConnection?
         do { api = try kubeconfig.map { path throws(KubeletError) in try KubeletAPIConnection(kubeconfigPath: path, nodeName: name, logger: logger) } } catch {

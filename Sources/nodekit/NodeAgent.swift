@@ -73,8 +73,7 @@ struct NodeAgent: Sendable {
         let registered = try await NodeRegistration(nodeName: name, internalIP: ip).register(with: client)
         logger.info("node registered", metadata: ["node": "\(name)", "ip": "\(ip ?? "-")", "podCIDR": "\(registered.spec?.podCIDR ?? "(not yet assigned)")"])
 
-        let endpoint = try options.kubelet.endpoint()
-        let runtime = try CRIClient(endpoint: endpoint)
+        let runtime = try options.kubelet.runtimeClient(logger: logger)
         do {
             try await run(name: name, ip: ip, runtime: runtime)
         } catch {

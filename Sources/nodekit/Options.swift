@@ -3,6 +3,7 @@ import ArgumentParser
 import CRI
 import Foundation
 import KubeClient
+import Logging
 
 /// The API server's flags, one definition for `nodekit apiserver` and `nodekit server`. Where
 /// the two commands spelled a flag differently, upstream kube-apiserver's name comes first and
@@ -92,5 +93,16 @@ struct KubeletOptions: ParsableArguments {
         } catch {
             throw ValidationError("--runtime-endpoint: \(error)")
         }
+    }
+
+    /// The CRI client on `--runtime-endpoint`, its connection events in `logger`: failures and
+    /// GOAWAYs at warning (calls in flight fail with them), opens, closes and rotations at debug.
+    func runtimeClient(logger: Logger) throws -> CRIClient {
+        try CRIClient(endpoint: endpoint(), events: { event in
+            switch event {
+            case .failed, .goAwayReceived, .goAwaySent: logger.warning("\(event)")
+            case .opened, .closed, .rotated: logger.debug("\(event)")
+            }
+        })
     }
 }
