@@ -60,17 +60,41 @@ public enum Manifest {
         keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
     }
 
+    /// A plain scalar as a YAML 1.1 integer the way go-yaml reads it: an optional sign, then
+    /// decimal, `0x` hex, `0o` or leading-`0` octal, or `0b` binary, with `_` separators
+    /// ignored; nil when it is not one.
+    static func yamlInteger(_ text: String) -> Int64? {
+        var body = Substring(text)
+        var sign = ""
+        if let first = body.first, first == "-" || first == "+" {
+            sign = first == "-" ? "-" : ""
+            body = body.dropFirst()
+        }
+        guard let first = body.first, first.isASCII, first.isNumber else { return nil }
+        var digits = Substring(body.filter { $0 != "_" })
+        let radix: Int
+        if digits.hasPrefix("0x") { radix = 16; digits = digits.dropFirst(2) }
+        else if digits.hasPrefix("0o") { radix = 8; digits = digits.dropFirst(2) }
+        else if digits.hasPrefix("0b") { radix = 2; digits = digits.dropFirst(2) }
+        else if digits.hasPrefix("0"), digits.count > 1 { radix = 8; digits = digits.dropFirst() }
+        else { radix = 10 }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isHexDigit }) else { return nil }
+        return Int64(sign + digits, radix: radix)
+    }
+
     private static func jsonValue(_ node: Yams.Node, source: String) throws -> JSONValue {
         switch node {
         case .scalar(let s):
-            // Quoted scalars are strings; plain ones follow YAML 1.2 core schema resolution.
+            // Quoted scalars are strings; plain ones follow YAML 1.2 core schema resolution,
+            // except integers, which follow upstream's YAML reader (sigs.k8s.io/yaml: YAML 1.1
+            // ints, so `defaultMode: 0400` is octal 256, as the Kubernetes docs promise).
             if s.style != .plain { return .string(s.string) }
             switch s.string {
             case "", "~", "null", "Null", "NULL": return .null
             case "true", "True", "TRUE": return .bool(true)
             case "false", "False", "FALSE": return .bool(false)
             default:
-                if let i = Int64(s.string) { return .number(Double(i)) }
+                if let i = yamlInteger(s.string) { return .number(Double(i)) }
                 if s.string.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }), let d = Double(s.string), d.isFinite { return .number(d) }
                 return .string(s.string)
             }

@@ -46,6 +46,9 @@ public actor PodWorker {
     /// Termination messages of exited containers, by container id.
     var terminationMessages: [String: String] = [:]
     var volumePaths: [String: String]?
+    /// When the object volumes were last compared with the API's objects (see
+    /// ``refreshObjectVolumes(sandboxIP:now:)``); nil until the first running step.
+    var lastVolumeRefresh: Date?
 
     /// `objects` reads the ConfigMaps and Secrets the pod refers to (nil: standalone, none
     /// exist); `mounter` makes the tmpfs mounts of its volumes.
@@ -125,6 +128,7 @@ public actor PodWorker {
                     await runProbes(state, sandbox: sandbox, now: now)
                     try await syncContainers(state, sandbox: sandbox, now: now)
                     await refreshServiceAccountTokens(sandboxIP: sandbox.ip)
+                    await refreshObjectVolumes(sandboxIP: sandbox.ip, now: now)
                     state = try await inspector.pod(uid: uid)
                 }
             }
@@ -208,6 +212,30 @@ public actor PodWorker {
             if let started = c.startedAt, let due = probes[c.name]?.nextDue(startedAt: started) { wake = min(wake, due) }
         }
         return .milliseconds(max(0, Int64(wake.timeIntervalSince(now) * 1000)))
+    }
+
+    /// How often a running pod's configMap, secret, downwardAPI and projected volumes are
+    /// compared with the objects: upstream's kubelet does it on its periodic pod sync (1 min).
+    static let volumeRefreshInterval: TimeInterval = 60
+
+    /// Rewrites the pod's object volumes whose contents changed (``Volumes/refresh(pod:runtime:objects:)``),
+    /// at most once per ``volumeRefreshInterval``; only with an API server (a static pod's
+    /// manifest change replaces the pod).
+    func refreshObjectVolumes(sandboxIP: String, now: Date) async {
+        guard objectReader != nil, volumePaths != nil else { return }
+        guard let last = lastVolumeRefresh else { lastVolumeRefresh = now; return }
+        guard now.timeIntervalSince(last) >= Self.volumeRefreshInterval else { return }
+        lastVolumeRefresh = now
+        do {
+            let objects = try await podObjects()
+            let result = volumes.refresh(pod: pod, runtime: ContainerConfigBuilder.Runtime(podIP: sandboxIP, podIPs: [sandboxIP]), objects: objects)
+            if !result.rewritten.isEmpty {
+                logger.info("volumes updated from their objects", metadata: ["pod": "\(pod.key)", "volumes": "\(result.rewritten.joined(separator: ","))"])
+            }
+            for failure in result.failures { logger.warning("volume refresh failed", metadata: ["pod": "\(pod.key)", "error": "\(failure)"]) }
+        } catch {
+            logger.warning("volume refresh failed", metadata: ["pod": "\(pod.key)", "error": "\(error)"])
+        }
     }
 
     /// The ConfigMaps and Secrets the pod refers to, read now (none without an API server).

@@ -140,6 +140,72 @@ public struct VolumeManager: Sendable {
         }
     }
 
+    /// What ``refresh(pod:runtime:objects:)`` did: the volumes it wrote again, and one line per
+    /// volume it could not compute or write (that volume keeps its previous files).
+    public struct RefreshResult: Sendable, Equatable {
+        public var rewritten: [String] = []
+        public var failures: [String] = []
+    }
+
+    /// Writes again, atomically, each configMap, secret, downwardAPI and projected volume of
+    /// `pod` whose files differ from what `objects` and the pod say now, as upstream's kubelet
+    /// does on its periodic pod sync: running containers see updated ConfigMaps, Secrets,
+    /// labels and annotations without a restart. Volumes not set up yet are skipped. A volume
+    /// whose object is gone and not optional keeps its files, and is named in `failures`.
+    public func refresh(pod: Pod, runtime: ContainerConfigBuilder.Runtime, objects: PodObjects) -> RefreshResult {
+        var result = RefreshResult()
+        let podDirectory = node.podDirectory(uid: pod.metadata.uid ?? "")
+        for volume in pod.spec.volumes ?? [] {
+            let what = "volume \(volume.name) of pod \(pod.key)"
+            do throws(KubeletError) {
+                let plugin: String
+                let files: [String: VolumeFile]
+                if let downward = volume.downwardAPI {
+                    plugin = "downward-api"
+                    files = try downwardFiles(downward.items ?? [], defaultMode: downward.defaultMode, pod: pod, runtime: runtime, what: what)
+                } else if let configMap = volume.configMap {
+                    plugin = "configmap"
+                    files = try configMapFiles(configMap.name ?? "", items: configMap.items, defaultMode: configMap.defaultMode,
+                                               optional: configMap.optional == true, objects: objects, what: what)
+                } else if let secret = volume.secret {
+                    plugin = "secret"
+                    files = try secretFiles(secret.secretName ?? "", items: secret.items, defaultMode: secret.defaultMode,
+                                            optional: secret.optional == true, objects: objects, what: what)
+                } else if let projected = volume.projected {
+                    plugin = "projected"
+                    files = try projectedFiles(projected, volume: volume.name, pod: pod, runtime: runtime, objects: objects, what: what)
+                } else {
+                    continue
+                }
+                let dir = "\(podDirectory)/volumes/kubernetes.io~\(plugin)/\(volume.name)"
+                guard let written = Self.writtenFiles(in: dir), written != files else { continue }
+                try writeAtomically(files, into: dir, what: what)
+                result.rewritten.append(volume.name)
+            } catch {
+                result.failures.append(error.description)
+            }
+        }
+        return result
+    }
+
+    /// The files an atomic write left in `dir` (below its `..data` link) by relative path, or
+    /// nil when the volume has not been written.
+    static func writtenFiles(in dir: String) -> [String: VolumeFile]? {
+        let fm = FileManager.default
+        guard let stamp = try? fm.destinationOfSymbolicLink(atPath: dir + "/..data") else { return nil }
+        let root = dir + "/" + stamp
+        guard let enumerator = fm.enumerator(atPath: root) else { return nil }
+        var files: [String: VolumeFile] = [:]
+        for case let path as String in enumerator {
+            let full = root + "/" + path
+            guard let attributes = try? fm.attributesOfItem(atPath: full),
+                  attributes[.type] as? FileAttributeType == .typeRegular else { continue }
+            let bytes = fm.contents(atPath: full).map { [UInt8]($0) } ?? []
+            files[path] = VolumeFile(bytes: bytes, mode: (attributes[.posixPermissions] as? Int) ?? 0)
+        }
+        return files
+    }
+
     /// One file of a configMap, secret, downward API or projected volume.
     struct VolumeFile: Sendable, Hashable {
         var bytes: [UInt8]

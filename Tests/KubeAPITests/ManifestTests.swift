@@ -50,6 +50,19 @@ struct ManifestTests {
         #expect(docs[0]["e"] == .null)
     }
 
+    /// Integers as upstream's YAML reader (go-yaml, YAML 1.1) resolves them: `defaultMode: 0400`
+    /// is octal. Not integers stay strings or floats.
+    @Test(arguments: [
+        ("420", JSONValue.number(420)), ("0400", .number(256)), ("0644", .number(420)), ("0o755", .number(493)),
+        ("0x1F", .number(31)), ("0b101", .number(5)), ("1_000", .number(1000)), ("-012", .number(-10)), ("+7", .number(7)),
+        ("0", .number(0)), ("1.5", .number(1.5)), ("1e3", .number(1000)), ("089", .string("089")), ("0x", .string("0x")),
+        ("12ab", .string("12ab")), ("_1", .string("_1")), ("v1", .string("v1")),
+    ])
+    func plainIntegersFollowYAML11(text: String, expected: JSONValue) throws {
+        let docs = try Manifest.documents("v: \(text)\n")
+        #expect(docs[0]["v"] == expected)
+    }
+
     @Test func wrongKindIsAnError() throws {
         let docs = try Manifest.documents(twoDocs)
         let error = #expect(throws: Manifest.DecodeError.self) { try Manifest.decode(Pod.self, from: docs[0]) }
