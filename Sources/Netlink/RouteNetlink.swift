@@ -107,8 +107,14 @@ public final class RouteNetlink: RouteNetlinkOperations {
         try connection.request("list links") { RouteMessages.dumpLinks(sequence: $0) }.compactMap(RouteMessages.parseLink)
     }
 
+    /// Creates the bridge with a random locally administered address of its own. Upstream's CNI
+    /// bridge plugin pins the bridge's address too: a bridge whose address the kernel chose takes
+    /// its lowest port's, so it changes when that pod goes, and every pod's neighbour entry for
+    /// the gateway goes stale (replies to the node are lost until it is resolved again).
     public func createBridge(name: String, mtu: UInt32?) throws(NetlinkError) {
-        _ = try connection.request("create bridge", detail: name) { RouteMessages.newBridge(name: name, mtu: mtu, sequence: $0) }
+        var mac = (0..<6).map { _ in UInt8.random(in: 0...255) }
+        mac[0] = (mac[0] | 0x02) & 0xfe
+        _ = try connection.request("create bridge", detail: name) { RouteMessages.newBridge(name: name, mtu: mtu, mac: mac, sequence: $0) }
     }
 
     public func createVeth(name: String, peerName: String, peerNamespaceFD: Int32?, mtu: UInt32?) throws(NetlinkError) {
@@ -184,11 +190,15 @@ public enum RouteMessages {
     /// IFF_UP from <net/if.h>, which the netlink headers do not pull in.
     static let iffUp: UInt32 = 1
 
-    public static func newBridge(name: String, mtu: UInt32?, sequence: UInt32) -> [UInt8] {
+    /// RTM_NEWLINK of a bridge. With `mac`, the bridge's address is set by the creator
+    /// (IFLA_ADDRESS: the kernel marks it NET_ADDR_SET), so it no longer follows the lowest
+    /// port address as ports come and go.
+    public static func newBridge(name: String, mtu: UInt32?, mac: [UInt8]? = nil, sequence: UInt32) -> [UInt8] {
         let m = NetlinkMessageBuilder(type: UInt16(RTM_NEWLINK), flags: request | ack | createExclusive, sequence: sequence)
         m.put(header: ifinfomsg())
         m.put(UInt16(IFLA_IFNAME), string: name)
         if let mtu { m.put(UInt16(IFLA_MTU), u32: mtu) }
+        if let mac { m.put(UInt16(IFLA_ADDRESS), bytes: mac) }
         m.nest(UInt16(IFLA_LINKINFO)) {
             m.put(UInt16(IFLA_INFO_KIND), string: "bridge")
         }

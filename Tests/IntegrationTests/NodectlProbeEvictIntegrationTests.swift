@@ -67,6 +67,10 @@ struct NodectlProbeEvictIntegrationTests {
             let kubeletURL = "http://127.0.0.1:\(port)"
             let api = try HTTPKubeClient(kubeconfigPath: kubeconfig)
             do {
+                // No controller manager runs here, so no root-CA publisher: write kube-root-ca.crt
+                // as it would, for the kube-api-access volume ServiceAccount admission adds.
+                let ca = String(decoding: api.config.tls.caPEM ?? [], as: UTF8.self)
+                _ = try await api.create(ConfigMap(metadata: ObjectMeta(name: "kube-root-ca.crt", namespace: "default"), data: ["ca.crt": ca]))
                 var readiness = KubeAPI.Probe()
                 readiness.httpGet = HTTPGetAction(path: "/healthz", port: .int(8080))
                 readiness.periodSeconds = 1

@@ -30,6 +30,19 @@ struct RouteMessagesTests {
         #expect(RouteMessages.newBridge(name: "nk0", mtu: 1500, sequence: 1) == expected)
     }
 
+    @Test("RTM_NEWLINK bridge nk0 with its own address: IFLA_ADDRESS after the MTU")
+    func newBridgeWithAddress() {
+        let mac: [UInt8] = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55]
+        let bytes = RouteMessages.newBridge(name: "nk0", mtu: 1500, mac: mac, sequence: 1)
+        let address: [UInt8] = [
+            0x0a, 0x00, 0x01, 0x00, // IFLA_ADDRESS (1), len 10
+            0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x00, 0x00, // the address + 2 pad
+        ]
+        #expect(bytes.count == 64 + 12)
+        #expect(bytes[0] == 76, "nlmsg_len grows by the attribute")
+        #expect(Array(bytes[48..<60]) == address)
+    }
+
     @Test("RTM_NEWLINK veth0 with peer eth0 in the netns of fd 5")
     func newVeth() {
         let expected: [UInt8] = [
