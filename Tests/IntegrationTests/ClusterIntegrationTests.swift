@@ -60,6 +60,11 @@ struct ClusterIntegrationTests {
             let kept = NSTemporaryDirectory() + "nk-cluster-last-server.log"
             try? FileManager.default.removeItem(atPath: kept)
             try? FileManager.default.copyItem(atPath: log, toPath: kept)
+            // A killed kubelet leaves its tmpfs volumes (kube-api-access-*, secrets) mounted.
+            let mounts = ((try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? "")
+                .split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) }
+                .filter { $0.hasPrefix(directory + "/") }.sorted(by: >)
+            for mount in mounts { _ = try? run("umount", ["-l", mount]) }
             try? FileManager.default.removeItem(atPath: directory)
         }
 
