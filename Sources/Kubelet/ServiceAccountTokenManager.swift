@@ -234,8 +234,9 @@ extension PodWorker {
             guard volumes.tokenFilesDiffer(pod: pod, tokens: tokens) else { return }
             var objects = try await podObjects()
             objects.serviceAccountTokens = tokens
-            try volumes.rewriteTokenVolumes(pod: pod, runtime: ContainerConfigBuilder.Runtime(podIP: sandboxIP, podIPs: [sandboxIP]), objects: objects)
-            logger.info("refreshed service account token volumes", metadata: ["pod": "\(pod.key)"])
+            let result = volumes.refresh(pod: pod, runtime: ContainerConfigBuilder.Runtime(podIP: sandboxIP, podIPs: [sandboxIP]), objects: objects)
+            if let failure = result.failures.first { throw KubeletError(.volume, failure) }
+            logger.info("refreshed service account token volumes", metadata: ["pod": "\(pod.key)", "volumes": "\(result.rewritten.joined(separator: ","))"])
         } catch {
             logger.warning("refresh of service account token volumes failed", metadata: ["pod": "\(pod.key)", "error": "\(error)"])
         }

@@ -15,7 +15,7 @@ import LinuxSystem
 /// writer does: a timestamped directory, a `..data` link to it switched by rename, and one link
 /// per top-level name, so a reader never sees half an update. A projected serviceAccountToken
 /// source writes the token in `objects` (requested by the pod's object reader, refreshed by
-/// ``rewriteTokenVolumes(pod:runtime:objects:)``) with the volume's default mode.
+/// ``refresh(pod:runtime:objects:)``) with the volume's default mode.
 ///
 /// `setUp` is idempotent (existing directories, mounts and emptyDir content are kept; file
 /// volumes are rewritten); `tearDown` unmounts everything below the pod's directory and
@@ -51,33 +51,11 @@ public struct VolumeManager: Sendable {
             } else if let hostPath = volume.hostPath {
                 try checkHostPath(hostPath, what: where_)
                 paths[volume.name] = hostPath.path
-            } else if let downward = volume.downwardAPI {
-                let path = directory("downward-api")
+            } else if let (plugin, files) = try objectVolumeFiles(volume, pod: pod, runtime: runtime, objects: objects, what: where_) {
+                let path = directory(plugin)
                 try makeDirectory(path, mode: 0o755, what: where_)
-                let files = try downwardFiles(downward.items ?? [], defaultMode: downward.defaultMode, pod: pod, runtime: runtime, what: where_)
-                try writeAtomically(files, into: path, what: where_)
-                paths[volume.name] = path
-            } else if let configMap = volume.configMap {
-                let path = directory("configmap")
-                let files = try configMapFiles(configMap.name ?? "", items: configMap.items, defaultMode: configMap.defaultMode,
-                                               optional: configMap.optional == true, objects: objects, what: where_)
-                try makeDirectory(path, mode: 0o755, what: where_)
-                try mountTmpfs(path, sizeBytes: nil, mode: 0o755, what: where_)
-                try writeAtomically(files, into: path, what: where_)
-                paths[volume.name] = path
-            } else if let secret = volume.secret {
-                let path = directory("secret")
-                let files = try secretFiles(secret.secretName ?? "", items: secret.items, defaultMode: secret.defaultMode,
-                                            optional: secret.optional == true, objects: objects, what: where_)
-                try makeDirectory(path, mode: 0o755, what: where_)
-                try mountTmpfs(path, sizeBytes: nil, mode: 0o755, what: where_)
-                try writeAtomically(files, into: path, what: where_)
-                paths[volume.name] = path
-            } else if let projected = volume.projected {
-                let path = directory("projected")
-                let files = try projectedFiles(projected, volume: volume.name, pod: pod, runtime: runtime, objects: objects, what: where_)
-                try makeDirectory(path, mode: 0o755, what: where_)
-                try mountTmpfs(path, sizeBytes: nil, mode: 0o755, what: where_)
+                // Secrets, ConfigMaps and tokens live on tmpfs; the downward API does not need to.
+                if plugin != "downward-api" { try mountTmpfs(path, sizeBytes: nil, mode: 0o755, what: where_) }
                 try writeAtomically(files, into: path, what: where_)
                 paths[volume.name] = path
             } else {
@@ -85,6 +63,24 @@ public struct VolumeManager: Sendable {
             }
         }
         return paths
+    }
+
+    /// The plugin directory name and files of a downwardAPI, configMap, secret or projected
+    /// volume (nil for other kinds), computed from the pod and `objects`.
+    func objectVolumeFiles(_ volume: Volume, pod: Pod, runtime: ContainerConfigBuilder.Runtime, objects: PodObjects,
+                           what: String) throws(KubeletError) -> (plugin: String, files: [String: VolumeFile])? {
+        if let downward = volume.downwardAPI {
+            return ("downward-api", try downwardFiles(downward.items ?? [], defaultMode: downward.defaultMode, pod: pod, runtime: runtime, what: what))
+        } else if let configMap = volume.configMap {
+            return ("configmap", try configMapFiles(configMap.name ?? "", items: configMap.items, defaultMode: configMap.defaultMode,
+                                                    optional: configMap.optional == true, objects: objects, what: what))
+        } else if let secret = volume.secret {
+            return ("secret", try secretFiles(secret.secretName ?? "", items: secret.items, defaultMode: secret.defaultMode,
+                                              optional: secret.optional == true, objects: objects, what: what))
+        } else if let projected = volume.projected {
+            return ("projected", try projectedFiles(projected, volume: volume.name, pod: pod, runtime: runtime, objects: objects, what: what))
+        }
+        return nil
     }
 
     /// The files of a projected volume: each source's in order, a later one winning a path.
@@ -129,17 +125,6 @@ public struct VolumeManager: Sendable {
         return false
     }
 
-    /// Writes again (atomically) every projected volume of `pod` that has a serviceAccountToken
-    /// source, with the tokens and objects in `objects`. The volumes must be set up.
-    public func rewriteTokenVolumes(pod: Pod, runtime: ContainerConfigBuilder.Runtime, objects: PodObjects) throws(KubeletError) {
-        for volume in pod.spec.volumes ?? [] {
-            guard let projected = volume.projected, (projected.sources ?? []).contains(where: { $0.serviceAccountToken != nil }) else { continue }
-            let what = "volume \(volume.name) of pod \(pod.key)"
-            let files = try projectedFiles(projected, volume: volume.name, pod: pod, runtime: runtime, objects: objects, what: what)
-            try writeAtomically(files, into: "\(node.podDirectory(uid: pod.metadata.uid ?? ""))/volumes/kubernetes.io~projected/\(volume.name)", what: what)
-        }
-    }
-
     /// What ``refresh(pod:runtime:objects:)`` did: the volumes it wrote again, and one line per
     /// volume it could not compute or write (that volume keeps its previous files).
     public struct RefreshResult: Sendable, Equatable {
@@ -158,25 +143,7 @@ public struct VolumeManager: Sendable {
         for volume in pod.spec.volumes ?? [] {
             let what = "volume \(volume.name) of pod \(pod.key)"
             do throws(KubeletError) {
-                let plugin: String
-                let files: [String: VolumeFile]
-                if let downward = volume.downwardAPI {
-                    plugin = "downward-api"
-                    files = try downwardFiles(downward.items ?? [], defaultMode: downward.defaultMode, pod: pod, runtime: runtime, what: what)
-                } else if let configMap = volume.configMap {
-                    plugin = "configmap"
-                    files = try configMapFiles(configMap.name ?? "", items: configMap.items, defaultMode: configMap.defaultMode,
-                                               optional: configMap.optional == true, objects: objects, what: what)
-                } else if let secret = volume.secret {
-                    plugin = "secret"
-                    files = try secretFiles(secret.secretName ?? "", items: secret.items, defaultMode: secret.defaultMode,
-                                            optional: secret.optional == true, objects: objects, what: what)
-                } else if let projected = volume.projected {
-                    plugin = "projected"
-                    files = try projectedFiles(projected, volume: volume.name, pod: pod, runtime: runtime, objects: objects, what: what)
-                } else {
-                    continue
-                }
+                guard let (plugin, files) = try objectVolumeFiles(volume, pod: pod, runtime: runtime, objects: objects, what: what) else { continue }
                 let dir = "\(podDirectory)/volumes/kubernetes.io~\(plugin)/\(volume.name)"
                 guard let written = Self.writtenFiles(in: dir), written != files else { continue }
                 try writeAtomically(files, into: dir, what: what)
