@@ -44,8 +44,9 @@ case $mode in
     *) usage ;;
 esac
 
-# IPVS with its schedulers, what the proxier's masquerade rules use, and the link kinds.
-modules="ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack dummy veth bridge ip_set ip_set_hash_ipport ip_set_hash_ipportip ip_set_bitmap_port xt_set xt_addrtype xt_comment xt_mark xt_MASQUERADE"
+# IPVS with its schedulers, what the proxier's ipset and iptables rules use (nat and filter,
+# iptables-nft through nft_compat), and the link kinds.
+modules="ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack dummy veth bridge ip_set ip_set_hash_ipport ip_set_hash_ipportip ip_set_hash_ipportnet ip_set_bitmap_port nf_tables nft_compat xt_set xt_addrtype xt_comment xt_mark xt_conntrack xt_ipvs xt_MASQUERADE"
 inner="modprobe -a $modules || exit 97; mkdir -p /run/netns; $command; echo \"vm-test: exit \$?\""
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -10,8 +10,13 @@ import Synchronization
 /// - the Service IPs bound to `kube-ipvs0` so the kernel treats them as local (see
 ///   ``ServiceAddressDevice`` for the bridge fallback where the dummy driver is missing);
 /// - ipset and iptables only where upstream uses them: the masquerade mark for cluster-IP
-///   traffic from outside the cluster CIDR (or all, with masqueradeAll), for externalIPs and
-///   NodePorts, hairpin masquerade (`KUBE-LOOP-BACK`), and the postrouting MASQUERADE;
+///   traffic from outside the cluster CIDR (or all, with masqueradeAll), for externalIPs, LB IPs
+///   and NodePorts unless externalTrafficPolicy is Local (the `-LOCAL` sets), hairpin masquerade
+///   (`KUBE-LOOP-BACK`), the postrouting MASQUERADE; loadBalancerSourceRanges in filter
+///   (`KUBE-LOAD-BALANCER-FW` → `KUBE-SOURCE-RANGES-FIREWALL`: sources in
+///   `KUBE-LOAD-BALANCER-SOURCE-CIDR` or `-SOURCE-IP` return, the rest are dropped; the node's
+///   own connections to such an LB IP are dropped in `KUBE-IPVS-OUT-FILTER` unless a range holds
+///   a node IP), and the accept rule of health check node ports (`KUBE-HEALTH-CHECK-NODE-PORT`);
 /// - removed endpoints of TCP Services drain: their real server stays at weight 0 (no new
 ///   connections) until the kernel reports no connections through it, then it is deleted.
 ///   UDP and SCTP real servers are deleted at once (upstream; `expire_nodest_conn` ends
@@ -57,6 +62,8 @@ public final class IPVSProxier: ProxyBackend {
         var addresses: Set<NFTables.IPAddress> = []
         /// `set entry` strings, e.g. `KUBE-CLUSTER-IP 10.96.0.1,tcp:80`.
         var ipsetEntries: Set<String> = []
+        /// KUBE-IPVS-OUT-FILTER rules: LB IP ports with source ranges that leave the node out.
+        var outFilterRules: Set<String> = []
     }
 
     struct Desired: Equatable {
@@ -70,6 +77,8 @@ public final class IPVSProxier: ProxyBackend {
         var addressUsers: [NFTables.IPAddress: Int] = [:]
         /// Weight-0 real servers waiting for their connections to end.
         var draining: [VirtualServer.Key: Set<RealServer.Key>] = [:]
+        /// The KUBE-IPVS-OUT-FILTER rules in the kernel, sorted.
+        var outFilter: [String] = []
         var valid = false
     }
     private let programmed = Mutex(Programmed())
@@ -90,21 +99,86 @@ public final class IPVSProxier: ProxyBackend {
 
     // MARK: Names
 
-    /// The ipset names, as upstream (`KUBE-6-` prefix for IPv6).
-    var setPrefix: String { family == .ip ? "KUBE-" : "KUBE-6-" }
-    var clusterIPSet: String { setPrefix + "CLUSTER-IP" }
-    var externalIPSet: String { setPrefix + "EXTERNAL-IP" }
-    var loopbackSet: String { setPrefix + "LOOP-BACK" }
-    func nodePortSet(_ proto: TransportProtocol) -> String { setPrefix + "NODE-PORT-" + proto.rawValue.uppercased() }
-    var allSets: [String] { [clusterIPSet, externalIPSet, loopbackSet] + TransportProtocol.allCases.map(nodePortSet) }
+    /// One ipset of upstream's IPVS mode: its IPv4 name, type, and the comment upstream's rules
+    /// that match it carry.
+    struct SetSpec: Sendable {
+        var base: String
+        var type: String
+        var comment: String
+    }
 
-    /// The jumps from built-in chains into ours, as upstream installs them.
-    static let jumps: [(table: String, chain: String, rule: [String])] = [
-        ("nat", "PREROUTING", ["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"]),
-        ("nat", "OUTPUT", ["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"]),
-        ("nat", "POSTROUTING", ["-m", "comment", "--comment", "kubernetes postrouting rules", "-j", "KUBE-POSTROUTING"]),
+    /// The ipsets this backend uses, as upstream's `ipsetInfo` (without KUBE-IPVS-IPS, whose
+    /// KUBE-IPVS-FILTER chain is not built here).
+    static let setSpecs: [SetSpec] = [
+        SetSpec(base: "KUBE-LOOP-BACK", type: "hash:ip,port,ip", comment: "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose"),
+        SetSpec(base: "KUBE-CLUSTER-IP", type: "hash:ip,port", comment: "Kubernetes service cluster ip + port for masquerade purpose"),
+        SetSpec(base: "KUBE-EXTERNAL-IP", type: "hash:ip,port", comment: "Kubernetes service external ip + port for masquerade and filter purpose"),
+        SetSpec(base: "KUBE-EXTERNAL-IP-LOCAL", type: "hash:ip,port", comment: "Kubernetes service external ip + port with externalTrafficPolicy=local"),
+        SetSpec(base: "KUBE-LOAD-BALANCER", type: "hash:ip,port", comment: "Kubernetes service lb portal"),
+        SetSpec(base: "KUBE-LOAD-BALANCER-FW", type: "hash:ip,port", comment: "Kubernetes service load balancer ip + port for load balancer with sourceRange"),
+        SetSpec(base: "KUBE-LOAD-BALANCER-LOCAL", type: "hash:ip,port", comment: "Kubernetes service load balancer ip + port with externalTrafficPolicy=local"),
+        SetSpec(base: "KUBE-LOAD-BALANCER-SOURCE-IP", type: "hash:ip,port,ip", comment: "Kubernetes service load balancer ip + port + source IP for packet filter purpose"),
+        SetSpec(base: "KUBE-LOAD-BALANCER-SOURCE-CIDR", type: "hash:ip,port,net", comment: "Kubernetes service load balancer ip + port + source cidr for packet filter purpose"),
+        SetSpec(base: "KUBE-NODE-PORT-TCP", type: "bitmap:port", comment: "Kubernetes nodeport TCP port for masquerade purpose"),
+        SetSpec(base: "KUBE-NODE-PORT-LOCAL-TCP", type: "bitmap:port", comment: "Kubernetes nodeport TCP port with externalTrafficPolicy=local"),
+        SetSpec(base: "KUBE-NODE-PORT-UDP", type: "bitmap:port", comment: "Kubernetes nodeport UDP port for masquerade purpose"),
+        SetSpec(base: "KUBE-NODE-PORT-LOCAL-UDP", type: "bitmap:port", comment: "Kubernetes nodeport UDP port with externalTrafficPolicy=local"),
+        SetSpec(base: "KUBE-NODE-PORT-SCTP-HASH", type: "hash:ip,port", comment: "Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'"),
+        SetSpec(base: "KUBE-NODE-PORT-LOCAL-SCTP-HASH", type: "hash:ip,port",
+                comment: "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type 'hash ip:port'"),
+        SetSpec(base: "KUBE-HEALTH-CHECK-NODE-PORT", type: "bitmap:port", comment: "Kubernetes health check node port"),
     ]
-    static let natChains = ["KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-MARK-MASQ", "KUBE-NODE-PORT"]
+
+    /// The set's name in this family: upstream renames `KUBE-` to `KUBE-6-` for IPv6 and cuts
+    /// the result to ipset's 31-character limit.
+    func setName(_ base: String) -> String {
+        guard family == .ip6, base.hasPrefix("KUBE-") else { return base }
+        return String(("KUBE-6-" + base.dropFirst(5)).prefix(31))
+    }
+
+    var clusterIPSet: String { setName("KUBE-CLUSTER-IP") }
+    var externalIPSet: String { setName("KUBE-EXTERNAL-IP") }
+    var externalIPLocalSet: String { setName("KUBE-EXTERNAL-IP-LOCAL") }
+    var loadBalancerSet: String { setName("KUBE-LOAD-BALANCER") }
+    var loadBalancerFWSet: String { setName("KUBE-LOAD-BALANCER-FW") }
+    var loadBalancerLocalSet: String { setName("KUBE-LOAD-BALANCER-LOCAL") }
+    var loadBalancerSourceIPSet: String { setName("KUBE-LOAD-BALANCER-SOURCE-IP") }
+    var loadBalancerSourceCIDRSet: String { setName("KUBE-LOAD-BALANCER-SOURCE-CIDR") }
+    var loopbackSet: String { setName("KUBE-LOOP-BACK") }
+    var healthCheckNodePortSet: String { setName("KUBE-HEALTH-CHECK-NODE-PORT") }
+    /// TCP and UDP node ports are bitmap:port sets; SCTP ones are hash:ip,port sets of node IP
+    /// and port, as upstream.
+    func nodePortSet(_ proto: TransportProtocol, local: Bool = false) -> String {
+        let infix = local ? "LOCAL-" : ""
+        return switch proto {
+        case .tcp: setName("KUBE-NODE-PORT-\(infix)TCP")
+        case .udp: setName("KUBE-NODE-PORT-\(infix)UDP")
+        case .sctp: setName("KUBE-NODE-PORT-\(infix)SCTP-HASH")
+        }
+    }
+    var allSets: [String] { Self.setSpecs.map { setName($0.base) } }
+    /// The `--comment` upstream's rule on `name` carries.
+    func comment(_ name: String) -> String {
+        "\"" + (Self.setSpecs.first { setName($0.base) == name }?.comment ?? name) + "\""
+    }
+
+    /// The jumps from built-in chains into ours, as upstream installs them (its
+    /// KUBE-IPVS-FILTER jump aside).
+    static let jumps: [(table: String, chain: String, rule: [String])] = [
+        ("nat", "OUTPUT", ["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"]),
+        ("nat", "PREROUTING", ["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"]),
+        ("nat", "POSTROUTING", ["-m", "comment", "--comment", "kubernetes postrouting rules", "-j", "KUBE-POSTROUTING"]),
+        ("filter", "FORWARD", ["-m", "comment", "--comment", "kubernetes forwarding rules", "-j", "KUBE-FORWARD"]),
+        ("filter", "INPUT", ["-m", "comment", "--comment", "kubernetes health check rules", "-j", "KUBE-NODE-PORT"]),
+        ("filter", "INPUT", ["-m", "comment", "--comment", "kube-proxy firewall rules", "-j", "KUBE-PROXY-FIREWALL"]),
+        ("filter", "FORWARD", ["-m", "comment", "--comment", "kube-proxy firewall rules", "-j", "KUBE-PROXY-FIREWALL"]),
+        ("filter", "OUTPUT", ["-m", "comment", "--comment", "kubernetes ipvs access filter", "-j", "KUBE-IPVS-OUT-FILTER"]),
+    ]
+    static let natChains = ["KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-NODE-PORT", "KUBE-LOAD-BALANCER", "KUBE-MARK-MASQ"]
+    static let filterChains = ["KUBE-FORWARD", "KUBE-NODE-PORT", "KUBE-PROXY-FIREWALL", "KUBE-SOURCE-RANGES-FIREWALL", "KUBE-IPVS-OUT-FILTER"]
+    /// Sets earlier Nodekit versions created (SCTP node ports were a bitmap:port set); cleanup
+    /// removes them too.
+    static let formerSets = ["KUBE-NODE-PORT-SCTP"]
 
     // MARK: ProxyBackend
 
@@ -137,10 +211,14 @@ public final class IPVSProxier: ProxyBackend {
             if let iptables {
                 for j in Self.jumps { try iptables.deleteRule(table: j.table, chain: j.chain, j.rule) }
                 // Declaring the chains flushes them (and creates missing ones), so -X always applies.
-                try iptables.restore("*nat\n" + Self.natChains.map { ":\($0) - [0:0]\n" }.joined()
-                                     + Self.natChains.map { "-X \($0)\n" }.joined() + "COMMIT\n")
+                var text = ""
+                for (table, chains) in [("nat", Self.natChains), ("filter", Self.filterChains)] {
+                    text += "*\(table)\n" + chains.map { ":\($0) - [0:0]\n" }.joined() + chains.map { "-X \($0)\n" }.joined() + "COMMIT\n"
+                }
+                try iptables.restore(text)
             }
-            try ipset?.destroy(allSets)
+            // After the rules: ipset cannot destroy a set a rule still refers to.
+            try ipset?.destroy(allSets + (family == .ip ? Self.formerSets : []))
             p = Programmed()
         }
     }
@@ -169,8 +247,16 @@ public final class IPVSProxier: ProxyBackend {
         }
     }
 
-    /// The virtual servers, addresses and ipset entries of one Service port; nil when it has no
-    /// cluster IP of this family.
+    /// `ADDR/LEN` entries of a hash:ip,port,net set for `range`. The kernel refuses a /0 net
+    /// there (cidr must be 1-32 or 1-128), so a /0 range becomes its two halves.
+    static func netEntries(_ range: CIDR) -> [String] {
+        guard range.prefixLength == 0 else { return ["\(range.network)/\(range.prefixLength)"] }
+        let upper = range.network.family == .ip ? "128.0.0.0" : "8000::"
+        return ["\(range.network)/1", "\(upper)/1"]
+    }
+
+    /// The virtual servers, addresses, ipset entries and KUBE-IPVS-OUT-FILTER rules of one
+    /// Service port; nil when it has no cluster IP of this family.
     func render(_ info: ServicePortInfo, _ endpoints: [EndpointInfo]) -> Rendered? {
         let clusterIPs = info.clusterIPs.filter { $0.family == family }
         guard !clusterIPs.isEmpty else { return nil }
@@ -180,6 +266,7 @@ public final class IPVSProxier: ProxyBackend {
         func keys(_ eps: [EndpointInfo]) -> Set<RealServer.Key> { Set(eps.map { RealServer.Key(address: $0.ip, port: $0.port) }) }
         let cluster = keys(selection.cluster)
         let external = keys(info.externalPolicyLocal ? selection.local : selection.cluster)
+        let local = info.externalPolicyLocal
         var r = Rendered()
         func add(_ address: NFTables.IPAddress, port: UInt16, _ destinations: Set<RealServer.Key>, bind: Bool) {
             let key = VirtualServer.Key(address: address, protocol: proto, port: port)
@@ -191,13 +278,43 @@ public final class IPVSProxier: ProxyBackend {
             add(ip, port: info.port, cluster, bind: true)
             r.ipsetEntries.insert("\(clusterIPSet) \(ip),\(name):\(info.port)")
         }
-        for ip in (info.externalIPs + info.loadBalancerIngressIPs).filter({ $0.family == family }) {
+        for ip in info.externalIPs where ip.family == family {
             add(ip, port: info.port, external, bind: true)
-            r.ipsetEntries.insert("\(externalIPSet) \(ip),\(name):\(info.port)")
+            // Local policy keeps the client's address: no masquerade, so its own set.
+            r.ipsetEntries.insert("\(local ? externalIPLocalSet : externalIPSet) \(ip),\(name):\(info.port)")
+        }
+        let ranges = info.loadBalancerSourceRanges.filter { $0.family == family }
+        let nodeIPs = config.nodeIPs.filter { $0.family == family }
+        for ip in info.loadBalancerIngressIPs where ip.family == family {
+            add(ip, port: info.port, external, bind: true)
+            let entry = "\(ip),\(name):\(info.port)"
+            r.ipsetEntries.insert("\(loadBalancerSet) \(entry)")
+            if local { r.ipsetEntries.insert("\(loadBalancerLocalSet) \(entry)") }
+            guard !ranges.isEmpty else { continue }
+            // Sources outside the ranges are dropped in KUBE-SOURCE-RANGES-FIREWALL.
+            r.ipsetEntries.insert("\(loadBalancerFWSet) \(entry)")
+            for range in ranges {
+                for net in Self.netEntries(range) { r.ipsetEntries.insert("\(loadBalancerSourceCIDRSet) \(entry),\(net)") }
+            }
+            if nodeIPs.contains(where: { node in ranges.contains { $0.contains(node) } }) {
+                // The node reaches its own bound LB IP with that IP as the source.
+                r.ipsetEntries.insert("\(loadBalancerSourceIPSet) \(entry),\(ip)")
+            } else {
+                // IPVS schedules the node's own connections at LOCAL_OUT, before any INPUT
+                // filter could see them; upstream drops them in OUTPUT by their virtual address.
+                r.outFilterRules.insert("-A KUBE-IPVS-OUT-FILTER -s \(ip) -m ipvs --vaddr \(ip) --vproto \(name) --vport \(info.port) -j DROP")
+            }
         }
         if info.nodePort != 0 {
-            for ip in config.nodeIPs where ip.family == family { add(ip, port: info.nodePort, external, bind: false) }
-            r.ipsetEntries.insert("\(nodePortSet(info.protocol)) \(info.nodePort)")
+            for ip in nodeIPs { add(ip, port: info.nodePort, external, bind: false) }
+            let entries = info.protocol == .sctp ? nodeIPs.map { "\($0),\(name):\(info.nodePort)" } : ["\(info.nodePort)"]
+            for e in entries {
+                r.ipsetEntries.insert("\(nodePortSet(info.protocol)) \(e)")
+                if local { r.ipsetEntries.insert("\(nodePortSet(info.protocol, local: true)) \(e)") }
+            }
+        }
+        if local && info.healthCheckNodePort != 0 {
+            r.ipsetEntries.insert("\(healthCheckNodePortSet) \(info.healthCheckNodePort)")
         }
         // A pod reaching itself through its Service: upstream masquerades this hairpin flow.
         for ep in Set(selection.cluster + selection.local) {
@@ -206,25 +323,56 @@ public final class IPVSProxier: ProxyBackend {
         return r
     }
 
-    /// The nat rules: static, derived from the configuration only.
+    /// The nat rules: static, derived from the configuration only (a rule on an empty set
+    /// matches nothing, so upstream's per-sync omission of such rules changes no packet).
     func natRules() -> String {
         var t = "*nat\n"
         for c in Self.natChains { t += ":\(c) - [0:0]\n" }
-        t += "-A KUBE-POSTROUTING -m comment --comment \"Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose\" -m set --match-set \(loopbackSet) dst,dst,src -j MASQUERADE\n"
+        t += "-A KUBE-SERVICES -s \(family == .ip ? "127.0.0.0/8" : "::1/128") -j RETURN\n"
+        t += "-A KUBE-POSTROUTING -m comment --comment \(comment(loopbackSet)) -m set --match-set \(loopbackSet) dst,dst,src -j MASQUERADE\n"
+        t += "-A KUBE-SERVICES -m comment --comment \(comment(loadBalancerSet)) -m set --match-set \(loadBalancerSet) dst,dst -j KUBE-LOAD-BALANCER\n"
+        t += "-A KUBE-LOAD-BALANCER -m comment --comment \(comment(loadBalancerLocalSet)) -m set --match-set \(loadBalancerLocalSet) dst,dst -j RETURN\n"
+        for proto in TransportProtocol.allCases {
+            let match = proto == .sctp ? "dst,dst" : "dst"
+            for local in [true, false] {
+                let s = nodePortSet(proto, local: local)
+                t += "-A KUBE-NODE-PORT -p \(proto.rawValue) -m comment --comment \(comment(s)) -m set --match-set \(s) \(match) -j \(local ? "RETURN" : "KUBE-MARK-MASQ")\n"
+            }
+        }
+        let clusterMatch = "-A KUBE-SERVICES -m comment --comment \(comment(clusterIPSet)) -m set --match-set \(clusterIPSet) dst,dst"
+        if config.masqueradeAll {
+            t += "\(clusterMatch) -j KUBE-MARK-MASQ\n"
+        } else if let cidr = config.clusterCIDR, cidr.family == family {
+            t += "\(clusterMatch) ! -s \(cidr.network)/\(cidr.prefixLength) -j KUBE-MARK-MASQ\n"
+        }
+        t += "-A KUBE-SERVICES -m comment --comment \(comment(externalIPSet)) -m set --match-set \(externalIPSet) dst,dst -j KUBE-MARK-MASQ\n"
+        t += "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT\n"
+        t += "-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ\n"
+        t += "-A KUBE-SERVICES -m set --match-set \(clusterIPSet) dst,dst -j ACCEPT\n"
+        t += "-A KUBE-SERVICES -m set --match-set \(loadBalancerSet) dst,dst -j ACCEPT\n"
         t += "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
         t += "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"
         t += "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n"
         t += "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n"
-        if config.masqueradeAll {
-            t += "-A KUBE-SERVICES -m comment --comment \"Kubernetes service cluster ip + port for masquerade purpose\" -m set --match-set \(clusterIPSet) dst,dst -j KUBE-MARK-MASQ\n"
-        } else if let cidr = config.clusterCIDR, cidr.family == family {
-            t += "-A KUBE-SERVICES -m comment --comment \"Kubernetes service cluster ip + port for masquerade purpose\" ! -s \(cidr.network)/\(cidr.prefixLength) -m set --match-set \(clusterIPSet) dst,dst -j KUBE-MARK-MASQ\n"
+        t += "COMMIT\n"
+        return t
+    }
+
+    /// The filter rules: loadBalancerSourceRanges (KUBE-PROXY-FIREWALL → KUBE-SOURCE-RANGES-FIREWALL,
+    /// which returns for allowed sources and drops the rest), the node's own access to LB IPs
+    /// (`outFilter`, KUBE-IPVS-OUT-FILTER), forwarding of marked traffic, and health check node ports.
+    func filterRules(outFilter: [String]) -> String {
+        var t = "*filter\n"
+        for c in Self.filterChains { t += ":\(c) - [0:0]\n" }
+        t += "-A KUBE-PROXY-FIREWALL -m comment --comment \(comment(loadBalancerFWSet)) -m set --match-set \(loadBalancerFWSet) dst,dst -j KUBE-SOURCE-RANGES-FIREWALL\n"
+        for s in [loadBalancerSourceCIDRSet, loadBalancerSourceIPSet] {
+            t += "-A KUBE-SOURCE-RANGES-FIREWALL -m comment --comment \(comment(s)) -m set --match-set \(s) dst,dst,src -j RETURN\n"
         }
-        t += "-A KUBE-SERVICES -m comment --comment \"Kubernetes service external ip + port for masquerade and filter purpose\" -m set --match-set \(externalIPSet) dst,dst -j KUBE-MARK-MASQ\n"
-        t += "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT\n"
-        for proto in TransportProtocol.allCases {
-            t += "-A KUBE-NODE-PORT -p \(proto.rawValue) -m comment --comment \"Kubernetes nodeport \(proto.rawValue.uppercased()) port for masquerade purpose\" -m set --match-set \(nodePortSet(proto)) dst -j KUBE-MARK-MASQ\n"
-        }
+        t += "-A KUBE-SOURCE-RANGES-FIREWALL -j DROP\n"
+        for rule in outFilter { t += rule + "\n" }
+        t += "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT\n"
+        t += "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+        t += "-A KUBE-NODE-PORT -m comment --comment \(comment(healthCheckNodePortSet)) -m set --match-set \(healthCheckNodePortSet) dst -j ACCEPT\n"
         t += "COMMIT\n"
         return t
     }
@@ -232,11 +380,9 @@ public final class IPVSProxier: ProxyBackend {
     /// `ipset restore` lines that create every set (idempotent with `-exist`).
     func createSetLines() -> String {
         let inet = family == .ip ? "inet" : "inet6"
-        var t = "create \(clusterIPSet) hash:ip,port family \(inet)\n"
-        t += "create \(externalIPSet) hash:ip,port family \(inet)\n"
-        t += "create \(loopbackSet) hash:ip,port,ip family \(inet)\n"
-        for proto in TransportProtocol.allCases { t += "create \(nodePortSet(proto)) bitmap:port range 0-65535\n" }
-        return t
+        return Self.setSpecs.map { spec in
+            "create \(setName(spec.base)) \(spec.type) " + (spec.type == "bitmap:port" ? "range 0-65535" : "family \(inet)") + "\n"
+        }.joined()
     }
 
     // MARK: Syncing
@@ -256,10 +402,12 @@ public final class IPVSProxier: ProxyBackend {
             for entry in Set(next.values.flatMap(\.ipsetEntries)).sorted() { text += "add \(entry)\n" }
             try ipset.restore(text)
         }
+        let outFilter = Set(next.values.flatMap(\.outFilterRules)).sorted()
         if let iptables {
-            try iptables.restore(natRules())
+            try iptables.restore(natRules() + filterRules(outFilter: outFilter))
             for j in Self.jumps { try iptables.ensureRule(table: j.table, chain: j.chain, j.rule) }
         }
+        p.outFilter = outFilter
         let bound = try device.addresses()
         var wanted: [VirtualServer.Key: Desired] = [:]
         for r in next.values { wanted.merge(r.servers) { a, _ in a } }
@@ -359,6 +507,12 @@ public final class IPVSProxier: ProxyBackend {
             for entry in delEntries.sorted() where !stillUsed.contains(entry) { text += "del \(entry)\n" }
             for entry in addEntries.sorted() { text += "add \(entry)\n" }
             if !text.isEmpty { try ipset.restore(text) }
+        }
+        let outFilter = Set(p.services.values.flatMap(\.outFilterRules)).sorted()
+        if outFilter != p.outFilter, let iptables {
+            // Declaring the chain flushes it; the other chains are left as they are.
+            try iptables.restore("*filter\n:KUBE-IPVS-OUT-FILTER - [0:0]\n" + outFilter.map { $0 + "\n" }.joined() + "COMMIT\n")
+            p.outFilter = outFilter
         }
     }
 

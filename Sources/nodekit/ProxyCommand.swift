@@ -106,7 +106,7 @@ struct ProxyCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "nodekit.proxy")
         if cleanup {
-            let failures = ProxyCleanup.removeAll()
+            let failures = ProxyCleanup.removeAll(others: ProxyCleanup.ipvsBackends())
             if !failures.isEmpty { throw ValidationError("cleanup failed: " + failures.joined(separator: "; ")) }
             return
         }

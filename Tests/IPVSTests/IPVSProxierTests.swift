@@ -8,23 +8,6 @@ import TestSupport
 
 typealias NFTAddress = NFTables.IPAddress
 
-/// Records iptables restores and the jump rules, as the kernel would keep them.
-final class RecordedIPTables: IPTablesInterface {
-    private let state = Mutex((restores: [String](), rules: Set<String>()))
-    var restores: [String] { state.withLock { $0.restores } }
-    var rules: Set<String> { state.withLock { $0.rules } }
-    func restore(_ text: String) throws(IPTablesError) { state.withLock { $0.restores.append(text) } }
-    func ensureRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError) {
-        _ = state.withLock { $0.rules.insert("\(table) \(chain) \(rule.joined(separator: " "))") }
-    }
-    func deleteRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError) {
-        _ = state.withLock { $0.rules.remove("\(table) \(chain) \(rule.joined(separator: " "))") }
-    }
-    func save(table: String) throws(IPTablesError) -> String { "" }
-    /// Required by the IPTablesInterface revision before `save`; the proxier does not call it.
-    func deleteChains(table: String, _ chains: [String]) throws(IPTablesError) {}
-}
-
 /// Records sysctl writes.
 final class RecordedSysctl: SysctlWriter {
     private let values = Mutex([String: String]())
@@ -37,7 +20,7 @@ struct Rig {
     let ipvs = FakeIPVS()
     let device: FakeServiceAddressDevice
     let ipset = FakeIPSet()
-    let iptables = RecordedIPTables()
+    let iptables = FakeIPTables()
     let sysctl = RecordedSysctl()
     let proxier: IPVSProxier
 
@@ -45,6 +28,9 @@ struct Rig {
         device = FakeServiceAddressDevice(dummySupported: dummy)
         proxier = IPVSProxier(family: .ip, ipvs: ipvs, device: device, iptables: iptables, ipset: ipset, sysctl: sysctl, config: config)
     }
+
+    /// The rules of `chain` in `table`; nil when the chain does not exist.
+    func rules(_ table: String, _ chain: String) -> [String]? { iptables.table(table)?.rules(chain) }
 }
 
 func name(_ n: String, _ proto: TransportProtocol = .tcp) -> ServicePortName {
@@ -56,9 +42,12 @@ func endpoint(_ ip: String, _ port: UInt16 = 8080, local: Bool = false, ready: B
 }
 
 func service(_ ip: String, port: UInt16 = 80, proto: TransportProtocol = .tcp, nodePort: UInt16 = 0, externalIPs: [String] = [],
-             affinity: UInt32? = nil, etpLocal: Bool = false) -> ServicePortInfo {
+             loadBalancerIPs: [String] = [], sourceRanges: [String] = [], affinity: UInt32? = nil, etpLocal: Bool = false,
+             healthCheckNodePort: UInt16 = 0) -> ServicePortInfo {
     ServicePortInfo(clusterIPs: [NFTAddress(ip)!], port: port, protocol: proto, nodePort: nodePort,
-                    externalIPs: externalIPs.map { NFTAddress($0)! }, affinityTimeoutSeconds: affinity, externalPolicyLocal: etpLocal)
+                    externalIPs: externalIPs.map { NFTAddress($0)! }, loadBalancerIngressIPs: loadBalancerIPs.map { NFTAddress($0)! },
+                    loadBalancerSourceRanges: sourceRanges.map { CIDR($0)! }, affinityTimeoutSeconds: affinity, externalPolicyLocal: etpLocal,
+                    healthCheckNodePort: healthCheckNodePort)
 }
 
 @Suite("IPVS proxier over a fake IPVS")
@@ -108,11 +97,26 @@ struct IPVSProxierTests {
         #expect(rig.ipset.members("KUBE-EXTERNAL-IP") == ["203.0.113.7,tcp:80"])
         #expect(rig.ipset.members("KUBE-NODE-PORT-TCP") == ["30080"])
         #expect(rig.ipset.members("KUBE-LOOP-BACK") == ["10.244.1.2,tcp:8080,10.244.1.2"])
-        let nat = try #require(rig.iptables.restores.last)
-        #expect(nat.contains("-A KUBE-SERVICES -m comment --comment \"Kubernetes service cluster ip + port for masquerade purpose\" ! -s 10.244.0.0/16 -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ"))
-        #expect(nat.contains("-A KUBE-NODE-PORT -p tcp -m comment --comment \"Kubernetes nodeport TCP port for masquerade purpose\" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ"))
-        #expect(nat.contains("-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000"))
-        #expect(rig.iptables.rules.contains("nat PREROUTING -m comment --comment kubernetes service portals -j KUBE-SERVICES"))
+        #expect(rig.rules("nat", "KUBE-SERVICES") == [
+            "-s 127.0.0.0/8 -j RETURN",
+            "-m comment --comment \"Kubernetes service lb portal\" -m set --match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LOAD-BALANCER",
+            "-m comment --comment \"Kubernetes service cluster ip + port for masquerade purpose\" -m set --match-set KUBE-CLUSTER-IP dst,dst ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ",
+            "-m comment --comment \"Kubernetes service external ip + port for masquerade and filter purpose\" -m set --match-set KUBE-EXTERNAL-IP dst,dst -j KUBE-MARK-MASQ",
+            "-m addrtype --dst-type LOCAL -j KUBE-NODE-PORT",
+            "-m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT",
+            "-m set --match-set KUBE-LOAD-BALANCER dst,dst -j ACCEPT",
+        ])
+        #expect(rig.rules("nat", "KUBE-NODE-PORT")?.prefix(2) == [
+            "-p tcp -m comment --comment \"Kubernetes nodeport TCP port with externalTrafficPolicy=local\" -m set --match-set KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN",
+            "-p tcp -m comment --comment \"Kubernetes nodeport TCP port for masquerade purpose\" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ",
+        ])
+        #expect(rig.rules("nat", "KUBE-NODE-PORT")?.last
+                == "-p sctp -m comment --comment \"Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'\" -m set --match-set KUBE-NODE-PORT-SCTP-HASH dst,dst -j KUBE-MARK-MASQ")
+        #expect(rig.rules("nat", "KUBE-POSTROUTING")?.contains("-j MARK --xor-mark 0x4000") == true)
+        #expect(rig.rules("nat", "PREROUTING") == ["-m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"])
+        #expect(rig.rules("filter", "INPUT") == ["-m comment --comment \"kube-proxy firewall rules\" -j KUBE-PROXY-FIREWALL",
+                                                 "-m comment --comment \"kubernetes health check rules\" -j KUBE-NODE-PORT"])
+        #expect(rig.rules("filter", "OUTPUT") == ["-m comment --comment \"kubernetes ipvs access filter\" -j KUBE-IPVS-OUT-FILTER"])
         #expect(rig.sysctl.written == ["net.ipv4.vs.conntrack": "1", "net.ipv4.vs.expire_nodest_conn": "1",
                                        "net.ipv4.vs.expire_quiescent_template": "1"])
         #expect(rig.device.kind == "dummy")
@@ -273,9 +277,157 @@ struct IPVSProxierTests {
         try rig.proxier.cleanup()
         #expect(rig.ipvs.dump() == ["192.0.2.1:443/TCP rr -> (none)"])
         #expect(rig.device.kind == nil)
-        #expect(rig.iptables.rules.isEmpty)
-        #expect(rig.iptables.restores.last?.contains("-X KUBE-SERVICES\n") == true)
+        for (table, builtin) in [("nat", ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"]), ("filter", ["INPUT", "FORWARD", "OUTPUT"])] {
+            let t = try #require(rig.iptables.table(table))
+            #expect(t.chains.map(\.name) == builtin, "\(table) keeps only its built-in chains")
+            #expect(t.chains.allSatisfy { $0.rules.isEmpty }, "\(table): no jumps left")
+        }
         #expect(rig.ipset.names.isEmpty)
         try rig.proxier.cleanup()
+    }
+
+    // MARK: loadBalancerSourceRanges and health check node ports
+
+    /// LB source range shapes and the ipset members and KUBE-IPVS-OUT-FILTER rules upstream's
+    /// IPVS proxier gives them (node IP 192.168.1.10, LB IP 203.0.113.10, TCP port 80).
+    static let rangeShapes: [(label: String, ranges: [String], cidrs: [String], sourceIPs: [String], outFilter: [String])] = [
+        ("no ranges: every source reaches the LB IP", [], [], [], []),
+        ("ranges without the node: the node's own connections are dropped in OUTPUT",
+         ["10.0.0.0/8", "198.51.100.7/32"], ["203.0.113.10,tcp:80,10.0.0.0/8", "203.0.113.10,tcp:80,198.51.100.7/32"], [],
+         ["-s 203.0.113.10 -m ipvs --vaddr 203.0.113.10 --vproto tcp --vport 80 -j DROP"]),
+        ("a range holding the node IP: the LB IP as source is allowed", ["10.0.0.0/8", "192.168.1.0/24"],
+         ["203.0.113.10,tcp:80,10.0.0.0/8", "203.0.113.10,tcp:80,192.168.1.0/24"], ["203.0.113.10,tcp:80,203.0.113.10"], []),
+        ("0.0.0.0/0 is written as its two halves (the kernel refuses a /0 net)", ["0.0.0.0/0"],
+         ["203.0.113.10,tcp:80,0.0.0.0/1", "203.0.113.10,tcp:80,128.0.0.0/1"], ["203.0.113.10,tcp:80,203.0.113.10"], []),
+    ]
+
+    @Test("loadBalancerSourceRanges: ipsets and KUBE-IPVS-OUT-FILTER as upstream", arguments: 0..<rangeShapes.count)
+    func sourceRangeShape(_ index: Int) throws {
+        let shape = Self.rangeShapes[index]
+        let rig = Rig()
+        var state = ProxyState()
+        state.services[name("lb")] = service("10.96.0.20", nodePort: 30090, loadBalancerIPs: ["203.0.113.10"], sourceRanges: shape.ranges)
+        state.endpoints[name("lb")] = [endpoint("10.244.1.2")]
+        try rig.proxier.sync(state, changed: [], kind: .full)
+        #expect(rig.ipset.members("KUBE-LOAD-BALANCER") == ["203.0.113.10,tcp:80"], "\(shape.label)")
+        #expect(rig.ipset.members("KUBE-LOAD-BALANCER-FW") == (shape.ranges.isEmpty ? [] : ["203.0.113.10,tcp:80"]), "\(shape.label)")
+        #expect(rig.ipset.members("KUBE-LOAD-BALANCER-SOURCE-CIDR") == shape.cidrs, "\(shape.label)")
+        #expect(rig.ipset.members("KUBE-LOAD-BALANCER-SOURCE-IP") == shape.sourceIPs, "\(shape.label)")
+        #expect(rig.rules("filter", "KUBE-IPVS-OUT-FILTER") == shape.outFilter, "\(shape.label)")
+        // An LB IP is not an externalIP: it is masqueraded through KUBE-LOAD-BALANCER instead.
+        #expect(rig.ipset.members("KUBE-EXTERNAL-IP") == [])
+        #expect(rig.ipvs.dump().contains("203.0.113.10:80/TCP rr -> 10.244.1.2:8080/1"))
+        #expect(try rig.device.addresses().contains(NFTAddress("203.0.113.10")!))
+    }
+
+    @Test("the filter table of a full sync, as upstream writes it")
+    func filterTableGolden() throws {
+        let rig = Rig()
+        var state = ProxyState()
+        state.services[name("lb")] = service("10.96.0.20", loadBalancerIPs: ["203.0.113.10"], sourceRanges: ["10.78.0.2/32"])
+        try rig.proxier.sync(state, changed: [], kind: .full)
+        let expected = """
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            :KUBE-FORWARD - [0:0]
+            :KUBE-NODE-PORT - [0:0]
+            :KUBE-PROXY-FIREWALL - [0:0]
+            :KUBE-SOURCE-RANGES-FIREWALL - [0:0]
+            :KUBE-IPVS-OUT-FILTER - [0:0]
+            -A INPUT -m comment --comment "kube-proxy firewall rules" -j KUBE-PROXY-FIREWALL
+            -A INPUT -m comment --comment "kubernetes health check rules" -j KUBE-NODE-PORT
+            -A FORWARD -m comment --comment "kube-proxy firewall rules" -j KUBE-PROXY-FIREWALL
+            -A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+            -A OUTPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-OUT-FILTER
+            -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+            -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+            -A KUBE-NODE-PORT -m comment --comment "Kubernetes health check node port" -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT
+            -A KUBE-PROXY-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port for load balancer with sourceRange" -m set --match-set KUBE-LOAD-BALANCER-FW dst,dst -j KUBE-SOURCE-RANGES-FIREWALL
+            -A KUBE-SOURCE-RANGES-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port + source cidr for packet filter purpose" -m set --match-set KUBE-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j RETURN
+            -A KUBE-SOURCE-RANGES-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port + source IP for packet filter purpose" -m set --match-set KUBE-LOAD-BALANCER-SOURCE-IP dst,dst,src -j RETURN
+            -A KUBE-SOURCE-RANGES-FIREWALL -j DROP
+            -A KUBE-IPVS-OUT-FILTER -s 203.0.113.10 -m ipvs --vaddr 203.0.113.10 --vproto tcp --vport 80 -j DROP
+            COMMIT
+
+            """
+        #expect(try rig.iptables.save(table: "filter") == expected)
+        #expect(rig.rules("nat", "KUBE-LOAD-BALANCER") == [
+            "-m comment --comment \"Kubernetes service load balancer ip + port with externalTrafficPolicy=local\" -m set --match-set KUBE-LOAD-BALANCER-LOCAL dst,dst -j RETURN",
+            "-j KUBE-MARK-MASQ",
+        ])
+    }
+
+    @Test("externalTrafficPolicy Local: LB IP, externalIP and NodePort keep the client's address (the -LOCAL sets)")
+    func localPolicySets() throws {
+        let rig = Rig()
+        var state = ProxyState()
+        state.services[name("lb")] = service("10.96.0.21", nodePort: 30091, externalIPs: ["203.0.113.8"], loadBalancerIPs: ["203.0.113.11"],
+                                             etpLocal: true, healthCheckNodePort: 32001)
+        state.services[name("sctp", .sctp)] = service("10.96.0.22", port: 9, proto: .sctp, nodePort: 30092, etpLocal: true)
+        try rig.proxier.sync(state, changed: [], kind: .full)
+        #expect(rig.ipset.members("KUBE-LOAD-BALANCER") == ["203.0.113.11,tcp:80"])
+        #expect(rig.ipset.members("KUBE-LOAD-BALANCER-LOCAL") == ["203.0.113.11,tcp:80"])
+        #expect(rig.ipset.members("KUBE-EXTERNAL-IP") == [])
+        #expect(rig.ipset.members("KUBE-EXTERNAL-IP-LOCAL") == ["203.0.113.8,tcp:80"])
+        #expect(rig.ipset.members("KUBE-NODE-PORT-TCP") == ["30091"])
+        #expect(rig.ipset.members("KUBE-NODE-PORT-LOCAL-TCP") == ["30091"])
+        #expect(rig.ipset.members("KUBE-NODE-PORT-SCTP-HASH") == ["192.168.1.10,sctp:30092"])
+        #expect(rig.ipset.members("KUBE-NODE-PORT-LOCAL-SCTP-HASH") == ["192.168.1.10,sctp:30092"])
+        #expect(rig.ipset.members("KUBE-HEALTH-CHECK-NODE-PORT") == ["32001"])
+    }
+
+    @Test("partial syncs add and remove source ranges, the OUT filter rule and the health check port")
+    func partialSourceRangesAndHealthCheck() throws {
+        let rig = Rig()
+        var state = ProxyState()
+        let lb = name("lb")
+        state.services[lb] = service("10.96.0.20", nodePort: 30090, loadBalancerIPs: ["203.0.113.10"], etpLocal: true)
+        state.endpoints[lb] = [endpoint("10.244.1.2", local: true)]
+        state.services[name("other")] = service("10.96.0.30")
+        try rig.proxier.sync(state, changed: [], kind: .full)
+        #expect(rig.rules("filter", "KUBE-IPVS-OUT-FILTER") == [])
+        let restoresBefore = rig.iptables.restores.count
+
+        state.services[lb] = service("10.96.0.20", nodePort: 30090, loadBalancerIPs: ["203.0.113.10"], sourceRanges: ["10.78.0.0/24"],
+                                     etpLocal: true, healthCheckNodePort: 32000)
+        try rig.proxier.sync(state, changed: [lb], kind: .partial)
+        #expect(rig.ipset.members("KUBE-LOAD-BALANCER-FW") == ["203.0.113.10,tcp:80"])
+        #expect(rig.ipset.members("KUBE-LOAD-BALANCER-SOURCE-CIDR") == ["203.0.113.10,tcp:80,10.78.0.0/24"])
+        #expect(rig.ipset.members("KUBE-HEALTH-CHECK-NODE-PORT") == ["32000"])
+        #expect(rig.rules("filter", "KUBE-IPVS-OUT-FILTER") == ["-s 203.0.113.10 -m ipvs --vaddr 203.0.113.10 --vproto tcp --vport 80 -j DROP"])
+        // Only the OUT filter chain was rewritten, and the rest of the filter table is intact.
+        #expect(rig.iptables.restores.count == restoresBefore + 1)
+        #expect(rig.rules("filter", "KUBE-SOURCE-RANGES-FIREWALL")?.last == "-j DROP")
+
+        // The range now holds the node IP: the OUT filter rule goes, the LB IP becomes an allowed source.
+        state.services[lb] = service("10.96.0.20", nodePort: 30090, loadBalancerIPs: ["203.0.113.10"], sourceRanges: ["192.168.1.0/24"],
+                                     etpLocal: true, healthCheckNodePort: 32000)
+        try rig.proxier.sync(state, changed: [lb], kind: .partial)
+        #expect(rig.ipset.members("KUBE-LOAD-BALANCER-SOURCE-CIDR") == ["203.0.113.10,tcp:80,192.168.1.0/24"])
+        #expect(rig.ipset.members("KUBE-LOAD-BALANCER-SOURCE-IP") == ["203.0.113.10,tcp:80,203.0.113.10"])
+        #expect(rig.rules("filter", "KUBE-IPVS-OUT-FILTER") == [])
+
+        state.services[lb] = nil
+        state.endpoints[lb] = nil
+        try rig.proxier.sync(state, changed: [lb], kind: .partial)
+        for set in ["KUBE-LOAD-BALANCER", "KUBE-LOAD-BALANCER-FW", "KUBE-LOAD-BALANCER-LOCAL", "KUBE-LOAD-BALANCER-SOURCE-CIDR",
+                    "KUBE-LOAD-BALANCER-SOURCE-IP", "KUBE-HEALTH-CHECK-NODE-PORT"] {
+            #expect(rig.ipset.members(set) == [], "\(set) is empty once the Service is gone")
+        }
+        #expect(rig.ipvs.dump() == ["10.96.0.30:80/TCP rr -> (none)"])
+    }
+
+    @Test("IPv6 set names: KUBE-6- prefix, cut to ipset's 31 characters, as upstream")
+    func ipv6SetNames() throws {
+        let ipset = FakeIPSet()
+        let proxier = IPVSProxier(family: .ip6, ipvs: FakeIPVS(), device: FakeServiceAddressDevice(dummySupported: true),
+                                  iptables: nil, ipset: ipset, sysctl: nil)
+        try proxier.sync(ProxyState(), changed: [], kind: .full)
+        #expect(ipset.names.contains("KUBE-6-LOAD-BALANCER-SOURCE-CID"))
+        #expect(ipset.names.contains("KUBE-6-LOAD-BALANCER-FW"))
+        #expect(ipset.names.count == 16)
+        #expect(ipset.names.allSatisfy { $0.hasPrefix("KUBE-6-") && $0.count <= 31 })
     }
 }

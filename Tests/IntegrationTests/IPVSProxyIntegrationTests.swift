@@ -1,4 +1,5 @@
 import Foundation
+import IPTables
 import IPVS
 import LinuxSystem
 import NFTables
@@ -30,7 +31,8 @@ struct NamespaceSysctl: SysctlWriter {
 
 /// Real packets through real IPVS virtual servers programmed by ``IPVSProxier`` over generic
 /// netlink in a private network namespace (see ``ProxyNetnsLab``). The return path runs through
-/// the node, so IPVS NAT needs no masquerade: iptables and ipset are left out here.
+/// the node, so IPVS NAT needs no masquerade: the first test leaves iptables and ipset out; the
+/// second adds them for loadBalancerSourceRanges and the health check node port.
 @Suite(.serialized, .enabled(if: ipvsSkipReason == nil, "\(ipvsSkipReason ?? "")"))
 struct IPVSProxyIntegrationTests {
     static let web = ServicePortName(namespace: "default", name: "web", port: "http", protocol: .tcp)
@@ -97,5 +99,109 @@ struct IPVSProxyIntegrationTests {
         try proxier.cleanup()
         #expect(try ipvs.services().isEmpty)
         #expect(try device.addresses().isEmpty)
+    }
+
+    static let lb = ServicePortName(namespace: "default", name: "lb", port: "http", protocol: .tcp)
+    static let local = ServicePortName(namespace: "default", name: "local", port: "http", protocol: .tcp)
+    static let lbClusterIP = "172.30.0.20"
+    static let lbIP = "172.30.0.50"
+    static let localClusterIP = "172.30.0.21"
+    static let healthCheckNodePort = 32080
+    /// A second client address, outside the source ranges used here.
+    static let outsideAddress = "10.78.0.3"
+
+    /// A LoadBalancer Service `lb` reached from `ranges` only, and an externalTrafficPolicy Local
+    /// Service `local` with a health check node port and the given local endpoints.
+    func rangeState(_ lab: ProxyNetnsLab, ranges: [String], localEndpoints: [Int]) -> ProxyState {
+        var s = ProxyState()
+        s.services[Self.lb] = ServicePortInfo(clusterIPs: [NFTables.IPAddress(Self.lbClusterIP)!], port: 80, protocol: .tcp,
+                                              loadBalancerIngressIPs: [NFTables.IPAddress(Self.lbIP)!],
+                                              loadBalancerSourceRanges: ranges.map { CIDR($0)! })
+        s.endpoints[Self.lb] = [0, 1].map { EndpointInfo(ip: NFTables.IPAddress(lab.serverAddress($0))!, port: 8080) }
+        s.services[Self.local] = ServicePortInfo(clusterIPs: [NFTables.IPAddress(Self.localClusterIP)!], port: 80, protocol: .tcp,
+                                                 nodePort: 30081, externalPolicyLocal: true, healthCheckNodePort: UInt16(Self.healthCheckNodePort))
+        s.endpoints[Self.local] = localEndpoints.map { EndpointInfo(ip: NFTables.IPAddress(lab.serverAddress($0))!, port: 8080, isLocal: true) }
+        return s
+    }
+
+    /// A connection from the node namespace itself (its source is the LB IP it targets).
+    func connectFromNode(_ lab: ProxyNetnsLab, _ address: String, _ port: Int) throws -> String {
+        try run("ip", ["netns", "exec", lab.node, "busybox", "nc", "-w", "2", address, String(port)], input: Data())
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Makes the client's connections leave from `source` (both addresses are on its link).
+    func clientSource(_ lab: ProxyNetnsLab, _ source: String) throws {
+        try runChecked("ip", ["netns", "exec", lab.client, "ip", "route", "replace", "default", "via", lab.nodeAddress, "src", source])
+    }
+
+    /// `GET /` on the health check node port from the client: status and body.
+    func healthCheck(_ lab: ProxyNetnsLab) throws -> (status: Int, body: String) {
+        let r = try run("ip", ["netns", "exec", lab.client, "curl", "-s", "--max-time", "3", "-w", "\n%{http_code}",
+                               "http://\(lab.nodeAddress):\(Self.healthCheckNodePort)/"])
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    @Test(.enabled(if: Host.which("ipset") != nil && Host.which("curl") != nil, "needs ipset and curl"))
+    func loadBalancerSourceRangesAndHealthCheckNodePort() throws {
+        let lab = try ProxyNetnsLab(servers: 2)
+        defer { lab.destroy() }
+        let namespace = try NetworkNamespace(path: "/var/run/netns/\(lab.node)")
+        let ipvs = try NetlinkIPVS(namespace: namespace)
+        let device = try NetlinkServiceAddressDevice(namespace: namespace)
+        // ipset and iptables run as children of the thread that syncs: sync inside the node's namespace.
+        let proxier = IPVSProxier(family: .ip, ipvs: ipvs, device: device, iptables: ExecIPTables(variant: IPTablesVariant.detect()),
+                                  ipset: ExecIPSet(path: Host.which("ipset")!), sysctl: NamespaceSysctl(namespace: namespace),
+                                  config: .init(nodeIPs: [NFTables.IPAddress(lab.nodeAddress)!]))
+        let health = ServiceHealthServer(bindAddress: "0.0.0.0")
+        defer {
+            health.shutdown()
+            try? namespace.run { try proxier.cleanup() }
+        }
+        func sync(_ state: ProxyState, changed: Set<ServicePortName>, kind: SyncKind) throws {
+            let bindErrors = try namespace.run {
+                try proxier.sync(state, changed: changed, kind: kind)
+                // The listener's socket is made in the calling thread, so it lives in the node's namespace.
+                return health.sync(state)
+            }
+            #expect(bindErrors.isEmpty)
+        }
+        try runChecked("ip", ["netns", "exec", lab.client, "ip", "addr", "add", "\(Self.outsideAddress)/24", "dev", "eth0"])
+
+        try sync(rangeState(lab, ranges: ["\(lab.clientAddress)/32"], localEndpoints: [0]), changed: [], kind: .full)
+        // Inside the range: served, over both endpoints.
+        let inside = try replies(lab, Self.lbIP, 80, count: 6)
+        #expect(inside == ["server0": 3, "server1": 3], "from \(lab.clientAddress): \(inside)")
+        // Outside the range: dropped (no reset, no reply) before IPVS sees it; the ClusterIP is not filtered.
+        try clientSource(lab, Self.outsideAddress)
+        let outside = try lab.connect(Self.lbIP, 80, timeout: 2)
+        #expect(outside.reply.isEmpty, "from \(Self.outsideAddress): \(outside)")
+        #expect(outside.seconds >= 1.5, "dropped, so the client waits for its timeout: \(outside)")
+        #expect(try lab.connect(Self.lbClusterIP, 80).reply.hasPrefix("server"), "the ClusterIP has no source ranges")
+        try clientSource(lab, lab.clientAddress)
+        // The node's own address is not in the range: its connections are dropped in OUTPUT.
+        #expect(try connectFromNode(lab, Self.lbIP, 80).isEmpty)
+
+        // A range holding the node IP lets the node in (KUBE-LOAD-BALANCER-SOURCE-IP), a partial sync.
+        try sync(rangeState(lab, ranges: ["\(lab.clientAddress)/32", "\(lab.nodeAddress)/32"], localEndpoints: [0]), changed: [Self.lb], kind: .partial)
+        #expect(try connectFromNode(lab, Self.lbIP, 80).hasPrefix("server"))
+        #expect(try lab.connect(Self.lbIP, 80).reply.hasPrefix("server"))
+
+        // The health check node port of the Local Service: upstream's JSON, 200 with a local endpoint.
+        let healthy = try healthCheck(lab)
+        #expect(healthy.status == 200, "\(healthy)")
+        #expect(healthy.body == "{\"service\":{\"namespace\":\"default\",\"name\":\"local\"},\"localEndpoints\":1,\"serviceProxyHealthy\":true}")
+        // No local endpoints: 503, so a load balancer stops sending to this node.
+        try sync(rangeState(lab, ranges: ["\(lab.clientAddress)/32"], localEndpoints: []), changed: [Self.local], kind: .partial)
+        let unhealthy = try healthCheck(lab)
+        #expect(unhealthy.status == 503, "\(unhealthy)")
+        #expect(unhealthy.body.contains("\"localEndpoints\":0"))
+
+        try namespace.run { try proxier.cleanup() }
+        let left = try run("ip", ["netns", "exec", lab.node, "ipset", "list", "-n"]).stdout
+        #expect(!left.contains("KUBE-"), "ipsets left after cleanup: \(left)")
+        let filter = try run("ip", ["netns", "exec", lab.node, IPTablesVariant.detect().binary(.save, ipv6: false), "-t", "filter"]).stdout
+        #expect(!filter.contains("KUBE-"), "filter rules left after cleanup: \(filter)")
     }
 }
