@@ -92,6 +92,9 @@ public struct ControllerManager: Sendable {
     var monitorPeriod: Duration = .seconds(5)
     /// How often every known object is synced again without an event.
     var resyncPeriod: Duration = .seconds(30)
+    /// How long a node may stay silent before the node lifecycle controller marks it Unknown
+    /// (upstream's `--node-monitor-grace-period`).
+    public var nodeMonitorGracePeriod: TimeInterval = NodeLifecycleLogic.defaultGracePeriod
     /// The CA bundle (PEM) ``RootCAPublisher`` puts in every namespace; nil: the client's own CA
     /// (upstream's fallback when --root-ca-file is unset), and no publisher when that is unknown.
     public var rootCA: String?
@@ -132,7 +135,7 @@ public struct ControllerManager: Sendable {
         let daemonSet = DaemonSetController(client: client, clock: clock, logger: logger)
         let statefulSet = StatefulSetController(client: client, logger: logger)
         let gc = GarbageCollector(client: client, logger: logger)
-        let nodeLifecycle = NodeLifecycleController(client: client, clock: clock, logger: logger)
+        let nodeLifecycle = NodeLifecycleController(client: client, clock: clock, logger: logger, gracePeriod: nodeMonitorGracePeriod)
         let rootCAs = WorkQueue(name: "root-ca-cert-publisher")
         let rootCAPublisher = makeRootCAPublisher()
         let client = self.client, logger = self.logger, monitorPeriod = self.monitorPeriod, resyncPeriod = self.resyncPeriod

@@ -2,11 +2,35 @@ import Foundation
 import KubeAPI
 import KubeClient
 import Logging
+import Synchronization
 
-/// Leader election through a coordination.k8s.io Lease, as upstream's leaderelection
-/// package: the holder renews `renewTime` every `retryPeriod`; another candidate takes the
-/// Lease only after `leaseDuration` without renewal; a leader that cannot renew within
-/// `renewDeadline` stops leading.
+/// Leader election through a coordination.k8s.io Lease, with the rules of upstream's
+/// client-go `tools/leaderelection`:
+///
+/// - A candidate judges expiry by its own clock: the Lease is held while `leaseDurationSeconds`
+///   (of the record) have not passed since this candidate last *saw the record change*
+///   (upstream's observedTime). Holders' `renewTime` stamps are written but never compared with
+///   the local clock, so clock skew between servers does not matter; a candidate seeing a
+///   Lease for the first time waits a whole duration before taking it.
+/// - A record with an empty `holderIdentity` (a released Lease) is taken at once.
+/// - `leaseTransitions` grows by one whenever the holder changes, including a take-over of a
+///   released Lease; a renewal keeps it and `acquireTime`.
+/// - Writes are full updates carrying the resourceVersion read: of two candidates at most one wins.
+/// - A leader renews every `retryPeriod`. Each renewal round may retry every `retryPeriod` but
+///   must succeed within `renewDeadline` (10 s, under the 15 s `leaseDuration`), an attempt in
+///   flight at the deadline counting as failed; otherwise the leader stops leading before any
+///   other candidate can take the Lease.
+/// - Candidates retry every `retryPeriod` plus up to `jitterFactor` of it (upstream: 1.2).
+///
+/// Losing the Lease: upstream's kube-controller-manager exits the process. Here the controllers
+/// share a process with the API server and the kubelet, so ``run(lead:)`` cancels `lead`, waits
+/// for it to return, and campaigns again.
+///
+/// Cancelling ``run(lead:)`` releases the Lease when held (upstream's `ReleaseOnCancel`), after
+/// `lead` has returned, so another candidate takes over at its next attempt instead of after
+/// `leaseDuration`.
+///
+/// Copies share their observed state; one instance campaigns from one task at a time.
 public struct LeaderElector: Sendable {
     public var leaseNamespace = "kube-system"
     public var leaseName: String
@@ -14,9 +38,25 @@ public struct LeaderElector: Sendable {
     public var leaseDuration: Duration = .seconds(15)
     public var renewDeadline: Duration = .seconds(10)
     public var retryPeriod: Duration = .seconds(2)
+    /// A candidate waits `retryPeriod * (1 + random(0..<jitterFactor))` between attempts.
+    public var jitterFactor = 1.2
+    /// Paces the loops of ``run(lead:)`` (tests pass one that moves their manual clock). A
+    /// renewal attempt still in flight when the renew deadline passes is abandoned after that
+    /// much real time.
+    public var sleep: @Sendable (Duration) async -> Void = { try? await Task.sleep(for: $0) }
     let client: any KubeAPIClient
     let clock: any ControllerClock
     let logger: Logger
+    private let observed = ObservedRecord()
+
+    /// The record last read or written, and when (on ``clock``) it last changed.
+    final class ObservedRecord: Sendable {
+        struct Value {
+            var spec: LeaseSpec?
+            var time = Date.distantPast
+        }
+        let value = Mutex(Value())
+    }
 
     public init(client: any KubeAPIClient, leaseName: String, identity: String, clock: any ControllerClock = WallClock(), logger: Logger = Logger(label: "nodekit.leader")) {
         self.client = client
@@ -36,69 +76,164 @@ public struct LeaderElector: Sendable {
         return text.replacingOccurrences(of: "Z", with: "000Z")
     }
 
-    /// One attempt: creates the Lease, renews it if held by us, or takes it over if its holder
-    /// let it expire. Returns whether we hold it now. Conflicts (another candidate won the
-    /// race) and transport failures count as not holding it.
+    /// The holder of the record last observed ("" for a released Lease, nil before any read).
+    public var observedHolder: String? { observed.value.withLock { $0.spec?.holderIdentity } }
+
+    /// Whether the record last observed names this candidate (upstream's IsLeader).
+    public var isLeader: Bool { observedHolder == identity }
+
+    private func observe(_ spec: LeaseSpec?) {
+        let now = clock.now()
+        observed.value.withLock { value in
+            guard value.spec != spec else { return }
+            value.spec = spec
+            value.time = now
+        }
+    }
+
+    /// One attempt: creates the Lease, renews it if held by us, or takes it over if it was
+    /// released or its holder let it expire (see the type's rules). Returns whether we hold it
+    /// now. Conflicts (another candidate won the race) and transport failures count as not
+    /// holding it.
     public func tryAcquireOrRenew() async -> Bool {
         let now = clock.now()
         let seconds = Int32(leaseDuration.components.seconds)
+        var record = LeaseSpec(holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: Self.microTime(now), renewTime: Self.microTime(now), leaseTransitions: 0)
         var lease: Lease
         do { lease = try await client.get(Lease.self, namespace: leaseNamespace, name: leaseName) } catch {
-            guard error.isNotFound else { return false }
-            let spec = LeaseSpec(holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: Self.microTime(now), renewTime: Self.microTime(now), leaseTransitions: 0)
+            guard error.isNotFound else {
+                logger.debug("cannot read lease", metadata: ["lease": "\(leaseNamespace)/\(leaseName)", "error": "\(error)"])
+                return false
+            }
             do {
-                _ = try await client.create(Lease(metadata: ObjectMeta(name: leaseName, namespace: leaseNamespace), spec: spec))
+                let created = try await client.create(Lease(metadata: ObjectMeta(name: leaseName, namespace: leaseNamespace), spec: record))
+                observe(created.spec ?? record)
                 logger.info("acquired lease", metadata: ["lease": "\(leaseNamespace)/\(leaseName)", "identity": "\(identity)"])
                 return true
             } catch { return false }
         }
-        var spec = lease.spec ?? LeaseSpec()
-        let holder = spec.holderIdentity ?? ""
-        if holder != identity, !holder.isEmpty {
-            let renewed = spec.renewTime.flatMap(Date.init(kubeTimestamp:)) ?? .distantPast
-            let duration = Double(spec.leaseDurationSeconds ?? seconds)
-            if now.timeIntervalSince(renewed) < duration { return false }
+        let old = lease.spec ?? LeaseSpec()
+        observe(old)
+        let holder = old.holderIdentity ?? ""
+        if !holder.isEmpty, holder != identity {
+            let since = observed.value.withLock { $0.time }
+            let duration = TimeInterval(old.leaseDurationSeconds ?? seconds)
+            if now < since.addingTimeInterval(duration) { return false }
         }
-        if holder != identity {
-            spec.acquireTime = Self.microTime(now)
-            spec.leaseTransitions = (spec.leaseTransitions ?? 0) + (holder.isEmpty ? 0 : 1)
+        if holder == identity {
+            record.acquireTime = old.acquireTime
+            record.leaseTransitions = old.leaseTransitions ?? 0
+        } else {
+            record.leaseTransitions = (old.leaseTransitions ?? 0) + 1
         }
-        spec.holderIdentity = identity
-        spec.leaseDurationSeconds = seconds
-        spec.renewTime = Self.microTime(now)
-        lease.spec = spec
+        lease.spec = record
         do {
-            // A full update carrying the resourceVersion read: two candidates cannot both win.
-            _ = try await client.update(lease)
-            if holder != identity { logger.info("took over lease", metadata: ["lease": "\(leaseNamespace)/\(leaseName)", "from": "\(holder)", "identity": "\(identity)"]) }
+            let updated = try await client.update(lease)
+            observe(updated.spec ?? record)
+            if holder != identity {
+                logger.info("took over lease", metadata: ["lease": "\(leaseNamespace)/\(leaseName)", "from": "\(holder)", "identity": "\(identity)",
+                                                          "leaseTransitions": "\(record.leaseTransitions ?? 0)"])
+            }
             return true
         } catch {
             return false
         }
     }
 
+    /// Gives the Lease up when the record last observed names us: an empty `holderIdentity`,
+    /// `leaseDurationSeconds` 1, `leaseTransitions` kept (upstream's release). Returns whether
+    /// the Lease is not ours afterwards; a failed write (conflict, transport) returns false and
+    /// leaves the Lease to expire.
+    @discardableResult
+    public func release() async -> Bool {
+        guard isLeader else { return true }
+        do {
+            var lease = try await client.get(Lease.self, namespace: leaseNamespace, name: leaseName)
+            guard lease.spec?.holderIdentity == identity else {
+                observe(lease.spec)
+                return true
+            }
+            let now = Self.microTime(clock.now())
+            let record = LeaseSpec(holderIdentity: "", leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: lease.spec?.leaseTransitions ?? 0)
+            lease.spec = record
+            let updated = try await client.update(lease)
+            observe(updated.spec ?? record)
+            logger.info("released lease", metadata: ["lease": "\(leaseNamespace)/\(leaseName)", "identity": "\(identity)"])
+            return true
+        } catch {
+            logger.warning("cannot release lease; it expires on its own", metadata: ["lease": "\(leaseNamespace)/\(leaseName)", "error": "\(error)"])
+            return false
+        }
+    }
+
     /// Campaigns until it holds the Lease, runs `lead` while it keeps renewing, and cancels
-    /// `lead` when renewal fails for longer than `renewDeadline`; then campaigns again. Returns
-    /// when the calling task is cancelled.
+    /// `lead` when a renewal round fails for `renewDeadline`; then campaigns again. When the
+    /// calling task is cancelled it cancels `lead`, waits for it, releases the Lease if held,
+    /// and returns.
     public func run(lead: @escaping @Sendable () async -> Void) async {
         while !Task.isCancelled {
             guard await tryAcquireOrRenew() else {
-                try? await Task.sleep(for: retryPeriod)
+                await sleep(jittered(retryPeriod))
                 continue
             }
             let work = Task { await lead() }
-            var lastRenew = clock.now()
-            let deadline = Double(renewDeadline.components.seconds)
             while !Task.isCancelled {
-                try? await Task.sleep(for: retryPeriod)
-                if await tryAcquireOrRenew() { lastRenew = clock.now(); continue }
-                if clock.now().timeIntervalSince(lastRenew) > deadline {
-                    logger.warning("lost lease; stopping controllers", metadata: ["lease": "\(leaseNamespace)/\(leaseName)", "identity": "\(identity)"])
-                    break
-                }
+                await sleep(retryPeriod)
+                if Task.isCancelled { break }
+                if await renewWithinDeadline() { continue }
+                logger.warning("could not renew the lease within the renew deadline; stopping leading",
+                               metadata: ["lease": "\(leaseNamespace)/\(leaseName)", "identity": "\(identity)", "renewDeadline": "\(renewDeadline)"])
+                break
             }
             work.cancel()
             await work.value
         }
+        // The release runs in a task of its own: the cancelled caller's requests would not be sent.
+        let elector = self
+        await Task { await elector.release() }.value
+    }
+
+    /// One renewal round (upstream's renew): attempts now and every `retryPeriod` until one
+    /// succeeds or `renewDeadline` has passed since the round began. An attempt still in
+    /// flight at the deadline is abandoned. Returns false on cancellation.
+    public func renewWithinDeadline() async -> Bool {
+        let deadline = clock.now().addingTimeInterval(Self.seconds(renewDeadline))
+        while !Task.isCancelled {
+            let remaining = deadline.timeIntervalSince(clock.now())
+            if remaining <= 0 { return false }
+            if await attempt(within: .seconds(remaining)) { return true }
+            if deadline.timeIntervalSince(clock.now()) <= 0 { return false }
+            await sleep(retryPeriod)
+        }
+        return false
+    }
+
+    /// ``tryAcquireOrRenew()`` raced against `limit` of real time: false when the limit wins.
+    /// The attempt runs in a task of its own, so one stuck in a request is left behind (and
+    /// cancelled) rather than awaited.
+    private func attempt(within limit: Duration) async -> Bool {
+        let (outcomes, report) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingOldest(1))
+        let elector = self
+        let attempt = Task { report.yield(await elector.tryAcquireOrRenew()) }
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            report.yield(false)
+        }
+        defer {
+            attempt.cancel()
+            timer.cancel()
+        }
+        for await outcome in outcomes { return outcome }
+        return false
+    }
+
+    func jittered(_ period: Duration) -> Duration {
+        guard jitterFactor > 0 else { return period }
+        return period * (1 + Double.random(in: 0..<jitterFactor))
+    }
+
+    static func seconds(_ duration: Duration) -> TimeInterval {
+        let (seconds, attoseconds) = duration.components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
 }

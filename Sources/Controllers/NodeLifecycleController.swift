@@ -7,8 +7,9 @@ import Scheduler
 /// The node lifecycle controller's decisions as pure functions of a node, its Lease, its pods
 /// and the time.
 public enum NodeLifecycleLogic {
-    /// Upstream's `--node-monitor-grace-period` (40 s).
-    public static let gracePeriod: TimeInterval = 40
+    /// Upstream's `--node-monitor-grace-period` default: 50 s since 1.32 (the version the API
+    /// server reports; 40 s before).
+    public static let defaultGracePeriod: TimeInterval = 50
     /// What the DefaultTolerationSeconds admission plugin gives pods for the two taints below;
     /// applied here to pods that carry no toleration for them.
     public static let defaultTolerationSeconds: Int64 = 300
@@ -28,9 +29,9 @@ public enum NodeLifecycleLogic {
     }
 
     /// The node's conditions with Ready, MemoryPressure, DiskPressure and PIDPressure set to
-    /// `Unknown` (reason `NodeStatusUnknown`) when no heartbeat came within the grace period;
+    /// `Unknown` (reason `NodeStatusUnknown`) when no heartbeat came within `gracePeriod`;
     /// nil when nothing changes. A node never heard from counts from its creation time.
-    public static func conditions(node: Node, lease: Lease?, now: Date) -> [NodeCondition]? {
+    public static func conditions(node: Node, lease: Lease?, now: Date, gracePeriod: TimeInterval = defaultGracePeriod) -> [NodeCondition]? {
         let since = lastHeartbeat(node: node, lease: lease) ?? node.metadata.creationTimestamp.flatMap(Date.init(kubeTimestamp:)) ?? now
         guard now.timeIntervalSince(since) > gracePeriod else { return nil }
         var conditions = node.status?.conditions ?? []
@@ -123,11 +124,16 @@ public struct NodeLifecycleController: Sendable {
     let client: any KubeAPIClient
     let clock: any ControllerClock
     let logger: Logger
+    /// How long a node may stay silent before it is marked Unknown (upstream's
+    /// `--node-monitor-grace-period`).
+    public let gracePeriod: TimeInterval
 
-    public init(client: any KubeAPIClient, clock: any ControllerClock = WallClock(), logger: Logger = Logger(label: "nodekit.nodelifecycle")) {
+    public init(client: any KubeAPIClient, clock: any ControllerClock = WallClock(), logger: Logger = Logger(label: "nodekit.nodelifecycle"),
+                gracePeriod: TimeInterval = NodeLifecycleLogic.defaultGracePeriod) {
         self.client = client
         self.clock = clock
         self.logger = logger
+        self.gracePeriod = gracePeriod
     }
 
     /// Reconciles node `key` (its name). Returns when the next eviction is due, if any.
@@ -143,7 +149,7 @@ public struct NodeLifecycleController: Sendable {
         do { lease = try await client.get(Lease.self, namespace: NodeLifecycleLogic.leaseNamespace, name: key) } catch {
             if !error.isNotFound { throw ControllerError("get Lease \(NodeLifecycleLogic.leaseNamespace)/\(key)", "read failed", cause: error) }
         }
-        if let conditions = NodeLifecycleLogic.conditions(node: node, lease: lease, now: now) {
+        if let conditions = NodeLifecycleLogic.conditions(node: node, lease: lease, now: now, gracePeriod: gracePeriod) {
             // The whole list, guarded by resourceVersion: the kubelet's concurrent heartbeat wins.
             let body: JSONValue = .object([
                 "metadata": .object(["resourceVersion": node.metadata.resourceVersion.map(JSONValue.string) ?? .null]),

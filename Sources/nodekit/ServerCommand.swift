@@ -2,10 +2,12 @@ import APIServer
 import ArgumentParser
 import Controllers
 import Foundation
+import Kubelet
 import KubeAPI
 import KubeClient
 import LinuxSystem
 import Logging
+import Synchronization
 
 /// `nodekit server`: a whole cluster in one process. The store and the API server (which
 /// writes DATA_DIR/kubeconfig), then, through an HTTP client of that kubeconfig (the same
@@ -31,11 +33,17 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-agent"), help: "Run the control plane only (this machine is not a node).")
     var noAgent = false
 
+    @Option(name: .customLong("node-monitor-grace-period"), help: "How long a node may stay silent (no Lease renewal, no status) before it is marked Unknown and tainted unreachable (Go duration; upstream 1.32's default).")
+    var nodeMonitorGracePeriod = "50s"
+
     @OptionGroup(title: "Node (kubelet and proxy) options") var node: NodeAgentOptions
 
     func validate() throws {
         guard let cluster = IPv4Network(node.clusterCIDR), (cluster.prefixLength...30).contains(nodeCIDRMaskSize) else {
             throw ValidationError("--node-cidr-mask-size \(nodeCIDRMaskSize) must be between the prefix of --cluster-cidr \(node.clusterCIDR) and 30")
+        }
+        guard let grace = EvictionConfig.parseDuration(nodeMonitorGracePeriod), grace > .zero else {
+            throw ValidationError("--node-monitor-grace-period \(nodeMonitorGracePeriod) must be a positive duration such as 50s or 2m")
         }
     }
 
@@ -47,7 +55,7 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             let server = try APIServer(store: store, configuration: api.configuration, logger: logger)
             try await server.bootstrap()
-            try await untilSignalled(signals, logger: logger) { try await self.serve(server, logger: logger) }
+            try await serve(server, signals: signals, logger: logger)
         } catch {
             await store.close()
             throw error
@@ -56,10 +64,13 @@ struct ServerCommand: AsyncParsableCommand {
         logger.info("stopped")
     }
 
-    /// Serves the API and, once it listens, runs the cluster's loops against it; until cancelled.
-    func serve(_ server: APIServer, logger: Logger) async throws {
+    /// Serves the API and, once it listens, runs the cluster's loops against it; until a
+    /// signal arrives (or the API server fails). On a signal the control plane stops first and
+    /// gives up its Lease through this server's API, which still serves; then the rest stops.
+    func serve(_ server: APIServer, signals: AsyncStream<String>, logger: Logger) async throws {
         let (listening, listened) = AsyncStream.makeStream(of: APIServerEndpoints.self)
         let kubeconfigPath = server.configuration.kubeconfigPath
+        let controlPlane = ControlPlaneTask()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await server.run { endpoints in
@@ -72,18 +83,34 @@ struct ServerCommand: AsyncParsableCommand {
                 for await _ in listening { bound = true }
                 guard bound else { return }
                 let client = try HTTPKubeClient(kubeconfigPath: kubeconfigPath)
-                await withTaskGroup(of: Void.self) { parts in
-                    parts.addTask { await self.controlPlane(client: client, logger: logger) }
-                    if !self.noAgent {
-                        parts.addTask {
-                            do { try await NodeAgent(options: self.node, client: client, logger: logger).run() } catch {
-                                logger.error("the local node stopped", metadata: ["error": "\(error)"])
+                let plane = Task { await self.controlPlane(client: client, logger: logger) }
+                controlPlane.task.withLock { $0 = plane }
+                await withTaskCancellationHandler {
+                    await withTaskGroup(of: Void.self) { parts in
+                        parts.addTask { await plane.value }
+                        if !self.noAgent {
+                            parts.addTask {
+                                do { try await NodeAgent(options: self.node, client: client, logger: logger).run() } catch {
+                                    logger.error("the local node stopped", metadata: ["error": "\(error)"])
+                                }
                             }
                         }
+                        await parts.waitForAll()
                     }
-                    await parts.waitForAll()
+                } onCancel: {
+                    plane.cancel()
                 }
                 await client.shutdown()
+            }
+            group.addTask {
+                for await name in signals {
+                    logger.info("stopping", metadata: ["signal": "\(name)"])
+                    break
+                }
+                if let plane = controlPlane.task.withLock({ $0 }) {
+                    plane.cancel()
+                    await plane.value
+                }
             }
             try await group.next()
             group.cancelAll()
@@ -97,10 +124,14 @@ struct ServerCommand: AsyncParsableCommand {
         // instead of waiting out the previous run's.
         let identity = "\(ProcessInfo.processInfo.hostName)_\(api.dataDirectory)"
         let elector = LeaderElector(client: client, leaseName: ControllerManager.leaseName, identity: identity, logger: logger)
-        let controllers = ControllerManager(client: client, logger: logger, identity: identity, leaderElection: false)
+        var manager = ControllerManager(client: client, logger: logger, identity: identity, leaderElection: false)
+        let grace = (EvictionConfig.parseDuration(nodeMonitorGracePeriod) ?? .seconds(50)).components
+        manager.nodeMonitorGracePeriod = TimeInterval(grace.seconds) + TimeInterval(grace.attoseconds) / 1e18
+        let controllers = manager
         let clusterCIDR = node.clusterCIDR, maskSize = nodeCIDRMaskSize
         await elector.run {
             logger.info("leading: running the scheduler, controllers and node IPAM", metadata: ["identity": "\(identity)"])
+            defer { logger.info("stopped leading: the scheduler, controllers and node IPAM returned", metadata: ["identity": "\(identity)"]) }
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await controllers.runControllers() }
                 group.addTask { await SchedulerRunner(client: client, logger: logger).run() }
@@ -149,4 +180,9 @@ struct ServerCommand: AsyncParsableCommand {
             group.cancelAll()
         }
     }
+}
+
+/// The control plane's task, once started: the signal handler stops it before the API server.
+private final class ControlPlaneTask: Sendable {
+    let task = Mutex<Task<Void, Never>?>(nil)
 }

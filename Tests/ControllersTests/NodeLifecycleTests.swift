@@ -33,9 +33,9 @@ import TestSupport
         _ = try await c.api.create(boundPod("forever", tolerations: [Toleration(operator: "Exists")]))
         let controller = NodeLifecycleController(client: c.api, clock: c.clock)
 
-        c.clock.advance(by: .seconds(39))
+        c.clock.advance(by: .seconds(49))
         try await controller.sync(key: "node-1")
-        #expect(try await c.api.get(Node.self, namespace: nil, name: "node-1").spec?.taints == nil, "within the grace period")
+        #expect(try await c.api.get(Node.self, namespace: nil, name: "node-1").spec?.taints == nil, "within the grace period (50 s, 1.32's default)")
 
         c.clock.advance(by: .seconds(2))
         let next = try await controller.sync(key: "node-1")
@@ -75,6 +75,18 @@ import TestSupport
         #expect(tainted?.map(\.key) == ["dedicated"])
         let notReady = NodeLifecycleLogic.taints(node: makeNode("n"), conditions: [NodeCondition(type: "Ready", status: "False")], now: c.clock.now())
         #expect(notReady?.map(\.key) == ["node.kubernetes.io/not-ready"])
+    }
+
+    @Test(arguments: [(40.0, 39, false), (40.0, 41, true), (120.0, 119, false), (120.0, 121, true)])
+    func gracePeriodIsConfigurable(_ c: (grace: Double, silentSeconds: Int64, unknown: Bool)) async throws {
+        let cluster = Cluster()
+        _ = try await cluster.api.create(readyNode(cluster))
+        _ = try await cluster.api.create(lease(cluster))
+        let controller = NodeLifecycleController(client: cluster.api, clock: cluster.clock, gracePeriod: c.grace)
+        cluster.clock.advance(by: .seconds(c.silentSeconds))
+        try await controller.sync(key: "node-1")
+        let ready = try await cluster.api.get(Node.self, namespace: nil, name: "node-1").status?.conditions?.first { $0.type == "Ready" }
+        #expect(ready?.status == (c.unknown ? "Unknown" : "True"), "grace \(c.grace) s, silent \(c.silentSeconds) s")
     }
 
     @Test func untoleratedNoExecuteTaintEvictsAtOnce() {

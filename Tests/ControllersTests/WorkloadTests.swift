@@ -122,27 +122,6 @@ import TestSupport
     }
 }
 
-@Suite struct LeaderElectionTests {
-    @Test func onlyOneHolderUntilTheLeaseExpires() async throws {
-        let c = Cluster()
-        let a = LeaderElector(client: c.api, leaseName: "cm", identity: "a", clock: c.clock)
-        let b = LeaderElector(client: c.api, leaseName: "cm", identity: "b", clock: c.clock)
-        #expect(await a.tryAcquireOrRenew())
-        #expect(await !b.tryAcquireOrRenew())
-        c.clock.advance(by: .seconds(10))
-        #expect(await a.tryAcquireOrRenew(), "renewal")
-        c.clock.advance(by: .seconds(14))
-        #expect(await !b.tryAcquireOrRenew(), "14 s after the renewal the lease still holds")
-        c.clock.advance(by: .seconds(2))
-        #expect(await b.tryAcquireOrRenew())
-        #expect(await !a.tryAcquireOrRenew())
-        let lease = try await c.api.get(Lease.self, namespace: "kube-system", name: "cm")
-        #expect(lease.spec?.holderIdentity == "b")
-        #expect(lease.spec?.leaseTransitions == 1)
-        #expect(lease.spec?.leaseDurationSeconds == 15)
-    }
-}
-
 @Suite struct TimestampTests {
     @Test(arguments: [
         ("2023-11-14T22:13:20Z", 1_700_000_000.0),
