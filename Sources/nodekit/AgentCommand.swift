@@ -51,12 +51,23 @@ struct AgentCommand: AsyncParsableCommand {
         let agent = NodeAgent(options: node, client: client, logger: logger)
         do {
             try await untilSignalled(signals, logger: logger) { try await agent.run() }
+        } catch let error as KubeClientError where error.code == 0 && server != nil && certificateAuthority == nil && !insecureSkipTLSVerify {
+            await client.shutdown()
+            // A Nodekit server's certificate is signed by its own cluster CA, which the system
+            // trust store lacks; the handshake failure reaches here only as a closed channel.
+            throw AgentFailure(description: "cannot reach the API server at \(server ?? ""): \(error.message). If its certificate is signed by the cluster's own CA, "
+                + "pass --certificate-authority DATA_DIR/pki/ca.crt (or --kubeconfig DATA_DIR/kubeconfig) from the server")
         } catch {
             await client.shutdown()
             throw error
         }
         await client.shutdown()
     }
+}
+
+/// A failure of `nodekit agent` with what to do about it.
+struct AgentFailure: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// Runs `work` until it returns or SIGINT/SIGTERM arrives, then cancels it and waits for it to
