@@ -50,14 +50,21 @@ struct RESTStorage: Sendable {
     let registry: ResourceRegistry
     let allocator: ServiceAllocator
     let now: @Sendable () -> Date
+    /// Objects decoded from the store and written to it, by key and revision: each revision of
+    /// an object is decoded at most once for every read and watch.
+    var cache = ObjectCache()
 
     // MARK: Reading
 
+    /// The object stored in `kv`, with its resourceVersion (the mod revision) set.
     func decode(_ kv: KeyValue, _ resource: ResourceDefinition) throws(APIError) -> JSONObject {
+        let key = ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)
+        if let object = cache.object(key) { return object }
         guard var object = try JSONCoding.decode(kv.value, what: "stored \(resource.plural) \(kv.key)").objectValue else {
             throw APIError.internalError("stored \(resource.plural) \(kv.key) is not a JSON object")
         }
         object.metadata["resourceVersion"] = .string(String(kv.modRevision))
+        cache.insert(key, object: object)
         return object
     }
 
@@ -213,6 +220,7 @@ struct RESTStorage: Sendable {
             throw APIError.from(error, resource, name: name)
         }
         object.metadata["resourceVersion"] = .string(String(kv.modRevision))
+        cache.insert(ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision), object: object)
         return object
     }
 
@@ -309,6 +317,7 @@ struct RESTStorage: Sendable {
             let written = try await store.update(kv.key, value: JSONCoding.encode(stored), expectedModRevision: kv.modRevision, ttl: nil)
             var out = object
             out.metadata["resourceVersion"] = .string(String(written.modRevision))
+            cache.insert(ObjectCache.Key(storageKey: kv.key, revision: written.modRevision), object: out)
             return out
         } catch {
             throw APIError.from(error, resource, name: object.name)

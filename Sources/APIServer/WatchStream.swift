@@ -95,16 +95,23 @@ struct WatchStream: Sendable {
 
     private func run(_ watch: StoreWatch, initial: [JSONObject], startRevision: Int64, continuation: AsyncStream<[UInt8]>.Continuation) async {
         var first = true
-        func send(_ type: String, _ object: JSONObject) {
+        func send(_ type: String, _ object: JSONObject, cached key: ObjectCache.Key?) {
             if let table {
                 let rv = Int64(object.metadata["resourceVersion"]?.stringValue ?? "") ?? 0
                 continuation.yield(encodeEvent(type, Table.render([object], resource: resource, includeObject: table, resourceVersion: rv, continueToken: nil, withColumns: first)))
                 first = false
+            } else if let key {
+                let encoded = storage.cache.encoded(key) ?? {
+                    let bytes = JSONCoding.encode(object)
+                    storage.cache.insert(key, encoded: bytes)
+                    return bytes
+                }()
+                continuation.yield(Self.eventLine(type, encodedObject: encoded))
             } else {
                 continuation.yield(encodeEvent(type, .object(object)))
             }
         }
-        for object in initial { send("ADDED", object) }
+        for object in initial { send("ADDED", object, cached: nil) }
         if sendInitialEvents && bookmarks {
             continuation.yield(encodeEvent("BOOKMARK", bookmark(startRevision - 1, initialEventsEnd: true)))
         }
@@ -115,7 +122,16 @@ struct WatchStream: Sendable {
                     if bookmarks { continuation.yield(encodeEvent("BOOKMARK", bookmark(revision, initialEventsEnd: false))) }
                 case .events(let events):
                     for event in events {
-                        if let (type, object) = translate(event) { send(type, object) }
+                        if plain {
+                            switch servedLine(event) {
+                            case .line(let line): continuation.yield(line); continue
+                            case .none: continue
+                            case .decode: break
+                            }
+                        }
+                        if let (type, object, shared) = translate(event) {
+                            send(type, object, cached: shared ? ObjectCache.Key(storageKey: event.kv.key, revision: event.revision) : nil)
+                        }
                     }
                 }
             }
@@ -133,28 +149,75 @@ struct WatchStream: Sendable {
         continuation.finish()
     }
 
+    /// A watch without selectors, sending objects (not Tables): every event under its store
+    /// prefix is in the selection, so events need no decoding.
+    private var plain: Bool {
+        table == nil && options.labelSelector.requirements.isEmpty && options.fieldSelector.requirements.isEmpty
+    }
+
+    enum ServedLine {
+        case line([UInt8])
+        /// Not sent (a delete whose previous value was compacted, as `translate`).
+        case none
+        /// The stored value is not in the shape `StoredObject` reads: decode it.
+        case decode
+    }
+
+    /// The event line of a store event for a `plain` watch, built from the stored bytes
+    /// (`StoredObject.servedJSON`) and shared through the cache with every other watch of the
+    /// object: bytes equal to `translate` and `encodeEvent`'s.
+    func servedLine(_ event: StoreEvent) -> ServedLine {
+        let key = ObjectCache.Key(storageKey: event.kv.key, revision: event.revision)
+        let type: String
+        let stored: KeyValue
+        switch event.kind {
+        case .put:
+            type = event.previous == nil ? "ADDED" : "MODIFIED"
+            stored = event.kv
+        case .delete:
+            guard let previous = event.previous else { return .none }
+            type = "DELETED"
+            stored = previous
+        }
+        if let encoded = storage.cache.encoded(key) { return .line(Self.eventLine(type, encodedObject: encoded)) }
+        guard let encoded = StoredObject.servedJSON(stored.value, revision: event.revision) else { return .decode }
+        storage.cache.insert(key, encoded: encoded)
+        return .line(Self.eventLine(type, encodedObject: encoded))
+    }
+
     /// The watch event for a store event, or nil when the object is outside the selection
-    /// before and after.
-    private func translate(_ event: StoreEvent) -> (String, JSONObject)? {
+    /// before and after; `shared` when the object is the event's own (decoded once, whatever
+    /// the number of watchers, and cached under the event's key and revision). As upstream's
+    /// cacher, an object leaving the selection is sent as DELETED with its previous content
+    /// and the event's resourceVersion.
+    func translate(_ event: StoreEvent) -> (type: String, object: JSONObject, shared: Bool)? {
         let previous = event.previous.flatMap { try? storage.decode($0, resource) }
         func selected(_ object: JSONObject?) -> Bool {
             guard let object else { return false }
             if let namespace, resource.namespaced, object.namespace != namespace { return false }
             return options.labelSelector.matches(object.labels) && options.fieldSelector.matches(object, resource: resource)
         }
+        func previousAtEvent() -> JSONObject? {
+            guard var object = previous else { return nil }
+            object.metadata["resourceVersion"] = .string(String(event.revision))
+            return object
+        }
         switch event.kind {
         case .put:
             guard let object = try? storage.decode(event.kv, resource) else { return nil }
             switch (selected(previous), selected(object)) {
-            case (true, true): return ("MODIFIED", object)
-            case (false, true): return ("ADDED", object)
-            case (true, false): return ("DELETED", object)
+            case (true, true): return ("MODIFIED", object, true)
+            case (false, true): return ("ADDED", object, true)
+            case (true, false): return previousAtEvent().map { ("DELETED", $0, false) }
             case (false, false): return nil
             }
         case .delete:
-            guard var object = previous, selected(object) else { return nil }
-            object.metadata["resourceVersion"] = .string(String(event.revision))
-            return ("DELETED", object)
+            guard selected(previous) else { return nil }
+            let key = ObjectCache.Key(storageKey: event.kv.key, revision: event.revision)
+            if let object = storage.cache.object(key) { return ("DELETED", object, true) }
+            guard let object = previousAtEvent() else { return nil }
+            storage.cache.insert(key, object: object)
+            return ("DELETED", object, true)
         }
     }
 
@@ -166,6 +229,19 @@ struct WatchStream: Sendable {
 
     private func encodeEvent(_ type: String, _ object: JSONValue) -> [UInt8] {
         JSONCoding.encode(JSONValue.object(["type": .string(type), "object": object])) + [10]
+    }
+
+    /// The line `encodeEvent` writes, around an object already encoded by `JSONCoding.encode`:
+    /// with sorted keys "object" comes before "type".
+    static func eventLine(_ type: String, encodedObject: [UInt8]) -> [UInt8] {
+        var line: [UInt8] = []
+        line.reserveCapacity(encodedObject.count + type.utf8.count + 24)
+        line.append(contentsOf: #"{"object":"#.utf8)
+        line.append(contentsOf: encodedObject)
+        line.append(contentsOf: #","type":"#.utf8)
+        line.append(contentsOf: JSONCoding.encode(JSONValue.string(type)))
+        line.append(contentsOf: "}\n".utf8)
+        return line
     }
 }
 

@@ -253,10 +253,12 @@ public actor SchedulerRunner {
     }
 
     /// Lists and watches pods and nodes, and schedules until cancelled. Pods in backoff are
-    /// retried within a second of their backoff ending.
+    /// retried within a second of their backoff ending. The lists and watches leave out
+    /// managedFields, which scheduling never reads (kube-scheduler strips them too).
     public func run() async {
-        let pods = Reflector<Pod>(client: client, namespace: nil, logger: logger)
-        let nodes = Reflector<Node>(client: client, namespace: nil, logger: logger)
+        let informerClient = client.omittingManagedFields()
+        let pods = Reflector<Pod>(client: informerClient, namespace: nil, logger: logger)
+        let nodes = Reflector<Node>(client: informerClient, namespace: nil, logger: logger)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await pods.run(listed: { await self.podsListed($0) }, event: { await self.handle($0) }) }
             group.addTask { await nodes.run(listed: { await self.nodesListed($0) }, event: { await self.handle($0) }) }

@@ -14,11 +14,18 @@ extension JSONValue {
 
     /// Parses one JSON document (surrounding white space allowed).
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
+        try parse(bytes, omitting: nil)
+    }
+
+    /// Parses one JSON document, leaving out the members at the paths of `omissions`: their
+    /// values are checked as JSON but not built (a client that never reads
+    /// `metadata.managedFields` skips its trees). Nil omits nothing.
+    public static func parse(_ bytes: some Collection<UInt8>, omitting omissions: JSONOmissions?) throws(JSONParseError) -> JSONValue {
         let buffer = Array(bytes)
         return try buffer.withUnsafeBufferPointer { (pointer) throws(JSONParseError) -> JSONValue in
             var reader = JSONReader(bytes: pointer)
             reader.skipSpace()
-            let value = try reader.value(depth: 0)
+            let value = try reader.value(depth: 0, omitting: omissions?.root)
             reader.skipSpace()
             if reader.index != pointer.count { throw reader.error("unexpected data after the document") }
             return value
@@ -36,6 +43,89 @@ extension JSONValue {
         out.reserveCapacity(256)
         JSONWriter.write(self, into: &out, sortedKeys: sortedKeys)
         return out
+    }
+}
+
+/// Member paths a parse leaves out (``JSONValue/parse(_:omitting:)``). A path is a list of
+/// object keys from the document's root; `"*"` stands for every element of an array, so
+/// `["items", "*", "metadata", "managedFields"]` is the managedFields of every item of a list.
+public struct JSONOmissions: Sendable {
+    final class Node: Sendable {
+        let children: [String: Node]
+        /// The member ending here is left out.
+        let omitted: Bool
+
+        init(children: [String: Node], omitted: Bool) {
+            self.children = children
+            self.omitted = omitted
+        }
+    }
+
+    let root: Node
+
+    public init(_ paths: [[String]]) {
+        func node(_ paths: [[String]]) -> Node {
+            let omitted = paths.contains { $0.isEmpty }
+            let groups = Dictionary(grouping: paths.filter { !$0.isEmpty }, by: { $0[0] })
+            return Node(children: groups.mapValues { node($0.map { Array($0.dropFirst()) }) }, omitted: omitted)
+        }
+        root = node(paths)
+    }
+}
+
+/// Walks encoded JSON without building values: the members of one object with the byte
+/// ranges of their keys and values, for code that edits or copies encoded objects in place.
+public enum JSONScanner {
+    public struct Member: Sendable {
+        /// The key, unescaped.
+        public var key: String
+        /// The offset of the key's opening quote.
+        public var keyStart: Int
+        /// The value's bytes.
+        public var value: Range<Int>
+    }
+
+    /// Calls `body` with each member of the object at `range` of `bytes` (white space allowed
+    /// around it), in document order, until `body` returns false. Returns true when every member
+    /// was visited and the object ended at the end of `range`. Throws when the bytes read are
+    /// not JSON or not an object; bytes after the member where `body` stopped are not read.
+    public static func forEachMember(of bytes: [UInt8], in range: Range<Int>, _ body: (Member) -> Bool) throws(JSONParseError) -> Bool {
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "JSONScanner: range out of bounds")
+        return try bytes.withUnsafeBufferPointer { (whole) throws(JSONParseError) -> Bool in
+            let base = range.lowerBound
+            var reader = JSONReader(bytes: UnsafeBufferPointer(rebasing: whole[range]))
+            reader.skipSpace()
+            guard reader.index < reader.bytes.count, reader.bytes[reader.index] == UInt8(ascii: "{") else { throw reader.error("expected an object") }
+            reader.index += 1
+            reader.skipSpace()
+            if reader.index < reader.bytes.count, reader.bytes[reader.index] == UInt8(ascii: "}") {
+                reader.index += 1
+                reader.skipSpace()
+                return reader.index == reader.bytes.count
+            }
+            while true {
+                reader.skipSpace()
+                guard reader.index < reader.bytes.count, reader.bytes[reader.index] == UInt8(ascii: "\"") else { throw reader.error("expected a string key") }
+                let keyStart = reader.index
+                let key = try reader.string()
+                reader.skipSpace()
+                guard reader.index < reader.bytes.count, reader.bytes[reader.index] == UInt8(ascii: ":") else { throw reader.error("expected ':' after a key") }
+                reader.index += 1
+                reader.skipSpace()
+                let valueStart = reader.index
+                try reader.skipValue(depth: 1)
+                if !body(Member(key: key, keyStart: base + keyStart, value: (base + valueStart)..<(base + reader.index))) { return false }
+                reader.skipSpace()
+                guard reader.index < reader.bytes.count else { throw reader.error("unexpected end of input in an object") }
+                if reader.bytes[reader.index] == UInt8(ascii: ",") { reader.index += 1; continue }
+                if reader.bytes[reader.index] == UInt8(ascii: "}") {
+                    reader.index += 1
+                    reader.skipSpace()
+                    return reader.index == reader.bytes.count
+                }
+                throw reader.error("expected ',' or '}' in an object")
+            }
+        }
     }
 }
 
@@ -64,11 +154,11 @@ private struct JSONReader {
         }
     }
 
-    mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
+    mutating func value(depth: Int, omitting omissions: JSONOmissions.Node? = nil) throws(JSONParseError) -> JSONValue {
         guard index < bytes.count else { throw error("unexpected end of input") }
         switch bytes[index] {
-        case UInt8(ascii: "{"): return try object(depth: depth + 1)
-        case UInt8(ascii: "["): return try array(depth: depth + 1)
+        case UInt8(ascii: "{"): return try object(depth: depth + 1, omitting: omissions)
+        case UInt8(ascii: "["): return try array(depth: depth + 1, omitting: omissions)
         case UInt8(ascii: "\""): return .string(try string())
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
@@ -87,7 +177,67 @@ private struct JSONReader {
         index += count
     }
 
-    mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
+    /// Reads past one value, checking it as `value(depth:)` does, without building it.
+    mutating func skipValue(depth: Int) throws(JSONParseError) {
+        guard index < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let isObject = bytes[index] == UInt8(ascii: "{")
+            if depth + 1 > JSONValue.maximumDepth { throw error("nesting deeper than \(JSONValue.maximumDepth)") }
+            index += 1
+            skipSpace()
+            let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            if index < bytes.count, bytes[index] == close { index += 1; return }
+            while true {
+                skipSpace()
+                if isObject {
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+                    try skipString()
+                    skipSpace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
+                    index += 1
+                    skipSpace()
+                }
+                try skipValue(depth: depth + 1)
+                skipSpace()
+                guard index < bytes.count else { throw error(isObject ? "unexpected end of input in an object" : "unexpected end of input in an array") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == close { index += 1; return }
+                throw error(isObject ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array")
+            }
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
+        default: throw error("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'")
+        }
+    }
+
+    /// Reads past a string. Strings without escapes (nearly all) are only scanned; the rare
+    /// escaped one is read by `string()`, which checks its escapes.
+    mutating func skipString() throws(JSONParseError) {
+        let start = index
+        index += 1
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                guard String(validating: UnsafeBufferPointer(rebasing: bytes[(start + 1)..<index]), as: UTF8.self) != nil else { throw error("invalid UTF-8 in a string") }
+                index += 1
+                return
+            }
+            if byte == UInt8(ascii: "\\") {
+                index = start
+                _ = try string()
+                return
+            }
+            if byte < 0x20 { throw error("control character in a string") }
+            index += 1
+        }
+        throw error("unterminated string")
+    }
+
+    mutating func object(depth: Int, omitting omissions: JSONOmissions.Node? = nil) throws(JSONParseError) -> JSONValue {
         if depth > JSONValue.maximumDepth { throw error("nesting deeper than \(JSONValue.maximumDepth)") }
         index += 1
         var members: [String: JSONValue] = [:]
@@ -101,7 +251,15 @@ private struct JSONReader {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
             index += 1
             skipSpace()
-            members[key] = try value(depth: depth)
+            if let child = omissions?.children[key] {
+                if child.omitted {
+                    try skipValue(depth: depth)
+                } else {
+                    members[key] = try value(depth: depth, omitting: child)
+                }
+            } else {
+                members[key] = try value(depth: depth)
+            }
             skipSpace()
             guard index < bytes.count else { throw error("unexpected end of input in an object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -110,7 +268,7 @@ private struct JSONReader {
         }
     }
 
-    mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
+    mutating func array(depth: Int, omitting omissions: JSONOmissions.Node? = nil) throws(JSONParseError) -> JSONValue {
         if depth > JSONValue.maximumDepth { throw error("nesting deeper than \(JSONValue.maximumDepth)") }
         index += 1
         var elements: [JSONValue] = []
@@ -118,7 +276,7 @@ private struct JSONReader {
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
         while true {
             skipSpace()
-            elements.append(try value(depth: depth))
+            elements.append(try value(depth: depth, omitting: omissions?.children["*"]))
             skipSpace()
             guard index < bytes.count else { throw error("unexpected end of input in an array") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }

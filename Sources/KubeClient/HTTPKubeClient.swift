@@ -34,7 +34,10 @@ public final class HTTPKubeClient: KubeAPIClient {
 
     public func list<T: KubeObject>(_ type: T.Type, namespace: String?, options: ListOptions) async throws(KubeClientError) -> ObjectList<T> {
         let path = try RequestBuilder.path(T.self, namespace: namespace)
-        return try await send(RequestBuilder.request(.GET, path, query: RequestBuilder.query(options, watch: false)), as: ObjectList<T>.self)
+        let request = RequestBuilder.request(.GET, path, query: RequestBuilder.query(options, watch: false))
+        let body = try await sendRaw(request)
+        return try ResponseDecoder.decode(ObjectList<T>.self, from: body, operation: "\(request.method) \(request.uri)",
+                                          omitting: options.omitManagedFields ? ManagedFields.inList : nil)
     }
 
     public func create<T: KubeObject>(_ object: T, options: WriteOptions) async throws(KubeClientError) -> T {
@@ -74,7 +77,7 @@ public final class HTTPKubeClient: KubeAPIClient {
             }
             throw ResponseDecoder.error(status: head.status, body: buffer, operation: "GET \(path)?watch")
         }
-        return WatchDecoder.events(T.self, from: body)
+        return WatchDecoder.events(T.self, from: body, omitting: options.omitManagedFields ? ManagedFields.inWatchEvent : nil)
     }
 
     public func create(binding: Binding, options: WriteOptions) async throws(KubeClientError) {
@@ -185,10 +188,16 @@ enum RequestBuilder {
     }
 }
 
+/// Where `ListOptions.omitManagedFields` finds managedFields in a response.
+enum ManagedFields {
+    static let inList = JSONOmissions([["items", "*", "metadata", "managedFields"]])
+    static let inWatchEvent = JSONOmissions([["object", "metadata", "managedFields"]])
+}
+
 /// Turns response bodies into values or errors.
 enum ResponseDecoder {
-    static func decode<R: Decodable>(_ type: R.Type, from body: ByteBuffer, operation: String) throws(KubeClientError) -> R {
-        do { return try JSONValue.decode(R.self, fromJSON: body.readableBytesView) } catch {
+    static func decode<R: Decodable>(_ type: R.Type, from body: ByteBuffer, operation: String, omitting omissions: JSONOmissions? = nil) throws(KubeClientError) -> R {
+        do { return try JSONValue.parse(body.readableBytesView, omitting: omissions).decode(R.self) } catch {
             throw KubeClientError.decode("\(operation): cannot decode \(R.self): \(describe(error))")
         }
     }
@@ -261,9 +270,9 @@ enum WatchDecoder {
     /// Decodes one event line. Throws `KubeClientError` for an ERROR event (carrying its Status)
     /// and for a line that is not an event. The line is parsed once; the object is decoded from
     /// the parsed tree.
-    static func decode<T: KubeObject>(_ type: T.Type, line: some Collection<UInt8>) throws(KubeClientError) -> WatchEvent<T> {
+    static func decode<T: KubeObject>(_ type: T.Type, line: some Collection<UInt8>, omitting omissions: JSONOmissions? = nil) throws(KubeClientError) -> WatchEvent<T> {
         let event: JSONValue
-        do { event = try JSONValue.parse(line) } catch {
+        do { event = try JSONValue.parse(line, omitting: omissions) } catch {
             throw KubeClientError.decode("watch \(T.kind): not a watch event: \(error): \(String(decoding: line.prefix(200), as: UTF8.self))")
         }
         guard let kind = event["type"]?.stringValue else {
@@ -292,7 +301,7 @@ enum WatchDecoder {
         }
     }
 
-    static func events<T: KubeObject>(_ type: T.Type, from body: AsyncThrowingStream<ResponseEvent, any Error>) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
+    static func events<T: KubeObject>(_ type: T.Type, from body: AsyncThrowingStream<ResponseEvent, any Error>, omitting omissions: JSONOmissions? = nil) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
         AsyncThrowingStream { continuation in
             let task = Task {
                 var pending: [UInt8] = []
@@ -305,12 +314,12 @@ enum WatchDecoder {
                             let line = pending[start..<nl]
                             start = nl + 1
                             if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
-                            continuation.yield(try decode(T.self, line: line))
+                            continuation.yield(try decode(T.self, line: line, omitting: omissions))
                         }
                         pending.removeFirst(start)
                     }
                     if !pending.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) {
-                        continuation.yield(try decode(T.self, line: pending))
+                        continuation.yield(try decode(T.self, line: pending, omitting: omissions))
                     }
                     continuation.finish()
                 } catch {

@@ -83,9 +83,17 @@ public struct ListOptions: Sendable, Hashable {
     public var timeoutSeconds: Int?
     /// Ask for BOOKMARK events (watch only); servers may ignore it.
     public var allowWatchBookmarks: Bool
+    /// Client-side, never sent: the objects come back without `metadata.managedFields`, which
+    /// the client skips while reading the response instead of decoding it (client-go's
+    /// informer transform, as kube-scheduler sets it). For callers that never read
+    /// managedFields; an `update` of such an object keeps the server's managedFields, since
+    /// the server keeps them when a request has none. Clients without the option (fakes)
+    /// may return them anyway.
+    public var omitManagedFields: Bool
 
     public init(labelSelector: String? = nil, fieldSelector: String? = nil, resourceVersion: String? = nil, resourceVersionMatch: String? = nil,
-                limit: Int? = nil, continueToken: String? = nil, timeoutSeconds: Int? = nil, allowWatchBookmarks: Bool = false) {
+                limit: Int? = nil, continueToken: String? = nil, timeoutSeconds: Int? = nil, allowWatchBookmarks: Bool = false,
+                omitManagedFields: Bool = false) {
         self.labelSelector = labelSelector
         self.fieldSelector = fieldSelector
         self.resourceVersion = resourceVersion
@@ -94,6 +102,7 @@ public struct ListOptions: Sendable, Hashable {
         self.continueToken = continueToken
         self.timeoutSeconds = timeoutSeconds
         self.allowWatchBookmarks = allowWatchBookmarks
+        self.omitManagedFields = omitManagedFields
     }
 }
 
@@ -190,4 +199,56 @@ public struct KubeClientError: Error, CustomStringConvertible, Sendable {
     static func transport(_ message: String) -> KubeClientError { KubeClientError(code: 0, reason: "Transport", message: message) }
     static func decode(_ message: String) -> KubeClientError { KubeClientError(code: 0, reason: "Decode", message: message) }
     static func encode(_ message: String) -> KubeClientError { KubeClientError(code: 0, reason: "Encode", message: message) }
+}
+
+extension KubeAPIClient {
+    /// This client with `ListOptions.omitManagedFields` set on every list and watch: for
+    /// list-watch loops that never read managedFields (the scheduler's informers, as
+    /// kube-scheduler strips them).
+    public func omittingManagedFields() -> any KubeAPIClient { ManagedFieldsOmittingClient(base: self) }
+}
+
+/// Forwards every call to `base`, with `omitManagedFields` set on lists and watches.
+struct ManagedFieldsOmittingClient: KubeAPIClient {
+    let base: any KubeAPIClient
+
+    func get<T: KubeObject>(_ type: T.Type, namespace: String?, name: String) async throws(KubeClientError) -> T {
+        try await base.get(type, namespace: namespace, name: name)
+    }
+
+    func list<T: KubeObject>(_ type: T.Type, namespace: String?, options: ListOptions) async throws(KubeClientError) -> ObjectList<T> {
+        var options = options
+        options.omitManagedFields = true
+        return try await base.list(type, namespace: namespace, options: options)
+    }
+
+    func create<T: KubeObject>(_ object: T, options: WriteOptions) async throws(KubeClientError) -> T {
+        try await base.create(object, options: options)
+    }
+
+    func update<T: KubeObject>(_ object: T, subresource: String?, options: WriteOptions) async throws(KubeClientError) -> T {
+        try await base.update(object, subresource: subresource, options: options)
+    }
+
+    func patch<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, patch: JSONValue, patchType: PatchKind, subresource: String?, options: WriteOptions) async throws(KubeClientError) -> T {
+        try await base.patch(type, namespace: namespace, name: name, patch: patch, patchType: patchType, subresource: subresource, options: options)
+    }
+
+    func delete<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, options: DeleteOptions) async throws(KubeClientError) {
+        try await base.delete(type, namespace: namespace, name: name, options: options)
+    }
+
+    func watch<T: KubeObject>(_ type: T.Type, namespace: String?, options: ListOptions) async throws(KubeClientError) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
+        var options = options
+        options.omitManagedFields = true
+        return try await base.watch(type, namespace: namespace, options: options)
+    }
+
+    func create(binding: Binding, options: WriteOptions) async throws(KubeClientError) {
+        try await base.create(binding: binding, options: options)
+    }
+
+    func evict(_ eviction: Eviction) async throws(KubeClientError) {
+        try await base.evict(eviction)
+    }
 }

@@ -154,7 +154,8 @@ public enum ServerSideApply {
             entries = recorded
         }
         var walker = FieldWalker(includeMapNodes: true, ignoring: resetFields)
-        let comparison = FieldComparison(from: walker.entries(of: old ?? .object([:]), schema: schema), to: walker.entries(of: new, schema: schema))
+        let (before, after) = changedMembers(old ?? .object([:]), new)
+        let comparison = FieldComparison(from: walker.entries(of: before, schema: schema), to: walker.entries(of: after, schema: schema))
         let me = ManagedFieldsEntry(manager: manager, operation: "Update", apiVersion: apiVersion, time: now, subresource: subresource, fields: FieldSet())
         let previous = entries.first { $0.identity == me.identity }
         for i in entries.indices where entries[i].identity != me.identity {
@@ -166,6 +167,19 @@ public enum ServerSideApply {
         entries.removeAll { $0.identity == me.identity }
         entries.append(mine)
         return withManagedFields(new, entries)
+    }
+
+    /// `old` and `new` without the top-level members they hold equal. The field entries under a
+    /// top-level member depend on that member alone, so equal ones never differ: leaving them
+    /// out gives the same comparison without walking them (a status write's spec and
+    /// metadata, managedFields included).
+    static func changedMembers(_ old: JSONValue, _ new: JSONValue) -> (JSONValue, JSONValue) {
+        guard case .object(var before) = old, case .object(var after) = new else { return (old, new) }
+        for (key, value) in before where after[key] == value {
+            before[key] = nil
+            after[key] = nil
+        }
+        return (.object(before), .object(after))
     }
 
     /// The decoded managedFields of `object`. An object that has none (written before fields

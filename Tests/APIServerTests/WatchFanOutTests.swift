@@ -1,0 +1,147 @@
+import Foundation
+import KubeAPI
+import Store
+import TestSupport
+import Testing
+@testable import APIServer
+
+/// The shared watch path: events built from the stored bytes (no decoding), the object cache,
+/// and watchers with different selections over real HTTP.
+@Suite struct WatchFanOutTests {
+    static func object(_ metadata: JSONObject, extra: JSONObject = [:]) -> JSONObject {
+        var object: JSONObject = ["apiVersion": .string("v1"), "kind": .string("ConfigMap"), "metadata": .object(metadata)]
+        for (key, value) in extra { object[key] = value }
+        return object
+    }
+
+    static let managedFields: JSONValue = .array([.object([
+        "manager": .string("kubectl"), "operation": .string("Update"), "apiVersion": .string("v1"), "time": .string("2026-11-26T01:00:00Z"),
+        "fieldsType": .string("FieldsV1"), "fieldsV1": .object(["f:data": .object(["f:k": .object([:])])]),
+    ])])
+
+    /// Objects as stored, with metadata members on both sides of resourceVersion, on one side
+    /// only, none, and strings that need escapes.
+    static let stored: [JSONObject] = [
+        object(["name": .string("a"), "namespace": .string("default"), "uid": .string("u-1"), "labels": .object(["app": .string("web")]),
+                "managedFields": managedFields, "creationTimestamp": .string("2026-11-26T01:00:00Z")],
+               extra: ["data": .object(["k": .string("v")])]),
+        object(["name": .string("only-before"), "namespace": .string("default")]),
+        object(["uid": .string("only-after"), "selfLink": .string("/x")]),
+        object([:]),
+        object(["name": .string("esc"), "annotations": .object(["quote\"d": .string("line\nbreak \u{1} é ✓ \\ /")])],
+               extra: ["data": .object(["n": .number(1.5), "big": .number(12_345_678_901), "neg": .number(-3)])]),
+    ]
+
+    @Test(arguments: stored)
+    func servedJSONIsTheEncodingOfTheDecodedObject(_ object: JSONObject) throws {
+        let bytes = JSONCoding.encode(object)
+        var expected = object
+        expected.metadata["resourceVersion"] = .string("4711")
+        let served = try #require(StoredObject.servedJSON(bytes, revision: 4711))
+        #expect(served == JSONCoding.encode(expected), "\(String(decoding: served, as: UTF8.self))")
+    }
+
+    @Test(arguments: [
+        "[1,2]",
+        #"{"kind":"ConfigMap"}"#,
+        #"{"metadata":"name"}"#,
+        #"{"metadata":{"name":"a","resourceVersion":"3"}}"#,
+        #"{"metadata":{"name":"a""#,
+        "",
+    ])
+    func servedJSONDeclinesOtherShapes(_ text: String) {
+        #expect(StoredObject.servedJSON(Array(text.utf8), revision: 5) == nil)
+    }
+
+    @Test(arguments: ["ADDED", "MODIFIED", "DELETED", "ERROR", "BOOKMARK"])
+    func eventLineIsTheEncodedEvent(_ type: String) {
+        let object = Self.stored[0]
+        let whole = JSONCoding.encode(JSONValue.object(["type": .string(type), "object": .object(object)])) + [10]
+        #expect(WatchStream.eventLine(type, encodedObject: JSONCoding.encode(object)) == whole)
+    }
+
+    @Test func cacheKeepsTheNewestEntriesOfEachResource() {
+        let cache = ObjectCache(capacity: 2)
+        func key(_ name: String, _ revision: Int64, plural: String = "configmaps") -> ObjectCache.Key {
+            ObjectCache.Key(storageKey: "/registry/core/\(plural)/default/\(name)", revision: revision)
+        }
+        cache.insert(key("a", 1), object: ["n": .string("a1")])
+        cache.insert(key("a", 1), object: ["n": .string("replaced")])
+        cache.insert(key("lease", 2, plural: "leases"), object: ["n": .string("lease")])
+        cache.insert(key("a", 1), encoded: Array("a1".utf8))
+        #expect(cache.object(key("a", 1)) == ["n": .string("a1")])
+        #expect(cache.encoded(key("a", 1)) == Array("a1".utf8))
+        cache.insert(key("b", 3), encoded: Array("b3".utf8))
+        cache.insert(key("c", 4), object: ["n": .string("c4")])
+        // Two configmap entries fit: a@1 went first; the lease is in its own ring.
+        #expect(cache.object(key("a", 1)) == nil)
+        #expect(cache.encoded(key("b", 3)) == Array("b3".utf8))
+        #expect(cache.object(key("b", 3)) == nil)
+        #expect(cache.object(key("c", 4)) == ["n": .string("c4")])
+        #expect(cache.object(key("lease", 2, plural: "leases")) == ["n": .string("lease")])
+        #expect(cache.object(key("a", 2)) == nil)
+        #expect(cache.count == 3)
+    }
+
+    static func summary(_ events: [JSONValue]) -> [String] {
+        events.map { "\($0["type"]?.stringValue ?? ""):\($0[p: "object.metadata.name"]?.stringValue ?? "")" }
+    }
+
+    @Test func watchersWithDifferentSelectorsGetTheirEventsInTheSameBytes() async throws {
+        let s = try await TestServer.start()
+        defer { Task { await s.stop() } }
+        let list = try await s.call("GET", "/api/v1/namespaces/default/configmaps")
+        let rv = try #require(list.json[p: "metadata.resourceVersion"]?.stringValue)
+        _ = try await s.call("POST", "/api/v1/namespaces/default/configmaps", json: Objects.configMap("a", labels: ["team": "a"]))
+        _ = try await s.call("POST", "/api/v1/namespaces/default/configmaps", json: Objects.configMap("b", labels: ["team": "b"]))
+        _ = try await s.call("POST", "/api/v1/namespaces", json: .object(["apiVersion": .string("v1"), "kind": .string("Namespace"), "metadata": .object(["name": .string("other")])]))
+        _ = try await s.call("POST", "/api/v1/namespaces/other/configmaps", json: Objects.configMap("elsewhere", namespace: "other", labels: ["team": "a"]))
+        var a = try await s.call("GET", "/api/v1/namespaces/default/configmaps/a").json.objectValue!
+        a[path: ["metadata", "labels", "team"]] = .string("b")
+        #expect(try await s.call("PUT", "/api/v1/namespaces/default/configmaps/a", json: .object(a)).code == 200)
+        #expect(try await s.call("DELETE", "/api/v1/namespaces/default/configmaps/b").code == 200)
+
+        let base = "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1&resourceVersion=\(rv)"
+        // Started together: the plain watch builds its events from the stored bytes, the others
+        // decode them; each object is decoded and encoded once for all of them.
+        async let plain = s.call("GET", base)
+        async let teamA = s.call("GET", base + "&labelSelector=team%3Da")
+        async let teamB = s.call("GET", base + "&labelSelector=team%3Db")
+        async let anyTeam = s.call("GET", base + "&labelSelector=team")
+        let (p, ta, tb, any) = try await (plain, teamA, teamB, anyTeam)
+        #expect(Self.summary(p.events) == ["ADDED:a", "ADDED:b", "MODIFIED:a", "DELETED:b"])
+        #expect(Self.summary(ta.events) == ["ADDED:a", "DELETED:a"])
+        #expect(Self.summary(tb.events) == ["ADDED:b", "ADDED:a", "DELETED:b"])
+        #expect(any.body == p.body, "a selector matching every object sends the same bytes as no selector")
+        // Each line is the canonical encoding of its event (sorted keys, as encodeEvent writes).
+        for line in p.text.split(separator: "\n") {
+            let parsed = try JSONValue.parse(Array(line.utf8))
+            #expect(JSONCoding.encode(parsed) == Array(line.utf8))
+        }
+        // A DELETED event carries the revision of the delete, after the object's last change.
+        let revisions = p.events.compactMap { Int($0[p: "object.metadata.resourceVersion"]?.stringValue ?? "") }
+        #expect(revisions == revisions.sorted() && Set(revisions).count == 4)
+        // The object leaving team a's selection is sent as upstream's cacher sends it: its
+        // previous content (team a) with the resourceVersion of the change.
+        #expect(ta.events.last?[p: "object.metadata.labels.team"]?.stringValue == "a")
+        #expect(ta.events.last?[p: "object.metadata.resourceVersion"] == p.events[2][p: "object.metadata.resourceVersion"])
+    }
+
+    @Test func aReadAfterAWriteServesTheWrittenRevision() async throws {
+        let s = try await TestServer.start()
+        defer { Task { await s.stop() } }
+        let created = try await s.call("POST", "/api/v1/namespaces/default/configmaps", json: Objects.configMap("c", data: ["k": "1"]))
+        var object = created.json.objectValue!
+        object["data"] = .object(["k": .string("2")])
+        let updated = try await s.call("PUT", "/api/v1/namespaces/default/configmaps/c", json: .object(object))
+        let read = try await s.call("GET", "/api/v1/namespaces/default/configmaps/c")
+        #expect(read.json == updated.json)
+        #expect(read.json[p: "data.k"]?.stringValue == "2")
+        #expect(read.json[p: "metadata.resourceVersion"] != created.json[p: "metadata.resourceVersion"])
+        // What the store holds decodes to the same object: the cache never serves another.
+        let kv = try #require(try await s.store.get("/registry/core/configmaps/default/c"))
+        var stored = try JSONValue.parse(kv.value).objectValue!
+        stored.metadata["resourceVersion"] = .string(String(kv.modRevision))
+        #expect(JSONValue.object(stored) == read.json)
+    }
+}
