@@ -90,6 +90,7 @@ enum Lowering {
                         flags |= NFT_SET_TIMEOUT.rawValue | NFT_SET_EVAL.rawValue
                         nftnl_set_set_u64(s, attr(NFTNL_SET_TIMEOUT), UInt64(t) * 1000)
                     }
+                    if let size = set.size { nftnl_set_set_u32(s, attr(NFTNL_SET_DESC_SIZE), size) }
                     nftnl_set_set_u32(s, attr(NFTNL_SET_FLAGS), flags)
                     nftnl_set_set_u32(s, attr(NFTNL_SET_ID), 1)
                     let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_NEWSET.rawValue), fam, create, seq)

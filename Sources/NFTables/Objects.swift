@@ -68,7 +68,18 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     public var description: String {
-        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        if bytes.count == 4 {
+            // Digits written straight into one buffer: proxy rule text formats every address.
+            var text: [UInt8] = []
+            text.reserveCapacity(15)
+            for (i, b) in bytes.enumerated() {
+                if i > 0 { text.append(UInt8(ascii: ".")) }
+                if b >= 100 { text.append(UInt8(ascii: "0") + b / 100) }
+                if b >= 10 { text.append(UInt8(ascii: "0") + b / 10 % 10) }
+                text.append(UInt8(ascii: "0") + b % 10)
+            }
+            return String(decoding: text, as: UTF8.self)
+        }
         let groups = stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
         // RFC 5952: compress the longest run (at least two) of zero groups.
         var best = (start: -1, length: 0)
@@ -299,14 +310,19 @@ public struct NamedSet: Hashable, Sendable {
     public var data: [KeyPart]?
     /// Element lifetime for sets updated from the packet path (session affinity); nil for none.
     public var timeoutSeconds: UInt32?
+    /// The most elements the set may hold (`size N`); nil for no limit. The kernel rejects an
+    /// element beyond it (ENFILE). With a size and no timeout, the kernel picks a hash table of
+    /// fixed width for it instead of one that grows by rehashing while elements are added.
+    public var size: UInt32?
 
-    public init(_ name: String, key: [KeyPart], isVerdictMap: Bool, data: [KeyPart]? = nil, timeoutSeconds: UInt32? = nil) {
+    public init(_ name: String, key: [KeyPart], isVerdictMap: Bool, data: [KeyPart]? = nil, timeoutSeconds: UInt32? = nil, size: UInt32? = nil) {
         precondition(!(isVerdictMap && data != nil), "a map holds verdicts or data, not both")
         self.name = name
         self.key = key
         self.isVerdictMap = isVerdictMap
         self.data = data
         self.timeoutSeconds = timeoutSeconds
+        self.size = size
     }
 }
 

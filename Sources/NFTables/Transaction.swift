@@ -76,6 +76,7 @@ public struct Transaction: Sendable {
         if let d = s.data { spec += " : " + d.map(\.typeName).joined(separator: " . ") }
         spec += " ;"
         if let t = s.timeoutSeconds { spec += " flags dynamic,timeout ; timeout \(t)s ;" }
+        if let n = s.size { spec += " size \(n) ;" }
         return spec + " }"
     }
 }

@@ -306,9 +306,12 @@ public final class IPTablesProxier: ProxyBackend {
         guard !clusterIPs.isEmpty else { return nil }
         let selection = EndpointSelection(service: info, endpoints: allEndpoints.filter { $0.ip.family == family })
         let proto = info.protocol.rawValue
-        let hash = Self.hash(name.description + proto)
+        // Names and addresses are formatted once per Service port and endpoint: at 5k Services
+        // the text is most of what a full sync does besides the restore itself.
+        let serviceName = name.description
+        let hash = Self.hash(serviceName + proto)
         let svc = "KUBE-SVC-\(hash)", ext = "KUBE-EXT-\(hash)", fw = "KUBE-FW-\(hash)", svl = "KUBE-SVL-\(hash)"
-        func comment(_ suffix: String = "") -> String { "-m comment --comment \"\(name.description)\(suffix)\"" }
+        func comment(_ suffix: String = "") -> String { "-m comment --comment \"\(serviceName)\(suffix)\"" }
         /// The comment of a rule in a per-Service or per-endpoint chain, with a trailing space.
         func chainComment(_ suffix: String = "") -> String { largeCluster ? "" : comment(suffix) + " " }
         let mask = family == .ip ? "255.255.255.255" : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
@@ -318,18 +321,23 @@ public final class IPTablesProxier: ProxyBackend {
         func match(_ ip: IPAddress, _ port: UInt16) -> String { "-m \(proto) -p \(proto) -d \(ip)\(hostSuffix) --dport \(port)" }
         let nodePortMatch = "-m addrtype --dst-type LOCAL -m \(proto) -p \(proto) --dport \(info.nodePort)"
 
-        func sep(_ ep: EndpointInfo) -> String { "KUBE-SEP-" + Self.hash(name.description + proto + ep.description) }
+        var endpointText: [EndpointInfo: (text: String, sep: String)] = [:]
+        for ep in selection.cluster + selection.local where endpointText[ep] == nil {
+            let text = ep.description
+            endpointText[ep] = (text, "KUBE-SEP-" + Self.hash(serviceName + proto + text))
+        }
+        func sep(_ ep: EndpointInfo) -> String { endpointText[ep]!.sep }
         func dispatch(_ eps: [EndpointInfo]) -> [String] {
             var rules: [String] = []
             if let t = info.affinityTimeoutSeconds {
                 for ep in eps {
-                    rules.append("\(chainComment(" -> \(ep)"))-m recent --name \(sep(ep)) --mask \(mask) --rsource --rcheck --seconds \(t) --reap -j \(sep(ep))")
+                    rules.append("\(chainComment(" -> \(endpointText[ep]!.text)"))-m recent --name \(sep(ep)) --mask \(mask) --rsource --rcheck --seconds \(t) --reap -j \(sep(ep))")
                 }
             }
             for (i, ep) in eps.enumerated() {
                 let remaining = eps.count - i
                 let statistic = remaining > 1 ? "-m statistic --mode random --probability \(formatProbability(1.0 / Double(remaining))) " : ""
-                rules.append("\(chainComment(" -> \(ep)"))\(statistic)-j \(sep(ep))")
+                rules.append("\(chainComment(" -> \(endpointText[ep]!.text)"))\(statistic)-j \(sep(ep))")
             }
             return rules
         }
@@ -337,7 +345,7 @@ public final class IPTablesProxier: ProxyBackend {
             let recent = info.affinityTimeoutSeconds != nil ? "-m recent --set --name \(sep(ep)) --mask \(mask) --rsource " : ""
             r.chains[sep(ep)] = [
                 "\(chainComment())-s \(ep.ip)\(hostSuffix) -j KUBE-MARK-MASQ",
-                "\(chainComment())\(recent)-m \(proto) -p \(proto) -j DNAT --to-destination \(ep)",
+                "\(chainComment())\(recent)-m \(proto) -p \(proto) -j DNAT --to-destination \(endpointText[ep]!.text)",
             ]
         }
 

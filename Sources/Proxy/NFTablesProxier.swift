@@ -66,6 +66,9 @@ public final class NFTablesProxier: ProxyBackend {
         /// For each endpoint address, how many programmed Service ports DNAT to it: its
         /// `hairpin` element exists while the count is above zero.
         var hairpinReferences: [IPAddress: Int] = [:]
+        /// Elements in each global map, and the size it was created with at the last full sync.
+        var elementCounts: [String: Int] = [:]
+        var sizes: [String: UInt32] = [:]
         var valid = false
     }
     private let programmed = Mutex(Programmed())
@@ -85,16 +88,8 @@ public final class NFTablesProxier: ProxyBackend {
             // The bookkeeping is updated in place (copying it would cost O(N) per partial
             // sync); if the kernel then rejects the batch, `valid` stays false and the next
             // sync rebuilds everything from the state.
-            if kind == .full || !p.valid {
-                p.valid = false
-                tx.add(.addTable)
-                tx.add(.deleteTable)
-                p.services = [:]
-                for (name, info) in state.services {
-                    if let objects = render(name, info, state.endpoints[name] ?? []) { p.services[name] = objects }
-                }
-                (p.dispatchReferences, p.hairpinReferences) = renderFull(p.services, into: &tx)
-            } else {
+            var full = kind == .full || !p.valid
+            if !full {
                 var diffs: [(old: ServiceObjects, new: ServiceObjects)] = []
                 for name in changed.sorted() {
                     let new = state.services[name].flatMap { render(name, $0, state.endpoints[name] ?? []) }
@@ -105,40 +100,28 @@ public final class NFTablesProxier: ProxyBackend {
                 }
                 if diffs.isEmpty { return }
                 p.valid = false
-                let touchedDispatch = Set(diffs.flatMap { $0.old.dispatch + $0.new.dispatch }).sorted()
-                let touchedHairpin = Set(diffs.flatMap { $0.old.hairpin + $0.new.hairpin }).sorted()
-                let dispatchBefore = touchedDispatch.map { p.dispatchReferences[$0] ?? 0 }
-                let hairpinBefore = touchedHairpin.map { p.hairpinReferences[$0] ?? 0 }
+                // A global map is created with a size at each full sync; a partial sync that
+                // could fill one (counting every new element as added) becomes a full sync,
+                // which sizes the maps afresh.
+                var adding: [String: Int] = [:]
                 for d in diffs {
-                    for m in d.old.dispatch { p.dispatchReferences[m, default: 0] -= 1 }
-                    for m in d.new.dispatch { p.dispatchReferences[m, default: 0] += 1 }
-                    for ip in d.old.hairpin { p.hairpinReferences[ip, default: 0] -= 1 }
-                    for ip in d.new.hairpin { p.hairpinReferences[ip, default: 0] += 1 }
+                    for (m, e) in d.new.elements { adding[m, default: 0] += e.count }
+                    adding[Self.hairpin, default: 0] += d.new.hairpin.count
                 }
-                // Shared dispatch chains come first (the elements below may goto them) and go
-                // last (after the elements that went to them are deleted).
-                var unusedDispatch: [Int] = []
-                for (m, before) in zip(touchedDispatch, dispatchBefore) {
-                    let after = p.dispatchReferences[m] ?? 0
-                    if after == 0 { p.dispatchReferences[m] = nil }
-                    if before == 0 && after > 0 { addDispatchChain(m, into: &tx) }
-                    if before > 0 && after == 0 { unusedDispatch.append(m) }
+                let counts = p.elementCounts.merging([Self.hairpin: p.hairpinReferences.count]) { $1 }
+                full = adding.contains { m, n in (counts[m] ?? 0) + n > Int(p.sizes[m] ?? 0) }
+                if !full { partial(diffs, &p, into: &tx) }
+            }
+            if full {
+                p.valid = false
+                tx.add(.addTable)
+                tx.add(.deleteTable)
+                p.services = [:]
+                for (name, info) in state.services {
+                    if let objects = render(name, info, state.endpoints[name] ?? []) { p.services[name] = objects }
                 }
-                for d in diffs { renderDiff(old: d.old, new: d.new, into: &tx) }
-                for m in unusedDispatch {
-                    tx.add(.flushChain(Self.dispatchChain(m)))
-                    tx.add(.deleteChain(Self.dispatchChain(m)))
-                }
-                var gone: [IPAddress] = []
-                var added: [IPAddress] = []
-                for (ip, before) in zip(touchedHairpin, hairpinBefore) {
-                    let after = p.hairpinReferences[ip] ?? 0
-                    if after == 0 { p.hairpinReferences[ip] = nil }
-                    if before > 0 && after == 0 { gone.append(ip) }
-                    if before == 0 && after > 0 { added.append(ip) }
-                }
-                if !gone.isEmpty { tx.add(.deleteElements(set: Self.hairpin, gone.map(Self.hairpinElement))) }
-                if !added.isEmpty { tx.add(.addElements(set: Self.hairpin, added.map(Self.hairpinElement))) }
+                let r = renderFull(p.services, into: &tx)
+                (p.dispatchReferences, p.hairpinReferences, p.elementCounts, p.sizes) = (r.dispatch, r.hairpin, r.elementCounts, r.sizes)
             }
             if tx.isEmpty {
                 p.valid = true
@@ -147,6 +130,49 @@ public final class NFTablesProxier: ProxyBackend {
             try nft.apply(tx)
             p.valid = true
         }
+    }
+
+    /// Adds to `tx` the changes `diffs` make, and updates the reference counts and element
+    /// counts in `p` to match.
+    private func partial(_ diffs: [(old: ServiceObjects, new: ServiceObjects)], _ p: inout Programmed, into tx: inout Transaction) {
+        for d in diffs {
+            for (m, e) in d.old.elements { p.elementCounts[m, default: 0] -= e.count }
+            for (m, e) in d.new.elements { p.elementCounts[m, default: 0] += e.count }
+        }
+        let touchedDispatch = Set(diffs.flatMap { $0.old.dispatch + $0.new.dispatch }).sorted()
+        let touchedHairpin = Set(diffs.flatMap { $0.old.hairpin + $0.new.hairpin }).sorted()
+        let dispatchBefore = touchedDispatch.map { p.dispatchReferences[$0] ?? 0 }
+        let hairpinBefore = touchedHairpin.map { p.hairpinReferences[$0] ?? 0 }
+        for d in diffs {
+            for m in d.old.dispatch { p.dispatchReferences[m, default: 0] -= 1 }
+            for m in d.new.dispatch { p.dispatchReferences[m, default: 0] += 1 }
+            for ip in d.old.hairpin { p.hairpinReferences[ip, default: 0] -= 1 }
+            for ip in d.new.hairpin { p.hairpinReferences[ip, default: 0] += 1 }
+        }
+        // Shared dispatch chains come first (the elements below may goto them) and go
+        // last (after the elements that went to them are deleted).
+        var unusedDispatch: [Int] = []
+        for (m, before) in zip(touchedDispatch, dispatchBefore) {
+            let after = p.dispatchReferences[m] ?? 0
+            if after == 0 { p.dispatchReferences[m] = nil }
+            if before == 0 && after > 0 { addDispatchChain(m, into: &tx) }
+            if before > 0 && after == 0 { unusedDispatch.append(m) }
+        }
+        for d in diffs { renderDiff(old: d.old, new: d.new, into: &tx) }
+        for m in unusedDispatch {
+            tx.add(.flushChain(Self.dispatchChain(m)))
+            tx.add(.deleteChain(Self.dispatchChain(m)))
+        }
+        var gone: [IPAddress] = []
+        var added: [IPAddress] = []
+        for (ip, before) in zip(touchedHairpin, hairpinBefore) {
+            let after = p.hairpinReferences[ip] ?? 0
+            if after == 0 { p.hairpinReferences[ip] = nil }
+            if before > 0 && after == 0 { gone.append(ip) }
+            if before == 0 && after > 0 { added.append(ip) }
+        }
+        if !gone.isEmpty { tx.add(.deleteElements(set: Self.hairpin, gone.map(Self.hairpinElement))) }
+        if !added.isEmpty { tx.add(.addElements(set: Self.hairpin, added.map(Self.hairpinElement))) }
     }
 
     public func cleanup() throws {
@@ -251,20 +277,51 @@ public final class NFTablesProxier: ProxyBackend {
         for r in dispatchRules(endpoints) { tx.add(.addRule(chain: name, r)) }
     }
 
-    /// Renders the whole table for `services`; returns the reference counts of the dispatch
-    /// chains and hairpin elements it programs.
-    private func renderFull(_ services: [ServicePortName: ServiceObjects], into tx: inout Transaction) -> ([Int: Int], [IPAddress: Int]) {
+    /// What a full sync programmed: the reference counts of the dispatch chains and hairpin
+    /// elements, and each global map's element count and size.
+    private struct FullCounts {
+        var dispatch: [Int: Int] = [:]
+        var hairpin: [IPAddress: Int] = [:]
+        var elementCounts: [String: Int] = [:]
+        var sizes: [String: UInt32] = [:]
+    }
+
+    /// The size a global map holding `count` elements is created with: room to double before
+    /// a partial sync must fall back to a full one, in powers of two so that the size (and the
+    /// golden text) changes rarely. The kernel allocates a bucket array for the whole size up
+    /// front, about 11 bytes per unit of size.
+    public static func mapSize(_ count: Int) -> UInt32 {
+        var size = 1024
+        while size < 2 * count { size *= 2 }
+        return UInt32(clamping: size)
+    }
+
+    /// Renders the whole table for `services`.
+    private func renderFull(_ services: [ServicePortName: ServiceObjects], into tx: inout Transaction) -> FullCounts {
         tx.add(.addTable)
         let f = family
         let addrKey: [KeyPart] = [.daddr(f), .l4proto, .dport]
         let portKey: [KeyPart] = [.l4proto, .dport]
+        var counts = FullCounts()
+        for o in services.values {
+            for m in o.dispatch { counts.dispatch[m, default: 0] += 1 }
+            for ip in o.hairpin { counts.hairpin[ip, default: 0] += 1 }
+        }
+        var elements: [String: [Element]] = [:]
+        for o in services.values { for (m, e) in o.elements { elements[m, default: []] += e } }
+        for m in [Self.serviceIPs, Self.serviceNodePorts, Self.noEndpointServices, Self.noEndpointNodePorts, Self.serviceEndpoints] {
+            counts.elementCounts[m] = elements[m]?.count ?? 0
+            counts.sizes[m] = Self.mapSize(counts.elementCounts[m]!)
+        }
+        counts.sizes[Self.hairpin] = Self.mapSize(counts.hairpin.count)
         for (name, key) in [(Self.serviceIPs, addrKey), (Self.serviceNodePorts, portKey),
                             (Self.noEndpointServices, addrKey), (Self.noEndpointNodePorts, portKey)] {
-            tx.add(.addSet(NamedSet(name, key: key, isVerdictMap: true)))
+            tx.add(.addSet(NamedSet(name, key: key, isVerdictMap: true, size: counts.sizes[name])))
         }
         // The modulus in a key declaration is immaterial: only the part's type and width count.
-        tx.add(.addSet(NamedSet(Self.serviceEndpoints, key: addrKey + [.numgen(modulus: 1)], isVerdictMap: false, data: [.daddr(f), .dport])))
-        tx.add(.addSet(NamedSet(Self.hairpin, key: [.saddr(f), .daddr(f)], isVerdictMap: false)))
+        tx.add(.addSet(NamedSet(Self.serviceEndpoints, key: addrKey + [.numgen(modulus: 1)], isVerdictMap: false,
+                                data: [.daddr(f), .dport], size: counts.sizes[Self.serviceEndpoints])))
+        tx.add(.addSet(NamedSet(Self.hairpin, key: [.saddr(f), .daddr(f)], isVerdictMap: false, size: counts.sizes[Self.hairpin])))
         var chains: [(Chain, [Rule])] = []
         let loopback = CIDR(f == .ip ? "127.0.0.0/8" : "::1/128")!
         func nodePortRules(_ map: String) -> [Rule] {
@@ -294,13 +351,7 @@ public final class NFTablesProxier: ProxyBackend {
             chains.append((Chain("filter-\(hook.rawValue)", base: .init(type: .filter, hook: hook, priority: -110)),
                            [Rule(.ctStateNew, .verdict(.jump("service-endpoints-check")))]))
         }
-        var dispatch: [Int: Int] = [:]
-        var hairpin: [IPAddress: Int] = [:]
-        for o in services.values {
-            for m in o.dispatch { dispatch[m, default: 0] += 1 }
-            for ip in o.hairpin { hairpin[ip, default: 0] += 1 }
-        }
-        for m in dispatch.keys.sorted() { chains.append((Chain(Self.dispatchChain(m)), dispatchRules(m))) }
+        for m in counts.dispatch.keys.sorted() { chains.append((Chain(Self.dispatchChain(m)), dispatchRules(m))) }
         // Regular chains first, so every jump target exists when a rule naming it is added.
         for (c, _) in chains where c.base == nil { tx.add(.addChain(c)) }
         // Order between Services does not matter to the kernel (only objects before their
@@ -312,16 +363,14 @@ public final class NFTablesProxier: ProxyBackend {
         for o in services.values {
             for (c, rules) in o.chains { for r in rules { tx.add(.addRule(chain: c, r)) } }
         }
-        var elements: [String: [Element]] = [:]
-        for o in services.values { for (m, e) in o.elements { elements[m, default: []] += e } }
         for m in elements.keys.sorted() { tx.add(.addElements(set: m, elements[m]!)) }
-        if !hairpin.isEmpty { tx.add(.addElements(set: Self.hairpin, hairpin.keys.map(Self.hairpinElement))) }
+        if !counts.hairpin.isEmpty { tx.add(.addElements(set: Self.hairpin, counts.hairpin.keys.map(Self.hairpinElement))) }
         for (c, rules) in chains where c.base == nil { for r in rules { tx.add(.addRule(chain: c.name, r)) } }
         for (c, rules) in chains where c.base != nil {
             tx.add(.addChain(c))
             for r in rules { tx.add(.addRule(chain: c.name, r)) }
         }
-        return (dispatch, hairpin)
+        return counts
     }
 
     /// Changes one Service port's objects from `old` to `new`. Hairpin elements and shared

@@ -54,7 +54,8 @@ public struct ProxyBackendFactory: Sendable {
         let variant = iptablesVariant ?? IPTablesVariant.detect()
         switch mode {
         case .nftables:
-            return Family.allCases.map { NFTablesProxier(family: $0, nft: NetlinkNFTables(), tableName: nftablesTable, config: nft) }
+            // A kept socket: the proxy runs in one network namespace for its whole life.
+            return Family.allCases.map { NFTablesProxier(family: $0, nft: NetlinkNFTables(keepingSocketOpen: true), tableName: nftablesTable, config: nft) }
         case .iptables:
             return Family.allCases.map { IPTablesProxier(family: $0, ipt: ExecIPTables(variant: variant, ipv6: $0 == .ip6), config: nft) }
         case .ipvs:

@@ -85,6 +85,7 @@ public final class FakeNFTables: NFTablesInterface {
             for e in elements {
                 guard e.key.count == set.key.count else { throw reject("element \(e.keyDescription) does not fit the key of \(name)") }
                 if t.elements[name]?[e.key] != nil { throw reject("element \(e.keyDescription) already in \(name)") }
+                if let size = set.size, t.elements[name]!.count >= size { throw reject("set \(name) is full (size \(size))") }
                 if set.isVerdictMap != (e.verdict != nil) { throw reject("element \(e.keyDescription) verdict does not match \(name)") }
                 if (set.data?.count ?? 0) != (e.data?.count ?? 0) { throw reject("element \(e.keyDescription) data does not fit the value type of \(name)") }
                 if let target = e.verdict?.target, t.chains[target] == nil { throw reject("element \(e.keyDescription) of \(name) targets missing chain \(target)") }

@@ -161,6 +161,40 @@ enum Shapes {
         }
     }
 
+    /// Global maps are created with a size (room to double, at least 1024) so that the kernel
+    /// gives them a fixed hash table; a partial sync that could fill one becomes a full sync,
+    /// which sizes them afresh. The fake refuses an element beyond a set's size, as the kernel.
+    @Test func mapsAreSizedAndAPartialSyncThatWouldFillOneIsFull() throws {
+        #expect(NFTablesProxier.mapSize(0) == 1024)
+        #expect(NFTablesProxier.mapSize(512) == 1024)
+        #expect(NFTablesProxier.mapSize(513) == 2048)
+        #expect(NFTablesProxier.mapSize(100_000) == 262_144)
+        let fake = FakeNFTables()
+        let recorder = RecordingNFTables(fake)
+        let proxier = NFTablesProxier(family: .ip, nft: recorder)
+        func name(_ i: Int) -> ServicePortName { ServicePortName(namespace: "ns", name: "svc\(i)", port: "", protocol: .tcp) }
+        var s = ProxyState()
+        func add(_ i: Int) {
+            s.services[name(i)] = ServicePortInfo(clusterIPs: [IPAddress("172.30.\(i / 250).\(i % 250 + 1)")!], port: 80, protocol: .tcp)
+            s.endpoints[name(i)] = [Shapes.ep("10.1.\(i / 250).\(i % 250 + 1)"), Shapes.ep("10.2.\(i / 250).\(i % 250 + 1)")]
+        }
+        for i in 0..<200 { add(i) }
+        try proxier.sync(s, changed: [], kind: .full)
+        #expect(recorder.last?.render().contains("add map ip nodekit-proxy service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; size 1024 ; }") == true)
+        // 200 Services hold 400 endpoint elements; 100 more (200 elements) fit in 1024.
+        for i in 200..<300 { add(i) }
+        try proxier.sync(s, changed: Set((200..<300).map(name)), kind: .partial)
+        #expect(recorder.last?.operations.contains(.deleteTable) == false)
+        // 300 more would make 1200 endpoint elements: the sync is full, and the map has room
+        // for twice that.
+        for i in 300..<600 { add(i) }
+        try proxier.sync(s, changed: Set((300..<600).map(name)), kind: .partial)
+        let text = recorder.last?.render() ?? ""
+        #expect(text.contains("delete table ip nodekit-proxy"))
+        #expect(text.contains("service-endpoints { type ipv4_addr . inet_proto . inet_service . mark : ipv4_addr . inet_service ; size 4096 ; }"))
+        #expect(fake.dump(family: .ip, table: "nodekit-proxy").contains("172.30.2.100 . tcp . 80 . 1 : 10.2.2.100 . 8080"))
+    }
+
     /// Hairpin elements are shared: an endpoint address in two Services stays in the set until
     /// neither DNATs to it.
     @Test func hairpinElementIsReferenceCounted() throws {

@@ -86,7 +86,7 @@ enum ProxyBenchProfile {
 
 /// Applies through ``NetlinkNFTables`` and adds up where the time went.
 final class TimedNFTables: NFTablesInterface {
-    private let nft = NetlinkNFTables()
+    private let nft = NetlinkNFTables(keepingSocketOpen: true)
     private let total = Mutex(NetlinkNFTables.ApplyTiming())
 
     var timing: NetlinkNFTables.ApplyTiming { total.withLock { $0 } }

@@ -29,7 +29,7 @@ enum ProxyBenchWorker {
     static func makeBackend(_ name: String) throws -> (any ProxyBackend, objects: (ProxyState) throws -> (Int, String)) {
         switch name {
         case "nftables":
-            let backend = NFTablesProxier(family: .ip, nft: NetlinkNFTables())
+            let backend = NFTablesProxier(family: .ip, nft: NetlinkNFTables(keepingSocketOpen: true))
             return (backend, { state in
                 let objects = backend.fullTransaction(state).operations.reduce(0) { n, op in
                     if case .addElements(_, let e) = op { n + e.count } else { n + 1 }
