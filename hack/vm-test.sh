@@ -9,7 +9,8 @@
 #   hack/vm-test.sh run COMMAND       run a shell command (after loading the modules)
 #
 # Needs: qemu-system-x86, linux-image-amd64 (apt) and virtme-ng (pip). VM_MEMORY (default 2G)
-# and VM_KERNEL (default: the newest /boot/vmlinuz-*-amd64 that is not -cloud) override.
+# and VM_KERNEL (default: the newest /boot/vmlinuz-*-amd64 that is not -cloud) override;
+# TEST_BINARY runs a copy of the test binary (one a concurrent build will not replace mid-run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,7 @@ quote() { printf '%q ' "$@"; }
 case $mode in
     test)
         [[ $# -eq 1 ]] || usage
-        binary=.build/debug/NodekitPackageTests.xctest
+        binary=${TEST_BINARY:-.build/debug/NodekitPackageTests.xctest}
         [[ -x $binary ]] || { echo "vm-test: build the tests first: swift build --build-tests" >&2; exit 3; }
         command="$(quote "$binary") --testing-library swift-testing --filter $(quote "$1")"
         ;;
