@@ -31,7 +31,7 @@ public struct ProxyBenchCommand: ParsableCommand {
     var services: String?
     @Option(help: "Comma-separated endpoints per Service.")
     var endpoints = "2,10"
-    @Option(help: "TCP connects per point (default 1000; --quick 200).")
+    @Option(help: "TCP connects per point, each paired with one straight to an endpoint (default 3000; --quick 200).")
     var connects: Int?
     @Option(help: "Seconds a baseline load may take before it is reported as timed out (default 300; --quick 10).")
     var baselineTimeout: Int?
@@ -65,7 +65,8 @@ public struct ProxyBenchCommand: ParsableCommand {
         guard getuid() == 0 else { throw ValidationError("nodectl bench proxy needs root (it creates network namespaces)") }
         let counts = try Self.numbers(services ?? (quick ? "1000,5000" : "1000,5000,10000,30000"), "services")
         let endpointCounts = try Self.numbers(endpoints, "endpoints")
-        let connectCount = connects ?? (quick ? 200 : 1000)
+        // Thousands of connects per point: a p99 of 1000 samples rests on its 10 slowest.
+        let connectCount = connects ?? (quick ? 200 : 3000)
         let timeout = baselineTimeout ?? (quick ? 10 : 300)
         let selfPath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let lab = try ProxyBenchLab(suffix: String(ProcessInfo.processInfo.processIdentifier))
@@ -119,6 +120,7 @@ public struct ProxyBenchCommand: ParsableCommand {
                         connectP50Micros: latency.p50.isNaN ? nil : latency.p50, connectP99Micros: latency.p99.isNaN ? nil : latency.p99,
                         connects: connectCount, connectFailures: latency.failures,
                         floorP50Micros: floor.p50.isNaN ? nil : floor.p50, floorP99Micros: floor.p99.isNaN ? nil : floor.p99,
+                        loadAverage: Self.loadAverage(),
                         baselineMethod: method, baselineSeconds: baseline, baselineTimeoutSeconds: timeout,
                         ratio: baseline.map { result.fullSyncSeconds / $0 })
                     report.rows.append(row)
@@ -131,7 +133,9 @@ public struct ProxyBenchCommand: ParsableCommand {
                     line += ", 1 endpoint \(ProxyBenchOutput.milliseconds(row.partialEndpointSeconds))"
                     line += ", \(row.objects) \(row.objectKind), peak RSS \(row.peakRSSKiB / 1024) MiB"
                     let floorText = row.floorP99Micros.map { ProxyBenchOutput.fixed($0, 0) } ?? "-"
-                    line += ", connect p50/p99 \(p50)/\(p99) µs (floor p99 \(floorText) µs), baseline \(base)\n"
+                    line += ", connect p50/p99 \(p50)/\(p99) µs (floor p99 \(floorText) µs"
+                    line += row.p99OverFloor.map { ", p99/floor \(ProxyBenchOutput.fixed($0, 2))" } ?? ""
+                    line += "), baseline \(base), load \(row.loadAverage.map { ProxyBenchOutput.fixed($0, 1) } ?? "-")\n"
                     FileHandle.standardError.write(Data(line.utf8))
                 }
             }
@@ -139,6 +143,13 @@ public struct ProxyBenchCommand: ParsableCommand {
         print(ProxyBenchOutput.table(report), terminator: "")
         if let json { try ProxyBenchOutput.json(report).write(to: URL(fileURLWithPath: json)) }
         if let svg { try Data(ProxyBenchSVG.render(report).utf8).write(to: URL(fileURLWithPath: svg)) }
+    }
+
+    /// The 1-minute load average (/proc/loadavg), or nil when it cannot be read.
+    static func loadAverage() -> Double? {
+        (try? String(decoding: FileOps.read("/proc/loadavg"), as: UTF8.self)).flatMap { text in
+            text.split(separator: " ").first.flatMap { Double($0) }
+        }
     }
 
     static func kernel() -> String {

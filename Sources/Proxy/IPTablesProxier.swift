@@ -130,10 +130,7 @@ public final class IPTablesProxier: ProxyBackend {
             var next = p.services
             let text: String
             if full {
-                next = [:]
-                for (name, info) in state.services {
-                    if let r = render(name, info, state.endpoints[name] ?? [], largeCluster: large) { next[name] = r }
-                }
+                next = state.renderEach { render($0, $1, $2, largeCluster: large) }
                 var stale = Set(p.services.values.flatMap(\.chains.keys)).subtracting(next.values.flatMap(\.chains.keys))
                 var missingJumps: [(table: String, chain: String, rule: [String])] = []
                 if !p.swept {
@@ -199,12 +196,8 @@ public final class IPTablesProxier: ProxyBackend {
     /// The restore text a full sync of `state` writes into tables without the jumps (for
     /// golden tests and baselines).
     public func fullRestoreText(_ state: ProxyState) -> String {
-        var rendered: [ServicePortName: Rendered] = [:]
         let large = Self.isLargeCluster(state)
-        for (name, info) in state.services {
-            if let r = render(name, info, state.endpoints[name] ?? [], largeCluster: large) { rendered[name] = r }
-        }
-        return fullText(rendered, stale: [], jumps: [], largeCluster: large)
+        return fullText(state.renderEach { render($0, $1, $2, largeCluster: large) }, stale: [], jumps: [], largeCluster: large)
     }
 
     /// Rule arguments as restore text (arguments with spaces quoted, as iptables-save prints them).

@@ -1,4 +1,5 @@
 import Crypto
+import Dispatch
 
 import NFTables
 import Synchronization
@@ -116,10 +117,7 @@ public final class NFTablesProxier: ProxyBackend {
                 p.valid = false
                 tx.add(.addTable)
                 tx.add(.deleteTable)
-                p.services = [:]
-                for (name, info) in state.services {
-                    if let objects = render(name, info, state.endpoints[name] ?? []) { p.services[name] = objects }
-                }
+                p.services = state.renderEach { render($0, $1, $2) }
                 let r = renderFull(p.services, into: &tx)
                 (p.dispatchReferences, p.hairpinReferences, p.elementCounts, p.sizes) = (r.dispatch, r.hairpin, r.elementCounts, r.sizes)
             }
@@ -195,11 +193,7 @@ public final class NFTablesProxier: ProxyBackend {
     public func fullTransaction(_ state: ProxyState) -> Transaction {
         var tx = Transaction(family: family, table: tableName)
         tx.add(.addTable)
-        var objects: [ServicePortName: ServiceObjects] = [:]
-        for (name, info) in state.services {
-            if let o = render(name, info, state.endpoints[name] ?? []) { objects[name] = o }
-        }
-        _ = renderFull(objects, into: &tx)
+        _ = renderFull(state.renderEach { render($0, $1, $2) }, into: &tx)
         return tx
     }
 
@@ -303,6 +297,7 @@ public final class NFTablesProxier: ProxyBackend {
         let addrKey: [KeyPart] = [.daddr(f), .l4proto, .dport]
         let portKey: [KeyPart] = [.l4proto, .dport]
         var counts = FullCounts()
+        counts.hairpin.reserveCapacity(services.values.reduce(0) { $0 + $1.hairpin.count })
         for o in services.values {
             for m in o.dispatch { counts.dispatch[m, default: 0] += 1 }
             for ip in o.hairpin { counts.hairpin[ip, default: 0] += 1 }
@@ -435,7 +430,9 @@ public final class NFTablesProxier: ProxyBackend {
         func add(_ map: String, _ key: [KeyValue], _ verdict: Verdict) {
             o.elements[map, default: []].append(Element(key: key, verdict: verdict))
         }
-        o.hairpin = Set((selection.cluster + selection.local).map(\.ip)).sorted()
+        // Distinct addresses in selection order (a Service has few endpoints: a linear check
+        // beats hashing and sorting them, which showed in full syncs of 10k Services).
+        for ep in selection.cluster + selection.local where !o.hairpin.contains(ep.ip) { o.hairpin.append(ep.ip) }
 
         // The common case: no chain of its own (see the type's comment).
         if !affinity && !info.hasExternalDestinations {
@@ -547,5 +544,34 @@ public final class NFTablesProxier: ProxyBackend {
             }
         }
         return o
+    }
+}
+
+extension ProxyState {
+    /// `render` applied to every Service port with its endpoints; nil results are left out.
+    /// Above 2,000 Service ports the work is split into chunks that run on several threads
+    /// (a full sync's rendering is CPU work proportional to N; the kernel's part comes after
+    /// it). `render` must be safe to call from several threads at once.
+    func renderEach<T: Sendable>(_ render: @Sendable (ServicePortName, ServicePortInfo, [EndpointInfo]) -> T?) -> [ServicePortName: T] {
+        let entries = Array(services)
+        let chunks = entries.count >= 2000 ? min(8, entries.count / 1000) : 1
+        var parts = [[(ServicePortName, T)]](repeating: [], count: chunks)
+        parts.withUnsafeMutableBufferPointer { slots in
+            // Each chunk writes only its own slot.
+            nonisolated(unsafe) let buffer = slots
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let range = (entries.count * c / chunks)..<(entries.count * (c + 1) / chunks)
+                var rendered: [(ServicePortName, T)] = []
+                rendered.reserveCapacity(range.count)
+                for (name, info) in entries[range] {
+                    if let r = render(name, info, endpoints[name] ?? []) { rendered.append((name, r)) }
+                }
+                buffer[c] = rendered
+            }
+        }
+        var out: [ServicePortName: T] = [:]
+        out.reserveCapacity(entries.count)
+        for part in parts { for (name, r) in part { out[name] = r } }
+        return out
     }
 }

@@ -25,25 +25,33 @@ final class ProxyBenchProbe {
     /// Connects to `host:port` from `namespace` and returns the time from the connect call to an
     /// established connection (SYN, SYN-ACK, ACK: the first packet's round trip through the rules).
     func connect(from namespace: NetworkNamespace, host: String, port: Int, timeout: TimeAmount = .seconds(2)) throws -> Duration {
+        try namespace.run { try connectHere(host: host, port: port, timeout: timeout) }
+    }
+
+    /// ``connect(from:host:port:timeout:)`` from the calling thread's namespace.
+    private func connectHere(host: String, port: Int, timeout: TimeAmount = .seconds(2)) throws -> Duration {
         let bootstrap = ClientBootstrap(group: group).connectTimeout(timeout)
         // A literal address: connect(host:) would resolve first and create the socket later on
         // the event loop thread, outside the namespace.
         let address = try SocketAddress(ipAddress: host, port: port)
-        return try namespace.run {
-            let clock = ContinuousClock()
-            let start = clock.now
-            let channel = try bootstrap.connect(to: address).wait()
-            let elapsed = clock.now - start
-            try? channel.close().wait()
-            return elapsed
-        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let channel = try bootstrap.connect(to: address).wait()
+        let elapsed = clock.now - start
+        try? channel.close().wait()
+        return elapsed
     }
 
     /// `count` connects to targets drawn by `target`; the p50 and p99 in microseconds and the
-    /// number of failed connects.
+    /// number of failed connects. All of them run on one thread that enters the namespace once
+    /// (a thread and a setns per connect added their own jitter to every sample).
     func measure(from namespace: NetworkNamespace, count: Int, port: Int, target: () -> String) -> Quantiles {
         var samples = Samples()
-        for _ in 0..<count { samples.add { try connect(from: namespace, host: target(), port: port) } }
+        do {
+            try namespace.run { for _ in 0..<count { samples.add { try connectHere(host: target(), port: port) } } }
+        } catch {
+            samples.fail(error)
+        }
         return samples.quantiles
     }
 
@@ -54,9 +62,15 @@ final class ProxyBenchProbe {
                        floorPort: Int, floorTarget: () -> String) -> (service: Quantiles, floor: Quantiles) {
         var service = Samples()
         var floor = Samples()
-        for _ in 0..<count {
-            service.add { try connect(from: namespace, host: target(), port: port) }
-            floor.add { try connect(from: namespace, host: floorTarget(), port: floorPort) }
+        do {
+            try namespace.run {
+                for _ in 0..<count {
+                    service.add { try connectHere(host: target(), port: port) }
+                    floor.add { try connectHere(host: floorTarget(), port: floorPort) }
+                }
+            }
+        } catch {
+            service.fail(error)
         }
         return (service.quantiles, floor.quantiles)
     }
@@ -69,10 +83,12 @@ final class ProxyBenchProbe {
         var firstError: String?
 
         mutating func add(_ connect: () throws -> Duration) {
-            do { micros.append(try connect().seconds * 1e6) } catch {
-                failures += 1
-                if firstError == nil { firstError = "\(error)" }
-            }
+            do { micros.append(try connect().seconds * 1e6) } catch { fail(error) }
+        }
+
+        mutating func fail(_ error: any Error) {
+            failures += 1
+            if firstError == nil { firstError = "\(error)" }
         }
 
         var quantiles: Quantiles {

@@ -21,6 +21,16 @@ struct ProxyBenchRow: Codable, Sendable {
     /// connects of this row (nil in runs from before they were measured).
     var floorP50Micros: Double?
     var floorP99Micros: Double?
+    /// The 1-minute load average when the row's connects ended (nil in older runs): figures
+    /// taken on a busy machine measure the scheduler as much as the rules.
+    var loadAverage: Double?
+
+    /// connectP99Micros / floorP99Micros: how far the rules move the tail from the floor
+    /// measured beside it.
+    var p99OverFloor: Double? {
+        guard let p99 = connectP99Micros, let floor = floorP99Micros, floor > 0 else { return nil }
+        return p99 / floor
+    }
     /// How upstream applies the same Services: `iptables-restore`, `nft -f` (KEP-3866 shape),
     /// `ipvsadm --restore`.
     var baselineMethod: String
@@ -52,7 +62,7 @@ enum ProxyBenchOutput {
     /// The table printed on stdout.
     static func table(_ report: ProxyBenchReport) -> String {
         var t = Table("BACKEND", "ENV", "N", "M", "FULL SYNC", "+1 SERVICE", "1 ENDPOINT", "OBJECTS", "PEAK RSS",
-                      "P50 CONNECT", "P99 CONNECT", "P99 FLOOR", "BASELINE", "RATIO")
+                      "P50 CONNECT", "P99 CONNECT", "P99 FLOOR", "P99/FLOOR", "BASELINE", "RATIO", "LOAD")
         for r in report.rows {
             t.append([
                 r.backend, r.environment, "\(r.services)", "\(r.endpoints)",
@@ -61,8 +71,10 @@ enum ProxyBenchOutput {
                 r.connectP50Micros.map { fixed($0, 0) + " µs" } ?? "-",
                 (r.connectP99Micros.map { fixed($0, 0) + " µs" } ?? "-") + (r.connectFailures > 0 ? " (\(r.connectFailures)/\(r.connects) failed)" : ""),
                 r.floorP99Micros.map { fixed($0, 0) + " µs" } ?? "-",
+                r.p99OverFloor.map { fixed($0, 2) } ?? "-",
                 (r.baselineSeconds.map(milliseconds) ?? "> \(r.baselineTimeoutSeconds) s") + " " + r.baselineMethod,
                 r.ratio.map { fixed($0, 2) + "x" } ?? (r.baselineSeconds == nil ? "< " + fixed(r.fullSyncSeconds / Double(r.baselineTimeoutSeconds), 2) + "x" : "-"),
+                r.loadAverage.map { fixed($0, 1) } ?? "-",
             ])
         }
         var text = "kernel \(report.kernel), \(report.cpus) CPUs, \(report.date); connect straight to endpoints (no rules): p50 "
