@@ -291,16 +291,20 @@ actor Hollow {
         }
     }
 
-    /// Lists and watches pods: records bindings and Running pods, and starts each pod bound to a
-    /// hollow node. Re-watches from the last resourceVersion; re-lists after an error.
+    /// Lists and watches bound pods: records bindings and Running pods, and starts each pod
+    /// bound to a hollow node. Like kubelets, which watch `spec.nodeName=<node>`, the fleet
+    /// never sees a pod before it is bound (`spec.nodeName!=`): a binding arrives as ADDED.
+    /// Re-watches from the last resourceVersion; re-lists after an error.
     func watchPods() async {
+        let bound = "spec.nodeName!="
         while !Task.isCancelled {
             do {
-                let list = try await client.list(Pod.self, namespace: Self.namespace, options: ListOptions())
+                let list = try await client.list(Pod.self, namespace: Self.namespace, options: ListOptions(fieldSelector: bound))
                 for p in list.items { observe(p) }
                 var version = list.metadata.resourceVersion
                 while !Task.isCancelled {
-                    let stream = try await client.watch(Pod.self, namespace: Self.namespace, options: ListOptions(resourceVersion: version, timeoutSeconds: 300, allowWatchBookmarks: true))
+                    let stream = try await client.watch(Pod.self, namespace: Self.namespace,
+                                                        options: ListOptions(fieldSelector: bound, resourceVersion: version, timeoutSeconds: 300, allowWatchBookmarks: true))
                     for try await event in stream {
                         if let rv = event.resourceVersion { version = rv }
                         switch event {

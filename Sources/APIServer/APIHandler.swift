@@ -332,9 +332,9 @@ struct ResourceHandler: Sendable {
         let rawJSON = rawJSONBody
         let patchBody: JSONValue
         do {
-            patchBody = try JSONDecoder().decode(JSONValue.self, from: Data(request.body))
+            patchBody = try JSONValue.parse(request.body)
         } catch {
-            throw APIError.badRequest("error decoding patch: invalid JSON: \(JSONCoding.describe(error))")
+            throw APIError.badRequest("error decoding patch: invalid JSON: \(error)")
         }
         let resource = self.resource
         let schema = SchemaRegistry.builtin.schema(apiVersion: resource.apiVersion, kind: resource.kind)

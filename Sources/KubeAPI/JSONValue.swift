@@ -123,37 +123,39 @@ struct JSONValueDecoder: Decoder {
     }
 
     /// The one place values become typed: JSONValue as it is, scalars by kind, the rest
-    /// through their Decodable init over a nested decoder.
-    static func unbox<T: Decodable>(_ value: JSONValue, as type: T.Type, path: [any CodingKey]) throws -> T {
+    /// through their Decodable init over a nested decoder. The coding path is built only for
+    /// a nested decoder or an error: building it for every member (an array copy each) cost
+    /// more than the decoding itself.
+    static func unbox<T: Decodable>(_ value: JSONValue, as type: T.Type, path: @autoclosure () -> [any CodingKey]) throws -> T {
         if T.self == JSONValue.self { return value as! T }
         if T.self == String.self {
-            guard case .string(let s) = value else { throw mismatch(T.self, value, path) }
+            guard case .string(let s) = value else { throw mismatch(T.self, value, path()) }
             return s as! T
         }
         if T.self == Bool.self {
-            guard case .bool(let b) = value else { throw mismatch(T.self, value, path) }
+            guard case .bool(let b) = value else { throw mismatch(T.self, value, path()) }
             return b as! T
         }
-        if T.self == Int.self { return try integer(Int.self, value, path) as! T }
-        if T.self == Int64.self { return try integer(Int64.self, value, path) as! T }
-        if T.self == Int32.self { return try integer(Int32.self, value, path) as! T }
+        if T.self == Int.self { return try integer(Int.self, value, path()) as! T }
+        if T.self == Int64.self { return try integer(Int64.self, value, path()) as! T }
+        if T.self == Int32.self { return try integer(Int32.self, value, path()) as! T }
         if T.self == Double.self {
-            guard case .number(let d) = value else { throw mismatch(T.self, value, path) }
+            guard case .number(let d) = value else { throw mismatch(T.self, value, path()) }
             return d as! T
         }
-        return try T(from: JSONValueDecoder(value, codingPath: path))
+        return try T(from: JSONValueDecoder(value, codingPath: path()))
     }
 
-    static func integer<I: FixedWidthInteger>(_ type: I.Type, _ value: JSONValue, _ path: [any CodingKey]) throws -> I {
-        guard case .number(let d) = value else { throw mismatch(I.self, value, path) }
+    static func integer<I: FixedWidthInteger>(_ type: I.Type, _ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> I {
+        guard case .number(let d) = value else { throw mismatch(I.self, value, path()) }
         guard d.rounded() == d, let i = I(exactly: d) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "Parsed JSON number <\(d)> does not fit in \(I.self)."))
+            throw DecodingError.dataCorrupted(.init(codingPath: path(), debugDescription: "Parsed JSON number <\(d)> does not fit in \(I.self)."))
         }
         return i
     }
 
-    static func float<F: BinaryFloatingPoint>(_ type: F.Type, _ value: JSONValue, _ path: [any CodingKey]) throws -> F {
-        guard case .number(let d) = value else { throw mismatch(F.self, value, path) }
+    static func float<F: BinaryFloatingPoint>(_ type: F.Type, _ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> F {
+        guard case .number(let d) = value else { throw mismatch(F.self, value, path()) }
         return F(d)
     }
 
@@ -176,6 +178,30 @@ struct JSONValueDecoder: Decoder {
             if case .null = try member(key) { return true }
             return false
         }
+
+        /// The member, or nil when it is absent or null: one lookup where the protocol's
+        /// default `decodeIfPresent` makes three (contains, decodeNil, decode).
+        private func present(_ key: Key) -> JSONValue? {
+            guard let v = members[key.stringValue] else { return nil }
+            if case .null = v { return nil }
+            return v
+        }
+
+        func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(key).map { try unbox($0, as: Bool.self, path: codingPath + [key]) } }
+        func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try present(key).map { try unbox($0, as: String.self, path: codingPath + [key]) } }
+        func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try present(key).map { try float(Double.self, $0, codingPath + [key]) } }
+        func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? { try present(key).map { try float(Float.self, $0, codingPath + [key]) } }
+        func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try present(key).map { try integer(Int.self, $0, codingPath + [key]) } }
+        func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try present(key).map { try integer(Int8.self, $0, codingPath + [key]) } }
+        func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try present(key).map { try integer(Int16.self, $0, codingPath + [key]) } }
+        func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try present(key).map { try integer(Int32.self, $0, codingPath + [key]) } }
+        func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try present(key).map { try integer(Int64.self, $0, codingPath + [key]) } }
+        func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try present(key).map { try integer(UInt.self, $0, codingPath + [key]) } }
+        func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try present(key).map { try integer(UInt8.self, $0, codingPath + [key]) } }
+        func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try present(key).map { try integer(UInt16.self, $0, codingPath + [key]) } }
+        func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try present(key).map { try integer(UInt32.self, $0, codingPath + [key]) } }
+        func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try present(key).map { try integer(UInt64.self, $0, codingPath + [key]) } }
+        func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? { try present(key).map { try unbox($0, as: T.self, path: codingPath + [key]) } }
 
         func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try unbox(member(key), as: Bool.self, path: codingPath + [key]) }
         func decode(_ type: String.Type, forKey key: Key) throws -> String { try unbox(member(key), as: String.self, path: codingPath + [key]) }
@@ -243,8 +269,8 @@ struct JSONValueDecoder: Decoder {
         }
 
         mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-            let p = path
-            return try unbox(next(T.self), as: T.self, path: p)
+            let base = codingPath, index = currentIndex
+            return try unbox(next(T.self), as: T.self, path: base + [JSONValueKey(intValue: index)])
         }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {

@@ -186,6 +186,13 @@ enum RequestBuilder {
             throw KubeClientError.encode("cannot encode \(V.self): \(error)")
         }
     }
+
+    /// A patch or other free-form body: written directly, without a trip through
+    /// JSONEncoder's containers (the same JSON, keys in the dictionary's order). Never throws;
+    /// typed as the generic overload so that call sites read the same.
+    static func encode(_ value: JSONValue) throws(KubeClientError) -> [UInt8] {
+        value.serialized(sortedKeys: false)
+    }
 }
 
 /// Where `ListOptions.omitManagedFields` finds managedFields in a response.

@@ -45,6 +45,7 @@ public struct NodeInfo: Sendable {
         // cpu, memory and pods as plain fields: every filter and scorer reads them per node.
         var allocatableCPU: Int64 = 0, allocatableMemory: Int64 = 0, allowedPods: Int64 = 0
         var nonZeroCPU: Int64 = 0, nonZeroMemory: Int64 = 0
+        var requestedCPU: Int64 = 0, requestedMemory: Int64 = 0
 
         init(node: Node) { self.node = node }
 
@@ -55,6 +56,7 @@ public struct NodeInfo: Sendable {
             c.requested = requested; c.nonZeroRequested = nonZeroRequested; c.usedPorts = usedPorts
             c.allocatableCPU = allocatableCPU; c.allocatableMemory = allocatableMemory; c.allowedPods = allowedPods
             c.nonZeroCPU = nonZeroCPU; c.nonZeroMemory = nonZeroMemory
+            c.requestedCPU = requestedCPU; c.requestedMemory = requestedMemory
             return c
         }
     }
@@ -84,6 +86,8 @@ public struct NodeInfo: Sendable {
     var allowedPods: Int64 { storage.allowedPods }
     var nonZeroRequestedCPU: Int64 { storage.nonZeroCPU }
     var nonZeroRequestedMemory: Int64 { storage.nonZeroMemory }
+    var requestedCPU: Int64 { storage.requestedCPU }
+    var requestedMemory: Int64 { storage.requestedMemory }
 
     public init(node: Node, pods: [Pod] = []) {
         storage = Storage(node: node)
@@ -126,6 +130,8 @@ public struct NodeInfo: Sendable {
         let s = storage
         s.pods.append(pod)
         for (name, value) in Resources.podRequests(pod) { s.requested[name, default: 0] += value }
+        s.requestedCPU = s.requested["cpu"] ?? 0
+        s.requestedMemory = s.requested["memory"] ?? 0
         let nonZero = Resources.podRequests(pod, nonZero: true)
         s.nonZeroRequested["cpu", default: 0] += nonZero["cpu"] ?? 0
         s.nonZeroRequested["memory", default: 0] += nonZero["memory"] ?? 0
@@ -143,6 +149,8 @@ public struct NodeInfo: Sendable {
         let s = storage
         let pod = s.pods.remove(at: i)
         for (k, v) in Resources.podRequests(pod) { s.requested[k, default: 0] -= v }
+        s.requestedCPU = s.requested["cpu"] ?? 0
+        s.requestedMemory = s.requested["memory"] ?? 0
         let nonZero = Resources.podRequests(pod, nonZero: true)
         s.nonZeroRequested["cpu", default: 0] -= nonZero["cpu"] ?? 0
         s.nonZeroRequested["memory", default: 0] -= nonZero["memory"] ?? 0
@@ -169,6 +177,10 @@ public struct CycleState: Sendable {
     public var data = CycleData()
     /// `nonZeroRequests` for cpu and memory, read by the scorers on every node.
     let nonZeroCPU: Int64, nonZeroMemory: Int64
+    /// `requests` split for NodeResourcesFit, which reads them on every node: cpu and memory
+    /// as plain fields (no hashing per node), every other requested resource in a list.
+    let requestedCPU: Int64, requestedMemory: Int64
+    let otherRequests: [(resource: String, amount: Int64)]
 
     public init(pod: Pod, allNodes: [NodeInfo], nodesWithAffinityPods: [Int]? = nil) {
         self.pod = pod
@@ -176,6 +188,9 @@ public struct CycleState: Sendable {
         self.nonZeroRequests = Resources.podRequests(pod, nonZero: true)
         self.nonZeroCPU = nonZeroRequests["cpu"] ?? 0
         self.nonZeroMemory = nonZeroRequests["memory"] ?? 0
+        self.requestedCPU = requests["cpu"] ?? 0
+        self.requestedMemory = requests["memory"] ?? 0
+        self.otherRequests = requests.filter { $0.key != "cpu" && $0.key != "memory" }.map { (resource: $0.key, amount: $0.value) }
         self.hostPorts = Resources.hostPorts(pod)
         self.allNodes = allNodes
         self.nodesWithAffinityPods = nodesWithAffinityPods ?? allNodes.indices.filter { allNodes[$0].pods.contains(where: \.hasAffinityTerms) }

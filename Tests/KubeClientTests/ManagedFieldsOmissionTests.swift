@@ -118,3 +118,31 @@ import Testing
         }
     }
 }
+
+/// The Decoder over parsed JSON: optional members absent or null, and the coding path in
+/// errors (built only when an error needs it).
+@Suite struct JSONValueDecoderPathTests {
+    @Test func absentAndNullOptionalMembersDecodeAsNil() throws {
+        let pod = try JSONValue.decode(Pod.self, fromJSON: Array(#"{"metadata":{"name":"p","namespace":null},"spec":{"containers":[{"name":"c","image":null}],"nodeName":null}}"#.utf8))
+        #expect(pod.metadata.name == "p")
+        #expect(pod.metadata.namespace == nil)
+        #expect(pod.spec.nodeName == nil)
+        #expect(pod.spec.containers.first?.image == nil)
+        #expect(pod.status == nil)
+    }
+
+    @Test(arguments: [
+        (#"{"metadata":{"name":5},"spec":{"containers":[]}}"#, ".metadata.name"),
+        (#"{"metadata":{},"spec":{"containers":[{"name":"c","ports":[{"containerPort":"80"}]}]}}"#, ".spec.containers[0].ports[0].containerPort"),
+        (#"{"metadata":{},"spec":{"containers":[{"name":"c"},{"name":7}]}}"#, ".spec.containers[1].name"),
+        (#"{"metadata":{},"spec":{"containers":[],"priority":1.5}}"#, ".spec.priority"),
+    ])
+    func errorsNameTheFieldPath(_ text: String, _ path: String) {
+        do {
+            _ = try ResponseDecoder.decode(Pod.self, from: ByteBuffer(string: text), operation: "GET p")
+            Issue.record("decoded \(text)")
+        } catch {
+            #expect(error.message.contains(path), "\(error.message)")
+        }
+    }
+}

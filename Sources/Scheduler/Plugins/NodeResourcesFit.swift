@@ -8,13 +8,16 @@ public struct NodeResourcesFit: FilterPlugin, ScorePlugin {
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
         var reasons: [String] = []
         if Int64(node.podCount) + 1 > node.allowedPods { reasons.append("Too many pods") }
-        for (resource, want) in state.requests where want > 0 {
+        if state.requestedCPU > 0 && state.requestedCPU > node.allocatableCPU - node.requestedCPU { reasons.append("Insufficient cpu") }
+        if state.requestedMemory > 0 && state.requestedMemory > node.allocatableMemory - node.requestedMemory { reasons.append("Insufficient memory") }
+        for (resource, want) in state.otherRequests where want > 0 {
             if want > node.allocatable(resource) - (node.requested[resource] ?? 0) {
                 reasons.append("Insufficient \(resource)")
             }
         }
+        if reasons.isEmpty { return .success }
         reasons.sort()
-        return reasons.isEmpty ? .success : PluginStatus(code: .unschedulable, reasons: reasons)
+        return PluginStatus(code: .unschedulable, reasons: reasons)
     }
 
     /// LeastAllocated: the mean over cpu and memory of the free share after placing the pod.
