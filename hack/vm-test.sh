@@ -10,7 +10,8 @@
 #
 # Needs: qemu-system-x86, linux-image-amd64 (apt) and virtme-ng (pip). VM_MEMORY (default 2G)
 # and VM_KERNEL (default: the newest /boot/vmlinuz-*-amd64 that is not -cloud) override;
-# TEST_BINARY runs a copy of the test binary (one a concurrent build will not replace mid-run).
+# TEST_BINARY and NODECTL run copies of the test binary and nodectl (ones a concurrent build
+# will not replace mid-run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +34,7 @@ case $mode in
         command="$(quote "$binary") --testing-library swift-testing --filter $(quote "$1")"
         ;;
     bench)
-        nodectl=.build/release/nodectl
+        nodectl=${NODECTL:-.build/release/nodectl}
         [[ -x $nodectl ]] || nodectl=.build/debug/nodectl
         [[ -x $nodectl ]] || { echo "vm-test: build nodectl first: swift build -c release --product nodectl" >&2; exit 3; }
         command="$(quote "$nodectl" bench proxy --backends ipvs --environment vm "$@")"

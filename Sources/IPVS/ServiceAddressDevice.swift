@@ -1,6 +1,7 @@
 import LinuxSystem
 import Netlink
 import NFTables
+import Synchronization
 
 /// The interface that holds Service IPs so the kernel treats them as local and IPVS (which
 /// hooks LOCAL_IN) sees their packets: upstream's `kube-ipvs0`.
@@ -28,12 +29,15 @@ public protocol ServiceAddressDevice: Sendable {
     func remove() throws(IPVSError)
 }
 
-/// ``ServiceAddressDevice`` over rtnetlink.
+/// ``ServiceAddressDevice`` over rtnetlink. The link's index is looked up once (a link dump)
+/// and kept until the link is removed, recreated, or a request finds it gone (ENODEV), so a
+/// bind is one request.
 public final class NetlinkServiceAddressDevice: ServiceAddressDevice {
     public static let defaultName = "kube-ipvs0"
     public let name: String
     private let route: any RouteNetlinkOperations
     private let connection: NetlinkConnection
+    private let cachedIndex = Mutex<Int32?>(nil)
 
     /// `route` does link and address work; `socket` (a second NETLINK_ROUTE socket in the same
     /// namespace) carries the dummy-link request, which ``RouteNetlinkOperations`` lacks.
@@ -53,15 +57,35 @@ public final class NetlinkServiceAddressDevice: ServiceAddressDevice {
     }
 
     private func index() throws(IPVSError) -> Int32? {
-        do { return try route.link(named: name)?.index } catch {
+        if let index = cachedIndex.withLock({ $0 }) { return index }
+        let index: Int32?
+        do { index = try route.link(named: name)?.index } catch {
             throw IPVSError(error, operation: "find link", detail: name)
         }
+        cachedIndex.withLock { $0 = index }
+        return index
+    }
+
+    /// Runs `body` with the link's index; when the kernel says the link is gone (ENODEV, it
+    /// was deleted or recreated behind our back) looks it up again and retries once.
+    private func withIndex(_ body: (Int32) throws(IPVSError) -> Void) throws(IPVSError) -> Bool {
+        guard let index = try index() else { return false }
+        do { try body(index) } catch where error.errno == 19 {
+            cachedIndex.withLock { $0 = nil }
+            guard let fresh = try self.index() else { return false }
+            try body(fresh)
+        }
+        return true
     }
 
     @discardableResult
     public func ensure() throws(IPVSError) -> String {
+        cachedIndex.withLock { $0 = nil }
         do {
-            if let link = try route.link(named: name) { return link.kind ?? "" }
+            if let link = try route.link(named: name) {
+                cachedIndex.withLock { $0 = link.index }
+                return link.kind ?? ""
+            }
         } catch {
             throw IPVSError(error, operation: "find link", detail: name)
         }
@@ -89,24 +113,32 @@ public final class NetlinkServiceAddressDevice: ServiceAddressDevice {
     }
 
     public func bind(_ address: NFTables.IPAddress) throws(IPVSError) {
-        guard let index = try index() else { throw IPVSError(operation: "bind address", detail: "\(address) to \(name): no such link", errno: 19) }
-        do { try route.addAddress(index: index, prefix: Self.hostPrefix(address)) } catch where error.errno == 17 {
-            return
-        } catch {
-            throw IPVSError(error, operation: "bind address", detail: "\(address) to \(name)")
+        let name = self.name
+        let bound = try withIndex { (index: Int32) throws(IPVSError) in
+            do throws(NetlinkError) { try route.addAddress(index: index, prefix: Self.hostPrefix(address)) } catch where error.errno == 17 {
+                return
+            } catch {
+                throw IPVSError(error, operation: "bind address", detail: "\(address) to \(name)")
+            }
         }
+        if !bound { throw IPVSError(operation: "bind address", detail: "\(address) to \(name): no such link", errno: 19) }
     }
 
     public func unbind(_ address: NFTables.IPAddress) throws(IPVSError) {
-        guard let index = try index() else { return }
-        do { try route.deleteAddress(index: index, prefix: Self.hostPrefix(address)) } catch where error.errno == 99 {
-            return
-        } catch {
-            throw IPVSError(error, operation: "unbind address", detail: "\(address) from \(name)")
+        let name = self.name
+        _ = try withIndex { (index: Int32) throws(IPVSError) in
+            do throws(NetlinkError) { try route.deleteAddress(index: index, prefix: Self.hostPrefix(address)) } catch where error.errno == 99 {
+                return
+            } catch {
+                throw IPVSError(error, operation: "unbind address", detail: "\(address) from \(name)")
+            }
         }
     }
 
     public func remove() throws(IPVSError) {
+        defer { cachedIndex.withLock { $0 = nil } }
+        // A fresh lookup: removing must not act on a stale index that another link now has.
+        cachedIndex.withLock { $0 = nil }
         guard let index = try index() else { return }
         do { try route.deleteLink(index: index) } catch {
             throw IPVSError(error, operation: "delete link", detail: name)

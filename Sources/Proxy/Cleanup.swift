@@ -14,12 +14,16 @@ public enum ProxyCleanup {
         }
     }
 
-    /// The IPVS backend's cleanup (virtual servers on kube-ipvs0, the link, its ipsets, its
-    /// chains in the iptables the host's `iptables` command uses); none when the kernel has no IPVS.
+    /// The IPVS backends' cleanup, one per family (virtual servers on kube-ipvs0, the link, the
+    /// ipsets, the chains in the iptables the host's `iptables` command uses); none when the
+    /// kernel has no IPVS.
     public static func ipvsBackends() -> [any ProxyBackend] {
         guard let ipvs = try? NetlinkIPVS(), let device = try? NetlinkServiceAddressDevice() else { return [] }
-        return [IPVSProxier(family: .ip, ipvs: ipvs, device: device, iptables: ExecIPTables(variant: IPTablesVariant.detect()),
-                            ipset: ExecIPTables.locate("ipset").map { ExecIPSet(path: $0) }, sysctl: nil)]
+        let variant = IPTablesVariant.detect()
+        return Family.allCases.map {
+            IPVSProxier(family: $0, ipvs: ipvs, device: device, iptables: ExecIPTables(variant: variant, ipv6: $0 == .ip6),
+                        ipset: ExecIPTables.locate("ipset").map { ExecIPSet(path: $0) }, sysctl: nil)
+        }
     }
 
     /// Runs `others` first (e.g. ``ipvsBackends()``: IPVS mode's chains share names and jumps with

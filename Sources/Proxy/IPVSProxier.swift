@@ -22,6 +22,10 @@ import Synchronization
 ///   UDP and SCTP real servers are deleted at once (upstream; `expire_nodest_conn` ends
 ///   their flows). Every sync re-checks the draining real servers.
 ///
+/// One backend per address family, as upstream runs one proxier per family: both share
+/// kube-ipvs0 and the IPVS table, and each syncs only the virtual servers and bound addresses
+/// of its own family (cleanup removes both families').
+///
 /// IPVS has no transactions: a sync is a series of netlink requests. A failed sync leaves some
 /// of its changes applied; the next sync is then full and converges on the desired state.
 /// Thread-safe: syncs are serialised by a mutex.
@@ -408,10 +412,12 @@ public final class IPVSProxier: ProxyBackend {
             for j in Self.jumps { try iptables.ensureRule(table: j.table, chain: j.chain, j.rule) }
         }
         p.outFilter = outFilter
-        let bound = try device.addresses()
+        // The other family's backend shares kube-ipvs0 and the IPVS table: leave its part alone.
+        let bound = try device.addresses().filter { $0.family == family }
         var wanted: [VirtualServer.Key: Desired] = [:]
         for r in next.values { wanted.merge(r.servers) { a, _ in a } }
-        let kernel = Dictionary(try ipvs.services().map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        let kernel = Dictionary(try ipvs.services().filter { $0.key.address.family == family }.map { ($0.key, $0) },
+                                uniquingKeysWith: { a, _ in a })
         for (key, desired) in wanted.sorted(by: { $0.key < $1.key }) {
             if let existing = kernel[key] {
                 if existing != desired.service { try ipvs.updateService(desired.service) }

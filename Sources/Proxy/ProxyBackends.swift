@@ -44,9 +44,8 @@ public struct ProxyBackendFactory: Sendable {
         self.ipvsScheduler = ipvsScheduler
     }
 
-    /// nftables and iptables: one backend per address family. IPVS: IPv4 only, because each
-    /// IPVS backend treats every virtual server on a kube-ipvs0 address as its own (a second,
-    /// IPv6 backend would delete the IPv4 one's servers on its full sync).
+    /// One backend per address family. The two IPVS backends share one IPVS socket and
+    /// kube-ipvs0; each full sync keeps to the virtual servers and addresses of its own family.
     ///
     /// Throws ``ProxyConfigError`` when the mode cannot work on this host (no IPVS in the kernel).
     public func makeBackends() throws(ProxyConfigError) -> [any ProxyBackend] {
@@ -74,8 +73,10 @@ public struct ProxyBackendFactory: Sendable {
             }
             let config = IPVSProxier.Config(scheduler: ipvsScheduler, nodeIPs: Self.nodePortIPs(nodeIPs, filter: nodePortAddresses),
                                             clusterCIDR: clusterCIDR, masqueradeAll: masqueradeAll)
-            return [IPVSProxier(family: .ip, ipvs: ipvs, device: device, iptables: ExecIPTables(variant: variant, ipv6: false),
-                                ipset: ExecIPSet(), sysctl: ProcSysctlWriter(), config: config)]
+            return Family.allCases.map {
+                IPVSProxier(family: $0, ipvs: ipvs, device: device, iptables: ExecIPTables(variant: variant, ipv6: $0 == .ip6),
+                            ipset: ExecIPSet(), sysctl: ProcSysctlWriter(), config: config)
+            }
         }
     }
 

@@ -430,4 +430,41 @@ struct IPVSProxierTests {
         #expect(ipset.names.count == 16)
         #expect(ipset.names.allSatisfy { $0.hasPrefix("KUBE-6-") && $0.count <= 31 })
     }
+
+    @Test("dual stack: an IPv4 and an IPv6 backend share kube-ipvs0 and the IPVS table, and each full sync keeps the other's part")
+    func dualStack() throws {
+        let ipvs = FakeIPVS()
+        let device = FakeServiceAddressDevice(dummySupported: true)
+        let ipset = FakeIPSet()
+        let nodeIPs = [NFTAddress("192.168.1.10")!, NFTAddress("fd00:1::10")!]
+        let v4 = IPVSProxier(family: .ip, ipvs: ipvs, device: device, iptables: FakeIPTables(), ipset: ipset, sysctl: nil, config: .init(nodeIPs: nodeIPs))
+        let v6 = IPVSProxier(family: .ip6, ipvs: ipvs, device: device, iptables: FakeIPTables(), ipset: ipset, sysctl: nil, config: .init(nodeIPs: nodeIPs))
+        var state = ProxyState()
+        state.services[name("web")] = ServicePortInfo(clusterIPs: [NFTAddress("10.96.0.10")!, NFTAddress("fd00:96::10")!], port: 80, protocol: .tcp,
+                                                      nodePort: 30080, loadBalancerIngressIPs: [NFTAddress("fd00:50::1")!],
+                                                      loadBalancerSourceRanges: [CIDR("fd00:78::/64")!])
+        state.endpoints[name("web")] = [endpoint("10.244.1.2"), endpoint("fd00:244::2")]
+        try v4.sync(state, changed: [], kind: .full)
+        try v6.sync(state, changed: [], kind: .full)
+        try v4.sync(state, changed: [], kind: .full)
+        #expect(ipvs.dump().sorted() == [
+            "10.96.0.10:80/TCP rr -> 10.244.1.2:8080/1",
+            "192.168.1.10:30080/TCP rr -> 10.244.1.2:8080/1",
+            "[fd00:1::10]:30080/TCP rr -> [fd00:244::2]:8080/1",
+            "[fd00:50::1]:80/TCP rr -> [fd00:244::2]:8080/1",
+            "[fd00:96::10]:80/TCP rr -> [fd00:244::2]:8080/1",
+        ])
+        #expect(try device.addresses().map(\.description).sorted() == ["10.96.0.10", "fd00:50::1", "fd00:96::10"])
+        #expect(ipset.members("KUBE-6-CLUSTER-IP") == ["fd00:96::10,tcp:80"])
+        #expect(ipset.members("KUBE-6-LOAD-BALANCER-SOURCE-CID") == ["fd00:50::1,tcp:80,fd00:78::/64"])
+        #expect(ipset.members("KUBE-CLUSTER-IP") == ["10.96.0.10,tcp:80"])
+        #expect(ipset.members("KUBE-LOAD-BALANCER") == [])
+
+        // Removing the IPv6 Service address in a full IPv6 sync leaves the IPv4 side as it was.
+        state.services[name("web")]!.clusterIPs = [NFTAddress("10.96.0.10")!]
+        state.services[name("web")]!.loadBalancerIngressIPs = []
+        try v6.sync(state, changed: [], kind: .full)
+        #expect(ipvs.dump().sorted() == ["10.96.0.10:80/TCP rr -> 10.244.1.2:8080/1", "192.168.1.10:30080/TCP rr -> 10.244.1.2:8080/1"])
+        #expect(try device.addresses().map(\.description) == ["10.96.0.10"])
+    }
 }

@@ -204,4 +204,66 @@ struct IPVSProxyIntegrationTests {
         let filter = try run("ip", ["netns", "exec", lab.node, IPTablesVariant.detect().binary(.save, ipv6: false), "-t", "filter"]).stdout
         #expect(!filter.contains("KUBE-"), "filter rules left after cleanup: \(filter)")
     }
+
+    /// Adds IPv6 to the lab: fd00:78::/64 between client and node, fd00:77::/64 on the node's
+    /// bridge and the servers (whose busybox listeners take both families). `nodad`: no wait
+    /// for duplicate address detection.
+    func addIPv6(_ lab: ProxyNetnsLab) throws {
+        func ip(_ ns: String, _ args: [String]) throws { try runChecked("ip", ["netns", "exec", ns, "ip", "-6"] + args) }
+        try runChecked("ip", ["netns", "exec", lab.node, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+        try ip(lab.node, ["addr", "add", "fd00:78::1/64", "dev", "c0", "nodad"])
+        try ip(lab.node, ["addr", "add", "fd00:77::1/64", "dev", "br0", "nodad"])
+        try ip(lab.node, ["route", "add", "default", "via", "fd00:78::2"])
+        try ip(lab.client, ["addr", "add", "fd00:78::2/64", "dev", "eth0", "nodad"])
+        try ip(lab.client, ["addr", "add", "fd00:78::3/64", "dev", "eth0", "nodad"])
+        // With two addresses in one prefix the kernel may pick either as the source: pin it.
+        try ip(lab.client, ["route", "add", "default", "via", "fd00:78::1", "src", "fd00:78::2"])
+        for (i, server) in lab.servers.enumerated() {
+            try ip(server, ["addr", "add", "fd00:77::\(10 + i)/64", "dev", "eth0", "nodad"])
+            try ip(server, ["route", "add", "default", "via", "fd00:77::1"])
+        }
+    }
+
+    @Test(.enabled(if: Host.which("ipset") != nil, "needs ipset"))
+    func dualStackIPv6ClusterIPAndSourceRanges() throws {
+        let lab = try ProxyNetnsLab(servers: 2)
+        defer { lab.destroy() }
+        try addIPv6(lab)
+        let namespace = try NetworkNamespace(path: "/var/run/netns/\(lab.node)")
+        let ipvs = try NetlinkIPVS(namespace: namespace)
+        let device = try NetlinkServiceAddressDevice(namespace: namespace)
+        let variant = IPTablesVariant.detect()
+        let config = IPVSProxier.Config(nodeIPs: [NFTables.IPAddress(lab.nodeAddress)!, NFTables.IPAddress("fd00:78::1")!])
+        let proxiers = [false, true].map { v6 in
+            IPVSProxier(family: v6 ? .ip6 : .ip, ipvs: ipvs, device: device, iptables: ExecIPTables(variant: variant, ipv6: v6),
+                        ipset: ExecIPSet(path: Host.which("ipset")!), sysctl: NamespaceSysctl(namespace: namespace), config: config)
+        }
+        defer { try? namespace.run { for p in proxiers { try p.cleanup() } } }
+        let web = ServicePortName(namespace: "default", name: "web6", port: "http", protocol: .tcp)
+        var state = ProxyState()
+        state.services[web] = ServicePortInfo(clusterIPs: [NFTables.IPAddress("172.30.0.30")!, NFTables.IPAddress("fd00:30::10")!], port: 80,
+                                              protocol: .tcp, loadBalancerIngressIPs: [NFTables.IPAddress("fd00:30::50")!],
+                                              loadBalancerSourceRanges: [CIDR("fd00:78::2/128")!])
+        state.endpoints[web] = [0, 1].flatMap { i in
+            [EndpointInfo(ip: NFTables.IPAddress(lab.serverAddress(i))!, port: 8080), EndpointInfo(ip: NFTables.IPAddress("fd00:77::\(10 + i)")!, port: 8080)]
+        }
+        // IPv4 first, then IPv6, then IPv4 again: each full sync keeps the other family's part.
+        try namespace.run { for p in proxiers + [proxiers[0]] { try p.sync(state, changed: [], kind: .full) } }
+        #expect(try ipvs.services().map(\.key.description).sorted() == ["172.30.0.30:80/TCP", "[fd00:30::10]:80/TCP", "[fd00:30::50]:80/TCP"])
+
+        let v6 = try replies(lab, "fd00:30::10", 80, count: 6)
+        #expect(v6 == ["server0": 3, "server1": 3], "IPv6 ClusterIP: \(v6)")
+        let v4 = try replies(lab, "172.30.0.30", 80, count: 2)
+        #expect(v4 == ["server0": 1, "server1": 1], "IPv4 ClusterIP beside it: \(v4)")
+        #expect(try lab.connect("fd00:30::50", 80).reply.hasPrefix("server"), "IPv6 LB IP from fd00:78::2, inside the range")
+        try runChecked("ip", ["netns", "exec", lab.client, "ip", "-6", "route", "replace", "default", "via", "fd00:78::1", "src", "fd00:78::3"])
+        let outside = try lab.connect("fd00:30::50", 80, timeout: 2)
+        #expect(outside.reply.isEmpty, "IPv6 LB IP from fd00:78::3, outside the range: \(outside)")
+        #expect(try lab.connect("fd00:30::10", 80).reply.hasPrefix("server"), "the IPv6 ClusterIP has no source ranges")
+
+        try namespace.run { for p in proxiers { try p.cleanup() } }
+        #expect(try ipvs.services().isEmpty)
+        let left = try run("ip", ["netns", "exec", lab.node, "ipset", "list", "-n"]).stdout
+        #expect(!left.contains("KUBE-"), "ipsets left after cleanup: \(left)")
+    }
 }
