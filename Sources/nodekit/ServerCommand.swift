@@ -64,9 +64,10 @@ struct ServerCommand: AsyncParsableCommand {
         logger.info("stopped")
     }
 
-    /// Serves the API and, once it listens, runs the cluster's loops against it; until a
-    /// signal arrives (or the API server fails). On a signal the control plane stops first and
-    /// gives up its Lease through this server's API, which still serves; then the rest stops.
+    /// Serves the API and, once it listens, runs the cluster's loops against it (and keeps this
+    /// server in the `kubernetes` Service's endpoints); until a signal arrives (or the API server
+    /// fails). On a signal the control plane stops first, giving up its Lease and its endpoint
+    /// through this server's API, which still serves; then the rest stops.
     func serve(_ server: APIServer, signals: AsyncStream<String>, logger: Logger) async throws {
         let (listening, listened) = AsyncStream.makeStream(of: APIServerEndpoints.self)
         let kubeconfigPath = server.configuration.kubeconfigPath
@@ -79,15 +80,24 @@ struct ServerCommand: AsyncParsableCommand {
                 }
             }
             group.addTask {
-                var bound = false
-                for await _ in listening { bound = true }
-                guard bound else { return }
+                var bound: APIServerEndpoints?
+                for await endpoints in listening { bound = endpoints }
+                guard let bound else { return }
                 let client = try HTTPKubeClient(kubeconfigPath: kubeconfigPath)
                 let plane = Task { await self.controlPlane(client: client, logger: logger) }
-                controlPlane.task.withLock { $0 = plane }
+                let address = self.advertisedAddress
+                let endpoints = Task {
+                    guard let address else {
+                        logger.warning("no address to advertise (--advertise-address): the kubernetes Service gets no endpoints")
+                        return
+                    }
+                    await APIServerEndpointReconciler(client: client, address: address, port: Int32(bound.securePort), logger: logger).run()
+                }
+                controlPlane.tasks.withLock { $0 = [plane, endpoints] }
                 await withTaskCancellationHandler {
                     await withTaskGroup(of: Void.self) { parts in
                         parts.addTask { await plane.value }
+                        parts.addTask { await endpoints.value }
                         if !self.noAgent {
                             parts.addTask {
                                 do { try await NodeAgent(options: self.node, client: client, logger: logger).run() } catch {
@@ -99,6 +109,7 @@ struct ServerCommand: AsyncParsableCommand {
                     }
                 } onCancel: {
                     plane.cancel()
+                    endpoints.cancel()
                 }
                 await client.shutdown()
             }
@@ -107,14 +118,22 @@ struct ServerCommand: AsyncParsableCommand {
                     logger.info("stopping", metadata: ["signal": "\(name)"])
                     break
                 }
-                if let plane = controlPlane.task.withLock({ $0 }) {
-                    plane.cancel()
-                    await plane.value
+                for task in controlPlane.tasks.withLock({ $0 }) {
+                    task.cancel()
+                    await task.value
                 }
             }
             try await group.next()
             group.cancelAll()
         }
+    }
+
+    /// The address pods reach this API server at: --advertise-address, else --bind-address
+    /// unless it is the wildcard, else the host's first non-loopback IPv4 (upstream's order).
+    var advertisedAddress: String? {
+        if let address = api.advertiseAddress { return address }
+        if api.bindAddress != "0.0.0.0" && api.bindAddress != "::" { return api.bindAddress }
+        return NodeAgent.firstIPv4()
     }
 
     /// The scheduler, the controllers and node IPAM, run only while this server holds the
@@ -182,7 +201,8 @@ struct ServerCommand: AsyncParsableCommand {
     }
 }
 
-/// The control plane's task, once started: the signal handler stops it before the API server.
+/// The control plane's tasks (leader-elected loops, the `kubernetes` Service's endpoints), once
+/// started: the signal handler stops them, in order, before the API server.
 private final class ControlPlaneTask: Sendable {
-    let task = Mutex<Task<Void, Never>?>(nil)
+    let tasks = Mutex<[Task<Void, Never>]>([])
 }
