@@ -88,7 +88,7 @@ struct ServerCommand: AsyncParsableCommand {
                 let address = self.advertisedAddress
                 let endpoints = Task {
                     guard let address else {
-                        logger.warning("no address to advertise (--advertise-address): the kubernetes Service gets no endpoints")
+                        logger.info("no address pods can reach (bound to loopback, no --advertise-address): the kubernetes Service gets no endpoints from this server")
                         return
                     }
                     await APIServerEndpointReconciler(client: client, address: address, port: Int32(bound.securePort), logger: logger).run()
@@ -130,10 +130,19 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// The address pods reach this API server at: --advertise-address, else --bind-address
     /// unless it is the wildcard, else the host's first non-loopback IPv4 (upstream's order).
+    /// Never a loopback address (upstream refuses one too): as a Service endpoint it would send
+    /// the proxy's rules after every connection to 127.0.0.1, and pods cannot reach it.
     var advertisedAddress: String? {
-        if let address = api.advertiseAddress { return address }
-        if api.bindAddress != "0.0.0.0" && api.bindAddress != "::" { return api.bindAddress }
-        return NodeAgent.firstIPv4()
+        let address: String?
+        if let advertise = api.advertiseAddress {
+            address = advertise
+        } else if api.bindAddress != "0.0.0.0" && api.bindAddress != "::" {
+            address = api.bindAddress
+        } else {
+            address = NodeAgent.firstIPv4()
+        }
+        guard let address, !address.hasPrefix("127."), address != "::1" else { return nil }
+        return address
     }
 
     /// The scheduler, the controllers and node IPAM, run only while this server holds the
