@@ -108,9 +108,12 @@ struct HTTPServer: Sendable {
         switch response.body {
         case .bytes(let bytes):
             headers.add(name: "Content-Length", value: String(bytes.count))
-            try await outbound.write(.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
-            if request.method != .HEAD { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: bytes)))) }
-            try await outbound.write(.end(nil))
+            // One write of the three parts: one flush, so one TLS record and one syscall where
+            // three writes made three of each.
+            var parts: [HTTPServerResponsePart] = [.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers))]
+            if request.method != .HEAD { parts.append(.body(.byteBuffer(ByteBuffer(bytes: bytes)))) }
+            parts.append(.end(nil))
+            try await outbound.write(contentsOf: parts)
         case .stream(let chunks):
             headers.add(name: "Transfer-Encoding", value: "chunked")
             try await outbound.write(.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))

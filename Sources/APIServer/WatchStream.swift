@@ -95,23 +95,23 @@ struct WatchStream: Sendable {
 
     private func run(_ watch: StoreWatch, initial: [JSONObject], startRevision: Int64, continuation: AsyncStream<[UInt8]>.Continuation) async {
         var first = true
-        func send(_ type: String, _ object: JSONObject, cached key: ObjectCache.Key?) {
+        func line(_ type: String, _ object: JSONObject, cached key: ObjectCache.Key?) -> [UInt8] {
             if let table {
                 let rv = Int64(object.metadata["resourceVersion"]?.stringValue ?? "") ?? 0
-                continuation.yield(encodeEvent(type, Table.render([object], resource: resource, includeObject: table, resourceVersion: rv, continueToken: nil, withColumns: first)))
-                first = false
+                defer { first = false }
+                return encodeEvent(type, Table.render([object], resource: resource, includeObject: table, resourceVersion: rv, continueToken: nil, withColumns: first))
             } else if let key {
                 let encoded = storage.cache.encoded(key) ?? {
                     let bytes = JSONCoding.encode(object)
                     storage.cache.insert(key, encoded: bytes)
                     return bytes
                 }()
-                continuation.yield(Self.eventLine(type, encodedObject: encoded))
+                return Self.eventLine(type, encodedObject: encoded)
             } else {
-                continuation.yield(encodeEvent(type, .object(object)))
+                return encodeEvent(type, .object(object))
             }
         }
-        for object in initial { send("ADDED", object, cached: nil) }
+        for object in initial { continuation.yield(line("ADDED", object, cached: nil)) }
         if sendInitialEvents && bookmarks {
             continuation.yield(encodeEvent("BOOKMARK", bookmark(startRevision - 1, initialEventsEnd: true)))
         }
@@ -121,18 +121,22 @@ struct WatchStream: Sendable {
                 case .progress(let revision):
                     if bookmarks { continuation.yield(encodeEvent("BOOKMARK", bookmark(revision, initialEventsEnd: false))) }
                 case .events(let events):
+                    // The events of one store batch go out as one chunk (one TLS record and one
+                    // write instead of one per event), in order.
+                    var batch: [UInt8] = []
                     for event in events {
                         if plain {
                             switch servedLine(event) {
-                            case .line(let line): continuation.yield(line); continue
+                            case .line(let line): batch.append(contentsOf: line); continue
                             case .none: continue
                             case .decode: break
                             }
                         }
                         if let (type, object, shared) = translate(event) {
-                            send(type, object, cached: shared ? ObjectCache.Key(storageKey: event.kv.key, revision: event.revision) : nil)
+                            batch.append(contentsOf: line(type, object, cached: shared ? ObjectCache.Key(storageKey: event.kv.key, revision: event.revision) : nil))
                         }
                     }
+                    if !batch.isEmpty { continuation.yield(batch) }
                 }
             }
         } catch let error as StoreError {
