@@ -368,6 +368,14 @@ enum Lowering {
             // NF_CT_STATE_BIT(IP_CT_NEW) = 1 << (2 + 1)
             bitwise(mask: hostBytes(8), xor: hostBytes(0), into: r)
             cmp(NFT_CMP_NEQ.rawValue, hostBytes(0), into: r)
+        case .ctStatusDNAT:
+            expr("ct", into: r) { e in
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CT_KEY), NFT_CT_STATUS.rawValue)
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CT_DREG), reg1)
+            }
+            // IPS_DST_NAT = 1 << 5 (linux/netfilter/nf_conntrack_common.h)
+            bitwise(mask: hostBytes(0x20), xor: hostBytes(0), into: r)
+            cmp(NFT_CMP_NEQ.rawValue, hostBytes(0), into: r)
         case .fibDaddrLocal: fibLocal(flags: NFTA_FIB_F_DADDR.rawValue, into: r)
         case .fibSaddrLocal: fibLocal(flags: NFTA_FIB_F_SADDR.rawValue, into: r)
         case .markHas(let bits, let neg):

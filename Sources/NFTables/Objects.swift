@@ -383,6 +383,8 @@ public enum RuleExpr: Hashable, Sendable {
     case dport(TransportProtocol, UInt16)
     /// `ct state new`.
     case ctStateNew
+    /// `ct status dnat`: the connection's destination was translated (IPS_DST_NAT).
+    case ctStatusDNAT
     /// `fib daddr type local`.
     case fibDaddrLocal
     /// `fib saddr type local`.

@@ -102,6 +102,7 @@ extension RuleExpr {
         case .l4proto(let p): "meta l4proto \(p.rawValue)"
         case .dport(let p, let port): "\(p.rawValue) dport \(port)"
         case .ctStateNew: "ct state new"
+        case .ctStatusDNAT: "ct status dnat"
         case .fibDaddrLocal: "fib daddr type local"
         case .fibSaddrLocal: "fib saddr type local"
         case .markHas(let bits, let neg): "meta mark & \(hex(bits)) \(neg ? "==" : "!=") 0"

@@ -388,6 +388,8 @@ public struct NFTablesTracer: Sendable {
                 }
             case "ct" where v["key"]?.string == "state":
                 return [(.known(.text("new")), 1)]
+            case "ct" where v["key"]?.string == "status":
+                return [(.known(.text(s.dnatChain != nil ? "dnat" : "confirmed")), 1)]
             case "fib" where v["result"]?.string == "type":
                 let flags = v["flags"]?.array?.compactMap(\.string) ?? []
                 let known = flags.contains("saddr") ? s.saddrLocal : s.daddrLocal

@@ -27,8 +27,8 @@ import Synchronization
 /// - session affinity as upstream: one timeout set and chain per endpoint,
 ///   `update @set { ip saddr }` then DNAT;
 /// - hairpin traffic (an endpoint reaching itself through a Service) is masqueraded in
-///   postrouting by one lookup, `ip saddr . ip daddr @hairpin`, whose `EP . EP` elements are
-///   reference-counted over the Service ports that DNAT to EP.
+///   postrouting by one lookup, `ip saddr . ip daddr @hairpin ct status dnat`, whose `EP . EP`
+///   elements are reference-counted over the Service ports that DNAT to EP.
 ///
 /// Each sync is one atomic transaction. Thread-safe: syncs are serialised by a mutex.
 public final class NFTablesProxier: ProxyBackend {
@@ -331,8 +331,11 @@ public final class NFTablesProxier: ProxyBackend {
         // shares the budget with redirects), so ICMP alone lets repeated connects hang.
         chains.append((Chain(Self.rejectChain), [Rule(.l4proto(.tcp), .rejectTCPReset), Rule(.reject)]))
         chains.append((Chain("masquerading"), [
-            // After DNAT, source = destination only for an endpoint that reached itself.
-            Rule(.inSet([.saddr(f), .daddr(f)], Self.hairpin), .verdict(.jump(Self.markChain))),
+            // After DNAT, source = destination only for an endpoint that reached itself. The
+            // DNAT check keeps it to Service traffic, as upstream's per-endpoint rule: without
+            // it, every connection of a host-network endpoint to its own address (any port) was
+            // masqueraded too.
+            Rule(.inSet([.saddr(f), .daddr(f)], Self.hairpin), .ctStatusDNAT, .verdict(.jump(Self.markChain))),
             Rule(.markHas(Self.masqueradeMark, negated: true), .verdict(.return)),
             Rule(.markXor(Self.masqueradeMark)),
             Rule(.masquerade),
