@@ -205,10 +205,10 @@ public final class IPVSProxier: ProxyBackend {
 
     public func cleanup() throws {
         try programmed.withLock { p in
-            let programmedKeys = Set(p.services.values.flatMap(\.servers.keys))
-            let bound = try device.addresses()
-            // Ours: programmed by this process, or on an address an earlier one bound.
-            for service in try ipvs.services() where programmedKeys.contains(service.key) || bound.contains(service.key.address) {
+            // Every virtual server of this family, as upstream's CleanupLeftovers flushes IPVS
+            // ("only the ipvs proxier creates ipvs rules"): a cleanup run from another process
+            // cannot tell its NodePort servers on the node's addresses from anyone else's.
+            for service in try ipvs.services() where service.key.address.family == family {
                 try ipvs.deleteService(service.key)
             }
             try device.remove()

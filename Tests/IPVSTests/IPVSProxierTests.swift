@@ -266,16 +266,24 @@ struct IPVSProxierTests {
         #expect(rig.ipvs.dump() == ["10.96.0.10:80/TCP rr -> 10.244.1.2:8080/1 10.244.1.3:8080/1", "10.96.0.11:80/TCP rr -> (none)"])
     }
 
-    @Test("cleanup removes virtual servers, kube-ipvs0, chains, jumps and sets")
+    @Test("cleanup removes virtual servers of its family (upstream flushes IPVS), kube-ipvs0, chains, jumps and sets")
     func cleanup() throws {
         let rig = Rig()
         var state = ProxyState()
         state.services[name("a")] = service("10.96.0.10", nodePort: 30080)
         state.endpoints[name("a")] = [endpoint("10.244.1.2")]
         try rig.ipvs.addService(VirtualServer(key: .init(address: .init("192.0.2.1")!, protocol: .tcp, port: 443)))
+        try rig.ipvs.addService(VirtualServer(key: .init(address: .init("2001:db8::1")!, protocol: .tcp, port: 443)))
         try rig.proxier.sync(state, changed: [], kind: .full)
         try rig.proxier.cleanup()
-        #expect(rig.ipvs.dump() == ["192.0.2.1:443/TCP rr -> (none)"])
+        #expect(rig.ipvs.dump() == ["[2001:db8::1]:443/TCP rr -> (none)"])
+        // A cleanup from another process (nothing programmed) finds a NodePort server on a node
+        // address that is not on kube-ipvs0, as `nodekit proxy --cleanup` does.
+        try rig.ipvs.addService(VirtualServer(key: .init(address: .init("192.168.1.10")!, protocol: .tcp, port: 30080)))
+        let other = IPVSProxier(family: .ip, ipvs: rig.ipvs, device: rig.device, iptables: rig.iptables, ipset: rig.ipset,
+                                sysctl: rig.sysctl, config: .init(nodeIPs: [], clusterCIDR: nil))
+        try other.cleanup()
+        #expect(rig.ipvs.dump() == ["[2001:db8::1]:443/TCP rr -> (none)"])
         #expect(rig.device.kind == nil)
         for (table, builtin) in [("nat", ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"]), ("filter", ["INPUT", "FORWARD", "OUTPUT"])] {
             let t = try #require(rig.iptables.table(table))
