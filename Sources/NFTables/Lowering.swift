@@ -300,6 +300,16 @@ enum Lowering {
         cmp(NFT_CMP_EQ.rawValue, [p.number], into: r)
     }
 
+    /// `ct <key> & mask != 0`: a conntrack bitmask (state or status) has one of `mask`'s bits.
+    private static func ctBitsSet(key: UInt32, mask: UInt32, into r: OpaquePointer) {
+        expr("ct", into: r) { e in
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CT_KEY), key)
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CT_DREG), reg1)
+        }
+        bitwise(mask: hostBytes(mask), xor: hostBytes(0), into: r)
+        cmp(NFT_CMP_NEQ.rawValue, hostBytes(0), into: r)
+    }
+
     private static func fibLocal(flags: UInt32, into r: OpaquePointer) {
         expr("fib", into: r) { e in
             nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_FIB_DREG), reg1)
@@ -360,22 +370,10 @@ enum Lowering {
             l4proto(p, into: r)
             payload(NFT_PAYLOAD_TRANSPORT_HEADER.rawValue, offset: 2, length: 2, dreg: reg1, into: r)
             cmp(NFT_CMP_EQ.rawValue, [UInt8(port >> 8), UInt8(port & 0xff)], into: r)
-        case .ctStateNew:
-            expr("ct", into: r) { e in
-                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CT_KEY), NFT_CT_STATE.rawValue)
-                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CT_DREG), reg1)
-            }
-            // NF_CT_STATE_BIT(IP_CT_NEW) = 1 << (2 + 1)
-            bitwise(mask: hostBytes(8), xor: hostBytes(0), into: r)
-            cmp(NFT_CMP_NEQ.rawValue, hostBytes(0), into: r)
-        case .ctStatusDNAT:
-            expr("ct", into: r) { e in
-                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CT_KEY), NFT_CT_STATUS.rawValue)
-                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CT_DREG), reg1)
-            }
-            // IPS_DST_NAT = 1 << 5 (linux/netfilter/nf_conntrack_common.h)
-            bitwise(mask: hostBytes(0x20), xor: hostBytes(0), into: r)
-            cmp(NFT_CMP_NEQ.rawValue, hostBytes(0), into: r)
+        // NF_CT_STATE_BIT(IP_CT_NEW) = 1 << (2 + 1)
+        case .ctStateNew: ctBitsSet(key: NFT_CT_STATE.rawValue, mask: 8, into: r)
+        // IPS_DST_NAT = 1 << 5 (linux/netfilter/nf_conntrack_common.h)
+        case .ctStatusDNAT: ctBitsSet(key: NFT_CT_STATUS.rawValue, mask: 0x20, into: r)
         case .fibDaddrLocal: fibLocal(flags: NFTA_FIB_F_DADDR.rawValue, into: r)
         case .fibSaddrLocal: fibLocal(flags: NFTA_FIB_F_SADDR.rawValue, into: r)
         case .markHas(let bits, let neg):
