@@ -5,8 +5,12 @@
 //
 // For each store (the embedded store on disk; with --etcd also a one-member etcd on loopback
 // when /usr/bin/etcd is installed): create, get, patch and delete rates and latencies with C
-// concurrent clients, list rates, the time to list N pods in one call and in pages of 500, and
-// watch delivery to C watchers. p99 latencies are printed beside upstream's SLOs
+// concurrent clients; the writes of a scheduled pod's life (pods/binding, the kubelet's
+// status merge patch) and of a node's heartbeat (Lease update, node status patch); list
+// rates, the time to list N pods in one call and in pages of 500, and as JSON and as the Table
+// kubectl asks for through curl (the server's side alone, no typed decoding); and watch
+// delivery to C watchers. Each row has the process's CPU time per call (client and server:
+// one process), read from /proc/self/stat. p99 latencies are printed beside upstream's SLOs
 // (kubernetes/community sig-scalability/slos/api_call_latency.md: 1 s for single-object
 // mutating and non-mutating calls, 5 s for namespace-scoped lists).
 import APIServer
@@ -84,7 +88,21 @@ struct Row {
     /// 5 for namespace-scoped lists; nil when it has none (rates, watch).
     var slo: Double?
 
+    /// Process CPU seconds (user + system) spent on the row, when measured.
+    var cpu: Double?
+
     var rate: Double { Double(count) / elapsed }
+}
+
+/// This process's CPU time (user + system), from /proc/self/stat in clock ticks (100 per second
+/// on Linux); nil where it cannot be read.
+func processCPUSeconds() -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+          let close = text.lastIndex(of: ")") else { return nil }
+    // Fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15.
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+    return (user + system) / 100
 }
 
 /// The clients of one run: each its own connection, as separate processes would be.
@@ -99,8 +117,9 @@ struct Clients {
     func shutdown() async { for client in all { await client.shutdown() } }
 
     /// Runs `total` calls spread over the clients (call i on client i % count), timing each.
-    func run(_ total: Int, _ call: @escaping @Sendable (HTTPKubeClient, Int) async throws -> Void) async throws -> (elapsed: Double, latencies: Samples) {
+    func run(_ total: Int, _ call: @escaping @Sendable (HTTPKubeClient, Int) async throws -> Void) async throws -> (elapsed: Double, latencies: Samples, cpu: Double?) {
         let clock = ContinuousClock()
+        let cpuStart = processCPUSeconds()
         let start = clock.now
         let clients = all
         let latencies = try await withThrowingTaskGroup(of: Samples.self) { group in
@@ -121,8 +140,43 @@ struct Clients {
             for try await samples in group { all.merge(samples) }
             return all
         }
-        return (Samples.seconds(clock.now - start), latencies)
+        let elapsed = Samples.seconds(clock.now - start)
+        let cpu = processCPUSeconds().flatMap { end in cpuStart.map { end - $0 } }
+        return (elapsed, latencies, cpu)
     }
+}
+
+/// A kubelet's status for a running pod, as a merge patch of pods/status.
+func podStatusPatch(_ i: Int) -> JSONValue {
+    let now = "2026-11-26T08:00:00Z"
+    let podIP = "10.244.\(i >> 8 & 255).\(i & 255)"
+    let conditions: [JSONValue] = ["PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready", "PodScheduled"].map {
+        .object(["type": .string($0), "status": .string("True"), "lastTransitionTime": .string(now)])
+    }
+    let container: JSONValue = .object(["name": .string("app"), "image": .string("registry.example/app:1.0"), "imageID": .string(""), "ready": .bool(true),
+                                        "started": .bool(true), "restartCount": .number(0), "containerID": .string("bench://\(i)/app"),
+                                        "state": .object(["running": .object(["startedAt": .string(now)])])])
+    return .object(["status": .object([
+        "phase": .string("Running"), "hostIP": .string("100.64.0.1"), "hostIPs": .array([.object(["ip": .string("100.64.0.1")])]),
+        "podIP": .string(podIP), "podIPs": .array([.object(["ip": .string(podIP)])]), "startTime": .string(now), "qosClass": .string("BestEffort"),
+        "conditions": .array(conditions), "containerStatuses": .array([container]),
+    ])])
+}
+
+/// A kubelet's node status heartbeat: Ready with a fresh heartbeat time, as a merge patch.
+func nodeStatusPatch() -> JSONValue {
+    let now: JSONValue = .string(microTime(Date()).prefix(19) + "Z")
+    return .object(["status": .object(["conditions": .array([
+        .object(["type": .string("Ready"), "status": .string("True"), "reason": .string("KubeletReady"), "lastHeartbeatTime": now, "lastTransitionTime": now]),
+    ])])])
+}
+
+/// metav1.MicroTime: RFC 3339 with microseconds, UTC.
+func microTime(_ date: Date) -> String {
+    let seconds = date.timeIntervalSince1970
+    let whole = floor(seconds)
+    let base = Date(timeIntervalSince1970: whole).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: false, timeZone: .gmt))
+    return String(base.dropLast()) + String(format: ".%06dZ", Int((seconds - whole) * 1_000_000))
 }
 
 func podName(_ i: Int) -> String { "pod-" + String(repeating: "0", count: max(0, 6 - String(i).count)) + String(i) }
@@ -150,12 +204,14 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
     var configuration = APIServerConfiguration(dataDirectory: directory)
     configuration.bindAddress = "127.0.0.1"
     configuration.securePort = 0
+    configuration.insecurePort = 0
     let server = try APIServer(store: store, configuration: configuration)
     try await server.bootstrap()
     let (ports, continuation) = AsyncStream<APIServerEndpoints>.makeStream()
     let serving = Task { try await server.run { continuation.yield($0); continuation.finish() } }
     var iterator = ports.makeAsyncIterator()
-    guard await iterator.next() != nil else { throw UsageError("the API server did not start") }
+    guard let endpoints = await iterator.next() else { throw UsageError("the API server did not start") }
+    let insecurePort = endpoints.insecurePort
     defer { serving.cancel() }
 
     let clients = try Clients(kubeconfig: configuration.kubeconfigPath, count: options.clients)
@@ -174,13 +230,13 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
     var result = try await clients.run(pods) { client, i in
         _ = try await client.create(pod(i, namespace: "bench"), options: WriteOptions())
     }
-    report(Row(store: storeName, operation: "create pod", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1))
+    report(Row(store: storeName, operation: "create pod", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
 
     let gets = options.quick ? 2_000 : 10_000
     result = try await clients.run(gets) { client, i in
         _ = try await client.get(Pod.self, namespace: "bench", name: podName((i &* 7919) % pods))
     }
-    report(Row(store: storeName, operation: "get pod", clients: c, count: gets, elapsed: result.elapsed, latencies: result.latencies, slo: 1))
+    report(Row(store: storeName, operation: "get pod", clients: c, count: gets, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
 
     let patches = min(pods, options.quick ? 1_000 : 5_000)
     result = try await clients.run(patches) { client, i in
@@ -188,7 +244,42 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
         _ = try await client.patch(Pod.self, namespace: "bench", name: podName(i), patch: patch, patchType: .strategicMerge,
                                    subresource: nil, options: WriteOptions())
     }
-    report(Row(store: storeName, operation: "patch pod", clients: c, count: patches, elapsed: result.elapsed, latencies: result.latencies, slo: 1))
+    report(Row(store: storeName, operation: "patch pod", clients: c, count: patches, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+
+    // A scheduled pod's writes after its create: the scheduler's binding, then the kubelet's
+    // status (a merge patch of the status subresource, as the hollow kubelets send).
+    result = try await clients.run(pods) { client, i in
+        try await client.create(binding: Binding(metadata: ObjectMeta(name: podName(i), namespace: "bench"),
+                                                 target: ObjectReference(kind: "Node", name: "node-\(i % 100)")), options: WriteOptions())
+    }
+    report(Row(store: storeName, operation: "bind pod (pods/binding)", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    result = try await clients.run(pods) { client, i in
+        let _: Pod = try await client.mergePatch(Pod.self, namespace: "bench", name: podName(i), podStatusPatch(i), subresource: "status")
+    }
+    report(Row(store: storeName, operation: "patch pod status", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+
+    // A node's heartbeat: its Lease renewed with a PUT (as kubelets do), its status patched.
+    let nodes = min(pods, 1_000)
+    for i in 0..<nodes {
+        _ = try await single.all[0].create(Lease(metadata: ObjectMeta(name: "node-\(i)", namespace: "kube-node-lease"),
+                                                 spec: LeaseSpec(holderIdentity: "node-\(i)", leaseDurationSeconds: 40, renewTime: microTime(Date()))))
+        _ = try await single.all[0].create(Node(metadata: ObjectMeta(name: "node-\(i)"), spec: NodeSpec(podCIDR: "10.\(128 + i >> 8).\(i & 255).0/24")))
+    }
+    let renewals = nodes * 3
+    result = try await clients.run(renewals) { client, i in
+        var lease = try await client.get(Lease.self, namespace: "kube-node-lease", name: "node-\(i % nodes)")
+        lease.spec?.renewTime = microTime(Date())
+        _ = try await client.update(lease)
+    }
+    report(Row(store: storeName, operation: "get + update lease", clients: c, count: renewals, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    result = try await clients.run(renewals) { client, i in
+        _ = try await client.get(Lease.self, namespace: "kube-node-lease", name: "node-\(i % nodes)")
+    }
+    report(Row(store: storeName, operation: "get lease", clients: c, count: renewals, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    result = try await clients.run(renewals) { client, i in
+        let _: Node = try await client.mergePatch(Node.self, namespace: nil, name: "node-\(i % nodes)", nodeStatusPatch(), subresource: "status")
+    }
+    report(Row(store: storeName, operation: "patch node status", clients: c, count: renewals, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
 
     for i in 0..<100 {
         _ = try await single.all[0].create(ConfigMap(metadata: ObjectMeta(name: "cm-\(i)", namespace: "small"), data: ["k": String(i)]), options: WriteOptions())
@@ -198,7 +289,7 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
         let list = try await client.list(ConfigMap.self, namespace: "small", options: ListOptions())
         guard list.items.count == 100 else { throw UsageError("list returned \(list.items.count) configmaps, expected 100") }
     }
-    report(Row(store: storeName, operation: "list 100 configmaps", clients: c, count: lists, elapsed: result.elapsed, latencies: result.latencies, slo: 5))
+    report(Row(store: storeName, operation: "list 100 configmaps", clients: c, count: lists, elapsed: result.elapsed, latencies: result.latencies, slo: 5, cpu: result.cpu))
 
     // The whole namespace at once, then in pages of 500 (what informers do): three of each; the
     // time column is the median, the latency columns the spread.
@@ -222,6 +313,24 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
     }
     report(Row(store: storeName, operation: "list \(pods) pods", clients: 1, count: 1, elapsed: whole.percentile(50), latencies: whole, slo: 5))
     report(Row(store: storeName, operation: "list \(pods) pods, limit=500", clients: 1, count: 1, elapsed: paged.percentile(50), latencies: paged, slo: 5))
+    if let insecurePort, let curl = Host.which("curl") {
+        // The server's side of a list without the typed client: JSON, and the Table kubectl's
+        // `get pods` asks for (its Accept header), over the loopback plain-HTTP port.
+        let url = "http://127.0.0.1:\(insecurePort)/api/v1/namespaces/bench/pods"
+        for (name, accept) in [("JSON", "application/json"), ("Table", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")] {
+            var times = Samples()
+            let cpuStart = processCPUSeconds()
+            for _ in 0..<3 {
+                let out = try await runOffPool(curl, ["-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total} %{size_download}", "-H", "Accept: \(accept)", url])
+                let fields = out.stdout.split(separator: " ")
+                guard fields.count == 3, fields[0] == "200", let seconds = Double(fields[1]) else { throw UsageError("curl \(url) (\(name)): \(out.stdout) \(out.stderr)") }
+                times.values.append(seconds)
+                if times.values.count == 1 { print("  \(name) list of \(pods) pods: \(fields[2]) bytes") }
+            }
+            let cpu = processCPUSeconds().flatMap { end in cpuStart.map { (end - $0) / 3 } }
+            report(Row(store: storeName, operation: "list \(pods) pods, curl, \(name)", clients: 1, count: 1, elapsed: times.percentile(50), latencies: times, slo: 5, cpu: cpu))
+        }
+    }
 
     // Watch: C watchers from one resourceVersion; C writers create the configmaps they see.
     let writes = options.quick ? 200 : 1_000
@@ -256,9 +365,10 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
     report(Row(store: storeName, operation: "watch events (\(c) watchers)", clients: c, count: delivered, elapsed: watchElapsed))
 
     result = try await clients.run(pods) { client, i in
-        try await client.delete(Pod.self, namespace: "bench", name: podName(i), options: DeleteOptions())
+        // The pods are bound: grace 0 deletes them at once (as the kubelet's final delete).
+        try await client.delete(Pod.self, namespace: "bench", name: podName(i), options: DeleteOptions(gracePeriodSeconds: 0))
     }
-    report(Row(store: storeName, operation: "delete pod", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1))
+    report(Row(store: storeName, operation: "delete pod", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
 
     await watchers.shutdown()
     await clients.shutdown()
@@ -270,14 +380,15 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
 func printTable(_ rows: [Row]) {
     print("")
     print(pad("store", 9) + " " + pad("operation", 32) + pad("clients", 8, right: true) + pad("count", 8, right: true) + pad("rate/s", 10, right: true)
-          + pad("time s", 10, right: true) + pad("p50 ms", 10, right: true) + pad("p99 ms", 10, right: true) + "  upstream p99 SLO")
+          + pad("time s", 10, right: true) + pad("p50 ms", 10, right: true) + pad("p99 ms", 10, right: true) + pad("CPU ms/call", 12, right: true) + "  upstream p99 SLO")
     for row in rows {
         let p50 = row.latencies.map { String(format: "%.2f", $0.percentile(50) * 1000) } ?? "-"
         let p99 = row.latencies.map { String(format: "%.2f", $0.percentile(99) * 1000) } ?? "-"
         let slo = row.slo.map { limit in ((row.latencies?.percentile(99) ?? .infinity) <= limit ? "met" : "NOT met") + " (\(Int(limit)) s)" } ?? ""
         let rate = row.count > 1 ? String(format: "%.0f", row.rate) : "-"
+        let cpu = row.cpu.map { String(format: "%.2f", $0 * 1000 / Double(row.count)) } ?? "-"
         print(pad(row.store, 9) + " " + pad(row.operation, 32) + pad(String(row.clients), 8, right: true) + pad(String(row.count), 8, right: true)
-              + pad(rate, 10, right: true) + pad(String(format: "%.3f", row.elapsed), 10, right: true) + pad(p50, 10, right: true) + pad(p99, 10, right: true) + "  " + slo)
+              + pad(rate, 10, right: true) + pad(String(format: "%.3f", row.elapsed), 10, right: true) + pad(p50, 10, right: true) + pad(p99, 10, right: true) + pad(cpu, 12, right: true) + "  " + slo)
     }
 }
 
