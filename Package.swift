@@ -54,7 +54,7 @@ let package = Package(
         // MARK: Kernel and host boundary
         .target(name: "LinuxSystem", dependencies: ["CNodekitShim", "CCap", "CSeccomp"]),
         .target(name: "Netlink", dependencies: ["LinuxSystem", "CMnl", "CNodekitShim"]),
-        .target(name: "NFTables", dependencies: ["CNftnl", "CMnl"]),
+        .target(name: "NFTables", dependencies: ["CNftnl", "CMnl", "Netlink"]),
         .target(name: "IPTables", dependencies: ["LinuxSystem"]),
         .target(name: "Proxy", dependencies: ["KubeAPI", "KubeClient", "Netlink", "NFTables", "IPTables", "IPVS", crypto, logging, nioPosix, nioHTTP1]),
 

@@ -1,3 +1,5 @@
+import Netlink
+
 /// The address family of an nftables table. Nodekit's proxy keeps one table per family.
 public enum Family: String, Sendable, Hashable, CaseIterable {
     case ip
@@ -19,52 +21,13 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Parses dotted-quad IPv4 or RFC 4291 text IPv6 (with `::` compression); nil if malformed.
     public init?(_ text: String) {
-        if text.contains(":") {
-            guard let b = IPAddress.parseIPv6(text) else { return nil }
-            bytes = b
-        } else {
-            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-            guard parts.count == 4 else { return nil }
-            var b: [UInt8] = []
-            for p in parts {
-                guard !p.isEmpty, p.count <= 3, p.allSatisfy(\.isASCII), let v = UInt8(p) else { return nil }
-                b.append(v)
-            }
-            bytes = b
-        }
+        guard let address = Netlink.IPAddress(text) else { return nil }
+        bytes = address.bytes
     }
 
     public init(bytes: [UInt8]) {
         precondition(bytes.count == 4 || bytes.count == 16, "an IP address is 4 or 16 bytes")
         self.bytes = bytes
-    }
-
-    private static func parseIPv6(_ text: String) -> [UInt8]? {
-        var halves: [String] = []
-        var rest = Substring(text)
-        while let r = rest.firstRange(of: "::") {
-            halves.append(String(rest[..<r.lowerBound]))
-            rest = rest[r.upperBound...]
-        }
-        halves.append(String(rest))
-        guard halves.count <= 2 else { return nil }
-        func groups(_ s: String) -> [UInt16]? {
-            if s.isEmpty { return [] }
-            var out: [UInt16] = []
-            for g in s.split(separator: ":", omittingEmptySubsequences: false) {
-                guard !g.isEmpty, g.count <= 4, let v = UInt16(g, radix: 16) else { return nil }
-                out.append(v)
-            }
-            return out
-        }
-        guard let head = groups(halves[0]) else { return nil }
-        var all = head
-        if halves.count == 2 {
-            guard let tail = groups(halves[1]), head.count + tail.count < 8 else { return nil }
-            all += Array(repeating: 0, count: 8 - head.count - tail.count) + tail
-        }
-        guard all.count == 8 else { return nil }
-        return all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }
     }
 
     public var description: String {
@@ -80,23 +43,8 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
             }
             return String(decoding: text, as: UTF8.self)
         }
-        let groups = stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
-        // RFC 5952: compress the longest run (at least two) of zero groups.
-        var best = (start: -1, length: 0)
-        var i = 0
-        while i < 8 {
-            if groups[i] == 0 {
-                var j = i
-                while j < 8 && groups[j] == 0 { j += 1 }
-                if j - i > best.length && j - i >= 2 { best = (i, j - i) }
-                i = j
-            } else { i += 1 }
-        }
-        let hex = groups.map { String($0, radix: 16) }
-        if best.start < 0 { return hex.joined(separator: ":") }
-        let left = hex[..<best.start].joined(separator: ":")
-        let right = hex[(best.start + best.length)...].joined(separator: ":")
-        return left + "::" + right
+        // RFC 5952 text, as the netlink layer writes it.
+        return Netlink.IPAddress(bytes: bytes)!.description
     }
 
     public static func < (a: IPAddress, b: IPAddress) -> Bool {
