@@ -128,19 +128,37 @@ public final class IPTablesProxier: ProxyBackend {
             // Crossing the threshold changes every chain's text: rewrite them all at once.
             let full = kind == .full || !p.valid || large != p.largeCluster
             var next = p.services
-            let text: String
             if full {
-                next = state.renderEach { render($0, $1, $2, largeCluster: large) }
-                var stale = Set(p.services.values.flatMap(\.chains.keys)).subtracting(next.values.flatMap(\.chains.keys))
-                var missingJumps: [(table: String, chain: String, rule: [String])] = []
-                if !p.swept {
-                    let live = Set(next.values.flatMap(\.chains.keys))
-                    let nat = try ipt.save(table: "nat"), filter = try ipt.save(table: "filter")
-                    stale.formUnion(leftoverChains(nat).filter { !live.contains($0) })
-                    missingJumps = Self.jumps.filter { !Self.hasJump($0, in: $0.table == "nat" ? nat : filter) }
+                let saved = p.swept ? nil : (nat: try ipt.save(table: "nat"), filter: try ipt.save(table: "filter"))
+                let previous = p.services
+                do {
+                    // The restore starts first and parses the text while it is written; the
+                    // rendering inside the closure overlaps the tool's start.
+                    try ipt.restore { out in
+                        next = state.renderEach { render($0, $1, $2, largeCluster: large) }
+                        var stale = Set(previous.values.flatMap(\.chains.keys)).subtracting(next.values.flatMap(\.chains.keys))
+                        var missingJumps: [(table: String, chain: String, rule: [String])] = []
+                        if let saved {
+                            let live = Set(next.values.flatMap(\.chains.keys))
+                            stale.formUnion(leftoverChains(saved.nat).filter { !live.contains($0) })
+                            missingJumps = Self.jumps.filter { !Self.hasJump($0, in: $0.table == "nat" ? saved.nat : saved.filter) }
+                        }
+                        writeFullText(next, stale: stale.sorted(), jumps: missingJumps, largeCluster: large, to: &out)
+                    }
+                } catch {
+                    p.valid = false
+                    // The next full sync reads the kernel again (leftovers, jumps).
+                    p.swept = false
+                    throw error
                 }
-                text = fullText(next, stale: stale.sorted(), jumps: missingJumps, largeCluster: large)
-            } else {
+                p.services = next
+                p.valid = true
+                p.swept = true
+                p.largeCluster = large
+                return
+            }
+            let text: String
+            do {
                 var removed: [DispatchRule] = [], added: [DispatchRule] = []
                 var rewrite: [String: [String]] = [:], stale: [String] = []
                 for name in changed.sorted() {
@@ -160,16 +178,10 @@ public final class IPTablesProxier: ProxyBackend {
             if text.isEmpty { return }
             do { try ipt.restore(text) } catch {
                 p.valid = false
-                // The next full sync reads the kernel again (leftovers, jumps).
                 p.swept = false
                 throw error
             }
             p.services = next
-            p.valid = true
-            if full {
-                p.swept = true
-                p.largeCluster = large
-            }
         }
     }
 
@@ -190,14 +202,20 @@ public final class IPTablesProxier: ProxyBackend {
     }
 
     public func describeRules() -> String {
-        programmed.withLock { fullText($0.services, stale: [], jumps: [], largeCluster: $0.largeCluster) }
+        programmed.withLock { p in
+            var text = ""
+            writeFullText(p.services, stale: [], jumps: [], largeCluster: p.largeCluster, to: &text)
+            return text
+        }
     }
 
     /// The restore text a full sync of `state` writes into tables without the jumps (for
     /// golden tests and baselines).
     public func fullRestoreText(_ state: ProxyState) -> String {
         let large = Self.isLargeCluster(state)
-        return fullText(state.renderEach { render($0, $1, $2, largeCluster: large) }, stale: [], jumps: [], largeCluster: large)
+        var text = ""
+        writeFullText(state.renderEach { render($0, $1, $2, largeCluster: large) }, stale: [], jumps: [], largeCluster: large, to: &text)
+        return text
     }
 
     /// Rule arguments as restore text (arguments with spaces quoted, as iptables-save prints them).
@@ -233,38 +251,44 @@ public final class IPTablesProxier: ProxyBackend {
         }
     }
 
-    /// `jumps`: rules from built-in chains into ours that the kernel lacks; they are inserted
-    /// at the top (`-I CHAIN 1`, in order, so the last listed ends first, as upstream's prepends).
-    private func fullText(_ services: [ServicePortName: Rendered], stale: [String],
-                          jumps: [(table: String, chain: String, rule: [String])], largeCluster: Bool) -> String {
+    /// Writes a full sync's restore text to `out`, a piece at a time (a streamed restore parses
+    /// it as it comes). `jumps`: rules from built-in chains into ours that the kernel lacks;
+    /// they are inserted at the top (`-I CHAIN 1`, in order, so the last listed ends first, as
+    /// upstream's prepends).
+    private func writeFullText(_ services: [ServicePortName: Rendered], stale: [String],
+                               jumps: [(table: String, chain: String, rule: [String])], largeCluster: Bool,
+                               to out: inout some TextOutputStream) {
         let dispatch = services.values.flatMap(\.dispatch).sorted()
-        var filter = "*filter\n"
-        for c in Self.filterChains { filter += ":\(c) - [0:0]\n" }
-        filter += "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT\n"
-        filter += "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
-        for d in dispatch where d.table == "filter" { filter += "-A \(d.chain) \(d.rule)\n" }
-        for j in jumps where j.table == "filter" { filter += "-I \(j.chain) 1 \(Self.ruleText(j.rule))\n" }
-        filter += "COMMIT\n"
+        func line(_ pieces: String...) {
+            for piece in pieces { out.write(piece) }
+            out.write("\n")
+        }
+        out.write("*filter\n")
+        for c in Self.filterChains { line(":", c, " - [0:0]") }
+        out.write("-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT\n")
+        out.write("-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n")
+        for d in dispatch where d.table == "filter" { line("-A ", d.chain, " ", d.rule) }
+        for j in jumps where j.table == "filter" { line("-I ", j.chain, " 1 ", Self.ruleText(j.rule)) }
+        out.write("COMMIT\n")
 
-        var nat = "*nat\n"
-        for c in Self.natChains { nat += ":\(c) - [0:0]\n" }
+        out.write("*nat\n")
+        for c in Self.natChains { line(":", c, " - [0:0]") }
         let names = services.keys.sorted()
-        for name in names { for c in services[name]!.chains.keys.sorted() { nat += ":\(c) - [0:0]\n" } }
-        for c in stale { nat += ":\(c) - [0:0]\n" }
-        nat += "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
-        nat += "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"
-        nat += "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n"
-        nat += "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n"
-        for d in dispatch where d.table == "nat" { nat += "-A \(d.chain) \(d.rule)\n" }
-        for j in nodePortJumps { nat += "-A KUBE-SERVICES \(j)\n" }
+        for name in names { for c in services[name]!.chains.keys.sorted() { line(":", c, " - [0:0]") } }
+        for c in stale { line(":", c, " - [0:0]") }
+        out.write("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n")
+        out.write("-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n")
+        out.write("-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n")
+        out.write("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n")
+        for d in dispatch where d.table == "nat" { line("-A ", d.chain, " ", d.rule) }
+        for j in nodePortJumps { line("-A KUBE-SERVICES ", j) }
         for name in names {
             let chains = services[name]!.chains
-            for c in chains.keys.sorted() { for r in chains[c]! { nat += "-A \(c) \(r)\n" } }
+            for c in chains.keys.sorted() { for r in chains[c]! { line("-A ", c, " ", r) } }
         }
-        for c in stale { nat += "-X \(c)\n" }
-        for j in jumps where j.table == "nat" { nat += "-I \(j.chain) 1 \(Self.ruleText(j.rule))\n" }
-        nat += "COMMIT\n"
-        return filter + nat
+        for c in stale { line("-X ", c) }
+        for j in jumps where j.table == "nat" { line("-I ", j.chain, " 1 ", Self.ruleText(j.rule)) }
+        out.write("COMMIT\n")
     }
 
     private func partialText(removed: [DispatchRule], added: [DispatchRule], rewrite: [String: [String]], stale: [String]) -> String {
