@@ -141,6 +141,18 @@ public enum IPVSMessages {
         GenericNetlink.request(family: family, command: Command.flush.rawValue, version: version, sequence: sequence)
     }
 
+    /// The request that makes `change`.
+    public static func message(for change: IPVSChange, family: UInt16, sequence: UInt32) -> [UInt8] {
+        switch change {
+        case .addService(let s): newService(s, family: family, sequence: sequence)
+        case .updateService(let s): setService(s, family: family, sequence: sequence)
+        case .deleteService(let key): deleteService(key, family: family, sequence: sequence)
+        case .addDestination(let d, let key): newDestination(d, service: key, family: family, sequence: sequence)
+        case .updateDestination(let d, let key): setDestination(d, service: key, family: family, sequence: sequence)
+        case .deleteDestination(let d, let key): deleteDestination(d, service: key, family: family, sequence: sequence)
+        }
+    }
+
     /// Parses one IPVS_CMD_NEW_SERVICE reply of a service dump; nil for firewall-mark services
     /// (no address) and malformed ones.
     public static func parseService(_ message: NetlinkMessage) -> VirtualServer? {
@@ -272,5 +284,21 @@ public final class NetlinkIPVS: IPVSInterface {
     public func flush() throws(IPVSError) {
         let family = familyID
         _ = try request("flush", "") { IPVSMessages.flush(family: family, sequence: $0) }
+    }
+
+    /// Several changes per datagram (``NetlinkConnection/requestBatch(_:count:perDatagram:detail:_:)``).
+    public func apply(_ changes: [IPVSChange]) throws(IPVSError) {
+        let family = familyID
+        let failures: [NetlinkBatchFailure]
+        do throws(NetlinkError) {
+            failures = try connection.requestBatch("apply changes", count: changes.count, detail: { changes[$0].description }) { i, sequence in
+                IPVSMessages.message(for: changes[i], family: family, sequence: sequence)
+            }
+        } catch {
+            throw IPVSError(operation: "apply changes", detail: "\(changes.count) changes: \(error.detail)", errno: error.errno)
+        }
+        if let first = failures.first {
+            throw IPVSError.batch(first: changes[first.index], errno: first.error.errno, failed: failures.count, of: changes.count)
+        }
     }
 }

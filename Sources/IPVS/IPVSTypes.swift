@@ -164,6 +164,79 @@ public protocol IPVSInterface: Sendable {
     func deleteDestination(_ key: RealServer.Key, from service: VirtualServer.Key) throws(IPVSError)
     /// Deletes every virtual server in the namespace.
     func flush() throws(IPVSError)
+    /// Applies `changes` in order, as the kernel handles the messages of one netlink datagram:
+    /// a change that fails does not stop the ones after it (a real server added to a virtual
+    /// server whose add failed then fails too). After every change was tried, throws the first
+    /// failure, its detail naming the change and how many failed. The default makes one call
+    /// per change; ``NetlinkIPVS`` sends several per datagram.
+    func apply(_ changes: [IPVSChange]) throws(IPVSError)
+}
+
+/// One change of an ``IPVSInterface/apply(_:)`` batch.
+public enum IPVSChange: Hashable, Sendable, CustomStringConvertible {
+    case addService(VirtualServer)
+    case updateService(VirtualServer)
+    case deleteService(VirtualServer.Key)
+    case addDestination(RealServer, to: VirtualServer.Key)
+    case updateDestination(RealServer, in: VirtualServer.Key)
+    case deleteDestination(RealServer.Key, from: VirtualServer.Key)
+
+    /// The operation, as errors name it (`add service`, ...).
+    public var operation: String {
+        switch self {
+        case .addService: "add service"
+        case .updateService: "update service"
+        case .deleteService: "delete service"
+        case .addDestination: "add destination"
+        case .updateDestination: "update destination"
+        case .deleteDestination: "delete destination"
+        }
+    }
+
+    /// What the change acts on, as errors name it.
+    public var detail: String {
+        switch self {
+        case .addService(let s), .updateService(let s): "\(s.key)"
+        case .deleteService(let key): "\(key)"
+        case .addDestination(let d, let key): "\(d.key) to \(key)"
+        case .updateDestination(let d, let key): "\(d.key) in \(key)"
+        case .deleteDestination(let d, let key): "\(d) from \(key)"
+        }
+    }
+
+    public var description: String { "\(operation) \(detail)" }
+}
+
+extension IPVSInterface {
+    public func apply(_ changes: [IPVSChange]) throws(IPVSError) {
+        var failures: [(change: IPVSChange, error: IPVSError)] = []
+        for change in changes {
+            do throws(IPVSError) {
+                switch change {
+                case .addService(let s): try addService(s)
+                case .updateService(let s): try updateService(s)
+                case .deleteService(let key): try deleteService(key)
+                case .addDestination(let d, let key): try addDestination(d, to: key)
+                case .updateDestination(let d, let key): try updateDestination(d, in: key)
+                case .deleteDestination(let d, let key): try deleteDestination(d, from: key)
+                }
+            } catch {
+                failures.append((change, error))
+            }
+        }
+        if let first = failures.first {
+            throw IPVSError.batch(first: first.change, errno: first.error.errno, failed: failures.count, of: changes.count)
+        }
+    }
+}
+
+extension IPVSError {
+    /// The error of a batch whose first failed change is `change`: its operation, its object,
+    /// and how many of the batch's changes failed.
+    static func batch(first change: IPVSChange, errno: Int32, failed: Int, of total: Int) -> IPVSError {
+        IPVSError(operation: change.operation,
+                  detail: change.detail + (failed > 1 ? "; \(failed) of \(total) changes of the batch failed" : ""), errno: errno)
+    }
 }
 
 extension NFTables.IPAddress {

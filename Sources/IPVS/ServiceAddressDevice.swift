@@ -27,6 +27,31 @@ public protocol ServiceAddressDevice: Sendable {
     func unbind(_ address: NFTables.IPAddress) throws(IPVSError)
     /// Deletes the link (and so every address on it). Idempotent.
     func remove() throws(IPVSError)
+    /// Binds every address, as ``bind(_:)-(NFTables.IPAddress)`` each; after every one was
+    /// tried, throws the first failure. The default binds one at a time; the netlink device
+    /// sends several per datagram.
+    func bind(_ addresses: [NFTables.IPAddress]) throws(IPVSError)
+    /// Unbinds every address, as ``unbind(_:)-(NFTables.IPAddress)`` each; after every one
+    /// was tried, throws the first failure.
+    func unbind(_ addresses: [NFTables.IPAddress]) throws(IPVSError)
+}
+
+extension ServiceAddressDevice {
+    public func bind(_ addresses: [NFTables.IPAddress]) throws(IPVSError) {
+        var first: IPVSError?
+        for a in addresses {
+            do throws(IPVSError) { try bind(a) } catch { first = first ?? error }
+        }
+        if let first { throw first }
+    }
+
+    public func unbind(_ addresses: [NFTables.IPAddress]) throws(IPVSError) {
+        var first: IPVSError?
+        for a in addresses {
+            do throws(IPVSError) { try unbind(a) } catch { first = first ?? error }
+        }
+        if let first { throw first }
+    }
 }
 
 /// ``ServiceAddressDevice`` over rtnetlink. The link's index is looked up once (a link dump)
@@ -131,6 +156,39 @@ public final class NetlinkServiceAddressDevice: ServiceAddressDevice {
                 return
             } catch {
                 throw IPVSError(error, operation: "unbind address", detail: "\(address) from \(name)")
+            }
+        }
+    }
+
+    /// Several addresses per datagram, over the route socket.
+    public func bind(_ addresses: [NFTables.IPAddress]) throws(IPVSError) {
+        let bound = try change(addresses, delete: false)
+        if !bound && !addresses.isEmpty {
+            throw IPVSError(operation: "bind address", detail: "\(addresses[0]) to \(name): no such link", errno: 19)
+        }
+    }
+
+    public func unbind(_ addresses: [NFTables.IPAddress]) throws(IPVSError) {
+        _ = try change(addresses, delete: true)
+    }
+
+    /// Adds or deletes `addresses` in batches; false when the link does not exist. An address
+    /// bound already (EEXIST) or not bound (EADDRNOTAVAIL) is what was asked for, not a failure.
+    private func change(_ addresses: [NFTables.IPAddress], delete: Bool) throws(IPVSError) -> Bool {
+        guard !addresses.isEmpty else { return true }
+        let name = self.name
+        let operation = delete ? "unbind address" : "bind address"
+        let prefixes = addresses.map(Self.hostPrefix)
+        let done: Int32 = delete ? 99 : 17
+        return try withIndex { (index: Int32) throws(IPVSError) in
+            let failures: [NetlinkBatchFailure]
+            do throws(NetlinkError) { failures = try route.changeAddresses(index: index, prefixes: prefixes, delete: delete) } catch {
+                throw IPVSError(error, operation: operation, detail: "\(addresses.count) addresses \(delete ? "from" : "to") \(name)")
+            }
+            let refused = failures.filter { $0.error.errno != done }
+            if let first = refused.first {
+                let more = refused.count > 1 ? "; \(refused.count) of \(addresses.count) failed" : ""
+                throw IPVSError(operation: operation, detail: "\(addresses[first.index]) \(delete ? "from" : "to") \(name)\(more)", errno: first.error.errno)
             }
         }
     }

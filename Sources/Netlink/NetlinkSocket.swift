@@ -151,4 +151,99 @@ public final class NetlinkConnection: Sendable {
             }
         }
     }
+
+    /// Sends `count` requests that change state and expect no reply, packed several per
+    /// datagram, and returns the ones the kernel refused.
+    ///
+    /// The kernel (`netlink_rcv_skb`) handles the messages of one datagram in order, each on its
+    /// own: a refused request does not stop the ones after it, so every request is applied or
+    /// refused exactly as if it had been sent alone, in the same order. It reports an error
+    /// whether or not an ACK was asked for, so only the last message of a datagram keeps
+    /// NLM_F_ACK: one receive per datagram, plus one per refused request. A datagram holds at
+    /// most `perDatagram` messages (and about 32 KiB), so that its error replies, which echo
+    /// their request, fit in the socket's receive buffer; the next datagram is sent after the
+    /// last one's ACK. Thread-safe: the batch holds the connection, as ``request(_:detail:_:)``.
+    ///
+    /// - Parameters:
+    ///   - operation: names the batch in transport errors.
+    ///   - detail: names request `i` in its failure.
+    ///   - build: builds request `i` for a sequence number (any flags; NLM_F_ACK is managed here).
+    /// - Returns: the refused requests in order, each with its index and the kernel's errno,
+    ///   the failure's operation being `operation` and its detail `detail(i)`.
+    /// - Throws: a socket failure or a malformed reply (ENOBUFS (105) when replies overflowed the
+    ///   receive buffer). The datagrams before it were handled by the kernel; later ones were not sent.
+    public func requestBatch(_ operation: String, count: Int, perDatagram: Int = 64, detail: (Int) -> String,
+                             _ build: (Int, UInt32) -> [UInt8]) throws(NetlinkError) -> [NetlinkBatchFailure] {
+        guard count > 0 else { return [] }
+        let limit = max(1, perDatagram)
+        return try sequence.withLock { (seq: inout UInt32) throws(NetlinkError) -> [NetlinkBatchFailure] in
+            var failures: [NetlinkBatchFailure] = []
+            var next = 0
+            var datagram: [UInt8] = []
+            datagram.reserveCapacity(Self.batchBytes + 8192)
+            while next < count {
+                datagram.removeAll(keepingCapacity: true)
+                let first = next
+                let firstSequence = seq &+ 1
+                var lastStart = 0
+                while next < count && next - first < limit && datagram.count < Self.batchBytes {
+                    seq &+= 1
+                    let message = build(next, seq)
+                    guard message.count >= 16 else {
+                        throw NetlinkError(operation: operation, errno: 0, detail: "\(detail(next)): request shorter than a netlink header")
+                    }
+                    lastStart = datagram.count
+                    datagram += message
+                    // Messages start on 4-byte boundaries (NLMSG_ALIGN).
+                    while datagram.count % 4 != 0 { datagram.append(0) }
+                    datagram[lastStart + 6] &= ~UInt8(NLM_F_ACK)
+                    next += 1
+                }
+                datagram[lastStart + 6] |= UInt8(NLM_F_ACK)
+                let lastSequence = seq
+                do throws(NetlinkError) {
+                    try socket.send(datagram)
+                } catch {
+                    throw NetlinkError(operation: operation, errno: error.errno, detail: "sending requests \(first + 1)-\(next) of \(count)")
+                }
+                var done = false
+                while !done {
+                    let received: [UInt8]
+                    do throws(NetlinkError) { received = try socket.receive() } catch {
+                        throw NetlinkError(operation: operation, errno: error.errno, detail: "replies to requests \(first + 1)-\(next) of \(count)")
+                    }
+                    for reply in try NetlinkMessage.parse(received) where Int32(reply.type) == NLMSG_ERROR {
+                        let offset = Int(reply.sequence &- firstSequence)
+                        guard offset >= 0, offset < next - first else { continue }
+                        guard reply.payload.count >= 4 else {
+                            throw NetlinkError(operation: operation, errno: 0, detail: "short NLMSG_ERROR for \(detail(first + offset))")
+                        }
+                        let code = Int32(bitPattern: reply.payload.loadLE(UInt32.self, at: 0))
+                        if code != 0 {
+                            failures.append(NetlinkBatchFailure(index: first + offset,
+                                                                error: NetlinkError(operation: operation, errno: -code, detail: detail(first + offset))))
+                        }
+                        if reply.sequence == lastSequence { done = true }
+                    }
+                }
+            }
+            return failures
+        }
+    }
+
+    /// The size at which a batch datagram is closed.
+    static let batchBytes = 32 * 1024
+}
+
+/// One request of a batch that the kernel refused.
+public struct NetlinkBatchFailure: Error, Sendable, Equatable {
+    /// The request's position in the batch.
+    public var index: Int
+    /// The kernel's errno, with the batch's operation and the request's detail.
+    public var error: NetlinkError
+
+    public init(index: Int, error: NetlinkError) {
+        self.index = index
+        self.error = error
+    }
 }

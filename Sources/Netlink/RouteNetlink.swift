@@ -85,12 +85,29 @@ public protocol RouteNetlinkOperations: Sendable {
     /// Adds a route; with `replace`, overwrites one with the same destination (NLM_F_REPLACE).
     func addRoute(_ route: RouteInfo, replace: Bool) throws(NetlinkError)
     func deleteRoute(_ route: RouteInfo) throws(NetlinkError)
+    /// Adds every prefix to link `index`, or with `delete` deletes them, in order; a refused
+    /// one does not stop the others. Returns the refused ones (by position in `prefixes`).
+    /// Throws only when the exchange itself fails. The default calls ``addAddress(index:prefix:)``
+    /// or ``deleteAddress(index:prefix:)`` for each; ``RouteNetlink`` packs them into batches.
+    func changeAddresses(index: Int32, prefixes: [IPPrefix], delete: Bool) throws(NetlinkError) -> [NetlinkBatchFailure]
 }
 
 extension RouteNetlinkOperations {
     /// The link called `name`, or nil.
     public func link(named name: String) throws(NetlinkError) -> LinkInfo? {
         try links().first { $0.name == name }
+    }
+
+    public func changeAddresses(index: Int32, prefixes: [IPPrefix], delete: Bool) throws(NetlinkError) -> [NetlinkBatchFailure] {
+        var failures: [NetlinkBatchFailure] = []
+        for (i, prefix) in prefixes.enumerated() {
+            do throws(NetlinkError) {
+                if delete { try deleteAddress(index: index, prefix: prefix) } else { try addAddress(index: index, prefix: prefix) }
+            } catch {
+                failures.append(NetlinkBatchFailure(index: i, error: error))
+            }
+        }
+        return failures
     }
 }
 
@@ -158,6 +175,14 @@ public final class RouteNetlink: RouteNetlinkOperations {
     public func deleteAddress(index: Int32, prefix: IPPrefix) throws(NetlinkError) {
         _ = try connection.request("delete address", detail: "\(prefix) on index \(index)") {
             RouteMessages.address(RTM_DELADDR, index: index, prefix: prefix, sequence: $0)
+        }
+    }
+
+    /// Several addresses per datagram (``NetlinkConnection/requestBatch(_:count:perDatagram:detail:_:)``).
+    public func changeAddresses(index: Int32, prefixes: [IPPrefix], delete: Bool) throws(NetlinkError) -> [NetlinkBatchFailure] {
+        try connection.requestBatch(delete ? "delete address" : "add address", count: prefixes.count,
+                                    detail: { "\(prefixes[$0]) on index \(index)" }) { i, sequence in
+            RouteMessages.address(delete ? RTM_DELADDR : RTM_NEWADDR, index: index, prefix: prefixes[i], sequence: sequence)
         }
     }
 

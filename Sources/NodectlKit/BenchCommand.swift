@@ -189,7 +189,7 @@ public struct ProxyBenchCommand: ParsableCommand {
             let restore = try IPTablesProxier(family: .ip, ipt: ExecIPTables(variant: .legacy)).fullRestoreText(workload.state())
             (method, tool, arguments, text) = ("iptables-legacy-restore", benchTool("iptables-legacy-restore")!, ["--noflush"], restore)
         case "ipvs":
-            (method, tool, arguments, text) = ("ipvsadm --restore", benchTool("ipvsadm")!, ["--restore"], workload.ipvsadmRestore())
+            (method, tool, arguments, text) = (IPVSBaseline.method, benchTool("sh")!, ["-e", "-s"], try IPVSBaseline.script(workload.state()))
         default:
             (method, tool, arguments, text) = ("nft -f (upstream shape)", benchTool("nft")!, ["-f", "-"], workload.upstreamNFTables(table: "kube-proxy"))
         }

@@ -26,8 +26,10 @@ import Synchronization
 /// kube-ipvs0 and the IPVS table, and each syncs only the virtual servers and bound addresses
 /// of its own family (cleanup removes both families').
 ///
-/// IPVS has no transactions: a sync is a series of netlink requests. A failed sync leaves some
-/// of its changes applied; the next sync is then full and converges on the desired state.
+/// IPVS has no transactions: a sync is a series of netlink requests, sent as one batch (many
+/// per datagram, see ``IPVSInterface/apply(_:)``) in which every change is tried even after one
+/// failed. A failed sync leaves some of its changes applied; the next sync is then full and
+/// converges on the desired state.
 /// Thread-safe: syncs are serialised by a mutex.
 public final class IPVSProxier: ProxyBackend {
     public let mode = "ipvs"
@@ -208,9 +210,7 @@ public final class IPVSProxier: ProxyBackend {
             // Every virtual server of this family, as upstream's CleanupLeftovers flushes IPVS
             // ("only the ipvs proxier creates ipvs rules"): a cleanup run from another process
             // cannot tell its NodePort servers on the node's addresses from anyone else's.
-            for service in try ipvs.services() where service.key.address.family == family {
-                try ipvs.deleteService(service.key)
-            }
+            try ipvs.apply(try ipvs.services().filter { $0.key.address.family == family }.map { .deleteService($0.key) })
             try device.remove()
             if let iptables {
                 for j in Self.jumps { try iptables.deleteRule(table: j.table, chain: j.chain, j.rule) }
@@ -397,6 +397,7 @@ public final class IPVSProxier: ProxyBackend {
         try sysctl?.set("net.ipv4.vs.expire_quiescent_template", "1")
         try device.ensure()
         var next: [ServicePortName: Rendered] = [:]
+        next.reserveCapacity(state.services.count)
         for (name, info) in state.services {
             if let r = render(info, state.endpoints[name] ?? []) { next[name] = r }
         }
@@ -415,50 +416,56 @@ public final class IPVSProxier: ProxyBackend {
         // The other family's backend shares kube-ipvs0 and the IPVS table: leave its part alone.
         let bound = try device.addresses().filter { $0.family == family }
         var wanted: [VirtualServer.Key: Desired] = [:]
+        wanted.reserveCapacity(next.count)
         for r in next.values { wanted.merge(r.servers) { a, _ in a } }
         let kernel = Dictionary(try ipvs.services().filter { $0.key.address.family == family }.map { ($0.key, $0) },
                                 uniquingKeysWith: { a, _ in a })
+        var changes: [IPVSChange] = []
         for (key, desired) in wanted.sorted(by: { $0.key < $1.key }) {
             if let existing = kernel[key] {
-                if existing != desired.service { try ipvs.updateService(desired.service) }
+                if existing != desired.service { changes.append(.updateService(desired.service)) }
                 let current = Dictionary(try ipvs.destinations(of: key).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-                try reconcile(key, current: current, wanted: desired.destinations, &p)
+                reconcile(key, current: current, wanted: desired.destinations, &p, into: &changes)
             } else {
-                try ipvs.addService(desired.service)
-                for dest in desired.destinations.sorted() { try ipvs.addDestination(RealServer(key: dest), to: key) }
+                changes.append(.addService(desired.service))
+                for dest in desired.destinations.sorted() { changes.append(.addDestination(RealServer(key: dest), to: key)) }
                 p.draining[key] = nil
             }
         }
         // Virtual servers of ours (on a bound address or programmed before) that are no longer wanted.
         let previous = Set(p.services.values.flatMap(\.servers.keys))
         for key in kernel.keys.sorted() where wanted[key] == nil && (bound.contains(key.address) || previous.contains(key)) {
-            try ipvs.deleteService(key)
+            changes.append(.deleteService(key))
             p.draining[key] = nil
         }
+        // One batch for IPVS and one per direction for kube-ipvs0: each sends many requests per
+        // datagram, where one request per object made a full sync wait for thousands of ACKs.
+        try ipvs.apply(changes)
         var users: [NFTables.IPAddress: Int] = [:]
         for r in next.values { for a in r.addresses { users[a, default: 0] += 1 } }
-        for a in Set(users.keys).subtracting(bound).sorted() { try device.bind(a) }
-        for a in bound.subtracting(users.keys).sorted() { try device.unbind(a) }
+        try device.bind(Set(users.keys).subtracting(bound).sorted())
+        try device.unbind(bound.subtracting(users.keys).sorted())
         p.services = next
         p.addressUsers = users
     }
 
-    /// Brings the real servers of `key` from `current` (the kernel's) to `wanted`: adds the new,
-    /// restores weight 1 to returning ones, and starts draining the removed.
-    private func reconcile(_ key: VirtualServer.Key, current: [RealServer.Key: RealServer], wanted: Set<RealServer.Key>, _ p: inout Programmed) throws {
+    /// Plans the changes that bring the real servers of `key` from `current` (the kernel's) to
+    /// `wanted`: adds the new, restores weight 1 to returning ones, and starts draining the removed.
+    private func reconcile(_ key: VirtualServer.Key, current: [RealServer.Key: RealServer], wanted: Set<RealServer.Key>,
+                           _ p: inout Programmed, into changes: inout [IPVSChange]) {
         for dest in wanted.sorted() {
             if let existing = current[dest] {
-                if existing.weight == 0 { try ipvs.updateDestination(RealServer(key: dest), in: key) }
+                if existing.weight == 0 { changes.append(.updateDestination(RealServer(key: dest), in: key)) }
             } else {
-                try ipvs.addDestination(RealServer(key: dest), to: key)
+                changes.append(.addDestination(RealServer(key: dest), to: key))
             }
             p.draining[key]?.remove(dest)
         }
-        for (dest, existing) in current where !wanted.contains(dest) {
+        for (dest, existing) in current.sorted(by: { $0.key < $1.key }) where !wanted.contains(dest) {
             if existing.weight != 0 {
                 var quiesced = existing
                 quiesced.weight = 0
-                try ipvs.updateDestination(quiesced, in: key)
+                changes.append(.updateDestination(quiesced, in: key))
             }
             p.draining[key, default: []].insert(dest)
         }
@@ -468,44 +475,49 @@ public final class IPVSProxier: ProxyBackend {
     private func partialSync(_ state: ProxyState, changed: Set<ServicePortName>, _ p: inout Programmed) throws {
         var addEntries: [String] = []
         var delEntries: [String] = []
+        var changes: [IPVSChange] = []
+        // Addresses whose users changed, with whether they were bound before: an address one
+        // Service port leaves and another takes in the same sync stays bound.
+        var touched: [NFTables.IPAddress: Bool] = [:]
         for name in changed.sorted() {
             let old = p.services[name] ?? Rendered()
             let new = state.services[name].flatMap { render($0, state.endpoints[name] ?? []) } ?? Rendered()
             if old == new { continue }
             for (key, desired) in new.servers.sorted(by: { $0.key < $1.key }) {
                 if let before = old.servers[key] {
-                    if before.service != desired.service { try ipvs.updateService(desired.service) }
+                    if before.service != desired.service { changes.append(.updateService(desired.service)) }
                     if before.destinations != desired.destinations {
                         // What the kernel has: the previously wanted plus any still draining.
                         var current: [RealServer.Key: RealServer] = [:]
                         for d in before.destinations { current[d] = RealServer(key: d) }
                         for d in p.draining[key] ?? [] { current[d] = RealServer(key: d, weight: 0) }
-                        try reconcile(key, current: current, wanted: desired.destinations, &p)
+                        reconcile(key, current: current, wanted: desired.destinations, &p, into: &changes)
                     }
                 } else {
-                    try ipvs.addService(desired.service)
-                    for dest in desired.destinations.sorted() { try ipvs.addDestination(RealServer(key: dest), to: key) }
+                    changes.append(.addService(desired.service))
+                    for dest in desired.destinations.sorted() { changes.append(.addDestination(RealServer(key: dest), to: key)) }
                 }
             }
             for key in old.servers.keys.sorted() where new.servers[key] == nil {
-                try ipvs.deleteService(key)
+                changes.append(.deleteService(key))
                 p.draining[key] = nil
             }
-            for a in new.addresses.subtracting(old.addresses).sorted() {
+            for a in new.addresses.subtracting(old.addresses) {
+                if touched[a] == nil { touched[a] = p.addressUsers[a] != nil }
                 p.addressUsers[a, default: 0] += 1
-                if p.addressUsers[a] == 1 { try device.bind(a) }
             }
-            for a in old.addresses.subtracting(new.addresses).sorted() {
+            for a in old.addresses.subtracting(new.addresses) {
+                if touched[a] == nil { touched[a] = p.addressUsers[a] != nil }
                 p.addressUsers[a, default: 1] -= 1
-                if p.addressUsers[a]! <= 0 {
-                    p.addressUsers[a] = nil
-                    try device.unbind(a)
-                }
+                if p.addressUsers[a]! <= 0 { p.addressUsers[a] = nil }
             }
             addEntries += new.ipsetEntries.subtracting(old.ipsetEntries)
             delEntries += old.ipsetEntries.subtracting(new.ipsetEntries)
             p.services[name] = state.services[name] == nil ? nil : new
         }
+        try ipvs.apply(changes)
+        try device.bind(touched.filter { !$0.value && p.addressUsers[$0.key] != nil }.keys.sorted())
+        try device.unbind(touched.filter { $0.value && p.addressUsers[$0.key] == nil }.keys.sorted())
         if let ipset, !(addEntries.isEmpty && delEntries.isEmpty) {
             // A node port shared by TCP entries of two Services stays while either uses it.
             let stillUsed = Set(p.services.values.flatMap(\.ipsetEntries))
@@ -525,6 +537,7 @@ public final class IPVSProxier: ProxyBackend {
     /// Deletes draining real servers the kernel reports without connections, and forgets ones
     /// that are gone. UDP and SCTP ones go at once, as upstream.
     private func drain(_ p: inout Programmed) throws {
+        var changes: [IPVSChange] = []
         for (key, dests) in p.draining.sorted(by: { $0.key < $1.key }) {
             let current = Dictionary(try ipvs.destinations(of: key).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
             var remaining = dests
@@ -534,11 +547,12 @@ public final class IPVSProxier: ProxyBackend {
                     continue
                 }
                 if key.protocol != .tcp || existing.connections == 0 {
-                    try ipvs.deleteDestination(dest, from: key)
+                    changes.append(.deleteDestination(dest, from: key))
                     remaining.remove(dest)
                 }
             }
             p.draining[key] = remaining.isEmpty ? nil : remaining
         }
+        try ipvs.apply(changes)
     }
 }

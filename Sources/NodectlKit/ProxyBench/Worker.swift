@@ -20,12 +20,19 @@ struct ProgramResult: Codable, Sendable {
     var objectKind: String
     /// VmHWM of the worker process, in KiB: the peak resident set of the process that programmed.
     var peakRSSKiB: Int
+    /// IPVS only: where the full sync's time went, by kind of call (the rest is the backend's own work).
+    var fullSyncPhases: [ProgramPhase]? = nil
 }
 
 /// Programs the workload through one backend in the calling process's network namespace (the
 /// parent starts it with `ip netns exec NODE`): a full sync, then a partial sync after one
 /// Service is added, then one after one endpoint changes. The rules stay for the probe.
 enum ProxyBenchWorker {
+    /// The phases of the IPVS backend's calls.
+    static let ipvsPhases = IPVSPhaseClock()
+
+    /// `ipvs-unbatched` (the worker only, for before/after profiles) is the IPVS backend with
+    /// one request per change, as it was before batching.
     static func makeBackend(_ name: String) throws -> (any ProxyBackend, objects: (ProxyState) throws -> (Int, String)) {
         switch name {
         case "nftables":
@@ -42,11 +49,15 @@ enum ProxyBenchWorker {
                 let text = try backend.fullRestoreText(state)
                 return (text.split(separator: "\n").filter { $0.hasPrefix("-A ") }.count, "rules")
             })
-        case "ipvs":
+        case "ipvs", "ipvs-unbatched":
             let ipvs = try NetlinkIPVS()
-            let backend = IPVSProxier(family: .ip, ipvs: ipvs, device: try NetlinkServiceAddressDevice(),
-                                      iptables: ExecIPTables(), ipset: ExecIPSet(path: benchTool("ipset") ?? "/usr/sbin/ipset"),
-                                      sysctl: ProcSysctlWriter())
+            let clock = ipvsPhases
+            let batched = name == "ipvs"
+            let backend = IPVSProxier(family: .ip, ipvs: TimedIPVS(ipvs, clock: clock, batched: batched),
+                                      device: TimedServiceAddressDevice(try NetlinkServiceAddressDevice(), clock: clock, batched: batched),
+                                      iptables: TimedIPTables(iptables: ExecIPTables(), clock: clock),
+                                      ipset: TimedIPSet(ipset: ExecIPSet(path: benchTool("ipset") ?? "/usr/sbin/ipset"), clock: clock),
+                                      sysctl: TimedSysctl(sysctl: ProcSysctlWriter(), clock: clock))
             return (backend, { state in
                 let services = try ipvs.services().count
                 return (services + state.endpoints.values.map(\.count).reduce(0, +), "virtual + real servers")
@@ -62,6 +73,7 @@ enum ProxyBenchWorker {
         var state = workload.state()
         let clock = ContinuousClock()
         let full = try clock.measure { try backend.sync(state, changed: [], kind: .full) }
+        let phases = name.hasPrefix("ipvs") ? ipvsPhases.take() : nil
         let added = ProxyWorkload.name(workload.addedIndex)
         state.services[added] = workload.info(workload.addedIndex)
         state.endpoints[added] = workload.endpointList(workload.addedIndex)
@@ -71,7 +83,7 @@ enum ProxyBenchWorker {
         let (objects, kind) = try count(state)
         return ProgramResult(backend: name, services: services, endpoints: endpoints, fullSyncSeconds: full.seconds,
                              partialAddSeconds: partialAdd.seconds, partialEndpointSeconds: partialEndpoint.seconds,
-                             objects: objects, objectKind: kind, peakRSSKiB: try peakRSS())
+                             objects: objects, objectKind: kind, peakRSSKiB: try peakRSS(), fullSyncPhases: phases)
     }
 
     /// VmHWM from /proc/self/status, in KiB.

@@ -90,15 +90,4 @@ struct ProxyWorkload: Sendable {
         }
         return t
     }
-
-    /// The same virtual and real servers as `ipvsadm --restore` input.
-    func ipvsadmRestore() -> String {
-        var t = ""
-        for i in 0..<services {
-            let vip = "\(Self.clusterIP(i)):\(Self.servicePort)"
-            t += "-A -t \(vip) -s rr\n"
-            for j in 0..<endpoints { t += "-a -t \(vip) -r \(endpointIP(i, j)):\(Self.endpointPort) -m -w 1\n" }
-        }
-        return t
-    }
 }
