@@ -137,7 +137,9 @@ public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertibl
     public var description: String { "\(message) at offset \(offset)" }
 }
 
-private struct JSONReader {
+/// The scanner under ``JSONValue/parse(_:)`` and the tape decoder (`JSONTape`): positions are
+/// offsets into `bytes`, every method checks RFC 8259's grammar as it reads.
+struct JSONReader {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
 
@@ -209,7 +211,7 @@ private struct JSONReader {
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try scanNumber()
         default: throw error("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'")
         }
     }
@@ -362,8 +364,8 @@ private struct JSONReader {
         return code
     }
 
-    mutating func number() throws(JSONParseError) -> Double {
-        let start = index
+    /// Reads past a number, checking its grammar; true when it has neither fraction nor exponent.
+    mutating func scanNumber() throws(JSONParseError) -> Bool {
         var integral = true
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count else { throw error("truncated number") }
@@ -389,9 +391,19 @@ private struct JSONReader {
             while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
             if index == digits { throw error("invalid number: no exponent digits") }
         }
-        let text = UnsafeBufferPointer(rebasing: bytes[start..<index])
+        return integral
+    }
+
+    mutating func number() throws(JSONParseError) -> Double {
+        let start = index
+        let integral = try scanNumber()
+        return try Self.numberValue(UnsafeBufferPointer(rebasing: bytes[start..<index]), integral: integral, offset: start)
+    }
+
+    /// The value of number text that `scanNumber()` accepted.
+    static func numberValue(_ text: UnsafeBufferPointer<UInt8>, integral: Bool, offset: Int) throws(JSONParseError) -> Double {
         // Small integers, the common case (replicas, ports, generations), without a string.
-        if integral, index - start <= 18 {
+        if integral, text.count <= 18 {
             var value: Int64 = 0
             var negative = false
             for byte in text {
@@ -401,7 +413,7 @@ private struct JSONReader {
             return Double(negative ? -value : value)
         }
         // The grammar above admits only ASCII digits, sign, '.', 'e': a valid Double literal.
-        guard let value = Double(String(decoding: text, as: UTF8.self)) else { throw error("invalid number") }
+        guard let value = Double(String(decoding: text, as: UTF8.self)) else { throw JSONParseError(message: "invalid number", offset: offset) }
         return value
     }
 }

@@ -69,18 +69,6 @@ public enum JSONValue: Codable, Hashable, Sendable {
     }
 }
 
-// MARK: Decoding typed values straight from a JSONValue
-
-extension JSONValue {
-    /// Decodes a `T` from JSON bytes: parsed by ``parse(_:)-swift.type.method`` and decoded by a
-    /// Decoder over the parsed tree, which hands `JSONValue` members over as they are instead of
-    /// trying each kind (see `init(from:)`). Errors are `JSONParseError` for bad JSON and
-    /// `DecodingError` (with the coding path) for JSON of the wrong shape, as with JSONDecoder.
-    public static func decode<T: Decodable>(_ type: T.Type, fromJSON bytes: some Collection<UInt8>) throws -> T {
-        try parse(bytes).decode(T.self)
-    }
-}
-
 /// A Decoder over a parsed JSON value, with JSONDecoder's default strategies: numbers convert to
 /// any integer type when integral and in range, keys are used as they are, `null` is nil.
 /// Numbers are held as Double, so integers beyond 2^53 lose precision (the Kubernetes integer

@@ -204,7 +204,7 @@ enum ManagedFields {
 /// Turns response bodies into values or errors.
 enum ResponseDecoder {
     static func decode<R: Decodable>(_ type: R.Type, from body: ByteBuffer, operation: String, omitting omissions: JSONOmissions? = nil) throws(KubeClientError) -> R {
-        do { return try JSONValue.parse(body.readableBytesView, omitting: omissions).decode(R.self) } catch {
+        do { return try JSONValue.decode(R.self, fromJSON: body.readableBytesView, omitting: omissions) } catch {
             throw KubeClientError.decode("\(operation): cannot decode \(R.self): \(describe(error))")
         }
     }
@@ -213,7 +213,7 @@ enum ResponseDecoder {
     /// the HTTP status with the start of the body.
     static func error(status: HTTPResponseStatus, body: ByteBuffer, operation: String) -> KubeClientError {
         let code = Int(status.code)
-        if let s = try? JSONDecoder().decode(WireStatus.self, from: Data(body.readableBytesView)).statusValue, s.reason != nil || s.message != nil {
+        if let s = try? JSONValue.decode(WireStatus.self, fromJSON: body.readableBytesView).statusValue, s.reason != nil || s.message != nil {
             return KubeClientError(status: s, httpCode: code)
         }
         let text = String(decoding: body.readableBytesView.prefix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -275,36 +275,70 @@ enum ResponseDecoder {
 /// Splits a watch body into newline-delimited JSON events and decodes them.
 enum WatchDecoder {
     /// Decodes one event line. Throws `KubeClientError` for an ERROR event (carrying its Status)
-    /// and for a line that is not an event. The line is parsed once; the object is decoded from
-    /// the parsed tree.
+    /// and for a line that is not an event. The object is decoded straight from the line's
+    /// bytes, according to the event's type.
     static func decode<T: KubeObject>(_ type: T.Type, line: some Collection<UInt8>, omitting omissions: JSONOmissions? = nil) throws(KubeClientError) -> WatchEvent<T> {
-        let event: JSONValue
-        do { event = try JSONValue.parse(line, omitting: omissions) } catch {
+        let envelope: Envelope<T>
+        do { envelope = try JSONValue.decode(Envelope<T>.self, fromJSON: line, omitting: omissions) } catch {
             throw KubeClientError.decode("watch \(T.kind): not a watch event: \(error): \(String(decoding: line.prefix(200), as: UTF8.self))")
         }
-        guard let kind = event["type"]?.stringValue else {
+        switch envelope.content {
+        case .notAnEvent:
             throw KubeClientError.decode("watch \(T.kind): not a watch event: \(String(decoding: line.prefix(200), as: UTF8.self))")
-        }
-        let object = event["object"] ?? .null
-        do {
-            switch kind {
-            case "ADDED": return .added(try object.decode(T.self))
-            case "MODIFIED": return .modified(try object.decode(T.self))
-            case "DELETED": return .deleted(try object.decode(T.self))
-            case "BOOKMARK":
-                return .bookmark(resourceVersion: object["metadata"]?["resourceVersion"]?.stringValue ?? "")
-            case "ERROR":
-                guard let status = try object.decode(ResponseDecoder.WireStatus.self).statusValue else {
-                    throw KubeClientError.decode("watch \(T.kind): ERROR event without a Status")
-                }
-                throw KubeClientError(status: status)
-            default:
-                throw KubeClientError.decode("watch \(T.kind): unknown event type \(kind)")
-            }
-        } catch let error as KubeClientError {
-            throw error
-        } catch {
+        case .event(let event):
+            return event
+        case .error(let status?):
+            throw KubeClientError(status: status)
+        case .error(nil):
+            throw KubeClientError.decode("watch \(T.kind): ERROR event without a Status")
+        case .unknown(let kind):
+            throw KubeClientError.decode("watch \(T.kind): unknown event type \(kind)")
+        case .undecodable(let kind, let error):
             throw KubeClientError.decode("watch \(T.kind) \(kind): \(ResponseDecoder.describe(error))")
+        }
+    }
+
+    /// A watch event line: `type` read first, then `object` decoded as that type needs. An
+    /// object that does not decode is kept as an error (the line itself was an event).
+    struct Envelope<T: KubeObject>: Decodable {
+        enum Content {
+            case notAnEvent
+            case event(WatchEvent<T>)
+            case error(Status?)
+            case unknown(String)
+            case undecodable(String, any Error)
+        }
+
+        enum CodingKeys: String, CodingKey { case type, object }
+
+        /// A BOOKMARK's object: only its resourceVersion is read.
+        struct Bookmark: Decodable {
+            struct Metadata: Decodable { var resourceVersion: String? }
+            var metadata: Metadata?
+        }
+
+        var content: Content
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            guard let kind = try? c.decodeIfPresent(String.self, forKey: .type) else {
+                content = .notAnEvent
+                return
+            }
+            do {
+                switch kind {
+                case "ADDED": content = .event(.added(try c.decode(T.self, forKey: .object)))
+                case "MODIFIED": content = .event(.modified(try c.decode(T.self, forKey: .object)))
+                case "DELETED": content = .event(.deleted(try c.decode(T.self, forKey: .object)))
+                case "BOOKMARK":
+                    let bookmark = try? c.decodeIfPresent(Bookmark.self, forKey: .object)
+                    content = .event(.bookmark(resourceVersion: bookmark?.metadata?.resourceVersion ?? ""))
+                case "ERROR": content = .error(try c.decode(ResponseDecoder.WireStatus.self, forKey: .object).statusValue)
+                default: content = .unknown(kind)
+                }
+            } catch {
+                content = .undecodable(kind, error)
+            }
         }
     }
 
