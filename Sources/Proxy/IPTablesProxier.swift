@@ -273,8 +273,12 @@ public final class IPTablesProxier: ProxyBackend {
 
         out.write("*nat\n")
         for c in Self.natChains { line(":", c, " - [0:0]") }
-        let names = services.keys.sorted()
-        for name in names { for c in services[name]!.chains.keys.sorted() { line(":", c, " - [0:0]") } }
+        // Per-Service chains are declared in descending name order, which both restore tools
+        // load fastest (docs/proxy-bench-iptables.md): libiptc keeps user chains in a sorted
+        // list, so each new chain goes first (O(1)) instead of after a walk through its index
+        // bucket, and iptables-nft's cache inserts sorted input without a walk. Upstream
+        // declares them in Go map order; the rules, and their order in each chain, are upstream's.
+        for c in services.values.flatMap(\.chains.keys).sorted(by: >) { line(":", c, " - [0:0]") }
         for c in stale { line(":", c, " - [0:0]") }
         out.write("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n")
         out.write("-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n")
@@ -282,13 +286,50 @@ public final class IPTablesProxier: ProxyBackend {
         out.write("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n")
         for d in dispatch where d.table == "nat" { line("-A ", d.chain, " ", d.rule) }
         for j in nodePortJumps { line("-A KUBE-SERVICES ", j) }
-        for name in names {
+        for name in services.keys.sorted() {
             let chains = services[name]!.chains
             for c in chains.keys.sorted() { for r in chains[c]! { line("-A ", c, " ", r) } }
         }
         for c in stale { line("-X ", c) }
         for j in jumps where j.table == "nat" { line("-I ", j.chain, " 1 ", Self.ruleText(j.rule)) }
         out.write("COMMIT\n")
+    }
+
+    /// The restore text of a full sync of `state` in the layout upstream's syncProxyRules
+    /// writes, for the benchmark's baseline: the fixed chains' lines, then each Service port's
+    /// chain lines as it comes (its `KUBE-SVC/SVL/EXT/FW` chains, then its endpoints'
+    /// `KUBE-SEP` chains); the fixed rules, then each Service port's rules together (its
+    /// dispatch rules, then its chains' rules); the `KUBE-NODEPORTS` jump last. Service ports
+    /// come in name order where upstream iterates a Go map (random order: chain names are
+    /// hashes either way). The rules are those of ``fullRestoreText(_:)``, line for line.
+    public func upstreamLayoutRestoreText(_ state: ProxyState) -> String {
+        let large = Self.isLargeCluster(state)
+        let services = state.renderEach { render($0, $1, $2, largeCluster: large) }
+        let names = services.keys.sorted()
+        func ordered(_ chains: [String: [String]]) -> [String] {
+            let own = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-"].flatMap { prefix in chains.keys.filter { $0.hasPrefix(prefix) } }
+            return own + chains.keys.filter { $0.hasPrefix("KUBE-SEP-") }.sorted()
+        }
+        var filter = "*filter\n" + Self.filterChains.map { ":\($0) - [0:0]\n" }.joined()
+        filter += "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT\n"
+        filter += "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+        var natChains = "*nat\n" + Self.natChains.map { ":\($0) - [0:0]\n" }.joined()
+        var natRules = "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
+        natRules += "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"
+        natRules += "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n"
+        natRules += "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n"
+        for name in names {
+            let r = services[name]!
+            for d in r.dispatch {
+                if d.table == "filter" { filter += "-A \(d.chain) \(d.rule)\n" } else { natRules += "-A \(d.chain) \(d.rule)\n" }
+            }
+            for c in ordered(r.chains) {
+                natChains += ":\(c) - [0:0]\n"
+                for rule in r.chains[c]! { natRules += "-A \(c) \(rule)\n" }
+            }
+        }
+        for j in nodePortJumps { natRules += "-A KUBE-SERVICES \(j)\n" }
+        return filter + "COMMIT\n" + natChains + natRules + "COMMIT\n"
     }
 
     private func partialText(removed: [DispatchRule], added: [DispatchRule], rewrite: [String: [String]], stale: [String]) -> String {

@@ -205,6 +205,50 @@ import TestSupport
         #expect(proxier.fullRestoreText(s) == proxier.describeRules())
     }
 
+    /// The benchmark's baseline (upstream's layout) holds the same lines as a full sync and
+    /// loads into the same chains with the same rules in the same order: only the order of
+    /// chain lines and of whole chains differs.
+    @Test(arguments: Shapes.all.map(\.0))
+    func upstreamLayoutLoadsTheSameRules(_ shape: String) throws {
+        let (_, name, info, eps) = Shapes.all.first { $0.0 == shape }!
+        let proxier = IPTablesProxier(family: .ip, ipt: FakeIPTables(), config: .init(clusterCIDR: CIDR("10.0.0.0/8")))
+        let s = state(name, info, eps)
+        let ours = proxier.fullRestoreText(s), upstream = proxier.upstreamLayoutRestoreText(s)
+        #expect(ours.split(separator: "\n").sorted() == upstream.split(separator: "\n").sorted())
+        let a = FakeIPTables(), b = FakeIPTables()
+        try a.restore(ours)
+        try b.restore(upstream)
+        #expect(comparable(a) == comparable(b))
+    }
+
+    /// Per-Service chains are declared in descending name order (the order both restore tools
+    /// load fastest), after the fixed chains; in upstream's layout each Service's chain lines
+    /// come together, its SVC chain first.
+    @Test func chainLinesDescend() throws {
+        var s = ProxyState()
+        for i in 0..<40 {
+            let name = ServicePortName(namespace: "ns", name: "svc\(i)", port: "", protocol: .tcp)
+            s.services[name] = ServicePortInfo(clusterIPs: [IPAddress("172.30.1.\(i)")!], port: 80, protocol: .tcp)
+            s.endpoints[name] = [Shapes.ep("10.180.1.\(i)"), Shapes.ep("10.180.2.\(i)")]
+        }
+        let synced = FakeIPTables()
+        let proxier = IPTablesProxier(family: .ip, ipt: synced)
+        func natChainLines(_ text: String) -> [String] {
+            let nat = text.split(separator: "*nat\n")[1]
+            return nat.split(separator: "\n").filter { $0.hasPrefix(":") }.map { String($0.dropFirst().prefix { $0 != " " }) }
+        }
+        let ours = natChainLines(proxier.fullRestoreText(s))
+        #expect(Array(ours.prefix(4)) == ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"])
+        #expect(ours.count == 4 + 40 * 3)
+        #expect(Array(ours.dropFirst(4)) == ours.dropFirst(4).sorted(by: >))
+        let upstream = natChainLines(proxier.upstreamLayoutRestoreText(s))
+        #expect(Set(upstream) == Set(ours))
+        #expect(upstream.dropFirst(4).enumerated().allSatisfy { i, c in c.hasPrefix(i % 3 == 0 ? "KUBE-SVC-" : "KUBE-SEP-") })
+        // Built-in, fixed and per-Service chains, all loaded by a sync (streamed into the fake).
+        try proxier.sync(s, changed: [], kind: .full)
+        #expect(synced.table("nat")!.chains.count == 4 + 4 + 40 * 3)
+    }
+
     @Test func affinityUsesRecentWithTheTimeout() throws {
         let fake = FakeIPTables()
         var info = Shapes.info()
