@@ -224,6 +224,8 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
     let namespaces = ["bench", "small", "watch"]
     for name in namespaces {
         _ = try await single.all[0].create(Namespace(metadata: ObjectMeta(name: name)), options: WriteOptions())
+        // What the ServiceAccount controller would add: pod admission needs the namespace's default account.
+        _ = try await single.all[0].create(ServiceAccount(metadata: ObjectMeta(name: "default", namespace: name)))
     }
 
     let pods = options.pods

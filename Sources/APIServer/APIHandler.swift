@@ -266,20 +266,38 @@ struct ResourceHandler: Sendable {
     // MARK: Verbs
 
     func list() async throws(APIError) -> APIResponse {
-        let page = try await storage.list(resource, namespace: target.namespace, options: try listOptions())
         if Table.wanted(request.accept) {
+            let page = try await storage.list(resource, namespace: target.namespace, options: try listOptions())
             return .json(JSONCoding.encode(Table.render(page.items, resource: resource, includeObject: query["includeObject"] ?? "Metadata",
                                                         resourceVersion: page.resourceVersion, continueToken: page.continueToken)),
                          contentTypeTable: true)
         }
+        let page = try await storage.listServed(resource, namespace: target.namespace, options: try listOptions())
+        return .json(Self.encodeList(page, resource))
+    }
+
+    /// The list object of `page`, byte for byte what `JSONCoding.encode` gives for the decoded
+    /// list (members in sorted order: apiVersion, items, kind, metadata), around items that are
+    /// already encoded.
+    static func encodeList(_ page: ListPage<[UInt8]>, _ resource: ResourceDefinition) -> [UInt8] {
         var metadata: JSONObject = ["resourceVersion": .string(String(page.resourceVersion))]
         if let token = page.continueToken { metadata["continue"] = .string(token) }
         if let remaining = page.remainingItemCount { metadata["remainingItemCount"] = .int(remaining) }
-        let list: JSONObject = [
-            "kind": .string(resource.listKind), "apiVersion": .string(resource.apiVersion),
-            "metadata": .object(metadata), "items": .array(page.items.map { .object($0) }),
-        ]
-        return .json(JSONCoding.encode(list))
+        var out: [UInt8] = []
+        out.reserveCapacity(page.items.reduce(128) { $0 + $1.count + 1 })
+        out.append(contentsOf: #"{"apiVersion":"#.utf8)
+        out.append(contentsOf: JSONCoding.encode(JSONValue.string(resource.apiVersion)))
+        out.append(contentsOf: #","items":["#.utf8)
+        for (index, item) in page.items.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: item)
+        }
+        out.append(contentsOf: #"],"kind":"#.utf8)
+        out.append(contentsOf: JSONCoding.encode(JSONValue.string(resource.listKind)))
+        out.append(contentsOf: #","metadata":"#.utf8)
+        out.append(contentsOf: JSONCoding.encode(metadata))
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     func watch(pinnedName: String? = nil) async throws(APIError) -> APIResponse {
@@ -393,6 +411,11 @@ struct ResourceHandler: Sendable {
             let rv = Int64(object.metadata["resourceVersion"]?.stringValue ?? "") ?? 0
             return .json(JSONCoding.encode(Table.render([object], resource: resource, includeObject: query["includeObject"] ?? "Metadata", resourceVersion: rv, continueToken: nil)),
                          status: status, contentTypeTable: true)
+        }
+        // A write's result and a read's object are usually cached with their encoding (the
+        // stored bytes with the resourceVersion spliced in); a dry run's result is not stored.
+        if (try? dryRun()) != true, object["kind"]?.stringValue == resource.kind, let encoded = storage.cachedEncoding(of: object, resource) {
+            return .json(encoded, status: status)
         }
         return .json(JSONCoding.encode(object), status: status)
     }

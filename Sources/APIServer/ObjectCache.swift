@@ -91,6 +91,14 @@ final class ObjectCache: Sendable {
         update(key) { if $0.encoded == nil { $0.encoded = encoded } }
     }
 
+    /// Records both forms of an object just written, in one step.
+    func insert(_ key: Key, object: JSONObject, encoded: [UInt8]) {
+        update(key) { entry in
+            if entry.object == nil { entry.object = object }
+            if entry.encoded == nil { entry.encoded = encoded }
+        }
+    }
+
     private func update(_ key: Key, _ change: (inout Entry) -> Void) {
         let ring = String(Self.resource(of: key.storageKey))
         rings.withLock { rings in

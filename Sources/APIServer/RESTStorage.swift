@@ -30,9 +30,9 @@ struct ListOptions: Sendable {
     var resourceVersionMatch = ""
 }
 
-/// A page of a list.
-struct ListPage: Sendable {
-    var items: [JSONObject]
+/// A page of a list: decoded objects, or (``RESTStorage/listServed``) their JSON as served.
+struct ListPage<Item: Sendable>: Sendable {
+    var items: [Item]
     var resourceVersion: Int64
     var continueToken: String?
     var remainingItemCount: Int64?
@@ -68,6 +68,25 @@ struct RESTStorage: Sendable {
         return object
     }
 
+    /// The object stored in `kv` as served (compact JSON, sorted keys, its resourceVersion set):
+    /// byte for byte `JSONCoding.encode(decode(kv))`, built from the stored bytes without
+    /// decoding them (``StoredObject/servedJSON``) unless they have another shape.
+    func served(_ kv: KeyValue, _ resource: ResourceDefinition) throws(APIError) -> [UInt8] {
+        let key = ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)
+        if let encoded = cache.encoded(key) { return encoded }
+        if let encoded = StoredObject.servedJSON(kv.value, revision: kv.modRevision) { return encoded }
+        return JSONCoding.encode(try decode(kv, resource))
+    }
+
+    /// The encoded form of `object` at its resourceVersion, when this server wrote or served
+    /// that revision recently: a revision's content never changes, so these are the bytes
+    /// encoding `object` gives. Only for objects as stored at that revision (not a dry run's
+    /// result, which carries the current resourceVersion over other content).
+    func cachedEncoding(of object: JSONObject, _ resource: ResourceDefinition) -> [UInt8]? {
+        guard let text = object.metadata["resourceVersion"]?.stringValue, let revision = Int64(text) else { return nil }
+        return cache.encoded(ObjectCache.Key(storageKey: resource.storageKey(namespace: object.namespace, name: object.name), revision: revision))
+    }
+
     func get(_ resource: ResourceDefinition, namespace: String?, name: String) async throws(APIError) -> JSONObject {
         try decode(try await getKV(resource, namespace: namespace, name: name), resource)
     }
@@ -81,7 +100,31 @@ struct RESTStorage: Sendable {
 
     /// Paged, filtered list. A continue token pins the revision of the first page, so the pages
     /// of one list are one consistent snapshot (410 once that revision is compacted).
-    func list(_ resource: ResourceDefinition, namespace: String?, options: ListOptions) async throws(APIError) -> ListPage {
+    func list(_ resource: ResourceDefinition, namespace: String?, options: ListOptions) async throws(APIError) -> ListPage<JSONObject> {
+        try await list(resource, namespace: namespace, options: options) { kv throws(APIError) in
+            let object = try decode(kv, resource)
+            return options.labelSelector.matches(object.labels) && options.fieldSelector.matches(object, resource: resource) ? object : nil
+        }
+    }
+
+    /// `list`, with each item as served (``served(_:_:)``): a list without selectors never
+    /// decodes its items (a 10k-pod list used to decode and re-encode every one); with
+    /// selectors, items are decoded to test them but sent as stored.
+    func listServed(_ resource: ResourceDefinition, namespace: String?, options: ListOptions) async throws(APIError) -> ListPage<[UInt8]> {
+        let filtered = !options.labelSelector.requirements.isEmpty || !options.fieldSelector.requirements.isEmpty
+        return try await list(resource, namespace: namespace, options: options) { kv throws(APIError) in
+            if filtered {
+                let object = try decode(kv, resource)
+                guard options.labelSelector.matches(object.labels), options.fieldSelector.matches(object, resource: resource) else { return nil }
+            }
+            return try served(kv, resource)
+        }
+    }
+
+    /// The paging and revision rules of a list; `item` turns a key-value into the page's item,
+    /// or nil when the selectors leave it out.
+    private func list<Item: Sendable>(_ resource: ResourceDefinition, namespace: String?, options: ListOptions,
+                                      item: (KeyValue) throws(APIError) -> Item?) async throws(APIError) -> ListPage<Item> {
         let prefix = resource.storagePrefix(namespace: namespace)
         var revision: Int64 = 0
         var startKey: String?
@@ -105,12 +148,12 @@ struct RESTStorage: Sendable {
             // A list pinned to one name (kubectl get NAME -w, informers for one object) reads one key.
             let result: RangeResult
             do { result = try await store.range(RangeRequest(key: prefix + name, revision: revision)) } catch { throw APIError.from(error, resource, name: name) }
-            let items = try result.kvs.map { kv throws(APIError) in try decode(kv, resource) }
-                .filter { options.labelSelector.matches($0.labels) && options.fieldSelector.matches($0, resource: resource) }
+            var items: [Item] = []
+            for kv in result.kvs { if let selected = try item(kv) { items.append(selected) } }
             return ListPage(items: items, resourceVersion: result.revision)
         }
         let filtered = !options.labelSelector.requirements.isEmpty || !options.fieldSelector.requirements.isEmpty
-        var items: [JSONObject] = []
+        var items: [Item] = []
         var next = startKey
         while true {
             let want = options.limit > 0 ? options.limit - items.count : 0
@@ -128,10 +171,10 @@ struct RESTStorage: Sendable {
                 throw APIError.from(error, resource, name: "")
             }
             revision = result.revision
+            items.reserveCapacity(items.count + result.kvs.count)
             for (index, kv) in result.kvs.enumerated() {
-                let object = try decode(kv, resource)
-                guard options.labelSelector.matches(object.labels), options.fieldSelector.matches(object, resource: resource) else { continue }
-                items.append(object)
+                guard let selected = try item(kv) else { continue }
+                items.append(selected)
                 if options.limit > 0 && items.count == options.limit {
                     let hasMore = index < result.kvs.count - 1 || result.more
                     guard hasMore else { return ListPage(items: items, resourceVersion: revision) }
@@ -210,17 +253,18 @@ struct RESTStorage: Sendable {
         }
         if options.dryRun { return object }
         let kv: KeyValue
+        var stored = object
+        stored.metadata["resourceVersion"] = nil
+        let bytes = JSONCoding.encode(stored)
         do {
-            var stored = object
-            stored.metadata["resourceVersion"] = nil
-            kv = try await store.create(resource.storageKey(namespace: object.namespace, name: name), value: JSONCoding.encode(stored), ttl: nil)
+            kv = try await store.create(resource.storageKey(namespace: object.namespace, name: name), value: bytes, ttl: nil)
         } catch {
             await allocator.release(allocated)
             if case .conflict = error { throw APIError.alreadyExists(resource, name: name) }
             throw APIError.from(error, resource, name: name)
         }
         object.metadata["resourceVersion"] = .string(String(kv.modRevision))
-        cache.insert(ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision), object: object)
+        cacheWritten(object, stored: bytes, key: kv.key, revision: kv.modRevision)
         return object
     }
 
@@ -314,13 +358,26 @@ struct RESTStorage: Sendable {
                 gone.metadata["resourceVersion"] = .string(String(result.revision))
                 return gone
             }
-            let written = try await store.update(kv.key, value: JSONCoding.encode(stored), expectedModRevision: kv.modRevision, ttl: nil)
+            let bytes = JSONCoding.encode(stored)
+            let written = try await store.update(kv.key, value: bytes, expectedModRevision: kv.modRevision, ttl: nil)
             var out = object
             out.metadata["resourceVersion"] = .string(String(written.modRevision))
-            cache.insert(ObjectCache.Key(storageKey: kv.key, revision: written.modRevision), object: out)
+            cacheWritten(out, stored: bytes, key: kv.key, revision: written.modRevision)
             return out
         } catch {
             throw APIError.from(error, resource, name: object.name)
+        }
+    }
+
+    /// Caches an object just written with its served bytes (the stored bytes with the
+    /// resourceVersion spliced in): the response and every watcher send them without encoding
+    /// the object again, and the next update's read finds the object.
+    private func cacheWritten(_ object: JSONObject, stored: [UInt8], key: String, revision: Int64) {
+        let cacheKey = ObjectCache.Key(storageKey: key, revision: revision)
+        if let served = StoredObject.servedJSON(stored, revision: revision) {
+            cache.insert(cacheKey, object: object, encoded: served)
+        } else {
+            cache.insert(cacheKey, object: object)
         }
     }
 
