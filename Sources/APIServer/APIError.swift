@@ -33,7 +33,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     static func invalid(_ resource: ResourceDefinition, name: String, errors: [FieldError]) -> APIError {
         let summary = errors.map(\.summary).joined(separator: ", ")
         let causes = errors.map { StatusCause(reason: $0.type.rawValue, message: $0.summary, field: $0.field) }
-        let message = "\(resource.kind) \"\(name)\" is invalid: " + (errors.count == 1 ? summary : "[\(summary)]")
+        // Upstream names the kind with its group (`Deployment.apps "web" is invalid`).
+        let kind = resource.group.isEmpty ? resource.kind : "\(resource.kind).\(resource.group)"
+        let message = "\(kind) \"\(name)\" is invalid: " + (errors.count == 1 ? summary : "[\(summary)]")
         return APIError(code: 422, reason: "Invalid", message: message,
                         details: StatusDetails(name: name, group: resource.group, kind: resource.kind, causes: causes))
     }
@@ -86,6 +88,7 @@ struct FieldError: Sendable, Hashable {
         case duplicate = "FieldValueDuplicate"
         case forbidden = "FieldValueForbidden"
         case tooLong = "FieldValueTooLong"
+        case tooMany = "FieldValueTooMany"
     }
 
     var type: ErrorType
@@ -100,6 +103,11 @@ struct FieldError: Sendable, Hashable {
         self.detail = detail
     }
 
+    /// Upstream's field.TooMany: the count, unquoted, and the limit.
+    static func tooMany(_ field: String, count: Int, max: Int) -> FieldError {
+        FieldError(.tooMany, field, value: String(count), "must have at most \(max) items")
+    }
+
     /// Upstream's rendering: `field: Invalid value: "v": detail`.
     var summary: String {
         switch type {
@@ -108,6 +116,7 @@ struct FieldError: Sendable, Hashable {
         case .duplicate: "\(field): Duplicate value: \"\(value ?? "")\""
         case .notSupported: "\(field): Unsupported value: \"\(value ?? "")\"" + (detail.isEmpty ? "" : ": \(detail)")
         case .tooLong: "\(field): Too long: \(detail)"
+        case .tooMany: "\(field): Too many: \(value ?? ""): \(detail)"
         case .invalid: "\(field): Invalid value: \"\(value ?? "")\"" + (detail.isEmpty ? "" : ": \(detail)")
         }
     }

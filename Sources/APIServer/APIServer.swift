@@ -23,6 +23,9 @@ public struct APIServerConfiguration: Sendable {
     public var watch = WatchSettings()
     /// Larger request bodies get 413 RequestEntityTooLarge (upstream's limit is 3 MiB).
     public var maxBodyBytes: Int = 3 << 20
+    /// How often ClusterIP and NodePort allocations are repaired after startup (upstream's
+    /// IPRepairInterval, 3 minutes); a leaked key is freed on the third pass that finds it.
+    public var allocationRepairInterval: Duration = .seconds(180)
     /// More DNS names and IPs for the serving certificate.
     public var extraSANs: [String] = []
 
@@ -96,9 +99,16 @@ public final class APIServer: Sendable {
         ])
         try await Self.createIfMissing(storage, Services.definition, namespace: "default", body: service)
         try await ServiceAccountAdmission.bootstrapDefaultAccounts(namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"], storage: storage)
-        let freed = try await allocator.repair()
-        if freed > 0 { logger.info("freed service allocations no service holds", metadata: ["count": "\(freed)"]) }
+        try await repairAllocations()
         readiness.value.store(true, ordering: .relaxed)
+    }
+
+    /// One pass of the ClusterIP and NodePort repair (``ServiceAllocator/repair()``), logged as
+    /// upstream's repair controller logs it.
+    func repairAllocations() async throws {
+        let result = try await allocator.repair()
+        for key in result.flagged { logger.info("service allocation may have leaked: flagging for later clean up", metadata: ["key": "\(key)"]) }
+        for key in result.freed { logger.warning("service allocation appears to have leaked: cleaning up", metadata: ["key": "\(key)"]) }
     }
 
     private static func createIfMissing(_ storage: RESTStorage, _ resource: ResourceDefinition, namespace: String?, body: JSONValue) async throws(APIError) {
@@ -159,6 +169,14 @@ public final class APIServer: Sendable {
                         ports.state.withLock { $0.insecure = port }
                         reportIfComplete()
                     }
+                }
+            }
+            let repairInterval = configuration.allocationRepairInterval
+            group.addTask { [self] in
+                // Repair passes after bootstrap's first; each lets a leaked key age one pass.
+                while true {
+                    try await Task.sleep(for: repairInterval)
+                    do { try await repairAllocations() } catch { logger.warning("service allocation repair failed", metadata: ["error": "\(error)"]) }
                 }
             }
             try await group.next()

@@ -1,5 +1,6 @@
 import KubeAPI
 import Store
+import Synchronization
 
 /// Allocates Service ClusterIPs from the service CIDR and NodePorts from their range. Each
 /// allocation is one store key (/registry/ranges/serviceips/<ip>,
@@ -12,6 +13,13 @@ struct ServiceAllocator: Sendable {
     let network: UInt32
     let prefixLength: Int
     let nodePorts: ClosedRange<Int>
+    /// Keys each repair pass found held by no service, with the passes that found them so.
+    private let leaks = LeakCounts()
+
+    /// Repair passes that must find a key unheld, one after another, before it is freed
+    /// (upstream's numRepairsBeforeLeakCleanup): another API server may have taken it and not
+    /// yet written its service.
+    static let repairPassesBeforeLeakCleanup = 3
 
     static let ipPrefix = "/registry/ranges/serviceips/"
     static let portPrefix = "/registry/ranges/servicenodeports/"
@@ -190,10 +198,24 @@ struct ServiceAllocator: Sendable {
         await release(keys)
     }
 
-    /// Frees allocation keys whose owning service no longer exists or no longer holds them
-    /// (a crash between allocating and writing the service leaves such keys). Run at startup.
-    func repair() async throws(StoreError) -> Int {
-        var freed = 0
+    /// What one repair pass did.
+    struct RepairResult: Sendable, Equatable {
+        /// Keys deleted: found unheld on this pass and the passes before it.
+        var freed: [String] = []
+        /// Keys found unheld that are kept until later passes find them unheld too.
+        var flagged: [String] = []
+    }
+
+    /// One repair pass, as upstream's repair controller: an allocation key whose owning service
+    /// no longer exists or no longer holds it (a crash between allocating and writing the
+    /// service leaves such keys) is freed once ``repairPassesBeforeLeakCleanup`` passes in a row
+    /// found it so; a key held again starts over. Run at startup and every repair interval (a
+    /// single pass never frees, so a server starting beside another does not free an address
+    /// the other has just taken). Safe to run concurrently with allocation: a key is deleted
+    /// only at the revision the pass read.
+    func repair() async throws(StoreError) -> RepairResult {
+        var result = RepairResult()
+        var unheld: Set<String> = []
         for prefix in [Self.ipPrefix, Self.portPrefix] {
             for kv in try await store.range(.prefix(prefix)).kvs {
                 let owner = String(decoding: kv.value, as: UTF8.self).split(separator: "/", maxSplits: 1).map(String.init)
@@ -208,9 +230,27 @@ struct ServiceAllocator: Sendable {
                         held = ports.contains { String($0) == value }
                     }
                 }
-                if !held, (try? await store.delete(kv.key, expectedModRevision: kv.modRevision)) != nil { freed += 1 }
+                guard !held else { continue }
+                unheld.insert(kv.key)
+                let passes = leaks.counts.withLock { counts in
+                    counts[kv.key, default: 0] += 1
+                    return counts[kv.key]!
+                }
+                if passes < Self.repairPassesBeforeLeakCleanup {
+                    result.flagged.append(kv.key)
+                } else if (try? await store.delete(kv.key, expectedModRevision: kv.modRevision)) != nil {
+                    result.freed.append(kv.key)
+                }
             }
         }
-        return freed
+        // Keys held again, freed, or gone start over.
+        let freed = Set(result.freed)
+        leaks.counts.withLock { counts in counts = counts.filter { unheld.contains($0.key) && !freed.contains($0.key) } }
+        return result
     }
+}
+
+/// The repair passes' leak counts, shared by the copies of one allocator.
+private final class LeakCounts: Sendable {
+    let counts = Mutex<[String: Int]>([:])
 }
