@@ -5,7 +5,8 @@
 // server's admin kubeconfig, and a fleet of hollow kubelets: each registers a Node (capacity,
 // allocatable, Ready condition, podCIDR) and its Lease in kube-node-lease, renews the Lease
 // every 10 s, and marks the pods bound to it Running through the status subresource (a fake
-// runtime: no containerd, no network). The fleet shares one pod watch and one client instead of
+// runtime: no containerd, no network; a failed status write is tried again after a backoff, as
+// the kubelet's status manager does). The fleet shares one pod watch and one client instead of
 // one watch per node, so that 5,000 hollow kubelets stay cheap on two cores.
 //
 // As scheduler_perf's SchedulingBasic: `--init-pods` pods (default 1,000) are created and
@@ -18,6 +19,7 @@
 //
 //   swift run -c release hollow-bench [--quick] [--nodes 1000,5000] [--pods 3000] [--init-pods 1000]
 //       [--binding-concurrency 16] [--store memory|embedded]
+//   swift run -c release hollow-bench --decode 2000     # the clients' typed decoding alone
 import APIServer
 import Controllers
 import Foundation
@@ -43,6 +45,8 @@ struct Options {
     /// The scheduler's binding cycles in flight at once (1: each binding awaited before the
     /// next scheduling cycle, as before asynchronous binding).
     var bindingConcurrency = 16
+    /// `--decode N`: time the clients' typed decoding alone, N decodes per object, instead.
+    var decodeIterations: Int?
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -65,6 +69,9 @@ struct Options {
             case "--binding-concurrency":
                 guard let value = rest.popFirst(), let n = Int(value), n > 0 else { throw BenchError(description: "--binding-concurrency needs a positive integer") }
                 bindingConcurrency = n
+            case "--decode":
+                guard let value = rest.popFirst(), let n = Int(value), n > 0 else { throw BenchError(description: "--decode needs a positive number of decodes") }
+                decodeIterations = n
             case "--store":
                 switch rest.popFirst() {
                 case "memory": inMemory = true
@@ -72,7 +79,7 @@ struct Options {
                 case let other: throw BenchError(description: "--store \(other ?? ""): expected memory or embedded")
                 }
             default:
-                throw BenchError(description: "unknown argument \(flag); usage: hollow-bench [--quick] [--nodes 1000,5000] [--pods N] [--init-pods N] [--binding-concurrency N] [--store memory|embedded]")
+                throw BenchError(description: "unknown argument \(flag); usage: hollow-bench [--quick] [--nodes 1000,5000] [--pods N] [--init-pods N] [--binding-concurrency N] [--store memory|embedded] [--decode N]")
             }
         }
     }
@@ -185,6 +192,10 @@ actor Hollow {
     private var podsOnNode: [String: Int] = [:]
     private var starter: WorkQueue<Pod>!
     private var renewer: WorkQueue<String>!
+    private var statusWriter: WorkQueue<StatusWrite>!
+    /// Status writes that failed and were tried again.
+    private(set) var statusRetries = 0
+    /// Status writes given up (the pod is gone).
     private(set) var statusFailures = 0
     private(set) var renewals = 0
     private(set) var renewFailures = 0
@@ -197,6 +208,7 @@ actor Hollow {
 
     func setUp() {
         starter = WorkQueue(width: 8) { pod in await self.start(pod) }
+        statusWriter = WorkQueue(width: 8) { write in await self.writeStatus(write) }
         renewer = WorkQueue(width: 4) { name in await self.renew(name) }
     }
 
@@ -338,8 +350,13 @@ actor Hollow {
         guard let node = pod.spec.nodeName, let i = Int(node.dropFirst("hollow-".count)) else { return }
         let k = podsOnNode[node, default: 0]
         podsOnNode[node] = k + 1
+        let patch = Self.runningStatus(pod, node: i, podIP: "10.\(128 + (i >> 8)).\(i & 255).\(2 + k % 250)")
+        await writeStatus(StatusWrite(namespace: pod.metadata.namespace ?? "", name: pod.metadata.name ?? "", patch: patch, attempt: 0))
+    }
+
+    /// The merge patch that marks `pod`, started on node `i`, Running.
+    static func runningStatus(_ pod: Pod, node i: Int, podIP: String) -> JSONValue {
         let now = Self.time(Date())
-        let podIP = "10.\(128 + (i >> 8)).\(i & 255).\(2 + k % 250)"
         let containers: [JSONValue] = pod.spec.containers.map { c in
             .object(["name": .string(c.name), "image": .string(c.image ?? ""), "imageID": .string(""), "ready": .bool(true), "started": .bool(true),
                      "restartCount": .number(0), "containerID": .string("hollow://\(pod.metadata.uid ?? "")/\(c.name)"),
@@ -348,15 +365,53 @@ actor Hollow {
         let conditions: [JSONValue] = ["PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready", "PodScheduled"].map {
             .object(["type": .string($0), "status": .string("True"), "lastTransitionTime": .string(now)])
         }
-        let patch: JSONValue = .object(["status": .object([
+        return .object(["status": .object([
             "phase": .string("Running"), "hostIP": .string(Self.nodeIP(i)), "hostIPs": .array([.object(["ip": .string(Self.nodeIP(i))])]),
             "podIP": .string(podIP), "podIPs": .array([.object(["ip": .string(podIP)])]), "startTime": .string(now), "qosClass": .string("Burstable"),
             "conditions": .array(conditions), "containerStatuses": .array(containers),
         ])])
+    }
+
+    /// One status write of the fake runtime, and how many times it failed before.
+    struct StatusWrite: Sendable {
+        var namespace: String
+        var name: String
+        var patch: JSONValue
+        var attempt: Int
+    }
+
+    /// The first retry's delay, doubled per failure up to `maximumStatusBackoff`.
+    static let initialStatusBackoff: Duration = .milliseconds(200)
+    /// The kubelet's status manager retries a status it could not write at its next sync, at
+    /// most 10 s later (syncPeriod); this is the longest wait between tries.
+    static let maximumStatusBackoff: Duration = .seconds(10)
+
+    static func statusBackoff(afterFailures failures: Int) -> Duration {
+        var delay = initialStatusBackoff
+        for _ in 1..<max(failures, 1) where delay < maximumStatusBackoff { delay *= 2 }
+        return min(delay, maximumStatusBackoff)
+    }
+
+    /// Writes the status; a failed write (a timeout under load, a 5xx) is tried again after a
+    /// backoff, as the kubelet's status manager keeps an unwritten status and syncs it again.
+    /// A pod that is gone (404) is given up.
+    private func writeStatus(_ write: StatusWrite) async {
         do {
-            let _: Pod = try await client.mergePatch(Pod.self, namespace: pod.metadata.namespace, name: pod.metadata.name ?? "", patch, subresource: "status")
+            let _: Pod = try await client.mergePatch(Pod.self, namespace: write.namespace, name: write.name, write.patch, subresource: "status")
         } catch {
-            statusFailures += 1
+            if error.isNotFound {
+                statusFailures += 1
+                return
+            }
+            statusRetries += 1
+            var next = write
+            next.attempt += 1
+            let delay = Self.statusBackoff(afterFailures: next.attempt)
+            Task {
+                try? await Task.sleep(for: delay)
+                if Task.isCancelled { return }
+                await self.statusWriter.submit(next)
+            }
         }
     }
 }
@@ -401,6 +456,8 @@ struct Row {
     /// scheduler_perf's SchedulingThroughput: the bound-pod count sampled every second.
     var throughput: ThroughputSamples
     var renewals: Int
+    /// Status writes that failed and were tried again (not failures: they are retried).
+    var statusRetries: Int
     var failures: String
 }
 
@@ -501,7 +558,8 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     let times = recorder.times.withLock { $0 }
     sampler.cancel()
     let throughput = await sampler.value
-    let renewals = await hollow.renewals, renewFailures = await hollow.renewFailures, statusFailures = await hollow.statusFailures
+    let renewals = await hollow.renewals, renewFailures = await hollow.renewFailures
+    let statusFailures = await hollow.statusFailures, statusRetries = await hollow.statusRetries
     for t in tasks { t.cancel() }
     serving.cancel()
     _ = try? await serving.value
@@ -515,7 +573,7 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     if !times.createFailures.isEmpty { failures.append("\(times.createFailures.count) creates failed (\(times.createFailures[0]))") }
     if times.boundCount < pods { failures.append("\(pods - times.boundCount) pods not bound") }
     if times.runningCount < pods { failures.append("\(pods - times.runningCount) pods not Running") }
-    if statusFailures > 0 { failures.append("\(statusFailures) status writes failed") }
+    if statusFailures > 0 { failures.append("\(statusFailures) status writes failed (pod gone)") }
     if renewFailures > 0 { failures.append("\(renewFailures) lease renewals failed") }
     let lastCreated = times.created.compactMap { $0 }.max() ?? first
     let lastBound = times.bound.compactMap { $0 }.max() ?? first
@@ -525,8 +583,80 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
                createdPerSecond: Double(times.created.count { $0 != nil }) / seconds(lastCreated - first),
                boundPerSecond: Double(times.boundCount) / seconds(lastBound - first),
                runningPerSecond: Double(times.runningCount) / seconds(lastRunning - first),
-               p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), throughput: throughput, renewals: renewals,
+               p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), throughput: throughput, renewals: renewals, statusRetries: statusRetries,
                failures: failures.isEmpty ? "none" : failures.joined(separator: "; "))
+}
+
+/// A watch event line as a client decodes it: the tree path parses the line and decodes the
+/// object from the tree; the direct path decodes the object from the bytes.
+struct PodEventLine: Decodable {
+    var type: String
+    var object: Pod
+}
+
+/// `--decode N`: the clients' typed decoding alone, on the bytes the API server returns for
+/// what hollow-bench does to a pod (created, bound, marked Running) and to a node: per object,
+/// the JSONValue tree path (`JSONValue.parse` then `decode`, the client before the direct
+/// decoder) against `JSONValue.decode(_:fromJSON:omitting:)`, N decodes each, median of 5.
+func decodeBench(iterations: Int) async throws {
+    let directory = NSTemporaryDirectory() + "nk-hollow-bench-\(ProcessInfo.processInfo.processIdentifier)-decode"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let store = LocalStore.inMemory()
+    var configuration = APIServerConfiguration(dataDirectory: directory)
+    configuration.bindAddress = "127.0.0.1"
+    configuration.securePort = 0
+    let server = try APIServer(store: store, configuration: configuration)
+    try await server.bootstrap()
+    let (listening, continuation) = AsyncStream<APIServerEndpoints>.makeStream()
+    let serving = Task { try await server.run { continuation.yield($0); continuation.finish() } }
+    var ports = listening.makeAsyncIterator()
+    guard await ports.next() != nil else { throw BenchError(description: "the API server did not start") }
+    let client = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
+    _ = try await client.create(Namespace(metadata: ObjectMeta(name: Hollow.namespace)))
+    _ = try await client.create(ServiceAccount(metadata: ObjectMeta(name: "default", namespace: Hollow.namespace)))
+    _ = try await client.create(Hollow.node(0, name: "hollow-0"))
+    let pod = try await client.create(basicPod(0))
+    try await client.create(binding: Binding(podNamespace: Hollow.namespace, podName: "pod-0", node: "hollow-0", podUID: pod.metadata.uid), options: WriteOptions())
+    let bound = try await client.get(Pod.self, namespace: Hollow.namespace, name: "pod-0")
+    let _: Pod = try await client.mergePatch(Pod.self, namespace: Hollow.namespace, name: "pod-0", Hollow.runningStatus(bound, node: 0, podIP: "10.128.0.2"), subresource: "status")
+    let podBytes = try await client.getRaw("/api/v1/namespaces/\(Hollow.namespace)/pods/pod-0")
+    let nodeBytes = try await client.getRaw("/api/v1/nodes/hollow-0")
+    await client.shutdown()
+    serving.cancel()
+    _ = try? await serving.value
+    await store.close()
+
+    let eventBytes = Array(#"{"object":"#.utf8) + podBytes + Array(#","type":"MODIFIED"}"#.utf8)
+    let managedFields = JSONOmissions([["object", "metadata", "managedFields"]])
+    typealias Case = (name: String, bytes: [UInt8], tree: ([UInt8]) throws -> Void, direct: ([UInt8]) throws -> Void)
+    let cases: [Case] = [
+        ("Pod (created, bound, Running)", podBytes,
+         { _ = try JSONValue.parse($0).decode(Pod.self) }, { _ = try JSONValue.decode(Pod.self, fromJSON: $0) }),
+        ("Node (hollow)", nodeBytes,
+         { _ = try JSONValue.parse($0).decode(Node.self) }, { _ = try JSONValue.decode(Node.self, fromJSON: $0) }),
+        ("watch event of that Pod", eventBytes,
+         { _ = try JSONValue.parse($0)["object"]?.decode(Pod.self) }, { _ = try JSONValue.decode(PodEventLine.self, fromJSON: $0) }),
+        ("the event without managedFields", eventBytes,
+         { _ = try JSONValue.parse($0, omitting: managedFields)["object"]?.decode(Pod.self) }, { _ = try JSONValue.decode(PodEventLine.self, fromJSON: $0, omitting: managedFields) }),
+    ]
+    func time(_ body: ([UInt8]) throws -> Void, _ bytes: [UInt8]) throws -> Double {
+        var rounds: [Double] = []
+        for _ in 0..<5 {
+            let start = ContinuousClock.now
+            for _ in 0..<iterations { try body(bytes) }
+            rounds.append(seconds(ContinuousClock.now - start) / Double(iterations) * 1e6)
+        }
+        return rounds.sorted()[2]
+    }
+    print("typed decoding, \(iterations) decodes per object, median of 5 rounds (load \(try String(contentsOfFile: "/proc/loadavg", encoding: .utf8).split(separator: " ").prefix(3).joined(separator: " ")))")
+    print("object                              bytes   tree µs  direct µs  speed-up")
+    for c in cases {
+        try c.tree(c.bytes)
+        try c.direct(c.bytes)
+        let tree = try time(c.tree, c.bytes), direct = try time(c.direct, c.bytes)
+        print(c.name.padding(toLength: 34, withPad: " ", startingAt: 0) + String(format: "%7d %9.1f %10.1f %8.2fx", c.bytes.count, tree, direct, tree / direct))
+    }
 }
 
 LoggingSystem.bootstrap { label in
@@ -537,19 +667,23 @@ LoggingSystem.bootstrap { label in
 
 do {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    if let iterations = options.decodeIterations {
+        try await decodeBench(iterations: iterations)
+        exit(0)
+    }
     print("hollow-bench: API server (HTTPS, \(options.inMemory ? "in-memory" : "embedded") store) + SchedulerRunner over HTTPKubeClient + hollow kubelets, one process")
     print("upstream scheduler_perf SchedulingBasic, 5000 nodes: 680-810 pods/s")
-    let widths = [8, 6, 10, 14, 12, 14, 14, 12, 9, 9, 9]
+    let widths = [8, 6, 10, 14, 12, 14, 14, 12, 9, 9, 9, 14]
     func row(_ cells: [String]) -> String {
         zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " ") + "  " + (cells.count > widths.count ? cells[widths.count] : "")
     }
-    print(row(["nodes", "pods", "register s", "created pods/s", "bound pods/s", "running pods/s", "upstream avg/s", "upstream p50", "p50 ms", "p99 ms", "renewals", "failures"]))
+    print(row(["nodes", "pods", "register s", "created pods/s", "bound pods/s", "running pods/s", "upstream avg/s", "upstream p50", "p50 ms", "p99 ms", "renewals", "status retries", "failures"]))
     var failed = false
     for nodes in options.nodeCounts {
         let r = try await measure(nodes: nodes, pods: options.pods, options: options)
         print(row(["\(r.nodes)", "\(r.pods)", String(format: "%.1f", r.registerSeconds), String(format: "%.0f", r.createdPerSecond), String(format: "%.0f", r.boundPerSecond), String(format: "%.0f", r.runningPerSecond),
                    String(format: "%.0f", r.throughput.average), String(format: "%.0f", r.throughput.percentile(50)),
-                   String(format: "%.1f", r.p50), String(format: "%.1f", r.p99), "\(r.renewals)", r.failures]))
+                   String(format: "%.1f", r.p50), String(format: "%.1f", r.p99), "\(r.renewals)", "\(r.statusRetries)", r.failures]))
         if r.failures != "none" { failed = true }
     }
     exit(failed ? 1 : 0)
