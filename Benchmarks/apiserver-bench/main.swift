@@ -269,9 +269,17 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
     }
     let renewals = nodes * 3
     result = try await clients.run(renewals) { client, i in
-        var lease = try await client.get(Lease.self, namespace: "kube-node-lease", name: "node-\(i % nodes)")
-        lease.spec?.renewTime = microTime(Date())
-        _ = try await client.update(lease)
+        // Two clients may renew one Lease at once: the loser reads it again, as a kubelet does.
+        while true {
+            var lease = try await client.get(Lease.self, namespace: "kube-node-lease", name: "node-\(i % nodes)")
+            lease.spec?.renewTime = microTime(Date())
+            do {
+                _ = try await client.update(lease)
+                return
+            } catch let error as KubeClientError where error.isConflict {
+                continue
+            }
+        }
     }
     report(Row(store: storeName, operation: "get + update lease", clients: c, count: renewals, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
     result = try await clients.run(renewals) { client, i in

@@ -19,11 +19,46 @@ struct APIRequest: Sendable {
     init(method: HTTPMethod, uri: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [], user: UserInfo? = nil) {
         self.method = method
         self.uri = uri
-        let components = URLComponents(string: uri)
-        path = components?.percentEncodedPath.removingPercentEncoding ?? uri
+        (path, query) = RequestTarget.parse(uri) ?? RequestTarget.parseWithURLComponents(uri)
+        self.headers = headers
+        self.body = body
+        self.user = user
+    }
+
+    var accept: String { headers.first(name: "Accept") ?? "" }
+    var contentType: String { headers.first(name: "Content-Type") ?? "" }
+}
+
+/// The path and query of a request target (origin form: `/path?query`), percent-decoded.
+enum RequestTarget {
+    /// The plain case without Foundation: every byte a URI may hold unescaped, valid percent
+    /// escapes, UTF-8 after decoding. Nil otherwise (the caller falls back to URLComponents,
+    /// whose rules it then keeps). Query parameters are form-decoded as Go's url.ParseQuery
+    /// ("+" is a space: the Python client sends `labelSelector=app+in+%28a%2Cb%29`); the first
+    /// of a repeated name wins.
+    static func parse(_ uri: String) -> (path: String, query: [String: String])? {
+        let bytes = Array(uri.utf8)
+        guard bytes.first == UInt8(ascii: "/"), bytes.allSatisfy({ allowed[Int($0)] }) else { return nil }
+        let mark = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
+        guard let path = decode(bytes[..<mark], plusIsSpace: false) else { return nil }
         var query: [String: String] = [:]
-        // Form decoding, as Go's url.ParseQuery: "+" is a space (the Python client sends
-        // `labelSelector=app+in+%28a%2Cb%29`), then percent escapes.
+        if mark < bytes.count {
+            for item in bytes[(mark + 1)...].split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: false) {
+                let equals = item.firstIndex(of: UInt8(ascii: "=")) ?? item.endIndex
+                guard let name = decode(item[..<equals], plusIsSpace: true),
+                      let value = decode(equals < item.endIndex ? item[(equals + 1)...] : [], plusIsSpace: true) else { return nil }
+                if query[name] == nil { query[name] = value }
+            }
+        }
+        return (path, query)
+    }
+
+    /// The former parser over URLComponents, for targets `parse` declines: an unparsable
+    /// target is routed by its whole text, with no query.
+    static func parseWithURLComponents(_ uri: String) -> (path: String, query: [String: String]) {
+        let components = URLComponents(string: uri)
+        let path = components?.percentEncodedPath.removingPercentEncoding ?? uri
+        var query: [String: String] = [:]
         func decode(_ text: String) -> String {
             let spaced = text.replacingOccurrences(of: "+", with: " ")
             return spaced.removingPercentEncoding ?? spaced
@@ -32,14 +67,48 @@ struct APIRequest: Sendable {
             let name = decode(item.name)
             if query[name] == nil { query[name] = decode(item.value ?? "") }
         }
-        self.query = query
-        self.headers = headers
-        self.body = body
-        self.user = user
+        return (path, query)
     }
 
-    var accept: String { headers.first(name: "Accept") ?? "" }
-    var contentType: String { headers.first(name: "Content-Type") ?? "" }
+    /// Bytes a request target may hold as they are (RFC 3986 unreserved, sub-delims, ":",
+    /// "@", "/", "?" and "%"; a fragment's "#" is left to URLComponents).
+    private static let allowed: [Bool] = (0..<256).map { byte in
+        guard byte < 128 else { return false }
+        let c = Character(Unicode.Scalar(UInt8(byte)))
+        return c.isLetter || c.isNumber || "-._~!$&'()*+,;=:@/?%".contains(c)
+    }
+
+    /// Percent-decodes `text` (and "+" as a space when `plusIsSpace`); nil for a malformed
+    /// escape or a result that is not UTF-8, as removingPercentEncoding.
+    private static func decode(_ text: ArraySlice<UInt8>, plusIsSpace: Bool) -> String? {
+        if !text.contains(UInt8(ascii: "%")) && !(plusIsSpace && text.contains(UInt8(ascii: "+"))) {
+            return String(decoding: text, as: UTF8.self)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count)
+        var i = text.startIndex
+        while i < text.endIndex {
+            let byte = text[i]
+            if byte == UInt8(ascii: "%") {
+                guard i + 2 < text.endIndex, let high = hexValue(text[i + 1]), let low = hexValue(text[i + 2]) else { return nil }
+                out.append(high << 4 | low)
+                i += 3
+            } else {
+                out.append(plusIsSpace && byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
+                i += 1
+            }
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
 }
 
 /// Who made a request.
@@ -91,6 +160,8 @@ extension APIResponse {
     /// re-encoded, errors (Status) included; tables, discovery documents, streams and anything
     /// that does not encode stay as they are.
     func negotiatingProtobuf(accept: String) -> APIResponse {
+        // Nearly every client accepts JSON: skip the parsing unless protobuf is named at all.
+        guard accept.contains("protobuf") else { return self }
         let types = accept.split(separator: ",").map { $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "" }
         guard !types.isEmpty, types.allSatisfy({ $0 == ProtobufCodec.mediaType }),
               contentType == "application/json", case .bytes(let bytes) = body,
