@@ -7,10 +7,12 @@ import CNodekitShim
 /// input and the child's consuming it overlap (a generated `iptables-restore` file is parsed
 /// while later parts are still being generated). stdout and stderr are captured.
 ///
-/// stdin is one end of a Unix stream socket pair (a child reads it as it reads a pipe): writes
-/// use `MSG_NOSIGNAL`, so a child that exits without reading gives EPIPE rather than a SIGPIPE
-/// that would kill this process. Every write also drains stdout and stderr, so a child that
-/// writes a lot before it reads (or instead of reading) cannot deadlock with the writer.
+/// stdin is a pipe of 1 MiB (Linux's default limit for an unprivileged resize; 64 KiB if the
+/// resize fails), so the writer rarely waits for the reader. Writes block SIGPIPE in the
+/// writing thread and take back one they raised, so a child that exits without reading gives
+/// EPIPE instead of killing this process. Every write also drains stdout and stderr, so a
+/// child that writes a lot before it reads (or instead of reading) cannot deadlock with the
+/// writer.
 ///
 /// Use from one thread: ``write(_:)`` any number of times, then ``finish()`` once. A process
 /// dropped without ``finish()`` is killed (SIGKILL) and reaped. Like ``ChildProcess``, the
@@ -24,6 +26,8 @@ public final class StreamingChildProcess {
     private var stdout: [UInt8] = []
     private var stderr: [UInt8] = []
     private var finished = false
+    /// F_SETPIPE_SZ from linux/fcntl.h (Glibc's module does not export it).
+    private static let setPipeSize: Int32 = 1031
     /// Bytes of input the child did not take because it had closed its stdin.
     public private(set) var unreadInputBytes = 0
     /// The first failure of the parent's side of stdin other than EPIPE; ``finish()`` throws it.
@@ -34,33 +38,40 @@ public final class StreamingChildProcess {
     /// environment, `KEY=VALUE`).
     public init(_ path: String, arguments: [String], environment: [String]) throws(SystemError) {
         self.path = path
-        var sockets: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
-        try check("socketpair", path) { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sockets) }
+        var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
+        try check("pipe2", path) { nk_pipe_cloexec(&inPipe) }
         do {
             try check("pipe2", path) { nk_pipe_cloexec(&outPipe) }
         } catch {
-            close(sockets[0]); close(sockets[1])
+            close(inPipe[0]); close(inPipe[1])
             throw error
         }
         do {
             try check("pipe2", path) { nk_pipe_cloexec(&errPipe) }
         } catch {
-            for fd in sockets + outPipe { close(fd) }
+            for fd in inPipe + outPipe { close(fd) }
             throw error
         }
         var pid: pid_t = 0
         let rc = ChildProcess.withCStrings(arguments) { argv in
             ChildProcess.withCStrings(environment) { envp in
-                nk_spawn(&pid, path, argv, envp, sockets[1], outPipe[1], errPipe[1])
+                nk_spawn(&pid, path, argv, envp, inPipe[0], outPipe[1], errPipe[1])
             }
         }
-        close(sockets[1]); close(outPipe[1]); close(errPipe[1])
+        close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
         if rc != 0 {
-            close(sockets[0]); close(outPipe[0]); close(errPipe[0])
+            close(inPipe[1]); close(outPipe[0]); close(errPipe[0])
             throw SystemError(call: "posix_spawn", errno: rc, subject: path)
         }
+        // A larger pipe means fewer round trips between writer and reader; the default
+        // 64 KiB is kept if the kernel refuses. Non-blocking on our end only (the child's read
+        // end is its own file description): a full pipe must not block us while the child
+        // blocks on a full stderr pipe.
+        _ = fcntl(inPipe[1], Self.setPipeSize, Int32(1 << 20))
+        let flags = fcntl(inPipe[1], F_GETFL)
+        _ = fcntl(inPipe[1], F_SETFL, flags | O_NONBLOCK)
         self.pid = pid
-        input = sockets[0]
+        input = inPipe[1]
         stdoutFD = outPipe[0]
         stderrFD = errPipe[0]
     }
@@ -79,15 +90,18 @@ public final class StreamingChildProcess {
     /// ``unreadInputBytes`` and dropped: the child's exit status from ``finish()`` tells what
     /// happened. A failure of the parent's side is kept and thrown by ``finish()``.
     public func write(_ bytes: UnsafeRawBufferPointer) {
+        var pipeSignal = sigset_t(), previous = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         var offset = 0
         while offset < bytes.count {
             guard input >= 0, inputError == nil else {
                 unreadInputBytes += bytes.count - offset
                 return
             }
-            // MSG_DONTWAIT: a full socket must not block us while the child blocks on a full
-            // stderr pipe; poll below waits for either.
-            let n = send(input, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+            let n = Glibc.write(input, bytes.baseAddress! + offset, bytes.count - offset)
             if n > 0 {
                 offset += n
                 continue
@@ -98,10 +112,17 @@ public final class StreamingChildProcess {
                 continue
             case EAGAIN:
                 do { try waitForInputSpace() } catch { inputError = error }
-            case EPIPE, ECONNRESET:
+            case EPIPE:
+                // The write raised SIGPIPE for this thread, where it is blocked: take it, so
+                // it is not delivered when the mask is restored. (Nothing is pending when the
+                // process ignores SIGPIPE; the zero timeout returns at once.)
+                if sigismember(&previous, SIGPIPE) == 0 {
+                    var now = timespec(tv_sec: 0, tv_nsec: 0)
+                    _ = sigtimedwait(&pipeSignal, nil, &now)
+                }
                 closeInput()
             default:
-                inputError = SystemError(call: "send", errno: err, subject: path)
+                inputError = SystemError(call: "write", errno: err, subject: path)
             }
         }
     }
@@ -112,7 +133,7 @@ public final class StreamingChildProcess {
     }
 
     /// Closes the child's stdin, reads the rest of its output and waits for it to exit. Throws
-    /// only for failures of this process's side (a failed poll, read or send), never for the
+    /// only for failures of this process's side (a failed poll, read or write), never for the
     /// child's own exit status, which is in the result.
     public func finish() throws(SystemError) -> ChildProcess.Output {
         precondition(!finished, "StreamingChildProcess.finish() called twice")
@@ -142,8 +163,8 @@ public final class StreamingChildProcess {
         }
     }
 
-    /// One poll over stdout, stderr and, when given, the stdin socket for writing; reads what
-    /// is ready. Returns whether `extra` became writable (or failed: the next send says how).
+    /// One poll over stdout, stderr and, when given, the stdin pipe for writing; reads what
+    /// is ready. Returns whether `extra` became writable (or failed: the next write says how).
     @discardableResult
     private func pollOutput(extra: Int32?) throws(SystemError) -> Bool {
         var fds: [pollfd] = []
