@@ -410,7 +410,7 @@ public final class IPVSProxier: ProxyBackend {
         let outFilter = Set(next.values.flatMap(\.outFilterRules)).sorted()
         if let iptables {
             try iptables.restore(natRules() + filterRules(outFilter: outFilter))
-            for j in Self.jumps { try iptables.ensureRule(table: j.table, chain: j.chain, j.rule) }
+            try ensureJumps(iptables)
         }
         p.outFilter = outFilter
         // The other family's backend shares kube-ipvs0 and the IPVS table: leave its part alone.
@@ -447,6 +447,24 @@ public final class IPVSProxier: ProxyBackend {
         try device.unbind(bound.subtracting(users.keys).sorted())
         p.services = next
         p.addressUsers = users
+    }
+
+    /// Puts the jumps from the built-in chains in place when missing, as upstream's EnsureRule
+    /// does on every sync (inserted first, in ``jumps`` order, so the last is first). Reads both
+    /// tables with one iptables-save each and inserts what is missing with one restore, where
+    /// one check (and one insert) process per jump cost about 10 s of a 1k-Service full sync in
+    /// the VM (docs/proxy-bench-ipvs.md).
+    private func ensureJumps(_ iptables: any IPTablesInterface) throws {
+        func line(_ words: [String]) -> String { words.map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ") }
+        var missing: [String: [String]] = [:]
+        for table in ["nat", "filter"] {
+            let saved = Set(try iptables.save(table: table).split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") })
+            for j in Self.jumps where j.table == table && !saved.contains("-A \(j.chain) " + line(j.rule)) {
+                missing[table, default: []].append("-I \(j.chain) 1 " + line(j.rule))
+            }
+        }
+        guard !missing.isEmpty else { return }
+        try iptables.restore(missing.keys.sorted().map { "*\($0)\n" + missing[$0]!.map { $0 + "\n" }.joined() + "COMMIT\n" }.joined())
     }
 
     /// Plans the changes that bring the real servers of `key` from `current` (the kernel's) to
