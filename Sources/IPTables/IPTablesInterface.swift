@@ -169,9 +169,15 @@ extension IPTablesInterface {
 public enum IPTablesSave {
     /// The chain names declared (`:CHAIN POLICY [p:b]` lines), in order.
     public static func chainNames(_ saved: String) -> [String] {
-        saved.split(separator: "\n").compactMap { line in
-            line.hasPrefix(":") ? String(line.dropFirst().prefix { $0 != " " }) : nil
+        // Bytes, not Characters: a saved nat table of 10k Services is 7 MB.
+        lines(saved).compactMap { line in
+            line.first == UInt8(ascii: ":") ? String(decoding: line.dropFirst().prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self) : nil
         }
+    }
+
+    /// The lines of `saved` as UTF-8 slices (no copies).
+    public static func lines(_ saved: String) -> [Substring.UTF8View] {
+        Substring(saved).utf8.split(separator: UInt8(ascii: "\n"))
     }
 }
 

@@ -10,7 +10,7 @@ public struct BenchCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure this node: proxy modes side by side.",
-        subcommands: [ProxyBenchCommand.self, ProxyBenchWorkerCommand.self, NFTablesProfileCommand.self, ProxyBenchMergeCommand.self])
+        subcommands: [ProxyBenchCommand.self, ProxyBenchWorkerCommand.self, NFTablesProfileCommand.self, IPTablesProfileCommand.self, ProxyBenchMergeCommand.self])
 
     public init() {}
 }
