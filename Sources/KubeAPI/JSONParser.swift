@@ -418,7 +418,8 @@ struct JSONReader {
     }
 }
 
-private enum JSONWriter {
+/// Writes `JSONValue`s as compact JSON; shared by `serialized(sortedKeys:)` and `JSONStreamEncoder`.
+enum JSONWriter {
     static func write(_ value: JSONValue, into out: inout [UInt8], sortedKeys: Bool) {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)

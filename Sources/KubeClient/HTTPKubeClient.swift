@@ -182,7 +182,7 @@ enum RequestBuilder {
     }
 
     static func encode<V: Encodable>(_ value: V) throws(KubeClientError) -> [UInt8] {
-        do { return Array(try JSONEncoder().encode(value)) } catch {
+        do { return try JSONValue.encodeJSON(value) } catch {
             throw KubeClientError.encode("cannot encode \(V.self): \(error)")
         }
     }

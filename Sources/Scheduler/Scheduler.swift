@@ -69,12 +69,14 @@ public struct Scheduler: Sendable {
         while visited < nodes.count && feasible.count < want {
             let i = (start + visited) % nodes.count
             visited += 1
+            // One copy of the node (a reference count) for all filters, not one per filter.
+            let node = nodes[i]
             var failed: [String] = []
             for f in filters {
-                let s = f.filter(state, node: nodes[i])
+                let s = f.filter(state, node: node)
                 if !s.isSuccess { failed = s.reasons; break }
             }
-            if failed.isEmpty { feasible.append(i) } else { reasons[nodes[i].name] = failed }
+            if failed.isEmpty { feasible.append(i) } else { reasons[node.name] = failed }
         }
         nextStartNodeIndex = (start + visited) % nodes.count
         guard !feasible.isEmpty else { return .failure(FitError(numAllNodes: nodes.count, reasonsByNode: reasons)) }
