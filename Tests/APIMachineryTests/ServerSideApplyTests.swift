@@ -256,3 +256,96 @@ import KubeAPI
         }
     }
 }
+
+/// An ordinary write keeps the JSON of the managedFields entries it leaves alone (no decoding
+/// and encoding back), with a result identical to decoding and re-encoding every entry.
+@Suite struct RecordUpdateVerbatimTests {
+    static let schema = SchemaRegistry.builtin.schema(apiVersion: "apps/v1", kind: "Deployment")
+
+    /// Two managers: kubectl-create made the object, the autoscaler then took spec.replicas.
+    static var scaled: JSONValue {
+        let created = ServerSideApply.recordUpdate(old: nil, new: ServerSideApplyTests.deployment(labels: #"{"app":"web","tier":"fe"}"#),
+                                                   manager: "kubectl-create", schema: schema, now: ServerSideApplyTests.t1)
+        return ServerSideApply.recordUpdate(old: created, new: withoutManagedFields(edit(created, ["spec", "replicas"], .number(3))),
+                                            manager: "autoscaler", schema: schema, now: ServerSideApplyTests.t2)
+    }
+
+    static func edit(_ object: JSONValue, _ path: [String], _ value: JSONValue?) -> JSONValue {
+        guard case .object(var members) = object, let first = path.first else { return value ?? .null }
+        if path.count == 1 { members[first] = value } else { members[first] = edit(members[first] ?? .object([:]), Array(path.dropFirst()), value) }
+        return .object(members)
+    }
+
+    static func withoutManagedFields(_ object: JSONValue) -> JSONValue { edit(object, ["metadata", "managedFields"], nil) }
+
+    static func array(_ value: JSONValue?) -> [JSONValue]? {
+        if case .array(let items)? = value { return items }
+        return nil
+    }
+
+    /// The same field set written another way: each owned leaf `{}` as `{".":{}}`.
+    static func spelledOtherwise(_ fieldsV1: JSONValue) -> JSONValue {
+        guard case .object(let members) = fieldsV1 else { return fieldsV1 }
+        if members.isEmpty { return .object([".": .object([:])]) }
+        return .object(members.mapValues { spelledOtherwise($0) })
+    }
+
+    static let writes: [(name: String, manager: String, path: [String], value: JSONValue?)] = [
+        ("image: the creator's field", "kubectl-edit", ["spec", "template", "spec", "containers"], .array([.object(["name": .string("nginx"), "image": .string("nginx:2")])])),
+        ("replicas: the autoscaler's field", "hpa", ["spec", "replicas"], .number(5)),
+        ("a new label: nobody's field", "labeler", ["metadata", "labels", "x"], .string("1")),
+        ("a removed label", "kubectl-edit", ["metadata", "labels", "tier"], nil),
+        ("a status: nobody's field", "kubectl-edit", ["status"], .object(["replicas": .number(1)])),
+        ("the autoscaler again", "autoscaler", ["spec", "replicas"], .number(4)),
+    ]
+
+    @Test(arguments: writes)
+    func sameResultAsDecodingEveryEntry(_ write: (name: String, manager: String, path: [String], value: JSONValue?)) throws {
+        let old = Self.scaled
+        let new = Self.withoutManagedFields(Self.edit(old, write.path, write.value))
+        let fast = ServerSideApply.recordUpdate(old: old, new: new, manager: write.manager, schema: Self.schema, now: ServerSideApplyTests.t3)
+
+        // Entries spelled non-canonically are always decoded and encoded again.
+        let items = try #require(Self.array(old["metadata"]?["managedFields"]))
+        let respelled: [JSONValue] = items.map { item in
+            guard case .object(var m) = item else { return item }
+            m["fieldsV1"] = Self.spelledOtherwise(m["fieldsV1"] ?? .object([:]))
+            return .object(m)
+        }
+        #expect(respelled.allSatisfy { !FieldSet.isCanonicalFieldsV1($0["fieldsV1"] ?? .null) })
+        let decoded = ServerSideApply.recordUpdate(old: Self.edit(old, ["metadata", "managedFields"], .array(respelled)), new: new,
+                                                   manager: write.manager, schema: Self.schema, now: ServerSideApplyTests.t3)
+        #expect(fast == decoded, "\(write.name)")
+        #expect(ServerSideApply.withManagedFields(fast, ServerSideApply.decodedManagedFields(of: fast)) == fast, "\(write.name): canonical")
+    }
+
+    @Test func untouchedEntriesKeepTheirJSON() throws {
+        let old = Self.scaled
+        let autoscaler = try #require(Self.array(old["metadata"]?["managedFields"])?.first { $0["manager"] == JSONValue.string("autoscaler") })
+        // Entries this server writes are canonical, so a write that leaves them alone keeps them as read.
+        for item in Self.array(old["metadata"]?["managedFields"]) ?? [] {
+            #expect(ManagedFieldsEntry(header: item) != nil)
+            #expect(FieldSet.isCanonicalFieldsV1(item["fieldsV1"] ?? .null))
+        }
+        let new = Self.withoutManagedFields(Self.edit(old, ["metadata", "labels", "tier"], nil))
+        let recorded = ServerSideApply.recordUpdate(old: old, new: new, manager: "kubectl-edit", schema: Self.schema, now: ServerSideApplyTests.t3)
+        let after = try #require(Self.array(recorded["metadata"]?["managedFields"]))
+        #expect(after.contains(autoscaler))
+        let creator = try #require(ServerSideApply.decodedManagedFields(of: recorded).first { $0.manager == "kubectl-create" })
+        #expect(!creator.fields.contains(["f:metadata", "f:labels", "f:tier"]))
+        #expect(creator.fields.contains(["f:metadata", "f:labels", "f:app"]))
+    }
+
+    @Test func fieldsV1TreesAreReadInPlace() throws {
+        let sample = try JSONValue.parse(Array(FieldSetTests.sample.utf8))
+        #expect(FieldSet.isCanonicalFieldsV1(sample))
+        let set = try FieldSet(fieldsV1: sample)
+        for path in set.paths { #expect(FieldSet.fieldsV1(sample, owns: path)) }
+        #expect(!FieldSet.fieldsV1(sample, owns: ["f:metadata"]))
+        #expect(!FieldSet.fieldsV1(sample, owns: ["f:spec", "f:containers"]))
+        #expect(!FieldSet.fieldsV1(sample, owns: ["f:spec", "f:nothing"]))
+        for text in [#"{}"#, #"{".":{}}"#, #"{"f:a":{".":{}}}"#, #"{"x:a":{}}"#, #"{"f:a":1}"#, #"{"f:a":{".":{"f:b":{}},"f:c":{}}}"#] {
+            #expect(!FieldSet.isCanonicalFieldsV1(try JSONValue.parse(Array(text.utf8))), "\(text)")
+        }
+    }
+}

@@ -72,6 +72,40 @@ public struct FieldSet: Sendable, Hashable {
         return root.encode()
     }
 
+    /// Whether `fieldsV1` is exactly what ``fieldsV1`` writes for the set it decodes to, and
+    /// that set is not empty: valid path elements, `{}` for every owned leaf, `".": {}` only
+    /// beside children, no empty intermediate node.
+    static func isCanonicalFieldsV1(_ fieldsV1: JSONValue) -> Bool {
+        guard case .object(let members) = fieldsV1, !members.isEmpty, members["."] == nil else { return false }
+        return isCanonicalNode(members)
+    }
+
+    private static func isCanonicalNode(_ members: [String: JSONValue]) -> Bool {
+        for (key, child) in members {
+            guard case .object(let inner) = child else { return false }
+            if key == "." {
+                guard inner.isEmpty, members.count > 1 else { return false }
+                continue
+            }
+            guard key.utf8.count >= 2, ["f:", "k:", "v:", "i:"].contains(key.prefix(2)) else { return false }
+            if !inner.isEmpty && !isCanonicalNode(inner) { return false }
+        }
+        return true
+    }
+
+    /// Whether the set `fieldsV1` encodes holds `path`, read from the FieldsV1 tree without
+    /// decoding it: the node at `path` is an owned leaf (`{}`) or is marked `"."`.
+    static func fieldsV1(_ fieldsV1: JSONValue, owns path: FieldPath) -> Bool {
+        guard !path.isEmpty else { return false }
+        var node = fieldsV1
+        for element in path {
+            guard case .object(let members) = node, let child = members[element] else { return false }
+            node = child
+        }
+        guard case .object(let members) = node else { return false }
+        return members.isEmpty || members["."] != nil
+    }
+
     public func union(_ other: FieldSet) -> FieldSet { FieldSet(paths.union(other.paths)) }
     public func subtracting(_ other: FieldSet) -> FieldSet { FieldSet(paths.subtracting(other.paths)) }
     public func intersection(_ other: FieldSet) -> FieldSet { FieldSet(paths.intersection(other.paths)) }

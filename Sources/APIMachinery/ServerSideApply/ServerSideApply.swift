@@ -19,6 +19,20 @@ public struct ManagedFieldsEntry: Sendable, Hashable {
         self.fields = fields
     }
 
+    /// The entry's header (manager, operation, apiVersion, time, subresource) with no fields,
+    /// when `value` has exactly the members ``json`` writes (a canonical entry); nil otherwise.
+    init?(header value: JSONValue) {
+        guard case .object(let m) = value, let manager = m["manager"]?.stringValue, let operation = m["operation"]?.stringValue,
+              let apiVersion = m["apiVersion"]?.stringValue, m["fieldsType"]?.stringValue == "FieldsV1", m["fieldsV1"] != nil else { return nil }
+        var count = 5
+        let time = m["time"]?.stringValue
+        if m["time"] != nil { guard time != nil else { return nil }; count += 1 }
+        let subresource = m["subresource"]?.stringValue
+        if m["subresource"] != nil { guard let subresource, !subresource.isEmpty else { return nil }; count += 1 }
+        guard m.count == count else { return nil }
+        self.init(manager: manager, operation: operation, apiVersion: apiVersion, time: time, subresource: subresource, fields: FieldSet())
+    }
+
     /// Decodes one entry; nil for an entry that is not a FieldsV1 entry with a manager.
     public init?(_ value: JSONValue) {
         guard case .object(let m) = value, let manager = m["manager"]?.stringValue,
@@ -141,32 +155,53 @@ public enum ServerSideApply {
     public static func recordUpdate(old: JSONValue?, new: JSONValue, manager: String, subresource: String?, schema: TypeSchema?, now: String,
                                     resetFields: [FieldPath] = []) -> JSONValue {
         let apiVersion = new["apiVersion"]?.stringValue ?? old?["apiVersion"]?.stringValue ?? ""
+        var walker = FieldWalker(includeMapNodes: true, ignoring: resetFields)
+        let (before, after) = changedMembers(old ?? .object([:]), new)
+        let comparison = FieldComparison(from: walker.entries(of: before, schema: schema), to: walker.entries(of: after, schema: schema))
+        let touched = comparison.changed.union(comparison.removed)
+        let me = ManagedFieldsEntry(manager: manager, operation: "Update", apiVersion: apiVersion, time: now, subresource: subresource, fields: FieldSet())
         // A client may send managedFields back as it read them, leave them out (both keep the
         // live ones), reset them with [] or replace them with a list of its own, as upstream allows.
-        let recorded = decodedManagedFields(of: old)
-        var entries: [ManagedFieldsEntry]
+        var entries: [RecordedEntry]
         switch new["metadata"]?["managedFields"] {
         case .array(let sent)? where sent.isEmpty:
             entries = []
         case .array(let sent)? where sent != old?["metadata"]?["managedFields"].flatMap(arrayOf):
-            entries = sent.compactMap(ManagedFieldsEntry.init)
+            entries = sent.compactMap { ManagedFieldsEntry($0) }.map { RecordedEntry(entry: $0) }
         default:
-            entries = recorded
+            // The live entries: another manager's entry whose fields this write does not touch
+            // keeps the JSON it was read as (no decoding into a set, no encoding back), when that
+            // JSON is exactly what encoding the decoded entry gives.
+            let items = old?["metadata"]?["managedFields"].flatMap(arrayOf) ?? []
+            entries = items.compactMap { item in
+                if let header = ManagedFieldsEntry(header: item), header.identity != me.identity,
+                   let fieldsV1 = item["fieldsV1"], FieldSet.isCanonicalFieldsV1(fieldsV1),
+                   !touched.paths.contains(where: { FieldSet.fieldsV1(fieldsV1, owns: $0) }) {
+                    return RecordedEntry(entry: header, verbatim: item)
+                }
+                return ManagedFieldsEntry(item).map { RecordedEntry(entry: $0) }
+            }
         }
-        var walker = FieldWalker(includeMapNodes: true, ignoring: resetFields)
-        let (before, after) = changedMembers(old ?? .object([:]), new)
-        let comparison = FieldComparison(from: walker.entries(of: before, schema: schema), to: walker.entries(of: after, schema: schema))
-        let me = ManagedFieldsEntry(manager: manager, operation: "Update", apiVersion: apiVersion, time: now, subresource: subresource, fields: FieldSet())
-        let previous = entries.first { $0.identity == me.identity }
-        for i in entries.indices where entries[i].identity != me.identity {
-            entries[i].fields = entries[i].fields.subtracting(comparison.changed).subtracting(comparison.removed)
+        let previous = entries.first { $0.entry.identity == me.identity }?.entry
+        for i in entries.indices where entries[i].verbatim == nil && entries[i].entry.identity != me.identity {
+            entries[i].entry.fields = entries[i].entry.fields.subtracting(comparison.changed).subtracting(comparison.removed)
         }
         var mine = me
         mine.fields = (previous?.fields ?? FieldSet()).union(comparison.changed).subtracting(comparison.removed)
         if let previous, previous.fields == mine.fields, comparison.isEmpty { mine.time = previous.time }
-        entries.removeAll { $0.identity == me.identity }
-        entries.append(mine)
+        entries.removeAll { $0.entry.identity == me.identity }
+        entries.append(RecordedEntry(entry: mine))
         return withManagedFields(new, entries)
+    }
+
+    /// An entry of a write's result: decoded, or (`verbatim`) the canonical JSON it was read as,
+    /// whose fields the write left alone; its `entry` then holds the header fields only.
+    struct RecordedEntry {
+        var entry: ManagedFieldsEntry
+        var verbatim: JSONValue? = nil
+
+        var isEmpty: Bool { verbatim == nil && entry.fields.isEmpty }
+        var json: JSONValue { verbatim ?? entry.json }
     }
 
     /// `old` and `new` without the top-level members they hold equal. The field entries under a
@@ -197,7 +232,7 @@ public enum ServerSideApply {
     /// The entries recorded in metadata.managedFields, malformed ones left out.
     public static func decodedManagedFields(of object: JSONValue?) -> [ManagedFieldsEntry] {
         guard case .array(let items)? = object?["metadata"]?["managedFields"] else { return [] }
-        return items.compactMap(ManagedFieldsEntry.init)
+        return items.compactMap { ManagedFieldsEntry($0) }
     }
 
     /// Paths no manager owns: identity and server-set metadata (upstream's strip set).
@@ -224,8 +259,13 @@ public enum ServerSideApply {
     /// Writes `entries` (without empty ones, sorted as upstream sorts them: operation, time,
     /// manager, apiVersion, subresource) into metadata.managedFields of `object`.
     static func withManagedFields(_ object: JSONValue, _ entries: [ManagedFieldsEntry]) -> JSONValue {
+        withManagedFields(object, entries.map { RecordedEntry(entry: $0) })
+    }
+
+    static func withManagedFields(_ object: JSONValue, _ entries: [RecordedEntry]) -> JSONValue {
         guard case .object(var members) = object else { return object }
-        let kept = entries.filter { !$0.fields.isEmpty }.sorted { p, q in
+        let kept = entries.filter { !$0.isEmpty }.sorted { p, q in
+            let p = p.entry, q = q.entry
             if p.operation != q.operation { return p.operation < q.operation }
             if (p.time ?? "") != (q.time ?? "") { return (p.time ?? "") < (q.time ?? "") }
             if p.manager != q.manager { return p.manager < q.manager }
