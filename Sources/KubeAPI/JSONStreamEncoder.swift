@@ -18,7 +18,7 @@ extension JSONValue {
     public static func encodeJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
         let state = JSONStreamState()
         do {
-            try JSONStreamEncoder(state: state, parent: -1).encodeValue(value)
+            try JSONStreamEncoder(state: state).encodeValue(value)
             guard state.out.count > 0, !state.unstreamable else { throw JSONStreamState.Unstreamable() }
             state.closeAll()
             return state.out
@@ -75,7 +75,7 @@ final class JSONStreamState {
     /// and returns an encoder whose output is then discarded.
     func unstreamableEncoder() -> any Encoder {
         unstreamable = true
-        return JSONStreamEncoder(state: self, parent: -1)
+        return JSONStreamEncoder(state: self)
     }
 
     func closeAll() {
@@ -100,10 +100,8 @@ final class JSONStreamState {
 }
 
 /// An Encoder for one value position: its key or separator is written; it writes the value.
-/// `parent` is the container the position is in (-1: the document).
 struct JSONStreamEncoder: Encoder {
     let state: JSONStreamState
-    let parent: Int
 
     var codingPath: [any CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
@@ -179,7 +177,7 @@ struct JSONStreamEncoder: Encoder {
         mutating func encode(_ value: UInt64, forKey key: Key) throws { try begin(key); state.integer(value) }
         mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
             try begin(key)
-            try JSONStreamEncoder(state: state, parent: id).encodeValue(value)
+            try JSONStreamEncoder(state: state).encodeValue(value)
         }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
@@ -214,7 +212,7 @@ struct JSONStreamEncoder: Encoder {
         mutating func encode(_ value: Int64) throws { try state.beginMember(of: id); state.integer(value) }
         mutating func encode<T: Encodable>(_ value: T) throws {
             try state.beginMember(of: id)
-            try JSONStreamEncoder(state: state, parent: id).encodeValue(value)
+            try JSONStreamEncoder(state: state).encodeValue(value)
         }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
