@@ -409,8 +409,12 @@ public final class IPVSProxier: ProxyBackend {
         }
         let outFilter = Set(next.values.flatMap(\.outFilterRules)).sorted()
         if let iptables {
-            try iptables.restore(natRules() + filterRules(outFilter: outFilter))
-            try ensureJumps(iptables)
+            // The jumps go in the same restore, after the chains they target are declared.
+            let jumps = try missingJumps(iptables)
+            func committing(_ block: String, _ lines: [String]) -> String {
+                String(block.dropLast("COMMIT\n".count)) + lines.map { $0 + "\n" }.joined() + "COMMIT\n"
+            }
+            try iptables.restore(committing(natRules(), jumps["nat"] ?? []) + committing(filterRules(outFilter: outFilter), jumps["filter"] ?? []))
         }
         p.outFilter = outFilter
         // The other family's backend shares kube-ipvs0 and the IPVS table: leave its part alone.
@@ -449,12 +453,11 @@ public final class IPVSProxier: ProxyBackend {
         p.addressUsers = users
     }
 
-    /// Puts the jumps from the built-in chains in place when missing, as upstream's EnsureRule
-    /// does on every sync (inserted first, in ``jumps`` order, so the last is first). Reads both
-    /// tables with one iptables-save each and inserts what is missing with one restore, where
-    /// one check (and one insert) process per jump cost about 10 s of a 1k-Service full sync in
-    /// the VM (docs/proxy-bench-ipvs.md).
-    private func ensureJumps(_ iptables: any IPTablesInterface) throws {
+    /// The jumps from the built-in chains that are missing, as `-I CHAIN 1 ...` restore lines by
+    /// table: upstream's EnsureRule on every sync inserts them first, in ``jumps`` order (so the
+    /// last is first). One iptables-save per table reads them, where one check (and one insert)
+    /// process per jump cost 2-10 s of a 1k-Service full sync in the VM (docs/proxy-bench-ipvs.md).
+    private func missingJumps(_ iptables: any IPTablesInterface) throws -> [String: [String]] {
         func line(_ words: [String]) -> String { words.map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ") }
         var missing: [String: [String]] = [:]
         for table in ["nat", "filter"] {
@@ -463,8 +466,7 @@ public final class IPVSProxier: ProxyBackend {
                 missing[table, default: []].append("-I \(j.chain) 1 " + line(j.rule))
             }
         }
-        guard !missing.isEmpty else { return }
-        try iptables.restore(missing.keys.sorted().map { "*\($0)\n" + missing[$0]!.map { $0 + "\n" }.joined() + "COMMIT\n" }.joined())
+        return missing
     }
 
     /// Plans the changes that bring the real servers of `key` from `current` (the kernel's) to

@@ -316,3 +316,27 @@ struct IPVSPartialBatchTests {
         #expect(rig.ipvs.dump() == ["10.96.0.10:443/TCP rr -> 10.244.1.3:8443/1"])
     }
 }
+
+@Suite("IPVS jumps from the built-in chains")
+struct IPVSJumpTests {
+    static let portals = "-m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"
+
+    @Test("inserted once, kept by a resync without duplicates, and put back when deleted behind the proxy's back")
+    func jumpsEnsured() throws {
+        let rig = Rig()
+        var state = ProxyState()
+        state.services[name("web")] = service("10.96.0.10")
+        try rig.proxier.sync(state, changed: [], kind: .full)
+        #expect(rig.rules("nat", "OUTPUT") == [Self.portals])
+        #expect(rig.rules("filter", "FORWARD") == ["-m comment --comment \"kube-proxy firewall rules\" -j KUBE-PROXY-FIREWALL",
+                                                   "-m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD"])
+        try rig.proxier.sync(state, changed: [], kind: .full)
+        #expect(rig.rules("nat", "OUTPUT") == [Self.portals])
+        #expect(rig.rules("filter", "INPUT")?.count == 2)
+        try rig.iptables.deleteRule(table: "nat", chain: "OUTPUT", ["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"])
+        try rig.iptables.restore("*nat\n-A OUTPUT -j ACCEPT\nCOMMIT\n")
+        try rig.proxier.sync(state, changed: [], kind: .full)
+        #expect(rig.rules("nat", "OUTPUT") == [Self.portals, "-j ACCEPT"])
+        #expect(rig.rules("nat", "PREROUTING") == [Self.portals])
+    }
+}
