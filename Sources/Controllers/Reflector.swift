@@ -19,6 +19,13 @@ struct Reflector<T: KubeObject>: Sendable {
     var watchTimeoutSeconds = 300
 
     func run(listed: @Sendable ([T]) async -> Void, event: @Sendable (WatchEvent<T>) async -> Void) async {
+        await run(listed: listed, events: { batch in for e in batch { await event(e) } })
+    }
+
+    /// As ``run(listed:event:)``, with the watch events that arrived together handed over in
+    /// one call (in order, never empty, bookmarks left out), so a consumer on an actor makes
+    /// one hop per batch.
+    func run(listed: @Sendable ([T]) async -> Void, events: @Sendable ([WatchEvent<T>]) async -> Void) async {
         while !Task.isCancelled {
             var version: String?
             do {
@@ -26,11 +33,11 @@ struct Reflector<T: KubeObject>: Sendable {
                 version = list.metadata.resourceVersion
                 await listed(list.items)
                 while !Task.isCancelled {
-                    let stream = try await client.watch(T.self, namespace: namespace, options: ListOptions(resourceVersion: version, timeoutSeconds: watchTimeoutSeconds, allowWatchBookmarks: true))
-                    for try await e in stream {
-                        if let rv = e.resourceVersion { version = rv }
-                        if case .bookmark = e { continue }
-                        await event(e)
+                    let stream = try await client.watchBatches(T.self, namespace: namespace, options: ListOptions(resourceVersion: version, timeoutSeconds: watchTimeoutSeconds, allowWatchBookmarks: true))
+                    for try await batch in stream {
+                        if let rv = batch.lazy.compactMap(\.resourceVersion).last { version = rv }
+                        let delivered = batch.filter { if case .bookmark = $0 { false } else { true } }
+                        if !delivered.isEmpty { await events(delivered) }
                     }
                 }
             } catch {

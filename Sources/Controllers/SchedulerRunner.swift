@@ -260,11 +260,20 @@ public actor SchedulerRunner {
         let pods = Reflector<Pod>(client: informerClient, namespace: nil, logger: logger)
         let nodes = Reflector<Node>(client: informerClient, namespace: nil, logger: logger)
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await pods.run(listed: { await self.podsListed($0) }, event: { await self.handle($0) }) }
-            group.addTask { await nodes.run(listed: { await self.nodesListed($0) }, event: { await self.handle($0) }) }
+            // Events come in batches: one hop onto this actor per batch, not per event.
+            group.addTask { await pods.run(listed: { await self.podsListed($0) }, events: { await self.handle($0) }) }
+            group.addTask { await nodes.run(listed: { await self.nodesListed($0) }, events: { await self.handle($0) }) }
             group.addTask { await self.loop() }
             await group.waitForAll()
         }
+    }
+
+    func handle(_ events: [WatchEvent<Pod>]) {
+        for event in events { handle(event) }
+    }
+
+    func handle(_ events: [WatchEvent<Node>]) {
+        for event in events { handle(event) }
     }
 
     func handle(_ event: WatchEvent<Pod>) {

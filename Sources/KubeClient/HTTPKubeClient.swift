@@ -65,6 +65,17 @@ public final class HTTPKubeClient: KubeAPIClient {
     }
 
     public func watch<T: KubeObject>(_ type: T.Type, namespace: String?, options: ListOptions) async throws(KubeClientError) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
+        let body = try await openWatch(T.self, namespace: namespace, options: options)
+        return WatchDecoder.events(T.self, from: body, omitting: options.omitManagedFields ? ManagedFields.inWatchEvent : nil)
+    }
+
+    public func watchBatches<T: KubeObject>(_ type: T.Type, namespace: String?, options: ListOptions) async throws(KubeClientError) -> AsyncThrowingStream<[WatchEvent<T>], any Error> {
+        let body = try await openWatch(T.self, namespace: namespace, options: options)
+        return WatchDecoder.eventBatches(T.self, from: body, omitting: options.omitManagedFields ? ManagedFields.inWatchEvent : nil)
+    }
+
+    /// Sends a watch request and returns the response body once the server accepted it.
+    private func openWatch<T: KubeObject>(_ type: T.Type, namespace: String?, options: ListOptions) async throws(KubeClientError) -> AsyncThrowingStream<ResponseEvent, any Error> {
         let path = try RequestBuilder.path(T.self, namespace: namespace)
         let request = authorize(RequestBuilder.request(.GET, path, query: RequestBuilder.query(options, watch: true)))
         let (head, body) = try await transport.stream(request)
@@ -77,7 +88,7 @@ public final class HTTPKubeClient: KubeAPIClient {
             }
             throw ResponseDecoder.error(status: head.status, body: buffer, operation: "GET \(path)?watch")
         }
-        return WatchDecoder.events(T.self, from: body, omitting: options.omitManagedFields ? ManagedFields.inWatchEvent : nil)
+        return body
     }
 
     public func create(binding: Binding, options: WriteOptions) async throws(KubeClientError) {
@@ -345,22 +356,9 @@ enum WatchDecoder {
     static func events<T: KubeObject>(_ type: T.Type, from body: AsyncThrowingStream<ResponseEvent, any Error>, omitting omissions: JSONOmissions? = nil) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
         AsyncThrowingStream { continuation in
             let task = Task {
-                var pending: [UInt8] = []
                 do {
-                    for try await event in body {
-                        guard case .body(let chunk) = event else { continue }
-                        pending.append(contentsOf: chunk.readableBytesView)
-                        var start = 0
-                        while let nl = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                            let line = pending[start..<nl]
-                            start = nl + 1
-                            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
-                            continuation.yield(try decode(T.self, line: line, omitting: omissions))
-                        }
-                        pending.removeFirst(start)
-                    }
-                    if !pending.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) {
-                        continuation.yield(try decode(T.self, line: pending, omitting: omissions))
+                    try await forEachLineBatch(body) { lines throws(KubeClientError) in
+                        for line in lines { continuation.yield(try decode(T.self, line: line, omitting: omissions)) }
                     }
                     continuation.finish()
                 } catch {
@@ -369,5 +367,49 @@ enum WatchDecoder {
             }
             continuation.onTermination = { _ in task.cancel() }
         }
+    }
+
+    /// The events of a watch body grouped as they arrived: one element per chunk of the body
+    /// that completed at least one line, holding every event that chunk completed, in order.
+    static func eventBatches<T: KubeObject>(_ type: T.Type, from body: AsyncThrowingStream<ResponseEvent, any Error>, omitting omissions: JSONOmissions? = nil) -> AsyncThrowingStream<[WatchEvent<T>], any Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    try await forEachLineBatch(body) { lines throws(KubeClientError) in
+                        var batch: [WatchEvent<T>] = []
+                        batch.reserveCapacity(lines.count)
+                        for line in lines { batch.append(try decode(T.self, line: line, omitting: omissions)) }
+                        continuation.yield(batch)
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Splits a watch body into its non-blank lines and hands `body` the lines each chunk
+    /// completes (never an empty list); a last line without its newline comes at the end.
+    private static func forEachLineBatch(_ chunks: AsyncThrowingStream<ResponseEvent, any Error>, _ body: ([ArraySlice<UInt8>]) throws(KubeClientError) -> Void) async throws {
+        func isBlank(_ line: ArraySlice<UInt8>) -> Bool {
+            line.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }
+        }
+        var pending: [UInt8] = []
+        for try await event in chunks {
+            guard case .body(let chunk) = event else { continue }
+            pending.append(contentsOf: chunk.readableBytesView)
+            var start = 0
+            var lines: [ArraySlice<UInt8>] = []
+            while let nl = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = pending[start..<nl]
+                start = nl + 1
+                if !isBlank(line) { lines.append(line) }
+            }
+            if !lines.isEmpty { try body(lines) }
+            pending.removeFirst(start)
+        }
+        if !isBlank(pending[...]) { try body([pending[...]]) }
     }
 }
