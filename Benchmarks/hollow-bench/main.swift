@@ -461,13 +461,10 @@ struct Row {
     var failures: String
 }
 
-/// One cluster of `nodes` hollow nodes: registers them, starts the scheduler, creates `pods`
-/// pods and waits until all run (or a deadline passes).
-func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
-    let directory = NSTemporaryDirectory() + "nk-hollow-bench-\(ProcessInfo.processInfo.processIdentifier)-\(nodes)"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let store: any Store = options.inMemory ? LocalStore.inMemory() : try APIServer.openConfiguredStore(url: nil, dataDirectory: directory)
+/// Starts an API server over HTTPS on a free loopback port with its data in `directory`;
+/// returns its configuration (the kubeconfig path) and the serving task, which stops it when
+/// cancelled.
+func startServer(store: any Store, directory: String) async throws -> (APIServerConfiguration, Task<Void, any Error>) {
     var configuration = APIServerConfiguration(dataDirectory: directory)
     configuration.bindAddress = "127.0.0.1"
     configuration.securePort = 0
@@ -476,7 +473,21 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     let (listening, continuation) = AsyncStream<APIServerEndpoints>.makeStream()
     let serving = Task { try await server.run { continuation.yield($0); continuation.finish() } }
     var ports = listening.makeAsyncIterator()
-    guard await ports.next() != nil else { throw BenchError(description: "the API server did not start") }
+    guard await ports.next() != nil else {
+        serving.cancel()
+        throw BenchError(description: "the API server did not start")
+    }
+    return (configuration, serving)
+}
+
+/// One cluster of `nodes` hollow nodes: registers them, starts the scheduler, creates `pods`
+/// pods and waits until all run (or a deadline passes).
+func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
+    let directory = NSTemporaryDirectory() + "nk-hollow-bench-\(ProcessInfo.processInfo.processIdentifier)-\(nodes)"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let store: any Store = options.inMemory ? LocalStore.inMemory() : try APIServer.openConfiguredStore(url: nil, dataDirectory: directory)
+    let (configuration, serving) = try await startServer(store: store, directory: directory)
 
     let fleetClient = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
     let schedulerClient = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
@@ -603,15 +614,7 @@ func decodeBench(iterations: Int) async throws {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let store = LocalStore.inMemory()
-    var configuration = APIServerConfiguration(dataDirectory: directory)
-    configuration.bindAddress = "127.0.0.1"
-    configuration.securePort = 0
-    let server = try APIServer(store: store, configuration: configuration)
-    try await server.bootstrap()
-    let (listening, continuation) = AsyncStream<APIServerEndpoints>.makeStream()
-    let serving = Task { try await server.run { continuation.yield($0); continuation.finish() } }
-    var ports = listening.makeAsyncIterator()
-    guard await ports.next() != nil else { throw BenchError(description: "the API server did not start") }
+    let (configuration, serving) = try await startServer(store: store, directory: directory)
     let client = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
     _ = try await client.create(Namespace(metadata: ObjectMeta(name: Hollow.namespace)))
     _ = try await client.create(ServiceAccount(metadata: ObjectMeta(name: "default", namespace: Hollow.namespace)))
