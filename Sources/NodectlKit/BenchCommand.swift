@@ -183,10 +183,10 @@ public struct ProxyBenchCommand: ParsableCommand {
         let (method, tool, arguments, text): (String, String, [String], String)
         switch backend {
         case "iptables":
-            let restore = try IPTablesProxier(family: .ip, ipt: ExecIPTables()).upstreamLayoutRestoreText(workload.state())
+            let restore = IPTablesProxier(family: .ip, ipt: ExecIPTables()).upstreamLayoutRestoreText(workload.state())
             (method, tool, arguments, text) = ("iptables-restore (upstream layout)", benchTool("iptables-restore")!, ["--noflush"], restore)
         case "iptables-legacy":
-            let restore = try IPTablesProxier(family: .ip, ipt: ExecIPTables(variant: .legacy)).upstreamLayoutRestoreText(workload.state())
+            let restore = IPTablesProxier(family: .ip, ipt: ExecIPTables(variant: .legacy)).upstreamLayoutRestoreText(workload.state())
             (method, tool, arguments, text) = ("iptables-legacy-restore (upstream layout)", benchTool("iptables-legacy-restore")!, ["--noflush"], restore)
         case "ipvs":
             (method, tool, arguments, text) = (IPVSBaseline.method, benchTool("sh")!, ["-e", "-s"], try IPVSBaseline.script(workload.state()))

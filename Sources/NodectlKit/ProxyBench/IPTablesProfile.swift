@@ -38,12 +38,7 @@ enum IPTablesBenchProfile {
         try empty()
         let full = try clock.measure { try proxier.sync(state, changed: [], kind: .full) }
         let resync = try clock.measure { try proxier.sync(state, changed: [], kind: .full) }
-        let added = ProxyWorkload.name(workload.addedIndex)
-        state.services[added] = workload.info(workload.addedIndex)
-        state.endpoints[added] = workload.endpointList(workload.addedIndex)
-        let partialAdd = try clock.measure { try proxier.sync(state, changed: [added], kind: .partial) }
-        state.endpoints[ProxyWorkload.name(0)] = workload.changedEndpoints()
-        let partialEndpoint = try clock.measure { try proxier.sync(state, changed: [ProxyWorkload.name(0)], kind: .partial) }
+        let (partialAdd, partialEndpoint) = try workload.timePartialSyncs(&state) { try proxier.sync($0, changed: $1, kind: .partial) }
         try proxier.cleanup()
 
         let size = "\(ours.utf8.count / 1024) KiB, \(ours.split(separator: "\n").count) lines"

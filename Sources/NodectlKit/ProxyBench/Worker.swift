@@ -46,7 +46,7 @@ enum ProxyBenchWorker {
         case "iptables", "iptables-legacy":
             let backend = IPTablesProxier(family: .ip, ipt: ExecIPTables(variant: name == "iptables" ? .nft : .legacy))
             return (backend, { state in
-                let text = try backend.fullRestoreText(state)
+                let text = backend.fullRestoreText(state)
                 return (text.split(separator: "\n").filter { $0.hasPrefix("-A ") }.count, "rules")
             })
         case "ipvs", "ipvs-unbatched":
@@ -74,12 +74,7 @@ enum ProxyBenchWorker {
         let clock = ContinuousClock()
         let full = try clock.measure { try backend.sync(state, changed: [], kind: .full) }
         let phases = name.hasPrefix("ipvs") ? ipvsPhases.take() : nil
-        let added = ProxyWorkload.name(workload.addedIndex)
-        state.services[added] = workload.info(workload.addedIndex)
-        state.endpoints[added] = workload.endpointList(workload.addedIndex)
-        let partialAdd = try clock.measure { try backend.sync(state, changed: [added], kind: .partial) }
-        state.endpoints[ProxyWorkload.name(0)] = workload.changedEndpoints()
-        let partialEndpoint = try clock.measure { try backend.sync(state, changed: [ProxyWorkload.name(0)], kind: .partial) }
+        let (partialAdd, partialEndpoint) = try workload.timePartialSyncs(&state) { try backend.sync($0, changed: $1, kind: .partial) }
         let (objects, kind) = try count(state)
         return ProgramResult(backend: name, services: services, endpoints: endpoints, fullSyncSeconds: full.seconds,
                              partialAddSeconds: partialAdd.seconds, partialEndpointSeconds: partialEndpoint.seconds,

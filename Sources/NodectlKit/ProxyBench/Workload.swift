@@ -53,6 +53,20 @@ struct ProxyWorkload: Sendable {
         return list
     }
 
+    /// The bench's two partial syncs, timed: the Service at ``addedIndex`` added to `state`,
+    /// then Service 0's endpoints changed (``changedEndpoints()``), each followed by a partial
+    /// `sync` of the one Service it changed.
+    func timePartialSyncs(_ state: inout ProxyState, sync: (ProxyState, Set<ServicePortName>) throws -> Void) rethrows -> (addService: Duration, changeEndpoint: Duration) {
+        let clock = ContinuousClock()
+        let added = Self.name(addedIndex)
+        state.services[added] = info(addedIndex)
+        state.endpoints[added] = endpointList(addedIndex)
+        let addService = try clock.measure { try sync(state, [added]) }
+        state.endpoints[Self.name(0)] = changedEndpoints()
+        let changeEndpoint = try clock.measure { try sync(state, [Self.name(0)]) }
+        return (addService, changeEndpoint)
+    }
+
     /// Upstream kube-proxy's nftables shape (KEP-3866) for these Services, as `nft -f` text:
     /// a `service-ips` verdict map, per Service a chain with an anonymous
     /// `numgen random mod M vmap`, per endpoint a chain that marks hairpin traffic and DNATs.
