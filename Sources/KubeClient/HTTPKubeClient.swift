@@ -354,33 +354,31 @@ enum WatchDecoder {
     }
 
     static func events<T: KubeObject>(_ type: T.Type, from body: AsyncThrowingStream<ResponseEvent, any Error>, omitting omissions: JSONOmissions? = nil) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    try await forEachLineBatch(body) { lines throws(KubeClientError) in
-                        for line in lines { continuation.yield(try decode(T.self, line: line, omitting: omissions)) }
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
+        decodingStream(body) { lines, continuation throws(KubeClientError) in
+            for line in lines { continuation.yield(try decode(T.self, line: line, omitting: omissions)) }
         }
     }
 
     /// The events of a watch body grouped as they arrived: one element per chunk of the body
     /// that completed at least one line, holding every event that chunk completed, in order.
     static func eventBatches<T: KubeObject>(_ type: T.Type, from body: AsyncThrowingStream<ResponseEvent, any Error>, omitting omissions: JSONOmissions? = nil) -> AsyncThrowingStream<[WatchEvent<T>], any Error> {
+        decodingStream(body) { lines, continuation throws(KubeClientError) in
+            var batch: [WatchEvent<T>] = []
+            batch.reserveCapacity(lines.count)
+            for line in lines { batch.append(try decode(T.self, line: line, omitting: omissions)) }
+            continuation.yield(batch)
+        }
+    }
+
+    /// A stream fed by one task that splits `body` into lines and hands each chunk's lines to
+    /// `deliver`. The stream finishes when the body ends, with the first error of the body or
+    /// of `deliver`; a consumer that stops listening cancels the task.
+    private static func decodingStream<Element: Sendable>(_ body: AsyncThrowingStream<ResponseEvent, any Error>,
+                                                          _ deliver: @escaping @Sendable ([ArraySlice<UInt8>], AsyncThrowingStream<Element, any Error>.Continuation) throws(KubeClientError) -> Void) -> AsyncThrowingStream<Element, any Error> {
         AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    try await forEachLineBatch(body) { lines throws(KubeClientError) in
-                        var batch: [WatchEvent<T>] = []
-                        batch.reserveCapacity(lines.count)
-                        for line in lines { batch.append(try decode(T.self, line: line, omitting: omissions)) }
-                        continuation.yield(batch)
-                    }
+                    try await forEachLineBatch(body) { lines throws(KubeClientError) in try deliver(lines, continuation) }
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: error)
