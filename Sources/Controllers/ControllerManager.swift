@@ -23,6 +23,11 @@ actor WorkQueue {
         continuation.yield(key)
     }
 
+    /// Adds each key in order, as ``add(_:)`` does, in one call.
+    func add(_ keys: [String]) {
+        for key in keys { add(key) }
+    }
+
     func add(after delay: Duration, _ key: String) {
         Task {
             try? await Task.sleep(for: delay)
@@ -66,10 +71,48 @@ actor KeyIndex {
     private var keys: [String: Set<String>] = [:]
 
     func set(_ kind: String, _ all: [String]) { keys[kind] = Set(all) }
-    func insert(_ kind: String, _ key: String) { keys[kind, default: []].insert(key) }
-    func remove(_ kind: String, _ key: String) { keys[kind]?.remove(key) }
     func all(_ kind: String) -> [String] { Array(keys[kind] ?? []) }
-    func inNamespace(_ kind: String, _ namespace: String) -> [String] { (keys[kind] ?? []).filter { $0.hasPrefix("\(namespace)/") } }
+
+    /// The keys of `kind` in any of `namespaces`.
+    func inNamespaces(_ kind: String, _ namespaces: Set<String>) -> [String] {
+        guard !namespaces.isEmpty else { return [] }
+        return (keys[kind] ?? []).filter { key in key.firstIndex(of: "/").map { namespaces.contains(String(key[..<$0])) } ?? false }
+    }
+
+    /// Applies a batch of watch events to `kind`'s keys in order: a deleted object's key is
+    /// removed, any other's inserted (so an add then a delete of one key leaves it out).
+    func apply(_ kind: String, _ changes: [(key: String, deleted: Bool)]) {
+        for (key, deleted) in changes {
+            if deleted { keys[kind]?.remove(key) } else { keys[kind, default: []].insert(key) }
+        }
+    }
+}
+
+/// Keys for work queues, gathered over one list or watch batch so that each queue is reached
+/// in one hop (``flush()``) instead of one per key. Keys keep their order per queue.
+struct QueuedKeys {
+    private var pending: [(queue: WorkQueue, keys: [String])] = []
+
+    mutating func add(_ key: String, to queue: WorkQueue?) {
+        guard let queue else { return }
+        if let i = pending.firstIndex(where: { $0.queue === queue }) {
+            pending[i].keys.append(key)
+        } else {
+            pending.append((queue, [key]))
+        }
+    }
+
+    mutating func add(_ keys: [String], to queue: WorkQueue) {
+        for key in keys { add(key, to: queue) }
+    }
+
+    /// The keys gathered for `queue`, in order.
+    func keys(for queue: WorkQueue) -> [String] { pending.first { $0.queue === queue }?.keys ?? [] }
+
+    /// Adds the gathered keys, one call per queue.
+    func flush() async {
+        for (queue, keys) in pending { await queue.add(keys) }
+    }
 }
 
 /// Runs every controller of the light control plane against one API: Deployment,
@@ -156,40 +199,65 @@ public struct ControllerManager: Sendable {
             group.addTask { await statefulSets.work(logger: logger) { try await statefulSet.sync(key: $0); return nil } }
             group.addTask { await rootCAs.work(logger: logger) { try await rootCAPublisher?.sync(key: $0); return nil } }
 
-            func watch<T: KubeObject>(_ type: T.Type, _ kind: String, _ queue: WorkQueue?, also: @escaping @Sendable (T) async -> Void = { _ in }) {
+            // Each list and each batch of watch events updates the index in one call and each
+            // queue in one call; `also` adds the keys other controllers derive from the objects.
+            func watch<T: KubeObject>(_ type: T.Type, _ kind: String, _ queue: WorkQueue?,
+                                      also: @escaping @Sendable ([T], inout QueuedKeys) async -> Void = { _, _ in }) {
+                @Sendable func enqueue(_ objects: [T]) async {
+                    var keys = QueuedKeys()
+                    for o in objects { keys.add(o.key, to: queue) }
+                    await also(objects, &keys)
+                    await keys.flush()
+                }
                 group.addTask {
                     await Reflector<T>(client: client, namespace: nil, logger: logger).run(listed: { items in
                         await index.set(kind, items.map(\.key))
-                        for o in items { await queue?.add(o.key); await also(o) }
-                    }, event: { e in
-                        guard let o = e.object else { return }
-                        if case .deleted = e { await index.remove(kind, o.key) } else { await index.insert(kind, o.key) }
-                        await queue?.add(o.key)
-                        await also(o)
+                        await enqueue(items)
+                    }, events: { batch in
+                        let objects = batch.compactMap(\.object)
+                        await index.apply(kind, batch.compactMap { e in
+                            e.object.map { o in
+                                if case .deleted = e { (o.key, true) } else { (o.key, false) }
+                            }
+                        })
+                        await enqueue(objects)
                     })
                 }
             }
             watch(Deployment.self, "Deployment", deployments)
-            watch(ReplicaSet.self, "ReplicaSet", replicaSets) { rs in if let d = owner(rs.metadata, "Deployment") { await deployments.add(d) } }
+            watch(ReplicaSet.self, "ReplicaSet", replicaSets) { sets, keys in
+                for rs in sets { if let d = owner(rs.metadata, "Deployment") { keys.add(d, to: deployments) } }
+            }
             watch(Service.self, "Service", services)
-            watch(Namespace.self, "Namespace", namespaces) { ns in
-                await serviceAccounts.add(ns.key)
-                await rootCAs.add(ns.key)
+            watch(Namespace.self, "Namespace", namespaces) { all, keys in
+                for ns in all {
+                    keys.add(ns.key, to: serviceAccounts)
+                    keys.add(ns.key, to: rootCAs)
+                }
             }
-            watch(ConfigMap.self, "ConfigMap", nil) { map in
-                if map.metadata.name == RootCAPublisher.configMapName, let ns = map.metadata.namespace { await rootCAs.add(ns) }
+            watch(ConfigMap.self, "ConfigMap", nil) { maps, keys in
+                for map in maps where map.metadata.name == RootCAPublisher.configMapName {
+                    if let ns = map.metadata.namespace { keys.add(ns, to: rootCAs) }
+                }
             }
-            watch(ServiceAccount.self, "ServiceAccount", nil) { sa in if let ns = sa.metadata.namespace { await serviceAccounts.add(ns) } }
+            watch(ServiceAccount.self, "ServiceAccount", nil) { accounts, keys in
+                for sa in accounts { if let ns = sa.metadata.namespace { keys.add(ns, to: serviceAccounts) } }
+            }
             watch(Job.self, "Job", jobs)
             watch(DaemonSet.self, "DaemonSet", daemonSets)
             watch(StatefulSet.self, "StatefulSet", statefulSets)
-            watch(Node.self, "Node", nil) { _ in for k in await index.all("DaemonSet") { await daemonSets.add(k) } }
-            watch(Pod.self, "Pod", nil) { pod in
-                if let k = owner(pod.metadata, "ReplicaSet") { await replicaSets.add(k) }
-                if let k = owner(pod.metadata, "Job") { await jobs.add(k) }
-                if let k = owner(pod.metadata, "DaemonSet") { await daemonSets.add(k) }
-                if let k = owner(pod.metadata, "StatefulSet") { await statefulSets.add(k) }
-                for k in await index.inNamespace("Service", pod.metadata.namespace ?? "") { await services.add(k) }
+            watch(Node.self, "Node", nil) { nodes, keys in
+                // Any node change concerns every DaemonSet: one lookup per batch.
+                if !nodes.isEmpty { keys.add(await index.all("DaemonSet"), to: daemonSets) }
+            }
+            watch(Pod.self, "Pod", nil) { pods, keys in
+                for pod in pods {
+                    if let k = owner(pod.metadata, "ReplicaSet") { keys.add(k, to: replicaSets) }
+                    if let k = owner(pod.metadata, "Job") { keys.add(k, to: jobs) }
+                    if let k = owner(pod.metadata, "DaemonSet") { keys.add(k, to: daemonSets) }
+                    if let k = owner(pod.metadata, "StatefulSet") { keys.add(k, to: statefulSets) }
+                }
+                keys.add(await index.inNamespaces("Service", Set(pods.map { $0.metadata.namespace ?? "" })), to: services)
             }
             group.addTask {
                 while !Task.isCancelled {

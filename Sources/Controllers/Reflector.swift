@@ -4,7 +4,7 @@ import KubeClient
 import Logging
 
 /// List-then-watch of one kind, delivered to callbacks: the full list after every (re)list,
-/// then each watch event. Re-watches from the last seen resourceVersion when a stream ends,
+/// then the watch events in batches. Re-watches from the last seen resourceVersion when a stream ends,
 /// and re-lists after an error (410 Gone included), waiting `retryDelay` between failures.
 ///
 /// `run()` returns only when its task is cancelled. The callbacks are awaited in order, one
@@ -18,13 +18,8 @@ struct Reflector<T: KubeObject>: Sendable {
     /// connection cannot stall the reflector forever.
     var watchTimeoutSeconds = 300
 
-    func run(listed: @Sendable ([T]) async -> Void, event: @Sendable (WatchEvent<T>) async -> Void) async {
-        await run(listed: listed, events: { batch in for e in batch { await event(e) } })
-    }
-
-    /// As ``run(listed:event:)``, with the watch events that arrived together handed over in
-    /// one call (in order, never empty, bookmarks left out), so a consumer on an actor makes
-    /// one hop per batch.
+    /// Delivers the list, then the watch events that arrived together in one call (in order,
+    /// never empty, bookmarks left out), so a consumer on an actor makes one hop per batch.
     func run(listed: @Sendable ([T]) async -> Void, events: @Sendable ([WatchEvent<T>]) async -> Void) async {
         while !Task.isCancelled {
             var version: String?
