@@ -438,6 +438,40 @@ struct ThroughputSamples {
     }
 }
 
+/// CPU time of this process's threads, from /proc/self/task/*/stat (utime + stime).
+struct ThreadCPU {
+    /// Seconds used by each thread so far, keyed "name tid".
+    var byThread: [String: Double] = [:]
+
+    /// Clock ticks per second in /proc: USER_HZ, fixed at 100 by Linux's user ABI.
+    static let ticksPerSecond = 100.0
+
+    static func sample() -> ThreadCPU {
+        var cpu = ThreadCPU()
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        for tid in tasks {
+            guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+            // After "(comm)": state, ppid, ... utime is the 14th field of the line, stime the 15th.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            cpu.byThread["\(stat[stat.index(after: open)..<close]) \(tid)"] = (user + system) / ticksPerSecond
+        }
+        return cpu
+    }
+
+    /// CPU used between `start` and this sample, per thread name with its tid dropped (the
+    /// event loops and the pool's threads are told apart by name only where their names differ).
+    func since(_ start: ThreadCPU) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for (key, value) in byThread {
+            let name = String(key[..<(key.lastIndex(of: " ") ?? key.endIndex)])
+            out[name, default: 0] += value - (start.byThread[key] ?? 0)
+        }
+        return out
+    }
+}
+
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
@@ -459,6 +493,10 @@ struct Row {
     /// Status writes that failed and were tried again (not failures: they are retried).
     var statusRetries: Int
     var failures: String
+    /// Seconds of wall time and CPU per thread name while the measured pods were created and
+    /// scheduled (from the first create until all ran or the deadline).
+    var measuredSeconds: Double
+    var cpuByThread: [String: Double]
 }
 
 /// Starts an API server over HTTPS on a free loopback port with its data in `directory`;
@@ -536,6 +574,10 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     }
     if let failure = recorder.times.withLock({ $0.createFailures.first }) { throw BenchError(description: "creating init pods: \(failure)") }
 
+    // Markers for a profiler attached from outside (perf record -p): the measured window.
+    FileHandle.standardError.write(Data("hollow-bench: measuring \(nodes) nodes, pid \(ProcessInfo.processInfo.processIdentifier)\n".utf8))
+    let cpuStart = ThreadCPU.sample()
+    let measureStart = clock.now
     let sampler = Task {
         var samples = ThroughputSamples()
         var last = 0
@@ -567,6 +609,9 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
         try await Task.sleep(for: .milliseconds(50))
     }
     let times = recorder.times.withLock { $0 }
+    let cpuByThread = ThreadCPU.sample().since(cpuStart)
+    let measuredSeconds = seconds(clock.now - measureStart)
+    FileHandle.standardError.write(Data("hollow-bench: measured\n".utf8))
     sampler.cancel()
     let throughput = await sampler.value
     let renewals = await hollow.renewals, renewFailures = await hollow.renewFailures
@@ -595,7 +640,7 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
                boundPerSecond: Double(times.boundCount) / seconds(lastBound - first),
                runningPerSecond: Double(times.runningCount) / seconds(lastRunning - first),
                p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), throughput: throughput, renewals: renewals, statusRetries: statusRetries,
-               failures: failures.isEmpty ? "none" : failures.joined(separator: "; "))
+               failures: failures.isEmpty ? "none" : failures.joined(separator: "; "), measuredSeconds: measuredSeconds, cpuByThread: cpuByThread)
 }
 
 /// A watch event line as a client decodes it: the tree path parses the line and decodes the
@@ -687,6 +732,10 @@ do {
         print(row(["\(r.nodes)", "\(r.pods)", String(format: "%.1f", r.registerSeconds), String(format: "%.0f", r.createdPerSecond), String(format: "%.0f", r.boundPerSecond), String(format: "%.0f", r.runningPerSecond),
                    String(format: "%.0f", r.throughput.average), String(format: "%.0f", r.throughput.percentile(50)),
                    String(format: "%.1f", r.p50), String(format: "%.1f", r.p99), "\(r.renewals)", "\(r.statusRetries)", r.failures]))
+        let cpu = r.cpuByThread.values.reduce(0, +)
+        let threads = r.cpuByThread.filter { $0.value >= 0.05 }.sorted { $0.value > $1.value }.map { String(format: "%@ %.2f", $0.key, $0.value / r.measuredSeconds) }
+        print(String(format: "  while measuring: %.1f s, %.2f cores, %.2f ms CPU per measured pod; cores by thread: ", r.measuredSeconds, cpu / r.measuredSeconds, cpu * 1000 / Double(r.pods))
+              + threads.joined(separator: ", "))
         if r.failures != "none" { failed = true }
     }
     exit(failed ? 1 : 0)
