@@ -422,6 +422,10 @@ do {
     } catch {
         print("apiserver-bench: embedded store run failed: \(error)")
     }
+    let statistics = embedded.statistics()
+    // Every write is one revision; group commit shares one fdatasync among the writes that
+    // arrive while the previous one runs.
+    print("embedded store: \(statistics.revision) revisions, \(statistics.logSyncs) log fdatasyncs (\(String(format: "%.1f", Double(statistics.revision) / Double(max(1, statistics.logSyncs)))) writes per fdatasync)")
     await embedded.close()
     if options.etcd {
         if EtcdCluster.binary == nil {

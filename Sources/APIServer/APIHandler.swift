@@ -267,9 +267,9 @@ struct ResourceHandler: Sendable {
 
     func list() async throws(APIError) -> APIResponse {
         if Table.wanted(request.accept) {
-            let page = try await storage.list(resource, namespace: target.namespace, options: try listOptions())
-            return .json(JSONCoding.encode(Table.render(page.items, resource: resource, includeObject: query["includeObject"] ?? "Metadata",
-                                                        resourceVersion: page.resourceVersion, continueToken: page.continueToken)),
+            let page = try await storage.listForTable(resource, namespace: target.namespace, options: try listOptions())
+            return .json(Table.encodeList(page.items, resource: resource, includeObject: query["includeObject"] ?? "Metadata",
+                                          resourceVersion: page.resourceVersion, continueToken: page.continueToken),
                          contentTypeTable: true)
         }
         let page = try await storage.listServed(resource, namespace: target.namespace, options: try listOptions())
@@ -372,7 +372,7 @@ struct ResourceHandler: Sendable {
                 throw APIError.from(error, resource, name: name)
             }
             guard var object = try checkingFields(patched, apiVersion: scale ? "autoscaling/v1" : resource.apiVersion, kind: scale ? "Scale" : resource.kind,
-                                                  rawJSON: rawJSON, directive: directive, warnings: warnings).objectValue else {
+                                                  rawJSON: rawJSON, directive: directive, warnings: warnings, unchangedFrom: original).objectValue else {
                 throw APIError.badRequest("the patched object is not a JSON object")
             }
             if scale { return try Scale.apply(object, to: current) }

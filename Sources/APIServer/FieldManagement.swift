@@ -72,10 +72,19 @@ extension ResourceHandler {
     /// fields the schema does not declare. `rawJSON` is the body as sent when it was JSON, for
     /// the duplicate-key check. Strict throws 400 naming every problem in upstream's words;
     /// Warn adds one warning per problem; Ignore drops silently. Kinds without a schema pass
-    /// unchanged.
+    /// unchanged. With `unchangedFrom` (a patch's object before patching), top-level members
+    /// the patch left equal are not walked: what is stored was checked when it was written
+    /// (unknown fields never reach the store), as upstream never reports fields of the stored
+    /// object (a kubelet's status patch used to walk the whole pod's spec and metadata).
     func checkingFields(_ object: JSONValue, apiVersion: String, kind: String, rawJSON: [UInt8]?,
-                        directive: FieldValidationDirective, warnings: RequestWarnings) throws(APIError) -> JSONValue {
-        let unknown = SchemaRegistry.builtin.schema(apiVersion: apiVersion, kind: kind).map { FieldValidation.unknownFields(in: object, schema: $0) } ?? []
+                        directive: FieldValidationDirective, warnings: RequestWarnings,
+                        unchangedFrom base: JSONValue? = nil) throws(APIError) -> JSONValue {
+        var checked = object
+        if case .object(var members) = object, case .object(let before)? = base {
+            for (key, value) in before where members[key] == value { members[key] = nil }
+            checked = .object(members)
+        }
+        let unknown = SchemaRegistry.builtin.schema(apiVersion: apiVersion, kind: kind).map { FieldValidation.unknownFields(in: checked, schema: $0) } ?? []
         if directive != .ignore {
             var problems = unknown.map { FieldValidation.strictMessage([$0]) }
             if let rawJSON { problems += FieldValidation.duplicateFields(inJSON: rawJSON).map(FieldValidation.duplicateMessage) }

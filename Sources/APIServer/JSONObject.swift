@@ -131,12 +131,54 @@ enum Timestamp {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
+    /// The instant of an RFC 3339 timestamp. metav1.Time's own form (`2006-01-02T15:04:05Z`) is
+    /// read directly: kubectl's Age column parses one per row, and a formatter per call cost
+    /// more than the rest of a Table row. Other forms (fractions, offsets) go to a formatter.
     static func parse(_ text: String) -> Date? {
+        if let seconds = secondsSinceEpoch(utcSeconds: text) { return Date(timeIntervalSince1970: Double(seconds)) }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         if let d = formatter.date(from: text) { return d }
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.date(from: text)
+    }
+
+    /// Seconds since 1970 of `YYYY-MM-DDTHH:MM:SSZ` with every field in range (a leap second
+    /// or an impossible date is nil, left to the formatter's rules).
+    static func secondsSinceEpoch(utcSeconds text: String) -> Int64? {
+        let bytes = text.utf8
+        guard bytes.count == 20 else { return nil }
+        var digits: [Int64] = []
+        digits.reserveCapacity(14)
+        for (offset, byte) in bytes.enumerated() {
+            switch offset {
+            case 4, 7: guard byte == UInt8(ascii: "-") else { return nil }
+            case 10: guard byte == UInt8(ascii: "T") else { return nil }
+            case 13, 16: guard byte == UInt8(ascii: ":") else { return nil }
+            case 19: guard byte == UInt8(ascii: "Z") else { return nil }
+            default:
+                guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+                digits.append(Int64(byte - UInt8(ascii: "0")))
+            }
+        }
+        func number(_ range: Range<Int>) -> Int64 { range.reduce(0) { $0 * 10 + digits[$1] } }
+        let year = number(0..<4), month = number(4..<6), day = number(6..<8)
+        let hour = number(8..<10), minute = number(10..<12), second = number(12..<14)
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let monthDays: [Int64] = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...12).contains(month), (1...monthDays[Int(month - 1)]).contains(day), hour < 24, minute < 60, second < 60 else { return nil }
+        return daysSinceEpoch(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
+    }
+
+    /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar: the inverse of
+    /// ``civilDate(daysSinceEpoch:)``.
+    static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
     }
 
     /// kubectl's short age: 45s, 12m, 3h, 5d (and "<unknown>" without a timestamp).

@@ -13,9 +13,13 @@ import Synchronization
 /// matches sends the same bytes.
 ///
 /// Entries are the objects as served: `metadata.resourceVersion` set to the revision (for a
-/// delete event, the object before the delete with the delete's revision). Each resource keeps
-/// its newest `capacity` entries (first in, first out), so a busy kind (Leases) does not push
-/// out another's; a lookup that misses is decoded again, never wrong.
+/// delete event, the object before the delete with the delete's revision). Each storage key
+/// keeps its newest ``revisionsPerKey`` revisions: the current one (an update's read) and the
+/// one before it (a watch with selectors compares the event's previous and new object). Each
+/// resource holds entries up to a memory budget, estimated from the JSON sizes, and drops the
+/// keys written least recently first, so it covers every object of a resource that fits in
+/// the budget (the Leases of 5,000 nodes take about 40 MB) and a busy kind does not push out
+/// another's. A lookup that misses is decoded again, never wrong.
 ///
 /// Thread-safety: every method may be called from any task; entries are immutable values.
 final class ObjectCache: Sendable {
@@ -24,40 +28,110 @@ final class ObjectCache: Sendable {
         var revision: Int64
     }
 
-    private struct Entry: Sendable {
+    /// Revisions kept per storage key.
+    static let revisionsPerKey = 2
+
+    /// Estimated bytes a decoded object takes per byte of its JSON: dictionaries with their
+    /// hash tables, enum boxes, strings of more than 15 bytes on the heap and malloc's headers.
+    /// Measured on pods, nodes and Leases of hollow-bench by the process's resident size per
+    /// decoded object held (docs/apiserver.md).
+    static let decodedBytesPerJSONByte = 8
+
+    private struct Revision: Sendable {
+        var revision: Int64
         var object: JSONObject?
         /// The object as served (compact JSON, sorted keys), once a watcher needed it.
         var encoded: [UInt8]?
+        /// Estimated bytes held.
+        var cost: Int
     }
 
-    private struct Ring: Sendable {
-        var entries: [Key: Entry] = [:]
-        /// Keys in insertion order; `head` is the oldest once the ring is full.
-        var order: [Key] = []
-        var head = 0
+    private struct Slot: Sendable {
+        /// Oldest first.
+        var revisions: [Revision] = []
+        /// The sequence number of the last revision added: the slot's live entry in `order`.
+        var sequence = 0
+        var cost: Int { revisions.reduce(0) { $0 + $1.cost } }
+    }
 
-        mutating func add(_ key: Key, _ entry: Entry, capacity: Int) {
-            if order.count < capacity {
-                order.append(key)
-            } else {
-                entries[order[head]] = nil
-                order[head] = key
-                head = (head + 1) % capacity
+    /// The entries of one resource.
+    private struct Shard: Sendable {
+        struct Entry: Sendable {
+            var key: String
+            var sequence: Int
+        }
+
+        var slots: [String: Slot] = [:]
+        /// Storage keys in the order revisions were added, with the sequence number of each
+        /// addition; an entry whose key was added again later is stale. `head` is the oldest.
+        var order: [Entry] = []
+        var head = 0
+        var nextSequence = 0
+        var bytes = 0
+
+        mutating func add(_ key: Key, object: JSONObject?, encoded: [UInt8]?, jsonBytes: Int, budget: Int) {
+            func cost(_ entry: Revision) -> Int {
+                (entry.encoded?.count ?? 0) + (entry.object == nil ? 0 : jsonBytes * ObjectCache.decodedBytesPerJSONByte) + 64
             }
-            entries[key] = entry
+            var slot = slots[key.storageKey] ?? Slot()
+            slots[key.storageKey] = nil
+            if let index = slot.revisions.firstIndex(where: { $0.revision == key.revision }) {
+                var entry = slot.revisions[index]
+                if entry.object == nil, let object { entry.object = object }
+                if entry.encoded == nil, let encoded { entry.encoded = encoded }
+                let newCost = cost(entry)
+                bytes += newCost - entry.cost
+                entry.cost = newCost
+                slot.revisions[index] = entry
+            } else {
+                let position = slot.revisions.firstIndex { $0.revision > key.revision } ?? slot.revisions.endIndex
+                if position == 0 && slot.revisions.count >= ObjectCache.revisionsPerKey {
+                    // Older than every revision kept: not worth a place.
+                    slots[key.storageKey] = slot
+                    return
+                }
+                var entry = Revision(revision: key.revision, object: object, encoded: encoded, cost: 0)
+                entry.cost = cost(entry)
+                slot.revisions.insert(entry, at: position)
+                bytes += entry.cost
+                if slot.revisions.count > ObjectCache.revisionsPerKey {
+                    bytes -= slot.revisions.removeFirst().cost
+                }
+                nextSequence += 1
+                slot.sequence = nextSequence
+                order.append(Entry(key: key.storageKey, sequence: nextSequence))
+            }
+            slots[key.storageKey] = slot
+            evict(toFit: budget)
+        }
+
+        mutating func evict(toFit budget: Int) {
+            while bytes > budget && head < order.count {
+                let oldest = order[head]
+                head += 1
+                guard let slot = slots[oldest.key], slot.sequence == oldest.sequence else { continue }
+                bytes -= slot.cost
+                slots[oldest.key] = nil
+            }
+            // Keys rewritten while the shard is under its budget leave stale entries: keep
+            // the queue within twice the live keys (amortised O(1) per addition).
+            if order.count - head > 2 * slots.count + 1024 {
+                order = order[head...].filter { slots[$0.key]?.sequence == $0.sequence }
+                head = 0
+            }
         }
     }
 
-    /// Entries kept per resource (its storage prefix).
-    let capacity: Int
-    private let rings = Mutex<[String: Ring]>([:])
+    /// Estimated bytes each resource may hold.
+    let budgetBytes: Int
+    private let shards = Mutex<[String: Shard]>([:])
 
-    init(capacity: Int = 1024) {
-        self.capacity = max(1, capacity)
+    init(budgetBytes: Int = 128 << 20) {
+        self.budgetBytes = max(0, budgetBytes)
     }
 
     /// The resource an entry belongs to: the storage key up to its namespace or name
-    /// (`/registry/<group>/<plural>/`); keys of another shape share one ring.
+    /// (`/registry/<group>/<plural>/`); keys of another shape share one shard.
     private static func resource(of storageKey: String) -> Substring {
         let bytes = storageKey.utf8
         var slashes = 0
@@ -68,52 +142,46 @@ final class ObjectCache: Sendable {
         return ""
     }
 
-    /// The decoded object of `key` at its revision, or nil when it is not cached.
-    func object(_ key: Key) -> JSONObject? {
-        let ring = String(Self.resource(of: key.storageKey))
-        return rings.withLock { $0[ring]?.entries[key]?.object }
+    private func revision(_ key: Key) -> Revision? {
+        let shard = String(Self.resource(of: key.storageKey))
+        return shards.withLock { $0[shard]?.slots[key.storageKey]?.revisions.first { $0.revision == key.revision } }
     }
+
+    /// The decoded object of `key` at its revision, or nil when it is not cached.
+    func object(_ key: Key) -> JSONObject? { revision(key)?.object }
 
     /// The object's encoded JSON, or nil when it is not cached.
-    func encoded(_ key: Key) -> [UInt8]? {
-        let ring = String(Self.resource(of: key.storageKey))
-        return rings.withLock { $0[ring]?.entries[key]?.encoded }
-    }
+    func encoded(_ key: Key) -> [UInt8]? { revision(key)?.encoded }
 
-    /// Records the decoded object of `key`; a known one is kept, since a revision's object
-    /// never changes.
-    func insert(_ key: Key, object: JSONObject) {
-        update(key) { if $0.object == nil { $0.object = object } }
+    /// Records the decoded object of `key`, decoded from `jsonBytes` bytes of JSON; a known one
+    /// is kept, since a revision's object never changes.
+    func insert(_ key: Key, object: JSONObject, jsonBytes: Int) {
+        update(key, object: object, encoded: nil, jsonBytes: jsonBytes)
     }
 
     /// Records the encoded object of `key`; a known encoding is kept.
     func insert(_ key: Key, encoded: [UInt8]) {
-        update(key) { if $0.encoded == nil { $0.encoded = encoded } }
+        update(key, object: nil, encoded: encoded, jsonBytes: encoded.count)
     }
 
     /// Records both forms of an object just written, in one step.
     func insert(_ key: Key, object: JSONObject, encoded: [UInt8]) {
-        update(key) { entry in
-            if entry.object == nil { entry.object = object }
-            if entry.encoded == nil { entry.encoded = encoded }
-        }
+        update(key, object: object, encoded: encoded, jsonBytes: encoded.count)
     }
 
-    private func update(_ key: Key, _ change: (inout Entry) -> Void) {
-        let ring = String(Self.resource(of: key.storageKey))
-        rings.withLock { rings in
-            if rings[ring]?.entries[key] != nil {
-                change(&rings[ring]!.entries[key]!)
-            } else {
-                var entry = Entry()
-                change(&entry)
-                rings[ring, default: Ring()].add(key, entry, capacity: capacity)
-            }
+    private func update(_ key: Key, object: JSONObject?, encoded: [UInt8]?, jsonBytes: Int) {
+        let shardName = String(Self.resource(of: key.storageKey))
+        let budget = budgetBytes
+        shards.withLock { shards in
+            shards[shardName, default: Shard()].add(key, object: object, encoded: encoded, jsonBytes: jsonBytes, budget: budget)
         }
     }
 
     /// Entries currently held, over all resources (for tests).
-    var count: Int { rings.withLock { $0.values.reduce(0) { $0 + $1.entries.count } } }
+    var count: Int { shards.withLock { $0.values.reduce(0) { $0 + $1.slots.values.reduce(0) { $0 + $1.revisions.count } } } }
+
+    /// Estimated bytes held, over all resources.
+    var bytes: Int { shards.withLock { $0.values.reduce(0) { $0 + $1.bytes } } }
 }
 
 /// Stored objects served without decoding them: the store keeps an object as compact JSON with

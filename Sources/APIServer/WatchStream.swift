@@ -220,7 +220,7 @@ struct WatchStream: Sendable {
             let key = ObjectCache.Key(storageKey: event.kv.key, revision: event.revision)
             if let object = storage.cache.object(key) { return ("DELETED", object, true) }
             guard let object = previousAtEvent() else { return nil }
-            storage.cache.insert(key, object: object)
+            storage.cache.insert(key, object: object, jsonBytes: event.previous?.value.count ?? 0)
             return ("DELETED", object, true)
         }
     }

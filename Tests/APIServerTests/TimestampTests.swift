@@ -32,4 +32,22 @@ import Testing
             }
         }
     }
+
+    static let texts = [
+        "2026-11-26T08:00:00Z", "1970-01-01T00:00:00Z", "2000-02-29T23:59:59Z", "2100-02-28T12:00:00Z", "9999-12-31T23:59:59Z",
+        "2026-11-26T08:00:00.5Z", "2026-11-26T08:00:00+01:00", "2026-02-30T00:00:00Z", "2100-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+        "2026-11-26T24:00:00Z", "2026-11-26T08:60:00Z", "2026-11-26 08:00:00Z", "2026-11-26T08:00:00z", "", "garbage",
+    ]
+
+    @Test(arguments: texts)
+    func parsesAsISO8601DateFormatterDoes(_ text: String) {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        var expected = formatter.date(from: text)
+        if expected == nil {
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            expected = formatter.date(from: text)
+        }
+        #expect(Timestamp.parse(text) == expected)
+    }
 }

@@ -60,27 +60,54 @@ import Testing
         #expect(WatchStream.eventLine(type, encodedObject: JSONCoding.encode(object)) == whole)
     }
 
-    @Test func cacheKeepsTheNewestEntriesOfEachResource() {
-        let cache = ObjectCache(capacity: 2)
-        func key(_ name: String, _ revision: Int64, plural: String = "configmaps") -> ObjectCache.Key {
-            ObjectCache.Key(storageKey: "/registry/core/\(plural)/default/\(name)", revision: revision)
-        }
-        cache.insert(key("a", 1), object: ["n": .string("a1")])
-        cache.insert(key("a", 1), object: ["n": .string("replaced")])
-        cache.insert(key("lease", 2, plural: "leases"), object: ["n": .string("lease")])
+    static func cacheKey(_ name: String, _ revision: Int64, plural: String = "configmaps") -> ObjectCache.Key {
+        ObjectCache.Key(storageKey: "/registry/core/\(plural)/default/\(name)", revision: revision)
+    }
+
+    @Test func cacheKeepsTheTwoNewestRevisionsOfAKey() {
+        let cache = ObjectCache()
+        func key(_ name: String, _ revision: Int64, plural: String = "configmaps") -> ObjectCache.Key { Self.cacheKey(name, revision, plural: plural) }
+        cache.insert(key("a", 1), object: ["n": .string("a1")], jsonBytes: 10)
+        cache.insert(key("a", 1), object: ["n": .string("replaced")], jsonBytes: 10)
         cache.insert(key("a", 1), encoded: Array("a1".utf8))
         #expect(cache.object(key("a", 1)) == ["n": .string("a1")])
         #expect(cache.encoded(key("a", 1)) == Array("a1".utf8))
-        cache.insert(key("b", 3), encoded: Array("b3".utf8))
-        cache.insert(key("c", 4), object: ["n": .string("c4")])
-        // Two configmap entries fit: a@1 went first; the lease is in its own ring.
+        cache.insert(key("a", 3), object: ["n": .string("a3")], jsonBytes: 10)
+        cache.insert(key("a", 2), object: ["n": .string("a2")], jsonBytes: 10)
+        // Revisions 2 and 3 are the newest two; 1 went, and an older one finds no place.
         #expect(cache.object(key("a", 1)) == nil)
-        #expect(cache.encoded(key("b", 3)) == Array("b3".utf8))
-        #expect(cache.object(key("b", 3)) == nil)
-        #expect(cache.object(key("c", 4)) == ["n": .string("c4")])
-        #expect(cache.object(key("lease", 2, plural: "leases")) == ["n": .string("lease")])
-        #expect(cache.object(key("a", 2)) == nil)
-        #expect(cache.count == 3)
+        #expect(cache.object(key("a", 2)) == ["n": .string("a2")])
+        #expect(cache.object(key("a", 3)) == ["n": .string("a3")])
+        cache.insert(key("a", 1), object: ["n": .string("a1")], jsonBytes: 10)
+        #expect(cache.object(key("a", 1)) == nil)
+        #expect(cache.encoded(key("a", 4)) == nil)
+        #expect(cache.count == 2)
+    }
+
+    @Test func cacheDropsTheKeysWrittenLeastRecentlyPastItsBudget() {
+        // Each decoded entry of 10 JSON bytes is estimated at 10 * 8 + 64 = 144 bytes.
+        let entry = 10 * ObjectCache.decodedBytesPerJSONByte + 64
+        let cache = ObjectCache(budgetBytes: 3 * entry)
+        func key(_ name: String, _ revision: Int64, plural: String = "configmaps") -> ObjectCache.Key { Self.cacheKey(name, revision, plural: plural) }
+        for name in ["b", "c", "d"] { cache.insert(key(name, 1), object: ["n": .string(name)], jsonBytes: 10) }
+        cache.insert(key("lease", 1, plural: "leases"), object: ["n": .string("lease")], jsonBytes: 10)
+        #expect(cache.count == 4)
+        #expect(cache.bytes == 4 * entry)
+        // b written again goes over the budget: c, the key written least recently, goes (b
+        // was written after it and keeps both revisions).
+        cache.insert(key("b", 2), object: ["n": .string("b2")], jsonBytes: 10)
+        #expect(cache.object(key("c", 1)) == nil)
+        #expect(cache.object(key("b", 1)) == ["n": .string("b")])
+        #expect(cache.object(key("b", 2)) == ["n": .string("b2")])
+        #expect(cache.object(key("d", 1)) == ["n": .string("d")])
+        cache.insert(key("e", 1), object: ["n": .string("e")], jsonBytes: 10)
+        #expect(cache.object(key("d", 1)) == nil)
+        #expect(cache.object(key("b", 2)) == ["n": .string("b2")])
+        #expect(cache.object(key("e", 1)) == ["n": .string("e")])
+        // The lease is in its own resource's budget.
+        #expect(cache.object(key("lease", 1, plural: "leases")) == ["n": .string("lease")])
+        #expect(cache.bytes == 4 * entry)
+        #expect(cache.count == 4)
     }
 
     static func summary(_ events: [JSONValue]) -> [String] {

@@ -163,6 +163,10 @@ public enum ServerSideApply {
         // A client may send managedFields back as it read them, leave them out (both keep the
         // live ones), reset them with [] or replace them with a list of its own, as upstream allows.
         var entries: [RecordedEntry]
+        // The FieldsV1 JSON of this manager's live entry (the first one decoded) when it is in
+        // canonical form, i.e. exactly the encoding of the set it decodes to.
+        var ownLiveFieldsV1: JSONValue?
+        var ownSeen = false
         switch new["metadata"]?["managedFields"] {
         case .array(let sent)? where sent.isEmpty:
             entries = []
@@ -179,7 +183,12 @@ public enum ServerSideApply {
                    !touched.paths.contains(where: { FieldSet.fieldsV1(fieldsV1, owns: $0) }) {
                     return RecordedEntry(entry: header, verbatim: item)
                 }
-                return ManagedFieldsEntry(item).map { RecordedEntry(entry: $0) }
+                guard let entry = ManagedFieldsEntry(item) else { return nil }
+                if entry.identity == me.identity && !ownSeen {
+                    ownSeen = true
+                    ownLiveFieldsV1 = item["fieldsV1"].flatMap { FieldSet.isCanonicalFieldsV1($0) ? $0 : nil }
+                }
+                return RecordedEntry(entry: entry)
             }
         }
         let previous = entries.first { $0.entry.identity == me.identity }?.entry
@@ -187,10 +196,27 @@ public enum ServerSideApply {
             entries[i].entry.fields = entries[i].entry.fields.subtracting(comparison.changed).subtracting(comparison.removed)
         }
         var mine = me
-        mine.fields = (previous?.fields ?? FieldSet()).union(comparison.changed).subtracting(comparison.removed)
-        if let previous, previous.fields == mine.fields, comparison.isEmpty { mine.time = previous.time }
+        var verbatim: JSONValue?
+        if let previous, comparison.removed.isEmpty, comparison.changed.paths.allSatisfy(previous.fields.contains) {
+            // The write changed only fields this manager owns already (a Lease renewal, a
+            // heartbeat, a kubelet's status update): its set stays as it was, and a canonical
+            // live FieldsV1 is that set's encoding, so it is kept rather than encoded again.
+            mine.fields = previous.fields
+            if comparison.isEmpty { mine.time = previous.time }
+            if let live = ownLiveFieldsV1 {
+                var header = mine
+                header.fields = FieldSet()
+                if case .object(var json) = header.json {
+                    json["fieldsV1"] = live
+                    verbatim = .object(json)
+                }
+            }
+        } else {
+            mine.fields = (previous?.fields ?? FieldSet()).union(comparison.changed).subtracting(comparison.removed)
+            if let previous, previous.fields == mine.fields, comparison.isEmpty { mine.time = previous.time }
+        }
         entries.removeAll { $0.entry.identity == me.identity }
-        entries.append(RecordedEntry(entry: mine))
+        entries.append(RecordedEntry(entry: mine, verbatim: verbatim))
         return withManagedFields(new, entries)
     }
 
