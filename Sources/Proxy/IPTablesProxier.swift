@@ -1,9 +1,10 @@
+import Dispatch
 import IPTables
 import NFTables
 import Synchronization
 
 /// The iptables backend: upstream's KUBE-* chain structure, loaded with one
-/// `iptables-restore --noflush` per sync (filter and nat in one input). A full sync is that
+/// `iptables-restore --noflush` per sync (nat and filter in one input). A full sync is that
 /// one restore and nothing else: the jumps from the built-in chains are part of its input
 /// (`-I CHAIN 1`) when the kernel lacks them. Whether it lacks them is read (with the leftover
 /// chains) by one iptables-save per table at the first full sync and after any failure; later
@@ -36,6 +37,14 @@ import Synchronization
 /// `-D` and added with `-I`/`-A`, so the restore does not grow with the number of Services
 /// (upstream rewrites `KUBE-SERVICES` in full on every sync).
 ///
+/// A full sync streams its text into the running restore in two passes: a first pass plans
+/// every Service port (which chains it owns; their names are hashes of the Service and
+/// endpoint texts), so that all chains can be declared first, in the order the restore tools
+/// load fastest; the second renders one Service port at a time and writes its chains' rules at
+/// once, while the tool parses what came before. The shared dispatch rules, which jump to the
+/// per-Service chains, follow them; the filter table, whose rules need every Service port
+/// rendered, comes last.
+///
 /// Thread-safe: syncs are serialised by a mutex.
 public final class IPTablesProxier: ProxyBackend {
     public let mode = "iptables"
@@ -59,6 +68,69 @@ public final class IPTablesProxier: ProxyBackend {
         var chains: [String: [String]] = [:]
         /// Its rules in the shared chains.
         var dispatch: [DispatchRule] = []
+    }
+
+    /// What the first pass of a sync knows about one Service port: the endpoints it uses, the
+    /// chains it owns, and the texts the second pass needs again. ``render(_:largeCluster:)``
+    /// writes exactly the chains in ``chainNames``. A class: a full sync sorts and passes
+    /// around one per Service port (copies of the struct were a tenth of a sync's CPU at 10k).
+    final class Plan: Sendable {
+        /// What the Service port does with traffic to its external destinations.
+        enum External: Sendable, Equatable {
+            /// No node port, external IP or load-balancer IP.
+            case absent
+            /// No endpoint can take external traffic: filter REJECTs it.
+            case rejected
+            /// A `KUBE-EXT` chain; `svl`: a `KUBE-SVL` chain (externalTrafficPolicy Local with
+            /// local endpoints); `fw`: a `KUBE-FW` chain (load-balancer source ranges).
+            case chains(svl: Bool, fw: Bool)
+        }
+
+        let name: ServicePortName
+        let info: ServicePortInfo
+        let clusterIPs: [IPAddress]
+        let selection: EndpointSelection
+        /// `namespace/name:port`, the comments' text.
+        let serviceName: String
+        /// The suffix of the Service port's own chains.
+        let hash: String
+        /// `ip:port` and the `KUBE-SEP` chain of each endpoint in ``selection``.
+        let endpoints: [EndpointInfo: (text: String, sep: String)]
+        /// The endpoints with a `KUBE-SEP` chain, in order.
+        let sepEndpoints: [EndpointInfo]
+        let external: External
+
+        init(name: ServicePortName, info: ServicePortInfo, clusterIPs: [IPAddress], selection: EndpointSelection, serviceName: String,
+             hash: String, endpoints: [EndpointInfo: (text: String, sep: String)], external: External) {
+            self.name = name
+            self.info = info
+            self.clusterIPs = clusterIPs
+            self.selection = selection
+            self.serviceName = serviceName
+            self.hash = hash
+            self.endpoints = endpoints
+            sepEndpoints = endpoints.keys.sorted()
+            self.external = external
+        }
+
+        /// Whether cluster traffic has endpoints (a `KUBE-SVC` chain).
+        var hasServiceChain: Bool { !selection.cluster.isEmpty }
+        var svc: String { "KUBE-SVC-" + hash }
+        var ext: String { "KUBE-EXT-" + hash }
+        var fw: String { "KUBE-FW-" + hash }
+        var svl: String { "KUBE-SVL-" + hash }
+
+        /// Every nat chain the Service port owns.
+        var chainNames: [String] {
+            var names = sepEndpoints.map { endpoints[$0]!.sep }
+            if hasServiceChain { names.append(svc) }
+            if case .chains(let hasSVL, let hasFW) = external {
+                names.append(ext)
+                if hasSVL { names.append(svl) }
+                if hasFW { names.append(fw) }
+            }
+            return names
+        }
     }
 
     private struct Programmed {
@@ -129,28 +201,39 @@ public final class IPTablesProxier: ProxyBackend {
             let full = kind == .full || !p.valid || large != p.largeCluster
             var next = p.services
             if full {
-                let saved = p.swept ? nil : (nat: try ipt.save(table: "nat"), filter: try ipt.save(table: "filter"))
+                // Only the end of the text needs the saved tables: they are read while the
+                // restore starts and the text is planned and rendered.
+                let saved = p.swept ? nil : BackgroundSave(ipt)
+                var saveError: IPTablesError?
                 let previous = p.services
                 do {
-                    // The restore starts first and parses the text while it is written; the
-                    // rendering inside the closure overlaps the tool's start.
+                    // The restore starts first and parses the text while it is written: the
+                    // first pass overlaps the tool's start, rendering overlaps its parsing.
                     try ipt.restore { out in
-                        next = state.renderEach { render($0, $1, $2, largeCluster: large) }
-                        var stale = Set(previous.values.flatMap(\.chains.keys)).subtracting(next.values.flatMap(\.chains.keys))
-                        var missingJumps: [(table: String, chain: String, rule: [String])] = []
-                        if let saved {
-                            let live = Set(next.values.flatMap(\.chains.keys))
-                            stale.formUnion(leftoverChains(saved.nat).filter { !live.contains($0) })
-                            let natLines = IPTablesSave.lines(saved.nat), filterLines = IPTablesSave.lines(saved.filter)
-                            missingJumps = Self.jumps.filter { !Self.hasJump($0, in: $0.table == "nat" ? natLines : filterLines) }
+                        next = writeFullText(to: &out) {
+                            let plans = planEach(state)
+                            return (plans.flatMap(\.chainNames), plans.lazy.map { ($0.name, self.render($0, largeCluster: large)) })
+                        } tail: { chains in
+                            var stale = Set(previous.values.flatMap(\.chains.keys)).subtracting(chains)
+                            guard let saved else { return (stale.sorted(), []) }
+                            let tables: (nat: String, filter: String)
+                            do throws(IPTablesError) { tables = try saved.value() } catch {
+                                saveError = error
+                                return nil
+                            }
+                            let live = Set(chains)
+                            stale.formUnion(leftoverChains(tables.nat).filter { !live.contains($0) })
+                            let natLines = IPTablesSave.lines(tables.nat), filterLines = IPTablesSave.lines(tables.filter)
+                            return (stale.sorted(), Self.jumps.filter { !Self.hasJump($0, in: $0.table == "nat" ? natLines : filterLines) })
                         }
-                        writeFullText(next, stale: stale.sorted(), jumps: missingJumps, largeCluster: large, to: &out)
                     }
                 } catch {
                     p.valid = false
                     // The next full sync reads the kernel again (leftovers, jumps).
                     p.swept = false
-                    throw error
+                    // A failed save left the restore without COMMIT (nothing changed): its
+                    // error says why.
+                    throw saveError ?? error
                 }
                 p.services = next
                 p.valid = true
@@ -164,7 +247,7 @@ public final class IPTablesProxier: ProxyBackend {
                 var rewrite: [String: [String]] = [:], stale: [String] = []
                 for name in changed.sorted() {
                     let old = p.services[name] ?? Rendered()
-                    let new = state.services[name].flatMap { render(name, $0, state.endpoints[name] ?? [], largeCluster: large) }
+                    let new = state.services[name].flatMap { plan(name, $0, state.endpoints[name] ?? []) }.map { render($0, largeCluster: large) }
                     if old == (new ?? Rendered()) { continue }
                     next[name] = new
                     let new_ = new ?? Rendered()
@@ -204,9 +287,11 @@ public final class IPTablesProxier: ProxyBackend {
 
     public func describeRules() -> String {
         programmed.withLock { p in
-            var text = ""
-            writeFullText(p.services, stale: [], jumps: [], largeCluster: p.largeCluster, to: &text)
-            return text
+            var text = RestoreInput()
+            writeFullText(to: &text) {
+                (p.services.values.flatMap(\.chains.keys), p.services.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            } tail: { _ in ([], []) }
+            return text.text
         }
     }
 
@@ -214,9 +299,32 @@ public final class IPTablesProxier: ProxyBackend {
     /// golden tests and baselines).
     public func fullRestoreText(_ state: ProxyState) -> String {
         let large = Self.isLargeCluster(state)
-        var text = ""
-        writeFullText(state.renderEach { render($0, $1, $2, largeCluster: large) }, stale: [], jumps: [], largeCluster: large, to: &text)
-        return text
+        var text = RestoreInput()
+        writeFullText(to: &text) {
+            let plans = planEach(state)
+            return (plans.flatMap(\.chainNames), plans.lazy.map { ($0.name, self.render($0, largeCluster: large)) })
+        } tail: { _ in ([], []) }
+        return text.text
+    }
+
+    /// The first pass of a full sync: every Service port of this family planned, in name order.
+    /// Above 2,000 Service ports and endpoints it runs on several threads (the restore tool is
+    /// still starting, or waiting for its first line).
+    func planEach(_ state: ProxyState) -> [Plan] {
+        let entries = state.services.sorted { $0.key < $1.key }
+        let work = entries.count + state.endpoints.values.reduce(0) { $0 + $1.count }
+        let chunks = min(8, max(1, work / 2000))
+        var parts = [[Plan]](repeating: [], count: chunks)
+        parts.withUnsafeMutableBufferPointer { slots in
+            // Each chunk writes only its own slot.
+            nonisolated(unsafe) let buffer = slots
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                buffer[c] = entries[(entries.count * c / chunks)..<(entries.count * (c + 1) / chunks)].compactMap { name, info in
+                    plan(name, info, state.endpoints[name] ?? [])
+                }
+            }
+        }
+        return parts.flatMap { $0 }
     }
 
     /// Rule arguments as restore text (arguments with spaces quoted, as iptables-save prints them).
@@ -256,18 +364,60 @@ public final class IPTablesProxier: ProxyBackend {
         }
     }
 
-    /// Writes a full sync's restore text to `out`, a piece at a time (a streamed restore parses
-    /// it as it comes). `jumps`: rules from built-in chains into ours that the kernel lacks;
-    /// they are inserted at the top (`-I CHAIN 1`, in order, so the last listed ends first, as
-    /// upstream's prepends).
-    private func writeFullText(_ services: [ServicePortName: Rendered], stale: [String],
-                               jumps: [(table: String, chain: String, rule: [String])], largeCluster: Bool,
-                               to out: inout some TextOutputStream) {
-        let dispatch = services.values.flatMap(\.dispatch).sorted()
+    /// Writes a full sync's restore text to `out` a piece at a time (a streamed restore parses
+    /// it as it comes) and returns what each Service port owns.
+    /// - `plan`: every per-Service chain (all are declared before the first rule), and each
+    ///   Service port with its rendered chains, in the order their rules are written (a lazy
+    ///   sequence renders each as it is reached). Called after the table's first lines are
+    ///   handed over, so the tool opens the table while the plan is made.
+    /// - `tail`: given the chains, the stale chains to delete and the jumps from built-in chains
+    ///   the kernel lacks (those are inserted at the top, `-I CHAIN 1`, in order, so the last
+    ///   listed ends first, as upstream's prepends); nil to stop before the first COMMIT, so
+    ///   that the restore fails and changes nothing.
+    ///
+    /// nat comes first: its per-Service chains are most of the text and can be written as they
+    /// are rendered. Then come its dispatch rules (they need every Service port), and the filter
+    /// table, whose rules are all dispatch rules.
+    @discardableResult
+    private func writeFullText<S: Sequence>(to out: inout RestoreInput, plan: () -> (chains: [String], services: S),
+                                            tail: ([String]) -> (stale: [String], jumps: [(table: String, chain: String, rule: [String])])?)
+        -> [ServicePortName: Rendered] where S.Element == (ServicePortName, Rendered) {
         func line(_ pieces: String...) {
             for piece in pieces { out.write(piece) }
             out.write("\n")
         }
+        out.write("*nat\n")
+        for c in Self.natChains { line(":", c, " - [0:0]") }
+        out.flush()
+        let (chains, services) = plan()
+        // Per-Service chains are declared in descending name order, which both restore tools
+        // load fastest (docs/proxy-bench-iptables.md): libiptc keeps user chains in a sorted
+        // list, so each new chain goes first (O(1)) instead of after a walk through its index
+        // bucket, and iptables-nft's cache inserts sorted input without a walk. Upstream
+        // declares them in Go map order; the rules, and their order in each chain, are upstream's.
+        for c in chains.sorted(by: >) { line(":", c, " - [0:0]") }
+        out.write("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n")
+        out.write("-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n")
+        out.write("-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n")
+        out.write("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n")
+        var rendered: [ServicePortName: Rendered] = [:]
+        var dispatch: [DispatchRule] = []
+        for (name, r) in services {
+            for c in r.chains.keys.sorted() { for rule in r.chains[c]! { line("-A ", c, " ", rule) } }
+            dispatch += r.dispatch
+            rendered[name] = r
+        }
+        dispatch.sort()
+        for d in dispatch where d.table == "nat" { line("-A ", d.chain, " ", d.rule) }
+        for j in nodePortJumps { line("-A KUBE-SERVICES ", j) }
+        guard let end = tail(chains) else { return rendered }
+        let (stale, jumps) = end
+        // Flushed first, deleted after: stale chains jump to each other.
+        for c in stale { line(":", c, " - [0:0]") }
+        for c in stale { line("-X ", c) }
+        for j in jumps where j.table == "nat" { line("-I ", j.chain, " 1 ", Self.ruleText(j.rule)) }
+        out.write("COMMIT\n")
+
         out.write("*filter\n")
         for c in Self.filterChains { line(":", c, " - [0:0]") }
         out.write("-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT\n")
@@ -275,29 +425,7 @@ public final class IPTablesProxier: ProxyBackend {
         for d in dispatch where d.table == "filter" { line("-A ", d.chain, " ", d.rule) }
         for j in jumps where j.table == "filter" { line("-I ", j.chain, " 1 ", Self.ruleText(j.rule)) }
         out.write("COMMIT\n")
-
-        out.write("*nat\n")
-        for c in Self.natChains { line(":", c, " - [0:0]") }
-        // Per-Service chains are declared in descending name order, which both restore tools
-        // load fastest (docs/proxy-bench-iptables.md): libiptc keeps user chains in a sorted
-        // list, so each new chain goes first (O(1)) instead of after a walk through its index
-        // bucket, and iptables-nft's cache inserts sorted input without a walk. Upstream
-        // declares them in Go map order; the rules, and their order in each chain, are upstream's.
-        for c in services.values.flatMap(\.chains.keys).sorted(by: >) { line(":", c, " - [0:0]") }
-        for c in stale { line(":", c, " - [0:0]") }
-        out.write("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n")
-        out.write("-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n")
-        out.write("-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n")
-        out.write("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n")
-        for d in dispatch where d.table == "nat" { line("-A ", d.chain, " ", d.rule) }
-        for j in nodePortJumps { line("-A KUBE-SERVICES ", j) }
-        for name in services.keys.sorted() {
-            let chains = services[name]!.chains
-            for c in chains.keys.sorted() { for r in chains[c]! { line("-A ", c, " ", r) } }
-        }
-        for c in stale { line("-X ", c) }
-        for j in jumps where j.table == "nat" { line("-I ", j.chain, " 1 ", Self.ruleText(j.rule)) }
-        out.write("COMMIT\n")
+        return rendered
     }
 
     /// The restore text of a full sync of `state` in the layout upstream's syncProxyRules
@@ -309,7 +437,7 @@ public final class IPTablesProxier: ProxyBackend {
     /// hashes either way). The rules are those of ``fullRestoreText(_:)``, line for line.
     public func upstreamLayoutRestoreText(_ state: ProxyState) -> String {
         let large = Self.isLargeCluster(state)
-        let services = state.renderEach { render($0, $1, $2, largeCluster: large) }
+        let services = state.renderEach { plan($0, $1, $2).map { render($0, largeCluster: large) } }
         let names = services.keys.sorted()
         func ordered(_ chains: [String: [String]]) -> [String] {
             let own = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-"].flatMap { prefix in chains.keys.filter { $0.hasPrefix(prefix) } }
@@ -363,8 +491,9 @@ public final class IPTablesProxier: ProxyBackend {
 
     // MARK: Rendering
 
-    /// `largeCluster`: leave the comments out of per-Service and per-endpoint chains.
-    func render(_ name: ServicePortName, _ info: ServicePortInfo, _ allEndpoints: [EndpointInfo], largeCluster: Bool = false) -> Rendered? {
+    /// The first pass for one Service port: its endpoints, chain names and shared texts; nil
+    /// when it has no cluster IP in this family.
+    func plan(_ name: ServicePortName, _ info: ServicePortInfo, _ allEndpoints: [EndpointInfo]) -> Plan? {
         let clusterIPs = info.clusterIPs.filter { $0.family == family }
         guard !clusterIPs.isEmpty else { return nil }
         let selection = EndpointSelection(service: info, endpoints: allEndpoints.filter { $0.ip.family == family })
@@ -372,8 +501,34 @@ public final class IPTablesProxier: ProxyBackend {
         // Names and addresses are formatted once per Service port and endpoint: at 5k Services
         // the text is most of what a full sync does besides the restore itself.
         let serviceName = name.description
-        let hash = Self.hash(serviceName + proto)
-        let svc = "KUBE-SVC-\(hash)", ext = "KUBE-EXT-\(hash)", fw = "KUBE-FW-\(hash)", svl = "KUBE-SVL-\(hash)"
+        var endpoints: [EndpointInfo: (text: String, sep: String)] = [:]
+        for ep in selection.cluster + selection.local where endpoints[ep] == nil {
+            let text = ep.description
+            endpoints[ep] = (text, "KUBE-SEP-" + Self.hash(serviceName + proto + text))
+        }
+        let external: Plan.External
+        if !info.hasExternalDestinations {
+            external = .absent
+        } else {
+            let noLocal = info.externalPolicyLocal && selection.local.isEmpty
+            if selection.hasNoEndpoints || (noLocal && selection.cluster.isEmpty) {
+                external = .rejected
+            } else {
+                let fw = info.loadBalancerIngressIPs.contains { $0.family == family } && info.loadBalancerSourceRanges.contains { $0.family == family }
+                external = .chains(svl: info.externalPolicyLocal && !noLocal, fw: fw)
+            }
+        }
+        return Plan(name: name, info: info, clusterIPs: clusterIPs, selection: selection, serviceName: serviceName,
+                    hash: Self.hash(serviceName + proto), endpoints: endpoints, external: external)
+    }
+
+    /// The second pass for one Service port: the rules of its chains (exactly
+    /// `plan.chainNames`) and its rules in the shared chains. `largeCluster`: leave the comments
+    /// out of per-Service and per-endpoint chains.
+    func render(_ plan: Plan, largeCluster: Bool = false) -> Rendered {
+        let info = plan.info, serviceName = plan.serviceName, endpointText = plan.endpoints
+        let proto = info.protocol.rawValue
+        let svc = plan.svc, ext = plan.ext, fw = plan.fw, svl = plan.svl
         func comment(_ suffix: String = "") -> String { "-m comment --comment \"\(serviceName)\(suffix)\"" }
         /// The comment of a rule in a per-Service or per-endpoint chain, with a trailing space.
         func chainComment(_ suffix: String = "") -> String { largeCluster ? "" : comment(suffix) + " " }
@@ -383,12 +538,8 @@ public final class IPTablesProxier: ProxyBackend {
         func add(_ table: String, _ chain: String, _ rule: String) { r.dispatch.append(DispatchRule(table: table, chain: chain, rule: rule)) }
         func match(_ ip: IPAddress, _ port: UInt16) -> String { "-m \(proto) -p \(proto) -d \(ip)\(hostSuffix) --dport \(port)" }
         let nodePortMatch = "-m addrtype --dst-type LOCAL -m \(proto) -p \(proto) --dport \(info.nodePort)"
+        let selection = plan.selection, clusterIPs = plan.clusterIPs
 
-        var endpointText: [EndpointInfo: (text: String, sep: String)] = [:]
-        for ep in selection.cluster + selection.local where endpointText[ep] == nil {
-            let text = ep.description
-            endpointText[ep] = (text, "KUBE-SEP-" + Self.hash(serviceName + proto + text))
-        }
         func sep(_ ep: EndpointInfo) -> String { endpointText[ep]!.sep }
         func dispatch(_ eps: [EndpointInfo]) -> [String] {
             var rules: [String] = []
@@ -399,20 +550,21 @@ public final class IPTablesProxier: ProxyBackend {
             }
             for (i, ep) in eps.enumerated() {
                 let remaining = eps.count - i
-                let statistic = remaining > 1 ? "-m statistic --mode random --probability \(formatProbability(1.0 / Double(remaining))) " : ""
+                let statistic = remaining > 1 ? "-m statistic --mode random --probability \(probabilityText(remaining)) " : ""
                 rules.append("\(chainComment(" -> \(endpointText[ep]!.text)"))\(statistic)-j \(sep(ep))")
             }
             return rules
         }
-        for ep in Set(selection.cluster + selection.local).sorted() {
+        let sepComment = chainComment()
+        for ep in plan.sepEndpoints {
             let recent = info.affinityTimeoutSeconds != nil ? "-m recent --set --name \(sep(ep)) --mask \(mask) --rsource " : ""
             r.chains[sep(ep)] = [
-                "\(chainComment())-s \(ep.ip)\(hostSuffix) -j KUBE-MARK-MASQ",
-                "\(chainComment())\(recent)-m \(proto) -p \(proto) -j DNAT --to-destination \(endpointText[ep]!.text)",
+                "\(sepComment)-s \(ep.ip)\(hostSuffix) -j KUBE-MARK-MASQ",
+                "\(sepComment)\(recent)-m \(proto) -p \(proto) -j DNAT --to-destination \(endpointText[ep]!.text)",
             ]
         }
 
-        if selection.cluster.isEmpty {
+        if !plan.hasServiceChain {
             for ip in clusterIPs { add("filter", "KUBE-SERVICES", "\(comment(" has no endpoints")) \(match(ip, info.port)) -j \(reject)") }
         } else {
             var rules: [String] = []
@@ -425,22 +577,21 @@ public final class IPTablesProxier: ProxyBackend {
             for ip in clusterIPs { add("nat", "KUBE-SERVICES", "\(comment(" cluster IP")) \(match(ip, info.port)) -j \(svc)") }
         }
 
-        guard info.hasExternalDestinations else { return r }
+        if plan.external == .absent { return r }
         if info.externalPolicyLocal && info.healthCheckNodePort != 0 {
             add("filter", "KUBE-NODEPORTS", "\(comment(" health check node port")) -m tcp -p tcp --dport \(info.healthCheckNodePort) -j ACCEPT")
         }
         let externalIPs = info.externalIPs.filter { $0.family == family }
         let lbIPs = info.loadBalancerIngressIPs.filter { $0.family == family }
         let ranges = info.loadBalancerSourceRanges.filter { $0.family == family }
-        let noLocal = info.externalPolicyLocal && selection.local.isEmpty
-        if selection.hasNoEndpoints || (noLocal && selection.cluster.isEmpty) {
+        guard case .chains(let hasSVL, let hasFW) = plan.external else {
             for ip in externalIPs + lbIPs { add("filter", "KUBE-EXTERNAL-SERVICES", "\(comment(" has no endpoints")) \(match(ip, info.port)) -j \(reject)") }
             if info.nodePort != 0 { add("filter", "KUBE-EXTERNAL-SERVICES", "\(comment(" has no endpoints")) \(nodePortMatch) -j \(reject)") }
             return r
         }
         if info.externalPolicyLocal {
             var rules: [String] = []
-            if !selection.cluster.isEmpty {
+            if plan.hasServiceChain {
                 // Traffic from this node itself keeps cluster semantics (upstream does the same).
                 if let cidr = config.clusterCIDR, cidr.family == family {
                     rules.append("\(comment(" pod traffic for external destinations")) -s \(cidr.network)/\(cidr.prefixLength) -j \(svc)")
@@ -448,7 +599,7 @@ public final class IPTablesProxier: ProxyBackend {
                 rules.append("\(comment(" masquerade LOCAL traffic for external destinations")) -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
                 rules.append("\(comment(" route LOCAL traffic for external destinations")) -m addrtype --src-type LOCAL -j \(svc)")
             }
-            if noLocal {
+            if !hasSVL {
                 // The nat table cannot drop: external traffic that was not DNATed is dropped in filter.
                 for ip in externalIPs + lbIPs { add("filter", "KUBE-EXTERNAL-SERVICES", "\(comment(" has no local endpoints")) \(match(ip, info.port)) -j DROP") }
                 if info.nodePort != 0 { add("filter", "KUBE-EXTERNAL-SERVICES", "\(comment(" has no local endpoints")) \(nodePortMatch) -j DROP") }
@@ -461,15 +612,23 @@ public final class IPTablesProxier: ProxyBackend {
             r.chains[ext] = ["\(comment(" masquerade traffic for external destinations")) -j KUBE-MARK-MASQ", "\(comment()) -j \(svc)"]
         }
         for ip in externalIPs { add("nat", "KUBE-SERVICES", "\(comment(" external IP")) \(match(ip, info.port)) -j \(ext)") }
-        if !lbIPs.isEmpty && !ranges.isEmpty {
+        if hasFW {
             r.chains[fw] = ranges.map { "\(comment(" loadbalancer IP")) -s \($0.network)/\($0.prefixLength) -j \(ext)" }
             for ip in lbIPs { add("filter", "KUBE-PROXY-FIREWALL", "\(comment(" traffic not accepted by \(fw)")) \(match(ip, info.port)) -j DROP") }
         }
-        for ip in lbIPs { add("nat", "KUBE-SERVICES", "\(comment(" loadbalancer IP")) \(match(ip, info.port)) -j \(ranges.isEmpty ? ext : fw)") }
+        for ip in lbIPs { add("nat", "KUBE-SERVICES", "\(comment(" loadbalancer IP")) \(match(ip, info.port)) -j \(hasFW ? fw : ext)") }
         if info.nodePort != 0 { add("nat", "KUBE-NODEPORTS", "\(comment()) -m \(proto) -p \(proto) --dport \(info.nodePort) -j \(ext)") }
         return r
     }
 }
+
+/// The probability of choosing the first of `remaining` endpoints, 1/`remaining`, as upstream
+/// prints it; the texts for up to 128 endpoints are formatted once per process.
+private func probabilityText(_ remaining: Int) -> String {
+    remaining < probabilityTexts.count ? probabilityTexts[remaining] : formatProbability(1.0 / Double(remaining))
+}
+
+private let probabilityTexts = (0...128).map { $0 < 1 ? "" : formatProbability(1.0 / Double($0)) }
 
 /// Upstream prints probabilities with 10 decimals (`%0.10f`).
 private func formatProbability(_ v: Double) -> String {
@@ -478,4 +637,27 @@ private func formatProbability(_ v: Double) -> String {
     var frac = String(Int(scaled.truncatingRemainder(dividingBy: 1e10)))
     while frac.count < 10 { frac = "0" + frac }
     return "\(whole).\(frac)"
+}
+
+/// iptables-save of nat and filter, run on a thread of its own while the caller goes on;
+/// ``value()`` waits for it.
+private final class BackgroundSave: Sendable {
+    private let result = Mutex<Result<(nat: String, filter: String), IPTablesError>?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ ipt: any IPTablesInterface) {
+        // A queue of its own runs on libdispatch's overcommit threads: the saves block on child
+        // processes and must not hold a thread of the global concurrent pool.
+        DispatchQueue(label: "nodekit.iptables-save").async { [self] in
+            let saved = Result { () throws(IPTablesError) in (nat: try ipt.save(table: "nat"), filter: try ipt.save(table: "filter")) }
+            result.withLock { $0 = saved }
+            done.signal()
+        }
+    }
+
+    /// The saved tables, or the save's error. Call once.
+    func value() throws(IPTablesError) -> (nat: String, filter: String) {
+        done.wait()
+        return try result.withLock { $0! }.get()
+    }
 }

@@ -2,6 +2,7 @@ import Foundation
 import IPTables
 import NFTables
 import Proxy
+import Synchronization
 import Testing
 import TestSupport
 
@@ -234,7 +235,7 @@ import TestSupport
         let synced = FakeIPTables()
         let proxier = IPTablesProxier(family: .ip, ipt: synced)
         func natChainLines(_ text: String) -> [String] {
-            let nat = text.split(separator: "*nat\n")[1]
+            let nat = text.components(separatedBy: "*nat\n")[1].components(separatedBy: "COMMIT\n")[0]
             return nat.split(separator: "\n").filter { $0.hasPrefix(":") }.map { String($0.dropFirst().prefix { $0 != " " }) }
         }
         let ours = natChainLines(proxier.fullRestoreText(s))
@@ -247,6 +248,91 @@ import TestSupport
         // Built-in, fixed and per-Service chains, all loaded by a sync (streamed into the fake).
         try proxier.sync(s, changed: [], kind: .full)
         #expect(synced.table("nat")!.chains.count == 4 + 4 + 40 * 3)
+    }
+
+    /// The first pass plans exactly the chains the second renders: every per-Service chain
+    /// declared has rules, and every rule is in a declared chain.
+    @Test(arguments: Shapes.all.map(\.0))
+    func plannedChainsAreTheRenderedOnes(_ shape: String) throws {
+        let (_, name, info, eps) = Shapes.all.first { $0.0 == shape }!
+        for config in [NFTablesProxier.Config(), .init(clusterCIDR: CIDR("10.0.0.0/8"))] {
+            let text = IPTablesProxier(family: .ip, ipt: FakeIPTables(), config: config).fullRestoreText(state(name, info, eps))
+            let lines = text.split(separator: "\n")
+            func own(_ chain: Substring) -> Bool { ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"].contains { chain.hasPrefix($0) } }
+            let declared = Set(lines.filter { $0.hasPrefix(":") }.map { $0.dropFirst().prefix { $0 != " " } }.filter(own))
+            let filled = Set(lines.filter { $0.hasPrefix("-A ") }.map { $0.dropFirst(3).prefix { $0 != " " } }.filter(own))
+            #expect(declared == filled, "\(shape)")
+        }
+    }
+
+    /// A full sync's text is streamable: nat first, every chain declared before the first rule,
+    /// the per-Service chains' rules before the dispatch rules that need every Service, and
+    /// the chains of Services gone since the last sync flushed and deleted at the end of nat.
+    @Test func fullTextOrderAllowsStreaming() throws {
+        var s = ProxyState()
+        for i in 0..<3 {
+            let name = ServicePortName(namespace: "ns", name: "svc\(i)", port: "", protocol: .tcp)
+            s.services[name] = Shapes.info(nodePort: UInt16(30100 + i))
+            s.services[name]!.clusterIPs = [IPAddress("172.30.2.\(i + 1)")!]
+            s.endpoints[name] = i == 2 ? [] : [Shapes.ep("10.180.3.\(i + 1)")]
+        }
+        let fake = FakeIPTables()
+        let proxier = IPTablesProxier(family: .ip, ipt: fake)
+        try proxier.sync(s, changed: [], kind: .full)
+        let gone = ServicePortName(namespace: "ns", name: "svc0", port: "", protocol: .tcp)
+        let goneChains = fake.table("nat")!.chains.map(\.name).filter { name in
+            fake.table("nat")!.rules(name)!.contains { $0.contains("ns/svc0") } && (name.hasPrefix("KUBE-SVC-") || name.hasPrefix("KUBE-SEP-"))
+        }
+        #expect(goneChains.count == 2, "svc0's SVC and SEP chains")
+        s.services[gone] = nil
+        s.endpoints[gone] = nil
+        try proxier.sync(s, changed: [], kind: .full)
+
+        let text = fake.restores.last!
+        let lines = text.split(separator: "\n").map(String.init)
+        let nat = lines.firstIndex(of: "*nat")!, filter = lines.firstIndex(of: "*filter")!
+        #expect(nat < filter)
+        let natLines = Array(lines[nat..<filter])
+        let firstRule = natLines.firstIndex { $0.hasPrefix("-A ") }!
+        let lastServiceRule = natLines.lastIndex { $0.hasPrefix("-A KUBE-SVC-") || $0.hasPrefix("-A KUBE-SEP-") || $0.hasPrefix("-A KUBE-EXT-") }!
+        let firstDispatch = natLines.firstIndex { $0.hasPrefix("-A KUBE-SERVICES ") || $0.hasPrefix("-A KUBE-NODEPORTS ") }!
+        #expect(lastServiceRule < firstDispatch)
+        let staleLines = goneChains.map { ":\($0) - [0:0]" } + goneChains.map { "-X \($0)" }
+        #expect(natLines[..<firstRule].allSatisfy { !$0.hasPrefix("-") })
+        for line in staleLines { #expect(natLines.firstIndex(of: line).map { $0 > lastServiceRule } == true, "\(line)") }
+        for chain in goneChains { #expect(fake.table("nat")!.rules(chain) == nil, "\(chain) deleted") }
+        #expect(fake.table("nat")!.rules("KUBE-SERVICES")!.last!.hasSuffix("-j KUBE-NODEPORTS"))
+    }
+
+    /// The first full sync reads the tables (leftovers, jumps) while its restore runs; when
+    /// that read fails, the restore is left without COMMIT, nothing changes, and the error is
+    /// the save's.
+    @Test func failedSaveChangesNothingAndSaysWhy() throws {
+        final class FailingSave: IPTablesInterface {
+            let fake = FakeIPTables()
+            let failing = Mutex(true)
+            func restore(_ text: String) throws(IPTablesError) { try fake.restore(text) }
+            func save(table: String) throws(IPTablesError) -> String {
+                if failing.withLock({ $0 }) { throw IPTablesError("iptables-save -t \(table) broke") }
+                return try fake.save(table: table)
+            }
+            func ensureRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError) { try fake.ensureRule(table: table, chain: chain, rule) }
+            func deleteRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError) { try fake.deleteRule(table: table, chain: chain, rule) }
+        }
+        let ipt = FailingSave()
+        let proxier = IPTablesProxier(family: .ip, ipt: ipt)
+        let s = state(Shapes.web, Shapes.info(nodePort: 30080), [Shapes.ep("10.180.0.1")])
+        #expect {
+            try proxier.sync(s, changed: [], kind: .full)
+        } throws: { error in
+            "\(error)".contains("iptables-save -t nat broke")
+        }
+        #expect(ipt.fake.restores.isEmpty)
+        for table in ["filter", "nat"] { #expect(!(try ipt.fake.save(table: table)).contains("KUBE-"), "\(table)") }
+        ipt.failing.withLock { $0 = false }
+        try proxier.sync(s, changed: [], kind: .partial)
+        #expect(ipt.fake.table("nat")?.rules("PREROUTING")?.contains { $0.hasSuffix("-j KUBE-SERVICES") } == true)
+        #expect(ipt.fake.table("nat")?.rules("KUBE-NODEPORTS")?.count == 1)
     }
 
     @Test func affinityUsesRecentWithTheTimeout() throws {
