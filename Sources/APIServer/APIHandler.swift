@@ -376,9 +376,11 @@ struct ResourceHandler: Sendable {
                 throw APIError.badRequest("the patched object is not a JSON object")
             }
             if scale { return try Scale.apply(object, to: current) }
-            // A patch that does not name a resourceVersion applies to whatever is current.
+            // A patch that does not name a resourceVersion applies to whatever is current: no
+            // precondition, so a concurrent write makes the update read and patch again (as
+            // upstream's patcher retries) instead of answering 409.
             if patchBody[path: ["metadata", "resourceVersion"]] == nil {
-                object.metadata["resourceVersion"] = current.metadata["resourceVersion"]
+                object.metadata["resourceVersion"] = nil
             }
             return object
         }

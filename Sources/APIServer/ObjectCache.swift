@@ -177,6 +177,43 @@ final class ObjectCache: Sendable {
         }
     }
 
+    // MARK: Writes in flight
+
+    /// A write between handing its bytes to the store and learning its revision.
+    private struct PendingWrite: Sendable {
+        var token: Int
+        var stored: [UInt8]
+        var object: JSONObject
+    }
+
+    private let writes = Mutex<(next: Int, byKey: [String: [PendingWrite]])>((0, [:]))
+
+    /// Records that `object`, encoded as `stored`, is being written to `storageKey`. The store
+    /// hands the write's event to watchers when it is durable, which is before the writer
+    /// learns the revision and caches the object: a watcher that finds the revision missing
+    /// takes the object from here instead of decoding the bytes again. Returns a token for
+    /// ``endWrite(_:token:)``, which must follow whatever the write's outcome.
+    func beginWrite(_ storageKey: String, stored: [UInt8], object: JSONObject) -> Int {
+        writes.withLock { writes in
+            writes.next += 1
+            writes.byKey[storageKey, default: []].append(PendingWrite(token: writes.next, stored: stored, object: object))
+            return writes.next
+        }
+    }
+
+    func endWrite(_ storageKey: String, token: Int) {
+        writes.withLock { writes in
+            writes.byKey[storageKey]?.removeAll { $0.token == token }
+            if writes.byKey[storageKey]?.isEmpty == true { writes.byKey[storageKey] = nil }
+        }
+    }
+
+    /// The object of a write in flight to `storageKey` whose bytes are `value` (as stored,
+    /// without a resourceVersion), or nil.
+    func objectBeingWritten(_ storageKey: String, value: [UInt8]) -> JSONObject? {
+        writes.withLock { $0.byKey[storageKey]?.first { $0.stored == value }?.object }
+    }
+
     /// Entries currently held, over all resources (for tests).
     var count: Int { shards.withLock { $0.values.reduce(0) { $0 + $1.slots.values.reduce(0) { $0 + $1.revisions.count } } } }
 

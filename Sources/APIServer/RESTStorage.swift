@@ -60,6 +60,11 @@ struct RESTStorage: Sendable {
     func decode(_ kv: KeyValue, _ resource: ResourceDefinition) throws(APIError) -> JSONObject {
         let key = ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)
         if let object = cache.object(key) { return object }
+        if var object = cache.objectBeingWritten(kv.key, value: kv.value) {
+            object.metadata["resourceVersion"] = .string(String(kv.modRevision))
+            cache.insert(key, object: object, jsonBytes: kv.value.count)
+            return object
+        }
         guard var object = try JSONCoding.decode(kv.value, what: "stored \(resource.plural) \(kv.key)").objectValue else {
             throw APIError.internalError("stored \(resource.plural) \(kv.key) is not a JSON object")
         }
@@ -281,8 +286,11 @@ struct RESTStorage: Sendable {
         var stored = object
         stored.metadata["resourceVersion"] = nil
         let bytes = JSONCoding.encode(stored)
+        let storageKey = resource.storageKey(namespace: object.namespace, name: name)
+        let token = cache.beginWrite(storageKey, stored: bytes, object: stored)
+        defer { cache.endWrite(storageKey, token: token) }
         do {
-            kv = try await store.create(resource.storageKey(namespace: object.namespace, name: name), value: bytes, ttl: nil)
+            kv = try await store.create(storageKey, value: bytes, ttl: nil)
         } catch {
             await allocator.release(allocated)
             if case .conflict = error { throw APIError.alreadyExists(resource, name: name) }
@@ -384,6 +392,8 @@ struct RESTStorage: Sendable {
                 return gone
             }
             let bytes = JSONCoding.encode(stored)
+            let token = cache.beginWrite(kv.key, stored: bytes, object: stored)
+            defer { cache.endWrite(kv.key, token: token) }
             let written = try await store.update(kv.key, value: bytes, expectedModRevision: kv.modRevision, ttl: nil)
             var out = object
             out.metadata["resourceVersion"] = .string(String(written.modRevision))

@@ -110,6 +110,23 @@ import Testing
         #expect(cache.count == 4)
     }
 
+    @Test func aWriteInFlightServesItsObjectUntilItEnds() {
+        let cache = ObjectCache()
+        let key = "/registry/core/configmaps/default/a"
+        let stored = JSONCoding.encode(Self.stored[0])
+        let first = cache.beginWrite(key, stored: stored, object: Self.stored[0])
+        let second = cache.beginWrite(key, stored: Array("{}".utf8), object: [:])
+        #expect(cache.objectBeingWritten(key, value: stored) == Self.stored[0])
+        #expect(cache.objectBeingWritten(key, value: Array("{}".utf8)) == [:])
+        #expect(cache.objectBeingWritten(key, value: Array("{\"a\":1}".utf8)) == nil)
+        #expect(cache.objectBeingWritten("/registry/core/configmaps/default/b", value: stored) == nil)
+        cache.endWrite(key, token: first)
+        #expect(cache.objectBeingWritten(key, value: stored) == nil)
+        #expect(cache.objectBeingWritten(key, value: Array("{}".utf8)) == [:])
+        cache.endWrite(key, token: second)
+        #expect(cache.objectBeingWritten(key, value: Array("{}".utf8)) == nil)
+    }
+
     static func summary(_ events: [JSONValue]) -> [String] {
         events.map { "\($0["type"]?.stringValue ?? ""):\($0[p: "object.metadata.name"]?.stringValue ?? "")" }
     }
