@@ -173,6 +173,9 @@ public struct CycleState: Sendable {
     public let allNodes: [NodeInfo]
     /// Indices into `allNodes` of nodes that run a pod with affinity or anti-affinity terms.
     public let nodesWithAffinityPods: [Int]
+    /// How many of `allNodes` hold each image (``Snapshot/imageNodeCounts``); nil when the
+    /// caller keeps no count, and ImageLocality then counts over `allNodes`.
+    public let imageNodeCounts: [String: Int]?
     /// What pre-filter plugins computed for this cycle, by plugin name.
     public var data = CycleData()
     /// `nonZeroRequests` for cpu and memory, read by the scorers on every node.
@@ -182,7 +185,7 @@ public struct CycleState: Sendable {
     let requestedCPU: Int64, requestedMemory: Int64
     let otherRequests: [(resource: String, amount: Int64)]
 
-    public init(pod: Pod, allNodes: [NodeInfo], nodesWithAffinityPods: [Int]? = nil) {
+    public init(pod: Pod, allNodes: [NodeInfo], nodesWithAffinityPods: [Int]? = nil, imageNodeCounts: [String: Int]? = nil) {
         self.pod = pod
         self.requests = Resources.podRequests(pod)
         self.nonZeroRequests = Resources.podRequests(pod, nonZero: true)
@@ -194,6 +197,7 @@ public struct CycleState: Sendable {
         self.hostPorts = Resources.hostPorts(pod)
         self.allNodes = allNodes
         self.nodesWithAffinityPods = nodesWithAffinityPods ?? allNodes.indices.filter { allNodes[$0].pods.contains(where: \.hasAffinityTerms) }
+        self.imageNodeCounts = imageNodeCounts
     }
 }
 

@@ -25,6 +25,10 @@ public struct ImageLocality: PreFilterPlugin, ScorePlugin {
         let images = containers.map { Self.normalize($0.image ?? "") }
         let distinct = Set(images)
         var counts: [String: Int] = [:]
+        if let kept = state.imageNodeCounts {
+            for image in distinct { counts[image] = kept[image] }
+            return .success(Spread(images: images, nodesWithImage: counts))
+        }
         for node in state.allNodes {
             let sizes = node.imageSizes
             guard !sizes.isEmpty else { continue }
