@@ -30,9 +30,15 @@ struct Reflector<T: KubeObject>: Sendable {
                 while !Task.isCancelled {
                     let stream = try await client.watchBatches(T.self, namespace: namespace, options: ListOptions(resourceVersion: version, timeoutSeconds: watchTimeoutSeconds, allowWatchBookmarks: true))
                     for try await batch in stream {
-                        if let rv = batch.lazy.compactMap(\.resourceVersion).last { version = rv }
-                        let delivered = batch.filter { if case .bookmark = $0 { false } else { true } }
-                        if !delivered.isEmpty { await events(delivered) }
+                        // One pass, no key path (a key path literal is instantiated on each use
+                        // in generic code) and no copy unless a bookmark is to be left out.
+                        var bookmarks = 0
+                        for event in batch {
+                            if let rv = event.resourceVersion { version = rv }
+                            if case .bookmark = event { bookmarks += 1 }
+                        }
+                        if bookmarks == batch.count { continue }
+                        await events(bookmarks == 0 ? batch : batch.filter { if case .bookmark = $0 { false } else { true } })
                     }
                 }
             } catch {

@@ -12,10 +12,32 @@ import NIOPosix
 public final class HTTPKubeClient: KubeAPIClient {
     public let config: KubeClientConfig
     private let transport: HTTPTransport
+    /// User-Agent and Authorization, built and checked once.
+    private let identityHeaders: [(String, String)]
 
+    /// Throws for a configuration whose header values (user agent, token, basic auth) hold
+    /// control characters, which would break the request framing.
     public init(config: KubeClientConfig, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws(KubeClientError) {
         self.config = config
+        var headers = [("User-Agent", config.userAgent)]
+        if let token = config.token {
+            headers.append(("Authorization", "Bearer \(token)"))
+        } else if let basic = config.basicAuth {
+            headers.append(("Authorization", "Basic " + Data("\(basic.username):\(basic.password)".utf8).base64EncodedString()))
+        }
+        headers.append(("Host", config.server.authority))
+        // The pipeline does not validate outbound headers per request (HTTPTransport); the
+        // values that come from outside are checked here instead, as NIO's validator would.
+        for (name, value) in headers where !Self.isValidHeaderValue(value) {
+            throw KubeClientError(code: 0, reason: "BadRequest", message: "client configuration for \(config.server): the \(name) header value holds a control character")
+        }
+        identityHeaders = headers.filter { $0.0 != "Host" }
         transport = try HTTPTransport(server: config.server, tls: config.tls, requestTimeout: config.requestTimeout, group: group)
+    }
+
+    /// RFC 9110 field values: no control characters but HTAB (NIO's outbound check).
+    static func isValidHeaderValue(_ value: String) -> Bool {
+        value.utf8.allSatisfy { $0 == UInt8(ascii: "\t") || ($0 >= 0x20 && $0 != 0x7F) }
     }
 
     /// Loads `kubeconfigPath` and connects to its current (or the given) context.
@@ -124,12 +146,7 @@ public final class HTTPKubeClient: KubeAPIClient {
 
     private func authorize(_ request: HTTPRequest) -> HTTPRequest {
         var r = request
-        r.headers.append(("User-Agent", config.userAgent))
-        if let token = config.token {
-            r.headers.append(("Authorization", "Bearer \(token)"))
-        } else if let basic = config.basicAuth {
-            r.headers.append(("Authorization", "Basic " + Data("\(basic.username):\(basic.password)".utf8).base64EncodedString()))
-        }
+        r.headers.append(contentsOf: identityHeaders)
         return r
     }
 
@@ -214,9 +231,10 @@ enum ManagedFields {
 
 /// Turns response bodies into values or errors.
 enum ResponseDecoder {
-    static func decode<R: Decodable>(_ type: R.Type, from body: ByteBuffer, operation: String, omitting omissions: JSONOmissions? = nil) throws(KubeClientError) -> R {
+    /// `operation` names the request in the error; it is built only when there is one.
+    static func decode<R: Decodable>(_ type: R.Type, from body: ByteBuffer, operation: @autoclosure () -> String, omitting omissions: JSONOmissions? = nil) throws(KubeClientError) -> R {
         do { return try JSONValue.decode(R.self, fromJSON: body.readableBytesView, omitting: omissions) } catch {
-            throw KubeClientError.decode("\(operation): cannot decode \(R.self): \(describe(error))")
+            throw KubeClientError.decode("\(operation()): cannot decode \(R.self): \(describe(error))")
         }
     }
 

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// One HTTP request as the transport sends it.
 struct HTTPRequest: Sendable {
@@ -20,51 +21,150 @@ enum ResponseEvent: Sendable {
     case end
 }
 
-/// A request handed to the pipeline together with the stream its response goes to.
+/// A request handed to the pipeline together with where its response goes.
 struct HTTPExchange: Sendable {
+    enum Reply: Sendable {
+        /// The status, headers and whole body, once the response ended.
+        case whole(EventLoopPromise<(HTTPResponseHead, ByteBuffer)>)
+        /// Each part as it arrives (watches).
+        case parts(AsyncThrowingStream<ResponseEvent, any Error>.Continuation)
+    }
+
     var head: HTTPRequestHead
     var body: ByteBuffer?
-    var sink: AsyncThrowingStream<ResponseEvent, any Error>.Continuation
+    var reply: Reply
 }
 
-/// Carries one exchange at a time over an HTTP/1.1 connection: writes the request and routes
-/// response parts to that exchange's sink. A closed or failed connection finishes the sink
-/// with an error, so no caller waits on a dead connection.
+/// Carries one exchange at a time over an HTTP/1.1 connection: writes the request and hands
+/// the response to that exchange's reply. A closed or failed connection, a failed write or a
+/// whole response not complete within `requestTimeout` fails the reply, so no caller waits on
+/// a dead connection.
+///
+/// A whole response is gathered here and handed over once (no stream per request), and the
+/// timeout is one repeating check per connection rather than a timer per request.
 final class HTTPExchangeHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPExchange
     typealias OutboundOut = HTTPClientRequestPart
 
-    private var sink: AsyncThrowingStream<ResponseEvent, any Error>.Continuation?
+    /// The message of a failure before any response byte arrived on a connection that was
+    /// closed: on a reused keep-alive connection the request was not processed.
+    static let staleMarker = "stale connection"
+
+    private let requestTimeout: TimeAmount
+    private var reply: HTTPExchange.Reply?
+    private var method = HTTPMethod.GET
+    private var uri = ""
+    private var started = NIODeadline.uptimeNanoseconds(0)
+    private var responseHead: HTTPResponseHead?
+    private var body = ByteBuffer()
+    private var timeoutCheck: Scheduled<Void>?
+
+    init(requestTimeout: Duration) {
+        let nanoseconds = Int64(requestTimeout.components.seconds) * 1_000_000_000 + requestTimeout.components.attoseconds / 1_000_000_000
+        self.requestTimeout = .nanoseconds(max(nanoseconds, 1))
+    }
+
+    /// What the failure messages name: the request in flight.
+    private var request: String { "\(method.rawValue) \(uri)" }
+
+    func handlerAdded(context: ChannelHandlerContext) { scheduleTimeoutCheck(context) }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timeoutCheck?.cancel()
+        timeoutCheck = nil
+    }
+
+    /// Checks the exchange in flight often enough that a timeout fires at most a tenth late
+    /// (and at most 1 s late), until the handler leaves the pipeline.
+    private func scheduleTimeoutCheck(_ context: ChannelHandlerContext) {
+        let period = TimeAmount.nanoseconds(min(requestTimeout.nanoseconds / 10, 1_000_000_000) + 1)
+        timeoutCheck = context.eventLoop.assumeIsolated().scheduleTask(in: period) { [self] in
+            guard timeoutCheck != nil else { return }
+            if case .whole? = reply, NIODeadline.now() - started >= requestTimeout {
+                fail(KubeClientError.transport("\(request): no complete response within \(Self.describe(requestTimeout))"))
+                context.close(promise: nil)
+            }
+            scheduleTimeoutCheck(context)
+        }
+    }
+
+    static func describe(_ t: TimeAmount) -> String {
+        t.nanoseconds % 1_000_000_000 == 0 ? "\(t.nanoseconds / 1_000_000_000) seconds" : "\(Double(t.nanoseconds) / 1e9) seconds"
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let exchange = unwrapOutboundIn(data)
-        sink = exchange.sink
+        reply = exchange.reply
+        method = exchange.head.method
+        uri = exchange.head.uri
+        started = .now()
+        responseHead = nil
+        body.clear()
         context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
         if let body = exchange.body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-        context.write(wrapOutboundOut(.end(nil)), promise: promise)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenFailure { [self] error in
+            fail(KubeClientError.transport("\(request): cannot send the request: \(error)"))
+        }
+        if let promise { written.futureResult.cascade(to: promise) }
+        context.write(wrapOutboundOut(.end(nil)), promise: written)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let h): sink?.yield(.head(h))
-        case .body(let b): sink?.yield(.body(b))
+        case .head(let h):
+            responseHead = h
+            if case .parts(let sink)? = reply { sink.yield(.head(h)) }
+        case .body(var b):
+            switch reply {
+            case .whole?: body.writeBuffer(&b)
+            case .parts(let sink)?: sink.yield(.body(b))
+            case nil: break
+            }
         case .end:
-            sink?.yield(.end)
-            sink?.finish()
-            sink = nil
+            let finished = reply
+            reply = nil
+            switch finished {
+            case .whole(let promise)?:
+                if let head = responseHead {
+                    promise.succeed((head, body))
+                    body = ByteBuffer()
+                } else {
+                    promise.fail(KubeClientError.transport("\(request): response without a status line"))
+                }
+            case .parts(let sink)?:
+                sink.yield(.end)
+                sink.finish()
+            case nil: break
+            }
+        }
+    }
+
+    /// Fails the exchange in flight, if any.
+    private func fail(_ error: KubeClientError) {
+        let failed = reply
+        reply = nil
+        switch failed {
+        case .whole(let promise)?: promise.fail(error)
+        case .parts(let sink)?: sink.finish(throwing: error)
+        case nil: break
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        sink?.finish(throwing: KubeClientError.transport("connection closed before the response ended"))
-        sink = nil
+        if responseHead == nil, case .whole? = reply {
+            fail(KubeClientError.transport("\(Self.staleMarker): \(request): connection closed before the response ended"))
+        } else {
+            fail(KubeClientError.transport("connection closed before the response ended"))
+        }
+        timeoutCheck?.cancel()
+        timeoutCheck = nil
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        sink?.finish(throwing: KubeClientError.transport("connection failed: \(error)"))
-        sink = nil
+        fail(KubeClientError.transport("connection failed: \(error)"))
         context.close(promise: nil)
     }
 }
@@ -118,7 +218,7 @@ final class HTTPTransport: Sendable {
 
     /// Closes the idle connections. In-flight requests finish on their own connections.
     func shutdown() async {
-        for channel in await pool.drain() { try? await channel.close() }
+        for channel in pool.drain() { try? await channel.close() }
     }
 
     /// Sends `request` and returns the status, headers and whole body.
@@ -127,14 +227,15 @@ final class HTTPTransport: Sendable {
         // request was not processed and is sent once more on a fresh connection.
         for attempt in 0..<2 {
             let (channel, reused) = try await acquire(fresh: attempt > 0)
+            let promise = channel.eventLoop.makePromise(of: (HTTPResponseHead, ByteBuffer).self)
+            channel.writeAndFlush(HTTPExchange(head: head(for: request), body: request.body.map { ByteBuffer(bytes: $0) }, reply: .whole(promise)), promise: nil)
             do {
-                let (head, body) = try await exchange(request, on: channel)
-                let keepAlive = head.isKeepAlive && channel.isActive
-                if keepAlive { await pool.put(channel) } else { channel.close(promise: nil) }
+                let (head, body) = try await promise.futureResult.get()
+                if head.isKeepAlive && channel.isActive { pool.put(channel) } else { channel.close(promise: nil) }
                 return (head, body)
             } catch let error as KubeClientError {
                 channel.close(promise: nil)
-                if reused && error.isTransport && error.message.hasPrefix(Self.staleMarker) { continue }
+                if reused && error.isTransport && error.message.hasPrefix(HTTPExchangeHandler.staleMarker) { continue }
                 throw error
             } catch {
                 channel.close(promise: nil)
@@ -142,34 +243,6 @@ final class HTTPTransport: Sendable {
             }
         }
         throw KubeClientError.transport("\(request.method) \(request.uri): no usable connection")
-    }
-
-    private static let staleMarker = "stale connection"
-
-    private func exchange(_ request: HTTPRequest, on channel: any Channel) async throws -> (HTTPResponseHead, ByteBuffer) {
-        let (stream, continuation) = AsyncThrowingStream<ResponseEvent, any Error>.makeStream()
-        let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(requestTimeout.components.seconds) * 1_000_000_000 + requestTimeout.components.attoseconds / 1_000_000_000)) {
-            continuation.finish(throwing: KubeClientError.transport("\(request.method) \(request.uri): no complete response within \(self.requestTimeout)"))
-            channel.close(promise: nil)
-        }
-        defer { deadline.cancel() }
-        try await channel.writeAndFlush(HTTPExchange(head: head(for: request), body: request.body.map { ByteBuffer(bytes: $0) }, sink: continuation))
-        var head: HTTPResponseHead?
-        var body = ByteBuffer()
-        do {
-            for try await event in stream {
-                switch event {
-                case .head(let h): head = h
-                case .body(var b): body.writeBuffer(&b)
-                case .end:
-                    guard let head else { throw KubeClientError.transport("\(request.method) \(request.uri): response without a status line") }
-                    return (head, body)
-                }
-            }
-        } catch let error as KubeClientError where head == nil && error.message.hasPrefix("connection closed") {
-            throw KubeClientError.transport("\(Self.staleMarker): \(request.method) \(request.uri): \(error.message)")
-        }
-        throw KubeClientError.transport("\(request.method) \(request.uri): response ended early")
     }
 
     /// Sends `request` on a connection of its own and streams the response. Returns once the
@@ -180,7 +253,7 @@ final class HTTPTransport: Sendable {
         let (stream, continuation) = AsyncThrowingStream<ResponseEvent, any Error>.makeStream()
         continuation.onTermination = { _ in channel.close(promise: nil) }
         do {
-            try await channel.writeAndFlush(HTTPExchange(head: head(for: request), body: request.body.map { ByteBuffer(bytes: $0) }, sink: continuation))
+            try await channel.writeAndFlush(HTTPExchange(head: head(for: request), body: request.body.map { ByteBuffer(bytes: $0) }, reply: .parts(continuation)))
             var iterator = stream.makeAsyncIterator()
             guard case .head(let h)? = try await iterator.next() else {
                 throw KubeClientError.transport("\(request.method) \(request.uri): connection closed before the status line")
@@ -200,17 +273,21 @@ final class HTTPTransport: Sendable {
 
     private func head(for request: HTTPRequest) -> HTTPRequestHead {
         var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: server.basePath + request.uri)
+        head.headers.reserveCapacity(request.headers.count + 2)
         head.headers.add(name: "Host", value: server.authority)
-        for (name, value) in request.headers { head.headers.replaceOrAdd(name: name, value: value) }
-        if let body = request.body { head.headers.replaceOrAdd(name: "Content-Length", value: String(body.count)) }
+        // The client's headers are distinct and never Host or Content-Length: added, not
+        // searched for first.
+        for (name, value) in request.headers { head.headers.add(name: name, value: value) }
+        if let body = request.body { head.headers.add(name: "Content-Length", value: String(body.count)) }
         return head
     }
 
     private func acquire(fresh: Bool) async throws(KubeClientError) -> (any Channel, Bool) {
-        if !fresh, let idle = await pool.take() { return (idle, true) }
+        if !fresh, let idle = pool.take() { return (idle, true) }
         do {
             let sslContext = self.sslContext
             let serverName = self.serverName
+            let requestTimeout = self.requestTimeout
             let channel = try await ClientBootstrap(group: group)
                 .connectTimeout(.seconds(10))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -219,8 +296,10 @@ final class HTTPTransport: Sendable {
                         if let sslContext {
                             try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                         }
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(HTTPExchangeHandler())
+                        // Header values come from the client's own constants and its configuration,
+                        // which HTTPKubeClient checks once (at init), not per request.
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                        try channel.pipeline.syncOperations.addHandler(HTTPExchangeHandler(requestTimeout: requestTimeout))
                     }
                 }
                 .connect(host: server.host, port: server.port).get()
@@ -231,24 +310,35 @@ final class HTTPTransport: Sendable {
     }
 }
 
-/// The idle keep-alive connections, most recently used first.
-private actor IdlePool {
-    private var idle: [any Channel] = []
+/// The idle keep-alive connections, most recently used first. A lock rather than an actor:
+/// taking and returning a connection are two array operations, not worth two executor hops
+/// per request.
+private final class IdlePool: Sendable {
+    private let idle = Mutex<[any Channel]>([])
     private let limit = 16
 
     func take() -> (any Channel)? {
-        while let c = idle.popLast() {
-            if c.isActive { return c }
+        idle.withLock { idle in
+            while let c = idle.popLast() {
+                if c.isActive { return c }
+            }
+            return nil
         }
-        return nil
     }
 
     func put(_ channel: any Channel) {
-        if idle.count < limit { idle.append(channel) } else { channel.close(promise: nil) }
+        let kept = idle.withLock { idle in
+            guard idle.count < limit else { return false }
+            idle.append(channel)
+            return true
+        }
+        if !kept { channel.close(promise: nil) }
     }
 
     func drain() -> [any Channel] {
-        defer { idle = [] }
-        return idle
+        idle.withLock { idle in
+            defer { idle = [] }
+            return idle
+        }
     }
 }
