@@ -221,10 +221,14 @@ struct JSONReader {
     mutating func skipString() throws(JSONParseError) {
         let start = index
         index += 1
+        var high: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                guard String(validating: UnsafeBufferPointer(rebasing: bytes[(start + 1)..<index]), as: UTF8.self) != nil else { throw error("invalid UTF-8 in a string") }
+                // ASCII is valid UTF-8; only other bytes need the (costly, generic) validation.
+                if high & 0x80 != 0 {
+                    guard String(validating: UnsafeBufferPointer(rebasing: bytes[(start + 1)..<index]), as: UTF8.self) != nil else { throw error("invalid UTF-8 in a string") }
+                }
                 index += 1
                 return
             }
@@ -234,6 +238,7 @@ struct JSONReader {
                 return
             }
             if byte < 0x20 { throw error("control character in a string") }
+            high |= byte
             index += 1
         }
         throw error("unterminated string")
@@ -290,17 +295,21 @@ struct JSONReader {
     mutating func string() throws(JSONParseError) -> String {
         index += 1
         let start = index
-        // Fast path: no escapes, so the bytes between the quotes are the string.
+        var high: UInt8 = 0
+        // Fast path: no escapes, so the bytes between the quotes are the string. ASCII needs no
+        // validation (String(validating:) is generic and was a visible cost per string).
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                if high & 0x80 == 0 { return String(decoding: raw, as: UTF8.self) }
                 guard let text = String(validating: raw, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
                 return text
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error("control character in a string") }
+            high |= byte
             index += 1
         }
         var scalars: [UInt8] = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
