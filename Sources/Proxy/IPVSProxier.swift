@@ -85,6 +85,8 @@ public final class IPVSProxier: ProxyBackend {
         var draining: [VirtualServer.Key: Set<RealServer.Key>] = [:]
         /// The KUBE-IPVS-OUT-FILTER rules in the kernel, sorted.
         var outFilter: [String] = []
+        /// The `maxelem` of each hash set in the kernel, read and sized by the last full sync.
+        var setMaxElements: [String: Int] = [:]
         var valid = false
     }
     private let programmed = Mutex(Programmed())
@@ -163,6 +165,10 @@ public final class IPVSProxier: ProxyBackend {
         }
     }
     var allSets: [String] { Self.setSpecs.map { setName($0.base) } }
+    /// The set a hash set that outgrows its `maxelem` is rebuilt in before the swap (see
+    /// ``growLines(_:entries:maxElements:)``); it exists only inside one `ipset restore`, or
+    /// after one failed half-way.
+    var growthSet: String { setName("KUBE-GROW-TMP") }
     /// The `--comment` upstream's rule on `name` carries.
     func comment(_ name: String) -> String {
         "\"" + (Self.setSpecs.first { setName($0.base) == name }?.comment ?? name) + "\""
@@ -222,7 +228,7 @@ public final class IPVSProxier: ProxyBackend {
                 try iptables.restore(text)
             }
             // After the rules: ipset cannot destroy a set a rule still refers to.
-            try ipset?.destroy(allSets + (family == .ip ? Self.formerSets : []))
+            try ipset?.destroy(allSets + [growthSet] + (family == .ip ? Self.formerSets : []))
             p = Programmed()
         }
     }
@@ -381,12 +387,71 @@ public final class IPVSProxier: ProxyBackend {
         return t
     }
 
-    /// `ipset restore` lines that create every set (idempotent with `-exist`).
-    func createSetLines() -> String {
-        let inet = family == .ip ? "inet" : "inet6"
-        return Self.setSpecs.map { spec in
-            "create \(setName(spec.base)) \(spec.type) " + (spec.type == "bitmap:port" ? "range 0-65535" : "family \(inet)") + "\n"
-        }.joined()
+    /// The set an ipset entry line (`SET MEMBER`) belongs to.
+    static func setOf(_ entry: String) -> Substring { entry.prefix { $0 != " " } }
+
+    /// The `create` line of `spec`'s set under `name`, holding `maxElements` if it is a hash set.
+    /// A default-sized set's line has no `maxelem`, so that it reads as it did before sets
+    /// were sized and means what upstream's explicit default means.
+    func createLine(_ spec: SetSpec, name: String, maxElements: Int) -> String {
+        guard spec.type.hasPrefix("hash:") else { return "create \(name) \(spec.type) range 0-65535\n" }
+        let size = maxElements == IPSetHeader.defaultMaxElements ? "" : " maxelem \(maxElements)"
+        return "create \(name) \(spec.type) family \(family == .ip ? "inet" : "inet6")\(size)\n"
+    }
+
+    /// `ipset restore` lines that replace `set` by one holding `maxElements` and `entries` (its
+    /// members, without the set name) with no moment in which a packet finds it partly filled:
+    /// the entries go into ``growthSet``, `swap` exchanges the two sets' contents under their
+    /// names, and the old contents are destroyed. iptables rules keep matching `set`: the kernel
+    /// swaps the sets in its index table, where the rules point, and their reference counts with
+    /// them (tested in the VM: IPVSProxyIPSetGrowthIntegrationTests).
+    func growLines(_ set: String, entries: [Substring], maxElements: Int) -> String {
+        let spec = Self.setSpecs.first { setName($0.base) == set }!
+        var text = createLine(spec, name: growthSet, maxElements: maxElements)
+        for member in entries { text += "add \(growthSet) \(member)\n" }
+        return text + "swap \(growthSet) \(set)\ndestroy \(growthSet)\n"
+    }
+
+    /// The `ipset restore` text of a full sync and each hash set's `maxelem` after it:
+    /// every set created (idempotent with `-exist`), flushed and filled with `entries` (sorted
+    /// `SET MEMBER` lines), given the sets in the kernel now (`kernel`, by name).
+    ///
+    /// A new set is created to hold its entries (``IPSetHeader/maxElements(toHold:)``). An
+    /// existing one keeps its `maxelem`, which its `create -exist` line must repeat (ipset
+    /// refuses a create whose options differ), while its entries fit; otherwise it grows through
+    /// ``growLines(_:entries:maxElements:)``. Sets never shrink: `maxelem` costs no memory.
+    /// Upstream creates every set with the default `maxelem` (65,536) and fails to add the
+    /// entries beyond it (kubernetes/kubernetes#129389).
+    func fullSyncSetText(_ entries: [String], kernel: [String: IPSetHeader]) -> (text: String, maxElements: [String: Int]) {
+        var counts: [Substring: Int] = [:]
+        for entry in entries { counts[Self.setOf(entry), default: 0] += 1 }
+        // A growth set left by a restore that failed half-way would refuse its create line.
+        var text = kernel[growthSet] == nil ? "" : "destroy \(growthSet)\n"
+        var sizes: [String: Int] = [:]
+        var growing: [String: Int] = [:]
+        for spec in Self.setSpecs {
+            let name = setName(spec.base)
+            let count = counts[Substring(name)] ?? 0
+            let size = kernel[name]?.maxElements ?? IPSetHeader.maxElements(toHold: count)
+            text += createLine(spec, name: name, maxElements: size)
+            guard spec.type.hasPrefix("hash:") else { continue }
+            if count > size {
+                growing[name] = IPSetHeader.maxElements(toHold: count)
+            }
+            sizes[name] = growing[name] ?? size
+        }
+        for set in allSets where growing[set] == nil { text += "flush \(set)\n" }
+        var grown: [String: [Substring]] = [:]
+        for entry in entries {
+            let set = Self.setOf(entry)
+            if growing[String(set)] != nil {
+                grown[String(set), default: []].append(entry.dropFirst(set.count + 1))
+            } else {
+                text += "add \(entry)\n"
+            }
+        }
+        for (set, size) in growing.sorted(by: { $0.key < $1.key }) { text += growLines(set, entries: grown[set] ?? [], maxElements: size) }
+        return (text, sizes)
     }
 
     // MARK: Syncing
@@ -402,10 +467,10 @@ public final class IPVSProxier: ProxyBackend {
             if let r = render(info, state.endpoints[name] ?? []) { next[name] = r }
         }
         if let ipset {
-            var text = createSetLines()
-            for set in allSets { text += "flush \(set)\n" }
-            for entry in Set(next.values.flatMap(\.ipsetEntries)).sorted() { text += "add \(entry)\n" }
+            let kernel = Dictionary(try ipset.headers().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let (text, sizes) = fullSyncSetText(Set(next.values.flatMap(\.ipsetEntries)).sorted(), kernel: kernel)
             try ipset.restore(text)
+            p.setMaxElements = sizes
         }
         let outFilter = Set(next.values.flatMap(\.outFilterRules)).sorted()
         if let iptables {
@@ -541,10 +606,16 @@ public final class IPVSProxier: ProxyBackend {
         if let ipset, !(addEntries.isEmpty && delEntries.isEmpty) {
             // A node port shared by TCP entries of two Services stays while either uses it.
             let stillUsed = Set(p.services.values.flatMap(\.ipsetEntries))
+            let growing = outgrown(Set(addEntries.map(Self.setOf)), stillUsed, p.setMaxElements)
             var text = ""
-            for entry in delEntries.sorted() where !stillUsed.contains(entry) { text += "del \(entry)\n" }
-            for entry in addEntries.sorted() { text += "add \(entry)\n" }
+            for entry in delEntries.sorted() where !stillUsed.contains(entry) && growing[String(Self.setOf(entry))] == nil { text += "del \(entry)\n" }
+            for entry in addEntries.sorted() where growing[String(Self.setOf(entry))] == nil { text += "add \(entry)\n" }
+            for (set, size) in growing.sorted(by: { $0.key < $1.key }) {
+                let members = stillUsed.filter { Self.setOf($0) == set }.sorted().map { $0.dropFirst(set.count + 1) }
+                text += growLines(set, entries: members, maxElements: size)
+            }
             if !text.isEmpty { try ipset.restore(text) }
+            p.setMaxElements.merge(growing) { _, new in new }
         }
         let outFilter = Set(p.services.values.flatMap(\.outFilterRules)).sorted()
         if outFilter != p.outFilter, let iptables {
@@ -552,6 +623,21 @@ public final class IPVSProxier: ProxyBackend {
             try iptables.restore("*filter\n:KUBE-IPVS-OUT-FILTER - [0:0]\n" + outFilter.map { $0 + "\n" }.joined() + "COMMIT\n")
             p.outFilter = outFilter
         }
+    }
+
+    /// The hash sets among `sets` whose members in `entries` (all of them, `SET MEMBER`) no
+    /// longer fit their `maxelem` in `sizes`, with the `maxelem` to grow each to.
+    private func outgrown(_ sets: Set<Substring>, _ entries: Set<String>, _ sizes: [String: Int]) -> [String: Int] {
+        var counts: [Substring: Int] = [:]
+        for entry in entries {
+            let set = Self.setOf(entry)
+            if sets.contains(set) { counts[set, default: 0] += 1 }
+        }
+        var growing: [String: Int] = [:]
+        for (set, count) in counts {
+            if let size = sizes[String(set)], count > size { growing[String(set)] = IPSetHeader.maxElements(toHold: count) }
+        }
+        return growing
     }
 
     /// Deletes draining real servers the kernel reports without connections, and forgets ones

@@ -173,42 +173,92 @@ public final class FakeServiceAddressDevice: ServiceAddressDevice {
     public func remove() throws(IPVSError) { state.withLock { $0 = State() } }
 }
 
-/// An in-memory ipset that interprets `ipset restore` text (create, flush, add, del, destroy)
-/// and rejects references to sets that were never created, as ipset does.
+/// An in-memory ipset that interprets `ipset restore -exist` text (create, flush, add, del,
+/// swap, destroy) as ipset and the kernel do: references to sets never created are refused; a
+/// `create` of an existing set succeeds only with the same type and `maxelem` (the kernel's
+/// `same_set` check); a hash set refuses a new member beyond its `maxelem` ("Hash is full");
+/// `swap` exchanges two sets' contents and options under their names; `destroy` of a missing
+/// set is ignored. Unlike ipset, a failing restore applies none of its lines. Records every
+/// restore text.
 public final class FakeIPSet: IPSetInterface {
-    private let sets = Mutex<[String: Set<String>]>([:])
+    private struct Entry {
+        var type: String
+        var maxElements: Int?
+        var members: Set<String> = []
+    }
+    private let sets = Mutex<(sets: [String: Entry], restores: [String])>(([:], []))
 
     public init() {}
 
     /// The members of a set, sorted; nil when the set does not exist.
-    public func members(_ name: String) -> [String]? { sets.withLock { $0[name].map { $0.sorted() } } }
-    public var names: [String] { sets.withLock { $0.keys.sorted() } }
+    public func members(_ name: String) -> [String]? { sets.withLock { $0.sets[name].map { $0.members.sorted() } } }
+    public var names: [String] { sets.withLock { $0.sets.keys.sorted() } }
+    /// The `maxelem` of a hash set; nil for other types and missing sets.
+    public func maxElements(_ name: String) -> Int? { sets.withLock { $0.sets[name]?.maxElements } }
+    /// The text of every restore, successful or not, in order.
+    public var restores: [String] { sets.withLock { $0.restores } }
 
     public func restore(_ text: String) throws(IPSetError) {
-        try sets.withLock { (sets: inout [String: Set<String>]) throws(IPSetError) in
-            var next = sets
-            for line in text.split(separator: "\n") {
+        try sets.withLock { (state: inout (sets: [String: Entry], restores: [String])) throws(IPSetError) in
+            state.restores.append(text)
+            var next = state.sets
+            for (number, line) in text.split(separator: "\n").enumerated() {
                 let words = line.split(separator: " ").map(String.init)
-                guard words.count >= 2 else { throw IPSetError("ipset restore: malformed line \"\(line)\"") }
+                func fail(_ why: String) -> IPSetError { IPSetError("ipset restore: error in line \(number + 1): \(why)") }
+                guard words.count >= 2 else { throw fail("malformed line \"\(line)\"") }
                 let (verb, name) = (words[0], words[1])
-                if verb == "create" {
-                    if next[name] == nil { next[name] = [] }
-                    continue
-                }
-                guard next[name] != nil else { throw IPSetError("ipset restore: \(verb) \(name): the set does not exist") }
                 switch verb {
-                case "flush": next[name] = []
-                case "add" where words.count >= 3: next[name]!.insert(words[2])
-                case "del" where words.count >= 3: next[name]!.remove(words[2])
-                case "destroy": next[name] = nil
-                default: throw IPSetError("ipset restore: malformed line \"\(line)\"")
+                case "create":
+                    guard words.count >= 3 else { throw fail("malformed line \"\(line)\"") }
+                    var entry = Entry(type: words[2])
+                    if entry.type.hasPrefix("hash:") {
+                        let i = words.firstIndex(of: "maxelem")
+                        entry.maxElements = i.flatMap { $0 + 1 < words.count ? Int(words[$0 + 1]) : nil } ?? IPSetHeader.defaultMaxElements
+                    }
+                    if let existing = next[name] {
+                        guard existing.type == entry.type && existing.maxElements == entry.maxElements else {
+                            throw fail("Set cannot be created: set with the same name already exists")
+                        }
+                    } else {
+                        next[name] = entry
+                    }
+                    continue
+                case "destroy":
+                    next[name] = nil
+                    continue
+                default: break
+                }
+                guard next[name] != nil else { throw fail("\(verb) \(name): The set with the given name does not exist") }
+                // Members change in place (next[name]!): a copy of the entry held across the
+                // change would make every add copy the whole member set.
+                switch verb {
+                case "flush": next[name]!.members = []
+                case "add" where words.count >= 3:
+                    if let max = next[name]!.maxElements, next[name]!.members.count >= max, !next[name]!.members.contains(words[2]) {
+                        throw fail("Hash is full, cannot add more elements")
+                    }
+                    next[name]!.members.insert(words[2])
+                case "del" where words.count >= 3: next[name]!.members.remove(words[2])
+                case "swap" where words.count >= 3:
+                    guard let other = next[words[2]] else { throw fail("swap \(name) \(words[2]): The set with the given name does not exist") }
+                    let entry = next[name]!
+                    guard other.type == entry.type else { throw fail("swap \(name) \(words[2]): The sets are not of the same type") }
+                    next[words[2]] = entry
+                    next[name] = other
+                default: throw fail("malformed line \"\(line)\"")
                 }
             }
-            sets = next
+            state.sets = next
         }
     }
 
     public func destroy(_ names: [String]) throws(IPSetError) {
-        sets.withLock { sets in for name in names { sets[name] = nil } }
+        sets.withLock { state in for name in names { state.sets[name] = nil } }
+    }
+
+    public func headers() throws(IPSetError) -> [IPSetHeader] {
+        sets.withLock { state in
+            state.sets.sorted { $0.key < $1.key }.map { IPSetHeader(name: $0.key, type: $0.value.type, maxElements: $0.value.maxElements) }
+        }
     }
 }

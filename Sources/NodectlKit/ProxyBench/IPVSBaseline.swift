@@ -107,6 +107,9 @@ private final class RecordingIPSet: IPSetInterface {
     var text: String { recorded.withLock { $0 } }
     func restore(_ text: String) throws(IPSetError) { recorded.withLock { $0 += text } }
     func destroy(_ names: [String]) throws(IPSetError) {}
+    /// The kernel of the baseline's empty namespace has no sets, so the backend creates each one
+    /// sized to its entries and the baseline replays that text.
+    func headers() throws(IPSetError) -> [IPSetHeader] { [] }
 }
 
 /// Records `iptables-restore` text, and the jumps the backend ensures as `-A` lines of their

@@ -149,6 +149,7 @@ struct TimedIPSet: IPSetInterface {
 
     func restore(_ text: String) throws(IPSetError) { try clock.time("ipset restore") { () throws(IPSetError) in try ipset.restore(text) } }
     func destroy(_ names: [String]) throws(IPSetError) { try clock.time("ipset destroy") { () throws(IPSetError) in try ipset.destroy(names) } }
+    func headers() throws(IPSetError) -> [IPSetHeader] { try clock.time("ipset save -t") { () throws(IPSetError) in try ipset.headers() } }
 }
 
 /// iptables through ``IPVSPhaseClock``.

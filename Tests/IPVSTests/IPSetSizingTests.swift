@@ -1,0 +1,168 @@
+import IPVS
+import NFTables
+import Proxy
+import Testing
+import TestSupport
+
+/// ipsets sized to their content: created with the default `maxelem` while the entries fit in
+/// 80% of it (as upstream's), larger beyond, and replaced through a swap when a later sync
+/// outgrows them (upstream stops adding at 65,536, kubernetes/kubernetes#129389).
+@Suite("ipset sizing")
+struct IPSetSizingTests {
+    @Test("maxelem for a count: the default up to 80% of it, then a power of two with 25% headroom",
+          arguments: [(0, 65_536), (2, 65_536), (52_428, 65_536), (52_429, 65_536), (52_430, 131_072), (65_536, 131_072),
+                      (100_000, 131_072), (104_858, 131_072), (104_859, 262_144), (1_000_000, 2_097_152)])
+    func maxElements(_ count: Int, _ expected: Int) {
+        #expect(IPSetHeader.maxElements(toHold: count) == expected)
+    }
+
+    @Test("ipset save -t: name, type, maxelem of hash sets; bitmaps have none; other lines skipped")
+    func parseSave() {
+        let output = """
+            create KUBE-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 131072 bucketsize 12 initval 0x60c4b1f6
+            create KUBE-NODE-PORT-TCP bitmap:port range 0-65535
+            create KUBE-6-CLUSTER-IP hash:ip,port family inet6 hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1
+            create OLD hash:ip family inet
+            add OLD 10.0.0.1
+
+            """
+        #expect(IPSetHeader.parse(save: output) == [
+            IPSetHeader(name: "KUBE-LOOP-BACK", type: "hash:ip,port,ip", maxElements: 131_072),
+            IPSetHeader(name: "KUBE-NODE-PORT-TCP", type: "bitmap:port", maxElements: nil),
+            IPSetHeader(name: "KUBE-6-CLUSTER-IP", type: "hash:ip,port", maxElements: 65_536),
+            IPSetHeader(name: "OLD", type: "hash:ip", maxElements: 65_536),
+        ])
+    }
+
+    @Test("the fake refuses the entry beyond maxelem, as the kernel does, so the tests below can fail")
+    func fakeHashIsFull() throws {
+        let ipset = FakeIPSet()
+        var text = "create KUBE-LOOP-BACK hash:ip,port,ip family inet\n"
+        for i in 0...65_536 { text += "add KUBE-LOOP-BACK \(Self.address(i)),tcp:8080,\(Self.address(i))\n" }
+        #expect(throws: IPSetError.self) { try ipset.restore(text) }
+        #expect(ipset.names.isEmpty, "a failed restore applies nothing in the fake")
+        try ipset.restore("create S hash:ip,port family inet maxelem 131072\n")
+        #expect(throws: IPSetError.self, "create -exist with other options fails") { try ipset.restore("create S hash:ip,port family inet\n") }
+    }
+
+    static func address(_ i: Int) -> String { "10.\(100 + i >> 16).\((i >> 8) & 255).\(i & 255)" }
+
+    /// One ClusterIP Service with `count` endpoints: `count` KUBE-LOOP-BACK entries.
+    static func state(endpoints count: Int) -> ProxyState {
+        var s = ProxyState()
+        s.services[name("big")] = service("10.96.0.10")
+        s.endpoints[name("big")] = (0..<count).map { endpoint(address($0)) }
+        return s
+    }
+
+    @Test("a small cluster's restore text is what it was before sizing: no maxelem, no swap (golden)")
+    func smallText() throws {
+        let rig = Rig()
+        try rig.proxier.sync(Self.state(endpoints: 2), changed: [], kind: .full)
+        let creates = """
+            create KUBE-LOOP-BACK hash:ip,port,ip family inet
+            create KUBE-CLUSTER-IP hash:ip,port family inet
+            create KUBE-EXTERNAL-IP hash:ip,port family inet
+            create KUBE-EXTERNAL-IP-LOCAL hash:ip,port family inet
+            create KUBE-LOAD-BALANCER hash:ip,port family inet
+            create KUBE-LOAD-BALANCER-FW hash:ip,port family inet
+            create KUBE-LOAD-BALANCER-LOCAL hash:ip,port family inet
+            create KUBE-LOAD-BALANCER-SOURCE-IP hash:ip,port,ip family inet
+            create KUBE-LOAD-BALANCER-SOURCE-CIDR hash:ip,port,net family inet
+            create KUBE-NODE-PORT-TCP bitmap:port range 0-65535
+            create KUBE-NODE-PORT-LOCAL-TCP bitmap:port range 0-65535
+            create KUBE-NODE-PORT-UDP bitmap:port range 0-65535
+            create KUBE-NODE-PORT-LOCAL-UDP bitmap:port range 0-65535
+            create KUBE-NODE-PORT-SCTP-HASH hash:ip,port family inet
+            create KUBE-NODE-PORT-LOCAL-SCTP-HASH hash:ip,port family inet
+            create KUBE-HEALTH-CHECK-NODE-PORT bitmap:port range 0-65535
+
+            """
+        let flushes = creates.split(separator: "\n").map { "flush " + $0.split(separator: " ")[1] + "\n" }.joined()
+        let adds = """
+            add KUBE-CLUSTER-IP 10.96.0.10,tcp:80
+            add KUBE-LOOP-BACK 10.100.0.0,tcp:8080,10.100.0.0
+            add KUBE-LOOP-BACK 10.100.0.1,tcp:8080,10.100.0.1
+
+            """
+        #expect(rig.ipset.restores == [creates + flushes + adds])
+        #expect(rig.ipset.maxElements("KUBE-LOOP-BACK") == 65_536)
+    }
+
+    @Test("from empty, a set of 70,000 entries is created holding 131,072; the others keep the default")
+    func largeFromEmpty() throws {
+        let rig = Rig()
+        try rig.proxier.sync(Self.state(endpoints: 70_000), changed: [], kind: .full)
+        let text = try #require(rig.ipset.restores.first)
+        #expect(text.contains("create KUBE-LOOP-BACK hash:ip,port,ip family inet maxelem 131072\n"))
+        #expect(text.contains("create KUBE-CLUSTER-IP hash:ip,port family inet\n"))
+        #expect(!text.contains("swap"))
+        #expect(rig.ipset.maxElements("KUBE-LOOP-BACK") == 131_072)
+        #expect(rig.ipset.members("KUBE-LOOP-BACK")?.count == 70_000)
+        #expect(rig.ipset.maxElements("KUBE-CLUSTER-IP") == 65_536)
+    }
+
+    @Test("a partial sync that outgrows a set replaces it by swap (no flush), then later syncs use the new size")
+    func growthInPartialSync() throws {
+        let rig = Rig()
+        try rig.proxier.sync(Self.state(endpoints: 1), changed: [], kind: .full)
+        #expect(rig.ipset.maxElements("KUBE-LOOP-BACK") == 65_536)
+
+        try rig.proxier.sync(Self.state(endpoints: 70_000), changed: [name("big")], kind: .partial)
+        let grow = try #require(rig.ipset.restores.last)
+        #expect(grow.hasPrefix("create KUBE-GROW-TMP hash:ip,port,ip family inet maxelem 131072\nadd KUBE-GROW-TMP 10.100.0.0,tcp:8080,10.100.0.0\n"))
+        #expect(grow.hasSuffix("swap KUBE-GROW-TMP KUBE-LOOP-BACK\ndestroy KUBE-GROW-TMP\n"))
+        #expect(!grow.contains("flush"), "the live set is never emptied")
+        #expect(!grow.contains("add KUBE-LOOP-BACK"), "its entries went into the growth set")
+        #expect(rig.ipset.maxElements("KUBE-LOOP-BACK") == 131_072)
+        #expect(rig.ipset.members("KUBE-LOOP-BACK")?.count == 70_000)
+        #expect(!rig.ipset.names.contains("KUBE-GROW-TMP"))
+
+        // One endpoint fewer: an ordinary delta against the grown set (its size was remembered).
+        try rig.proxier.sync(Self.state(endpoints: 69_999), changed: [name("big")], kind: .partial)
+        #expect(rig.ipset.restores.last == "del KUBE-LOOP-BACK 10.101.17.111,tcp:8080,10.101.17.111\n")
+        #expect(rig.ipset.members("KUBE-LOOP-BACK")?.count == 69_999)
+    }
+
+    @Test("a full sync over a default-sized set from an earlier run (or upstream) grows it by swap")
+    func growthInFullSync() throws {
+        let rig = Rig()
+        try rig.ipset.restore("create KUBE-LOOP-BACK hash:ip,port,ip family inet\nadd KUBE-LOOP-BACK 10.1.1.1,tcp:80,10.1.1.1\n")
+        try rig.proxier.sync(Self.state(endpoints: 70_000), changed: [], kind: .full)
+        let text = try #require(rig.ipset.restores.last)
+        #expect(text.contains("create KUBE-LOOP-BACK hash:ip,port,ip family inet\n"), "the existing set's own options")
+        #expect(!text.contains("flush KUBE-LOOP-BACK"))
+        #expect(text.contains("swap KUBE-GROW-TMP KUBE-LOOP-BACK\n"))
+        #expect(rig.ipset.maxElements("KUBE-LOOP-BACK") == 131_072)
+        #expect(rig.ipset.members("KUBE-LOOP-BACK")?.count == 70_000)
+        #expect(rig.ipset.members("KUBE-LOOP-BACK")?.contains("10.1.1.1,tcp:80,10.1.1.1") == false, "stale entries left with the old set")
+    }
+
+    @Test("an existing larger set keeps its maxelem (sets never shrink); a growth set left by a failed restore is destroyed first")
+    func existingLargerAndLeftover() throws {
+        let rig = Rig()
+        try rig.ipset.restore("create KUBE-CLUSTER-IP hash:ip,port family inet maxelem 262144\ncreate KUBE-GROW-TMP hash:ip,port family inet maxelem 131072\n")
+        try rig.proxier.sync(Self.state(endpoints: 2), changed: [], kind: .full)
+        let text = try #require(rig.ipset.restores.last)
+        #expect(text.hasPrefix("destroy KUBE-GROW-TMP\n"))
+        #expect(text.contains("create KUBE-CLUSTER-IP hash:ip,port family inet maxelem 262144\n"))
+        #expect(rig.ipset.maxElements("KUBE-CLUSTER-IP") == 262_144)
+        #expect(rig.ipset.members("KUBE-CLUSTER-IP") == ["10.96.0.10,tcp:80"])
+        #expect(!rig.ipset.names.contains("KUBE-GROW-TMP"))
+        try rig.proxier.cleanup()
+        #expect(rig.ipset.names.isEmpty)
+    }
+
+    @Test("IPv6: the growth set is KUBE-6-GROW-TMP (the families' syncs may grow sets at once), destroyed when left over")
+    func ipv6GrowthSetName() throws {
+        let ipset = FakeIPSet()
+        try ipset.restore("create KUBE-GROW-TMP hash:ip,port family inet\ncreate KUBE-6-GROW-TMP hash:ip,port family inet6\n")
+        let proxier = IPVSProxier(family: .ip6, ipvs: FakeIPVS(), device: FakeServiceAddressDevice(), iptables: nil, ipset: ipset, sysctl: nil)
+        var s = ProxyState()
+        s.services[name("v6")] = ServicePortInfo(clusterIPs: [NFTAddress("fd00:96::10")!], port: 80, protocol: .tcp)
+        try proxier.sync(s, changed: [], kind: .full)
+        #expect(ipset.restores.last?.hasPrefix("destroy KUBE-6-GROW-TMP\n") == true)
+        #expect(!ipset.names.contains("KUBE-6-GROW-TMP"))
+        #expect(ipset.names.contains("KUBE-GROW-TMP"), "the IPv4 backend's growth set is not the IPv6 backend's to remove")
+    }
+}
