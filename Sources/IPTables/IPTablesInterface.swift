@@ -52,6 +52,12 @@ public protocol IPTablesInterface: Sendable {
     /// The current rules of `table` in iptables-save format (`*table`, `:CHAIN` lines, `-A`
     /// lines, `COMMIT`), without counters.
     func save(table: String) throws(IPTablesError) -> String
+    /// Starts reading `tables` as ``save(table:)`` does and returns a function that waits for
+    /// them (call it once, from the same thread). An implementation may read them while the
+    /// caller goes on: the real one spawns its iptables-save processes at once, in the calling
+    /// thread's network namespace, and collects their output when asked. The default reads
+    /// them before it returns.
+    func startSave(tables: [String]) -> () throws(IPTablesError) -> [String]
     /// Makes sure `rule` (the arguments after `-A CHAIN`) is in built-in `chain` of `table`,
     /// inserting it first when absent (the jumps into our chains, as upstream installs them).
     func ensureRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError)
@@ -133,6 +139,36 @@ public struct ExecIPTables: IPTablesInterface {
         return r.stdout
     }
 
+    /// Spawns one iptables-save per table now. Each takes its snapshot of the table when it
+    /// starts and then blocks once its 64 KiB stdout pipe is full, until the returned function
+    /// reads the rest. A function never called kills and reaps the processes.
+    public func startSave(tables: [String]) -> () throws(IPTablesError) -> [String] {
+        let command = variant.binary(.save, ipv6: ipv6)
+        guard let path = Self.locate(command) else {
+            return { () throws(IPTablesError) in throw IPTablesError("\(command) not found (install the iptables package)") }
+        }
+        var children: [(table: String, child: Result<StreamingChildProcess, SystemError>)] = []
+        for table in tables {
+            children.append((table, Result { () throws(SystemError) in
+                try StreamingChildProcess(path, arguments: [path, "-t", table], environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+            }))
+        }
+        return { () throws(IPTablesError) in
+            var saved: [String] = []
+            for (table, started) in children {
+                let out: ChildProcess.Output
+                do { out = try started.get().finish() } catch {
+                    throw IPTablesError("\(command) -t \(table): \(error)")
+                }
+                if out.status != 0 {
+                    throw IPTablesError("\(command) -t \(table) failed (exit \(out.status)): \(String(decoding: out.stderr, as: UTF8.self).trimmingSpaces)")
+                }
+                saved.append(String(decoding: out.stdout, as: UTF8.self))
+            }
+            return saved
+        }
+    }
+
     public func ensureRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError) {
         if try run(.rules, ["-w", "5", "-t", table, "-C", chain] + rule).status == 0 { return }
         let r = try run(.rules, ["-w", "5", "-t", table, "-I", chain] + rule)
@@ -149,6 +185,11 @@ public struct ExecIPTables: IPTablesInterface {
 }
 
 extension IPTablesInterface {
+    public func startSave(tables: [String]) -> () throws(IPTablesError) -> [String] {
+        let saved = Result { () throws(IPTablesError) in try tables.map { (table) throws(IPTablesError) in try save(table: table) } }
+        return { () throws(IPTablesError) in try saved.get() }
+    }
+
     public func restore(streaming write: (inout RestoreInput) -> Void) throws(IPTablesError) {
         var input = RestoreInput()
         write(&input)

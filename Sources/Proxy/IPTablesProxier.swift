@@ -203,7 +203,7 @@ public final class IPTablesProxier: ProxyBackend {
             if full {
                 // Only the end of the text needs the saved tables: they are read while the
                 // restore starts and the text is planned and rendered.
-                let saved = p.swept ? nil : BackgroundSave(ipt)
+                let saved: (() throws(IPTablesError) -> [String])? = p.swept ? nil : ipt.startSave(tables: ["nat", "filter"])
                 var saveError: IPTablesError?
                 let previous = p.services
                 do {
@@ -216,14 +216,14 @@ public final class IPTablesProxier: ProxyBackend {
                         } tail: { chains in
                             var stale = Set(previous.values.flatMap(\.chains.keys)).subtracting(chains)
                             guard let saved else { return (stale.sorted(), []) }
-                            let tables: (nat: String, filter: String)
-                            do throws(IPTablesError) { tables = try saved.value() } catch {
+                            let tables: [String]
+                            do throws(IPTablesError) { tables = try saved() } catch {
                                 saveError = error
                                 return nil
                             }
                             let live = Set(chains)
-                            stale.formUnion(leftoverChains(tables.nat).filter { !live.contains($0) })
-                            let natLines = IPTablesSave.lines(tables.nat), filterLines = IPTablesSave.lines(tables.filter)
+                            stale.formUnion(leftoverChains(tables[0]).filter { !live.contains($0) })
+                            let natLines = IPTablesSave.lines(tables[0]), filterLines = IPTablesSave.lines(tables[1])
                             return (stale.sorted(), Self.jumps.filter { !Self.hasJump($0, in: $0.table == "nat" ? natLines : filterLines) })
                         }
                     }
@@ -637,27 +637,4 @@ private func formatProbability(_ v: Double) -> String {
     var frac = String(Int(scaled.truncatingRemainder(dividingBy: 1e10)))
     while frac.count < 10 { frac = "0" + frac }
     return "\(whole).\(frac)"
-}
-
-/// iptables-save of nat and filter, run on a thread of its own while the caller goes on;
-/// ``value()`` waits for it.
-private final class BackgroundSave: Sendable {
-    private let result = Mutex<Result<(nat: String, filter: String), IPTablesError>?>(nil)
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ ipt: any IPTablesInterface) {
-        // A queue of its own runs on libdispatch's overcommit threads: the saves block on child
-        // processes and must not hold a thread of the global concurrent pool.
-        DispatchQueue(label: "nodekit.iptables-save").async { [self] in
-            let saved = Result { () throws(IPTablesError) in (nat: try ipt.save(table: "nat"), filter: try ipt.save(table: "filter")) }
-            result.withLock { $0 = saved }
-            done.signal()
-        }
-    }
-
-    /// The saved tables, or the save's error. Call once.
-    func value() throws(IPTablesError) -> (nat: String, filter: String) {
-        done.wait()
-        return try result.withLock { $0! }.get()
-    }
 }
