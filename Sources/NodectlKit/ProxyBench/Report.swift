@@ -90,8 +90,11 @@ enum ProxyBenchOutput {
     }
 }
 
-/// A small SVG line-chart writer: two panels (full sync time, p99 connect latency) against N on
-/// a log axis, one line per backend and endpoint count.
+/// A small SVG line-chart writer: two panels (full sync time, p99 connect latency) against N,
+/// every axis logarithmic (the backends' sync times span four decades), one colour per backend
+/// and endpoint count: a solid line for Nodekit and, in the sync panel, a dashed line of the
+/// same colour for the upstream-method baseline of the same run (where it finished). Rows from
+/// elsewhere than the host (the VM's IPVS rows) are labelled with their environment.
 enum ProxyBenchSVG {
     static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
@@ -99,61 +102,105 @@ enum ProxyBenchSVG {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
+    /// A base-10 log axis over whole decades covering the values it is given.
+    struct LogAxis {
+        /// log10 of the axis ends.
+        let low: Double, high: Double
+
+        init(covering values: [Double]) {
+            let logs = values.filter { $0 > 0 }.map(log10)
+            let low = (logs.min() ?? 0).rounded(.down)
+            var high = (logs.max() ?? 1).rounded(.up)
+            if high <= low { high = low + 1 }
+            // A point exactly on a decade sits on the edge: leave room above the highest.
+            if let top = logs.max(), top == high { high += 1 }
+            self.low = low
+            self.high = high
+        }
+
+        /// The fraction (0 at `low`, 1 at `high`) of `value` along the axis.
+        func fraction(_ value: Double) -> Double { (log10(value) - low) / (high - low) }
+
+        /// One tick per decade.
+        var decades: [Double] { stride(from: low, through: high, by: 1).map { pow(10, $0) } }
+    }
+
+    /// A time in seconds as a short axis label: `10 ms`, `1 s`, `100 µs`.
+    static func secondsLabel(_ s: Double) -> String {
+        if s >= 1 { return "\(Int(s.rounded())) s" }
+        if s >= 1e-3 { return "\(Int((s * 1e3).rounded())) ms" }
+        return "\(Int((s * 1e6).rounded())) µs"
+    }
+
     static func render(_ report: ProxyBenchReport) -> String {
-        let panelWidth = 420.0, panelHeight = 300.0, margin = 60.0, legendHeight = 20.0
-        var series: [(name: String, points: [(n: Int, sync: Double, p99: Double?)])] = []
+        let panelWidth = 420.0, panelHeight = 300.0, margin = 70.0, legendHeight = 18.0, top = 80.0
+        struct Point { var n: Int, sync: Double, baseline: Double?, p99: Double? }
+        var series: [(name: String, points: [Point])] = []
         for r in report.rows {
             let name = "\(r.backend) M=\(r.endpoints)" + (r.environment == "host" ? "" : " (\(r.environment))")
-            if let i = series.firstIndex(where: { $0.name == name }) {
-                series[i].points.append((r.services, r.fullSyncSeconds, r.connectP99Micros))
-            } else {
-                series.append((name, [(r.services, r.fullSyncSeconds, r.connectP99Micros)]))
-            }
+            let point = Point(n: r.services, sync: r.fullSyncSeconds, baseline: r.baselineSeconds, p99: r.connectP99Micros)
+            if let i = series.firstIndex(where: { $0.name == name }) { series[i].points.append(point) } else { series.append((name, [point])) }
         }
-        let ns = report.rows.map(\.services)
-        let minN = Double(ns.min() ?? 1), maxN = Double(ns.max() ?? 10)
+        let ns = Set(report.rows.map(\.services)).sorted()
+        // N spans a decade or two: place it by its log between the smallest and the largest N.
+        let minN = log10(Double(ns.first ?? 1)), maxN = log10(Double(ns.last ?? 10))
+        func x(_ n: Int, left: Double) -> Double {
+            maxN == minN ? left + panelWidth / 2 : left + 20 + (log10(Double(n)) - minN) / (maxN - minN) * (panelWidth - 40)
+        }
         let width = 2 * panelWidth + 3 * margin
-        let height = panelHeight + 2 * margin + legendHeight * Double(series.count)
+        let height = top + panelHeight + 70 + legendHeight * Double(series.count + 2)
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        func x(_ n: Int, left: Double) -> Double {
-            maxN == minN ? left + panelWidth / 2 : left + (log10(Double(n)) - log10(minN)) / (log10(maxN) - log10(minN)) * panelWidth
+        let loads = report.rows.compactMap(\.loadAverage)
+        var caption = "nodectl bench proxy, \(report.date), kernel \(report.kernel), \(report.cpus) CPUs"
+        if let lo = loads.min(), let hi = loads.max() { caption += ", load \(ProxyBenchOutput.fixed(lo, 1))–\(ProxyBenchOutput.fixed(hi, 1))" }
+        svg += "<text x=\"\(margin)\" y=\"24\" font-size=\"13\">\(escape(caption))</text>\n"
+        let environments = Set(report.rows.map(\.environment)).subtracting(["host"]).sorted()
+        if !environments.isEmpty {
+            let note = "Lines marked (" + environments.joined(separator: ", ") + ") ran elsewhere (vm: QEMU TCG, an emulated CPU): compare them with their own baseline, not with host lines."
+            svg += "<text x=\"\(margin)\" y=\"42\" font-size=\"11\" fill=\"#555\">\(escape(note))</text>\n"
         }
-        let panels: [(title: String, unit: String, value: ((n: Int, sync: Double, p99: Double?)) -> Double?)] = [
-            ("Full sync time", "s", { $0.sync }),
-            ("First-packet connect p99", "µs", { $0.p99 }),
+        let panels: [(title: String, values: (Point) -> [(value: Double, dashed: Bool)], label: (Double) -> String)] = [
+            ("Full sync time (solid) and baseline (dashed)", { p in [(value: p.sync, dashed: false)] + (p.baseline.map { [(value: $0, dashed: true)] } ?? []) }, secondsLabel),
+            ("First-packet connect p99", { p in p.p99.map { [(value: $0, dashed: false)] } ?? [] }, { secondsLabel($0 / 1e6) }),
         ]
         for (index, panel) in panels.enumerated() {
             let left = margin + Double(index) * (panelWidth + margin)
-            let top = margin
-            let values = series.flatMap { $0.points.compactMap(panel.value) }
-            let maxY = max(values.max() ?? 1, 1e-9) * 1.1
-            func y(_ v: Double) -> Double { top + panelHeight - v / maxY * panelHeight }
-            svg += "<text x=\"\(left)\" y=\"\(top - 20)\" font-size=\"14\" font-weight=\"bold\">\(escape(panel.title)) (\(panel.unit))</text>\n"
+            let axis = LogAxis(covering: series.flatMap { $0.points.flatMap { panel.values($0).map(\.value) } })
+            func y(_ v: Double) -> Double { top + panelHeight - axis.fraction(v) * panelHeight }
+            svg += "<text x=\"\(left)\" y=\"\(top - 12)\" font-size=\"14\" font-weight=\"bold\">\(escape(panel.title))</text>\n"
             svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(panelWidth)\" height=\"\(panelHeight)\" fill=\"none\" stroke=\"#888\"/>\n"
-            for k in 0...4 {
-                let v = maxY * Double(k) / 4
-                svg += "<line x1=\"\(left)\" y1=\"\(y(v))\" x2=\"\(left + panelWidth)\" y2=\"\(y(v))\" stroke=\"#eee\"/>\n"
-                svg += "<text x=\"\(left - 6)\" y=\"\(y(v) + 4)\" text-anchor=\"end\">\(ProxyBenchOutput.fixed(v, v < 10 ? 2 : 0))</text>\n"
+            for v in axis.decades {
+                svg += "<line x1=\"\(left)\" y1=\"\(y(v))\" x2=\"\(left + panelWidth)\" y2=\"\(y(v))\" stroke=\"#e4e4e4\"/>\n"
+                svg += "<text x=\"\(left - 6)\" y=\"\(y(v) + 4)\" text-anchor=\"end\">\(escape(panel.label(v)))</text>\n"
             }
-            for n in Set(ns).sorted() {
+            for n in ns {
                 svg += "<text x=\"\(x(n, left: left))\" y=\"\(top + panelHeight + 16)\" text-anchor=\"middle\">\(n >= 1000 ? "\(n / 1000)k" : "\(n)")</text>\n"
             }
-            svg += "<text x=\"\(left + panelWidth / 2)\" y=\"\(top + panelHeight + 34)\" text-anchor=\"middle\">Services (N, log scale)</text>\n"
+            svg += "<text x=\"\(left + panelWidth / 2)\" y=\"\(top + panelHeight + 34)\" text-anchor=\"middle\">Services (N), log scale; times log scale</text>\n"
             for (s, line) in series.enumerated() {
                 let color = colors[s % colors.count]
-                let points = line.points.sorted { $0.n < $1.n }.compactMap { p in panel.value(p).map { (x(p.n, left: left), y($0)) } }
-                if points.count > 1 {
-                    svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"" + points.map { "\($0.0),\($0.1)" }.joined(separator: " ") + "\"/>\n"
+                for dashed in [false, true] {
+                    let points = line.points.sorted { $0.n < $1.n }.compactMap { p in
+                        panel.values(p).first { $0.dashed == dashed }.map { (x(p.n, left: left), y($0.value)) }
+                    }
+                    let dash = dashed ? " stroke-dasharray=\"6 4\"" : ""
+                    if points.count > 1 {
+                        svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash) points=\"" + points.map { "\($0.0),\($0.1)" }.joined(separator: " ") + "\"/>\n"
+                    }
+                    for p in points {
+                        svg += dashed ? "<circle cx=\"\(p.0)\" cy=\"\(p.1)\" r=\"3\" fill=\"white\" stroke=\"\(color)\"/>\n" : "<circle cx=\"\(p.0)\" cy=\"\(p.1)\" r=\"3\" fill=\"\(color)\"/>\n"
+                    }
                 }
-                for p in points { svg += "<circle cx=\"\(p.0)\" cy=\"\(p.1)\" r=\"3\" fill=\"\(color)\"/>\n" }
             }
         }
         for (s, line) in series.enumerated() {
-            let yy = margin + panelHeight + 50 + legendHeight * Double(s)
+            let yy = top + panelHeight + 60 + legendHeight * Double(s)
             svg += "<rect x=\"\(margin)\" y=\"\(yy - 10)\" width=\"12\" height=\"12\" fill=\"\(colors[s % colors.count])\"/>\n"
             svg += "<text x=\"\(margin + 18)\" y=\"\(yy)\">\(escape(line.name))</text>\n"
         }
+        let keyY = top + panelHeight + 60 + legendHeight * Double(series.count) + 4
+        svg += "<text x=\"\(margin)\" y=\"\(keyY)\" fill=\"#555\">solid: Nodekit's backend; dashed, open points: the same Services loaded the upstream way in the same run (a baseline that timed out has no point)</text>\n"
         svg += "</svg>\n"
         return svg
     }
