@@ -95,14 +95,17 @@ struct WatchStream: Sendable {
 
     private func run(_ watch: StoreWatch, initial: [JSONObject], startRevision: Int64, continuation: AsyncStream<[UInt8]>.Continuation) async {
         var first = true
-        func line(_ type: String, _ object: JSONObject, cached key: ObjectCache.Key?) -> [UInt8] {
+        /// `stored`: the bytes `object` was decoded from (the event's value), when shared.
+        func line(_ type: String, _ object: JSONObject, cached key: ObjectCache.Key?, stored: [UInt8]? = nil) -> [UInt8] {
             if let table {
                 let rv = Int64(object.metadata["resourceVersion"]?.stringValue ?? "") ?? 0
                 defer { first = false }
                 return encodeEvent(type, Table.render([object], resource: resource, includeObject: table, resourceVersion: rv, continueToken: nil, withColumns: first))
             } else if let key {
                 let encoded = storage.cache.encoded(key) ?? {
-                    let bytes = JSONCoding.encode(object)
+                    // The stored bytes with the revision spliced in are the object's encoding
+                    // (a watcher usually sees a write's event before its writer caches it).
+                    let bytes = stored.flatMap { StoredObject.servedJSON($0, revision: key.revision) } ?? JSONCoding.encode(object)
                     storage.cache.insert(key, encoded: bytes)
                     return bytes
                 }()
@@ -133,7 +136,9 @@ struct WatchStream: Sendable {
                             }
                         }
                         if let (type, object, shared) = translate(event) {
-                            batch.append(contentsOf: line(type, object, cached: shared ? ObjectCache.Key(storageKey: event.kv.key, revision: event.revision) : nil))
+                            let stored = event.kind == .put ? event.kv.value : event.previous?.value
+                            batch.append(contentsOf: line(type, object, cached: shared ? ObjectCache.Key(storageKey: event.kv.key, revision: event.revision) : nil,
+                                                          stored: shared ? stored : nil))
                         }
                     }
                     if !batch.isEmpty { continuation.yield(batch) }
