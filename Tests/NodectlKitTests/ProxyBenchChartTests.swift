@@ -25,14 +25,17 @@ import Testing
         ], skipped: [])
     }
 
-    /// The `points` of every polyline, in order.
+    /// The points of every line, in order: Nodekit's polylines and the baselines' dashed paths.
     func polylines(_ svg: String) -> [(dashed: Bool, points: [(x: Double, y: Double)])] {
-        svg.split(separator: "\n").filter { $0.hasPrefix("<polyline") }.map { line in
-            let points = line.components(separatedBy: "points=\"")[1].prefix { $0 != "\"" }.split(separator: " ").map { pair in
-                let xy = pair.split(separator: ",").map { Double($0)! }
+        svg.split(separator: "\n").filter { $0.hasPrefix("<polyline") || $0.hasPrefix("<path") }.map { line in
+            let dashed = line.hasPrefix("<path")
+            let data = line.components(separatedBy: dashed ? " d=\"M" : "points=\"")[1].prefix { $0 != "\"" }
+            let points = data.split(separator: " ").map { pair in
+                let xy = pair.drop { $0 == "L" }.split(separator: ",").map { Double($0)! }
                 return (x: xy[0], y: xy[1])
             }
-            return (line.contains("stroke-dasharray"), points)
+            #expect(dashed == line.contains("stroke-dasharray"))
+            return (dashed, points)
         }
     }
 
@@ -45,6 +48,7 @@ import Testing
         // Sync panel: three solid lines, three dashed baselines (nftables' has two points: its
         // 10k baseline timed out). p99 panel: three solid lines (ipvs with two points).
         #expect(lines.filter { !$0.dashed }.count == 6)
+        #expect(svg.components(separatedBy: "<polyline").count - 1 == 6, "one polyline per series and panel")
         #expect(lines.filter(\.dashed).map(\.points.count) == [2, 3, 3])
         // Larger N further right, larger times higher up (smaller y).
         let legacy = lines[2]

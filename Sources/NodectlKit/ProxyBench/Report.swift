@@ -184,9 +184,12 @@ enum ProxyBenchSVG {
                     let points = line.points.sorted { $0.n < $1.n }.compactMap { p in
                         panel.values(p).first { $0.dashed == dashed }.map { (x(p.n, left: left), y($0.value)) }
                     }
-                    let dash = dashed ? " stroke-dasharray=\"6 4\"" : ""
-                    if points.count > 1 {
-                        svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash) points=\"" + points.map { "\($0.0),\($0.1)" }.joined(separator: " ") + "\"/>\n"
+                    // Baselines are paths, Nodekit's lines polylines: one polyline per series and panel.
+                    if points.count > 1 && dashed {
+                        svg += "<path fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\" d=\"M"
+                            + points.map { "\($0.0),\($0.1)" }.joined(separator: " L") + "\"/>\n"
+                    } else if points.count > 1 {
+                        svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"" + points.map { "\($0.0),\($0.1)" }.joined(separator: " ") + "\"/>\n"
                     }
                     for p in points {
                         svg += dashed ? "<circle cx=\"\(p.0)\" cy=\"\(p.1)\" r=\"3\" fill=\"white\" stroke=\"\(color)\"/>\n" : "<circle cx=\"\(p.0)\" cy=\"\(p.1)\" r=\"3\" fill=\"\(color)\"/>\n"
