@@ -413,13 +413,20 @@ public final class IPVSProxier: ProxyBackend {
     }
 
     /// The `ipset restore` text of a full sync and each hash set's `maxelem` after it:
-    /// every set created (idempotent with `-exist`), flushed and filled with `entries` (sorted
+    /// every set created (idempotent with `-exist`) and given exactly `entries` (sorted
     /// `SET MEMBER` lines), given the sets in the kernel now (`kernel`, by name).
+    ///
+    /// A new set is created and filled. A set that exists and gets entries is replaced through
+    /// ``growLines(_:entries:maxElements:)``, never flushed and refilled: `ipset restore` applies
+    /// one command at a time, so a flushed live set would be empty or partly filled while the
+    /// restore runs (seconds at 100k entries), and packets matched against it then (hairpin
+    /// masquerade, external IPs, source ranges) would be treated wrongly. An existing set that
+    /// gets no entries is flushed: emptying it is one command.
     ///
     /// A new set is created to hold its entries (``IPSetHeader/maxElements(toHold:)``). An
     /// existing one keeps its `maxelem`, which its `create -exist` line must repeat (ipset
-    /// refuses a create whose options differ), while its entries fit; otherwise it grows through
-    /// ``growLines(_:entries:maxElements:)``. Sets never shrink: `maxelem` costs no memory.
+    /// refuses a create whose options differ), while its entries fit; otherwise it is replaced
+    /// by a larger one. Sets never shrink: `maxelem` costs no memory.
     /// Upstream creates every set with the default `maxelem` (65,536) and fails to add the
     /// entries beyond it (kubernetes/kubernetes#129389).
     func fullSyncSetText(_ entries: [String], kernel: [String: IPSetHeader]) -> (text: String, maxElements: [String: Int]) {
@@ -428,29 +435,30 @@ public final class IPVSProxier: ProxyBackend {
         // A growth set left by a restore that failed half-way would refuse its create line.
         var text = kernel[growthSet] == nil ? "" : "destroy \(growthSet)\n"
         var sizes: [String: Int] = [:]
-        var growing: [String: Int] = [:]
+        // The existing sets that get entries, with the maxelem of their replacement.
+        var replaced: [String: Int] = [:]
         for spec in Self.setSpecs {
             let name = setName(spec.base)
             let count = counts[Substring(name)] ?? 0
-            let size = kernel[name]?.maxElements ?? IPSetHeader.maxElements(toHold: count)
+            let existing = kernel[name]?.maxElements
+            let size = existing ?? IPSetHeader.maxElements(toHold: count)
             text += createLine(spec, name: name, maxElements: size)
-            guard spec.type.hasPrefix("hash:") else { continue }
-            if count > size {
-                growing[name] = IPSetHeader.maxElements(toHold: count)
+            let grown = spec.type.hasPrefix("hash:") && count > size ? IPSetHeader.maxElements(toHold: count) : size
+            if spec.type.hasPrefix("hash:") { sizes[name] = grown }
+            if kernel[name] != nil {
+                if count > 0 { replaced[name] = grown } else { text += "flush \(name)\n" }
             }
-            sizes[name] = growing[name] ?? size
         }
-        for set in allSets where growing[set] == nil { text += "flush \(set)\n" }
-        var grown: [String: [Substring]] = [:]
+        var members: [String: [Substring]] = [:]
         for entry in entries {
             let set = Self.setOf(entry)
-            if growing[String(set)] != nil {
-                grown[String(set), default: []].append(entry.dropFirst(set.count + 1))
+            if replaced[String(set)] != nil {
+                members[String(set), default: []].append(entry.dropFirst(set.count + 1))
             } else {
                 text += "add \(entry)\n"
             }
         }
-        for (set, size) in growing.sorted(by: { $0.key < $1.key }) { text += growLines(set, entries: grown[set] ?? [], maxElements: size) }
+        for (set, size) in replaced.sorted(by: { $0.key < $1.key }) { text += growLines(set, entries: members[set] ?? [], maxElements: size) }
         return (text, sizes)
     }
 

@@ -55,7 +55,7 @@ struct IPSetSizingTests {
         return s
     }
 
-    @Test("a small cluster's restore text is what it was before sizing: no maxelem, no swap (golden)")
+    @Test("a small cluster's first restore text: every set created without maxelem and filled, no swap (golden)")
     func smallText() throws {
         let rig = Rig()
         try rig.proxier.sync(Self.state(endpoints: 2), changed: [], kind: .full)
@@ -78,14 +78,40 @@ struct IPSetSizingTests {
             create KUBE-HEALTH-CHECK-NODE-PORT bitmap:port range 0-65535
 
             """
-        let flushes = creates.split(separator: "\n").map { "flush " + $0.split(separator: " ")[1] + "\n" }.joined()
         let adds = """
             add KUBE-CLUSTER-IP 10.96.0.10,tcp:80
             add KUBE-LOOP-BACK 10.100.0.0,tcp:8080,10.100.0.0
             add KUBE-LOOP-BACK 10.100.0.1,tcp:8080,10.100.0.1
 
             """
-        #expect(rig.ipset.restores == [creates + flushes + adds])
+        #expect(rig.ipset.restores == [creates + adds])
+        #expect(rig.ipset.maxElements("KUBE-LOOP-BACK") == 65_536)
+    }
+
+    @Test("a later full sync never flushes a set that gets entries: it is filled aside and swapped in; an emptied set is flushed")
+    func laterFullSyncReplacesBySwap() throws {
+        let rig = Rig()
+        try rig.proxier.sync(Self.state(endpoints: 2), changed: [], kind: .full)
+        try rig.ipset.restore("add KUBE-EXTERNAL-IP 192.0.2.9,tcp:80\n")
+        try rig.proxier.sync(Self.state(endpoints: 3), changed: [], kind: .full)
+        let text = try #require(rig.ipset.restores.last)
+        #expect(!text.contains("flush KUBE-LOOP-BACK"), "a live set with entries is never emptied")
+        #expect(!text.contains("flush KUBE-CLUSTER-IP"))
+        #expect(!text.contains("add KUBE-LOOP-BACK "), "its entries go into the set swapped in")
+        #expect(text.contains("""
+            create KUBE-GROW-TMP hash:ip,port,ip family inet
+            add KUBE-GROW-TMP 10.100.0.0,tcp:8080,10.100.0.0
+            add KUBE-GROW-TMP 10.100.0.1,tcp:8080,10.100.0.1
+            add KUBE-GROW-TMP 10.100.0.2,tcp:8080,10.100.0.2
+            swap KUBE-GROW-TMP KUBE-LOOP-BACK
+            destroy KUBE-GROW-TMP
+
+            """))
+        #expect(text.contains("flush KUBE-EXTERNAL-IP\n"), "an existing set with no entries is emptied in one command")
+        #expect(rig.ipset.members("KUBE-LOOP-BACK")?.count == 3)
+        #expect(rig.ipset.members("KUBE-CLUSTER-IP") == ["10.96.0.10,tcp:80"])
+        #expect(rig.ipset.members("KUBE-EXTERNAL-IP")?.isEmpty == true)
+        #expect(!rig.ipset.names.contains("KUBE-GROW-TMP"))
         #expect(rig.ipset.maxElements("KUBE-LOOP-BACK") == 65_536)
     }
 
