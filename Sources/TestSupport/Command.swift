@@ -76,3 +76,24 @@ public func runOffPool(_ executable: String, _ arguments: [String], input: Data?
         }.start()
     }
 }
+
+/// Runs CPU-heavy synchronous test work (seconds in a debug build) on a thread of its own while
+/// the calling test waits. The unit tests run in parallel on the two cooperative threads of
+/// these machines; work that holds one of them for seconds starves the tests beside it, whose
+/// wall-clock bounds then fail. `body` runs only while the caller is suspended, so it may use
+/// the caller's values.
+public func offPool<T>(_ body: () throws -> T) async throws -> T {
+    try await withoutActuallyEscaping(body) { escapable in
+        let work = UncheckedBox(escapable)
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UncheckedBox<T>, any Error>) in
+            Thread { continuation.resume(with: Result { UncheckedBox(try work.value()) }) }.start()
+        }.value
+    }
+}
+
+/// Carries a value across the thread boundary of ``offPool(_:)``, whose caller is suspended
+/// while the other thread uses it.
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
