@@ -18,7 +18,7 @@ import Synchronization
 /// one before it (a watch with selectors compares the event's previous and new object). Each
 /// resource holds entries up to a memory budget, estimated from the JSON sizes, and drops the
 /// keys written least recently first, so it covers every object of a resource that fits in
-/// the budget (the Leases of 5,000 nodes take about 40 MB) and a busy kind does not push out
+/// the budget (the Leases of 5,000 nodes are estimated at about 54 MB) and a busy kind does not push out
 /// another's. A lookup that misses is decoded again, never wrong.
 ///
 /// Thread-safety: every method may be called from any task; entries are immutable values.
@@ -33,8 +33,8 @@ final class ObjectCache: Sendable {
 
     /// Estimated bytes a decoded object takes per byte of its JSON: dictionaries with their
     /// hash tables, enum boxes, strings of more than 15 bytes on the heap and malloc's headers.
-    /// Measured on pods, nodes and Leases of hollow-bench by the process's resident size per
-    /// decoded object held (docs/apiserver.md).
+    /// An estimate, not measured per object: only hollow-bench's peak RSS was measured with the
+    /// cache in place (docs/apiserver.md).
     static let decodedBytesPerJSONByte = 8
 
     private struct Revision: Sendable {
