@@ -23,10 +23,13 @@ public struct PluginStatus: Hashable, Sendable {
 }
 
 /// What the scheduler knows about one node: the node and the pods bound to it, with their
-/// summed requests and used host ports. Built once per scheduling cycle from the caches.
+/// summed requests and used host ports. Kept up to date incrementally by ``Snapshot``.
 ///
-/// A value type with copy-on-write storage: a cycle reads thousands of these through plugin
-/// protocols, and copying one must cost a reference count, not a copy of every field.
+/// A value type. The fields every filter and scorer reads on every node (cpu, memory and pod
+/// counts, and flags saying whether the node has taints, images or is cordoned) are stored
+/// inline, so a pass over `Snapshot.nodes` reads one contiguous array and never follows a
+/// reference for a plain pod. The rest sits behind a copy-on-write reference, so copying a
+/// `NodeInfo` costs one reference count, not a copy of its dictionaries.
 public struct NodeInfo: Sendable {
     /// Mutated only through `NodeInfo`'s mutating methods, after `makeUnique()`, so a shared
     /// instance is never written: that is what makes the unchecked `Sendable` sound.
@@ -35,28 +38,20 @@ public struct NodeInfo: Sendable {
         var name = ""
         var labels: [String: String] = [:]
         var taints: [Taint] = []
-        var unschedulable = false
         var allocatable: [String: Int64] = [:]
         var pods: [Pod] = []
         var imageSizes: [String: Int64] = [:]
         var requested: [String: Int64] = [:]
         var nonZeroRequested: [String: Int64] = [:]
         var usedPorts: Set<String> = []
-        // cpu, memory and pods as plain fields: every filter and scorer reads them per node.
-        var allocatableCPU: Int64 = 0, allocatableMemory: Int64 = 0, allowedPods: Int64 = 0
-        var nonZeroCPU: Int64 = 0, nonZeroMemory: Int64 = 0
-        var requestedCPU: Int64 = 0, requestedMemory: Int64 = 0
 
         init(node: Node) { self.node = node }
 
         func copy() -> Storage {
             let c = Storage(node: node)
-            c.name = name; c.labels = labels; c.taints = taints; c.unschedulable = unschedulable
+            c.name = name; c.labels = labels; c.taints = taints
             c.allocatable = allocatable; c.pods = pods; c.imageSizes = imageSizes
             c.requested = requested; c.nonZeroRequested = nonZeroRequested; c.usedPorts = usedPorts
-            c.allocatableCPU = allocatableCPU; c.allocatableMemory = allocatableMemory; c.allowedPods = allowedPods
-            c.nonZeroCPU = nonZeroCPU; c.nonZeroMemory = nonZeroMemory
-            c.requestedCPU = requestedCPU; c.requestedMemory = requestedMemory
             return c
         }
     }
@@ -78,16 +73,24 @@ public struct NodeInfo: Sendable {
     /// `spec.taints`, empty when unset.
     public var taints: [Taint] { storage.taints }
     /// `spec.unschedulable`.
-    public var isUnschedulable: Bool { storage.unschedulable }
-    public var podCount: Int { storage.pods.count }
-    var allocatableCPU: Int64 { storage.allocatableCPU }
-    var allocatableMemory: Int64 { storage.allocatableMemory }
+    public private(set) var isUnschedulable = false
+    public private(set) var podCount = 0
+    private(set) var allocatableCPU: Int64 = 0
+    private(set) var allocatableMemory: Int64 = 0
     /// Allocatable `pods`, in whole pods.
-    var allowedPods: Int64 { storage.allowedPods }
-    var nonZeroRequestedCPU: Int64 { storage.nonZeroCPU }
-    var nonZeroRequestedMemory: Int64 { storage.nonZeroMemory }
-    var requestedCPU: Int64 { storage.requestedCPU }
-    var requestedMemory: Int64 { storage.requestedMemory }
+    private(set) var allowedPods: Int64 = 0
+    private(set) var nonZeroRequestedCPU: Int64 = 0
+    private(set) var nonZeroRequestedMemory: Int64 = 0
+    private(set) var requestedCPU: Int64 = 0
+    private(set) var requestedMemory: Int64 = 0
+    /// Whether a taint has effect `NoSchedule` or `NoExecute` (the ones that filter).
+    private(set) var hasFilteringTaints = false
+    /// Whether a taint has effect `PreferNoSchedule` (the ones that score).
+    private(set) var hasPreferNoScheduleTaints = false
+    /// Whether `imageSizes` is not empty.
+    private(set) var hasImages = false
+    /// Whether `usedPorts` is not empty.
+    private(set) var hasUsedPorts = false
 
     public init(node: Node, pods: [Pod] = []) {
         storage = Storage(node: node)
@@ -107,19 +110,22 @@ public struct NodeInfo: Sendable {
         s.name = node.metadata.name ?? ""
         s.labels = node.metadata.labels ?? [:]
         s.taints = node.spec?.taints ?? []
-        s.unschedulable = node.spec?.unschedulable ?? false
+        isUnschedulable = node.spec?.unschedulable ?? false
+        hasFilteringTaints = s.taints.contains { $0.effect == "NoSchedule" || $0.effect == "NoExecute" }
+        hasPreferNoScheduleTaints = s.taints.contains { $0.effect == "PreferNoSchedule" }
         // Allocatable falls back to capacity per resource, as the kubelet reports either.
         var allocatable: [String: Int64] = [:]
         for (k, v) in node.status?.capacity ?? [:] { allocatable[k] = v.milliValue }
         for (k, v) in node.status?.allocatable ?? [:] { allocatable[k] = v.milliValue }
         s.allocatable = allocatable
-        s.allocatableCPU = allocatable["cpu"] ?? 0
-        s.allocatableMemory = allocatable["memory"] ?? 0
-        s.allowedPods = (allocatable["pods"] ?? 0) / 1000
+        allocatableCPU = allocatable["cpu"] ?? 0
+        allocatableMemory = allocatable["memory"] ?? 0
+        allowedPods = (allocatable["pods"] ?? 0) / 1000
         s.imageSizes = [:]
         for image in node.status?.images ?? [] {
             for name in image.names ?? [] { s.imageSizes[ImageLocality.normalize(name)] = image.sizeBytes ?? 0 }
         }
+        hasImages = !s.imageSizes.isEmpty
     }
 
     /// Allocatable amount of a resource in milli-units (0 when the node does not report it).
@@ -129,15 +135,13 @@ public struct NodeInfo: Sendable {
         makeUnique()
         let s = storage
         s.pods.append(pod)
+        podCount = s.pods.count
         for (name, value) in Resources.podRequests(pod) { s.requested[name, default: 0] += value }
-        s.requestedCPU = s.requested["cpu"] ?? 0
-        s.requestedMemory = s.requested["memory"] ?? 0
         let nonZero = Resources.podRequests(pod, nonZero: true)
         s.nonZeroRequested["cpu", default: 0] += nonZero["cpu"] ?? 0
         s.nonZeroRequested["memory", default: 0] += nonZero["memory"] ?? 0
-        s.nonZeroCPU = s.nonZeroRequested["cpu"] ?? 0
-        s.nonZeroMemory = s.nonZeroRequested["memory"] ?? 0
         for port in Resources.hostPorts(pod) { s.usedPorts.insert(port) }
+        refreshSums()
     }
 
     /// Removes a pod (deleted, or its assumed binding failed) by namespace and name, and
@@ -148,17 +152,25 @@ public struct NodeInfo: Sendable {
         makeUnique()
         let s = storage
         let pod = s.pods.remove(at: i)
+        podCount = s.pods.count
         for (k, v) in Resources.podRequests(pod) { s.requested[k, default: 0] -= v }
-        s.requestedCPU = s.requested["cpu"] ?? 0
-        s.requestedMemory = s.requested["memory"] ?? 0
         let nonZero = Resources.podRequests(pod, nonZero: true)
         s.nonZeroRequested["cpu", default: 0] -= nonZero["cpu"] ?? 0
         s.nonZeroRequested["memory", default: 0] -= nonZero["memory"] ?? 0
-        s.nonZeroCPU = s.nonZeroRequested["cpu"] ?? 0
-        s.nonZeroMemory = s.nonZeroRequested["memory"] ?? 0
         // The set does not count owners, so it is rebuilt from the pods that remain.
         s.usedPorts = Set(s.pods.flatMap(Resources.hostPorts))
+        refreshSums()
         return true
+    }
+
+    /// Copies the sums the plugins read on every node out of the storage's dictionaries.
+    private mutating func refreshSums() {
+        let s = storage
+        requestedCPU = s.requested["cpu"] ?? 0
+        requestedMemory = s.requested["memory"] ?? 0
+        nonZeroRequestedCPU = s.nonZeroRequested["cpu"] ?? 0
+        nonZeroRequestedMemory = s.nonZeroRequested["memory"] ?? 0
+        hasUsedPorts = !s.usedPorts.isEmpty
     }
 }
 
@@ -242,6 +254,14 @@ public protocol FilterPlugin: Sendable {
     var name: String { get }
     /// Whether `pod` can run on `node`. Must not mutate shared state; called concurrently.
     func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus
+    /// Whether `filter` would succeed on every node for this cycle's pod, so the scheduler
+    /// need not call it (upstream's PreFilter `Skip`). Called once per cycle, after the
+    /// pre-filters; must be exact, never a guess. The default is false.
+    func skipsFilter(_ state: CycleState) -> Bool
+}
+
+extension FilterPlugin {
+    public func skipsFilter(_ state: CycleState) -> Bool { false }
 }
 
 /// A plugin that ranks feasible nodes. Scores are normalized to 0...100 over the feasible
@@ -251,12 +271,24 @@ public protocol ScorePlugin: Sendable {
     /// Upstream's default weight for this plugin.
     var weight: Int64 { get }
     func score(_ state: CycleState, node: NodeInfo) -> Int64
+    /// Appends `score(state, node: nodes[i])` for each `i` of `indices`, in order, to
+    /// `scores`: one call per plugin and cycle, so a plugin can read its cycle data once
+    /// rather than once per node. The default calls `score` per node.
+    func score(_ state: CycleState, nodes: [NodeInfo], indices: [Int], into scores: inout [Int64])
     /// Rescales raw scores into 0...100 (in place); the default leaves them as they are.
     func normalize(_ scores: inout [Int64])
+    /// Whether every node would get the same normalized score for this cycle's pod, so that
+    /// leaving the plugin out changes no node's rank (upstream's PreScore `Skip`). Called
+    /// once per cycle, after the pre-filters; must be exact. The default is false.
+    func skipsScore(_ state: CycleState) -> Bool
 }
 
 extension ScorePlugin {
     public func normalize(_ scores: inout [Int64]) {}
+    public func skipsScore(_ state: CycleState) -> Bool { false }
+    public func score(_ state: CycleState, nodes: [NodeInfo], indices: [Int], into scores: inout [Int64]) {
+        for i in indices { scores.append(score(state, node: nodes[i])) }
+    }
 }
 
 /// Upstream's `DefaultNormalizeScore`: scale to 0...maxScore by the highest score, reversed

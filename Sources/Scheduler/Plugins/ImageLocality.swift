@@ -37,10 +37,28 @@ public struct ImageLocality: PreFilterPlugin, ScorePlugin {
         return .success(Spread(images: images, nodesWithImage: counts))
     }
 
+    /// No node holds any of the pod's images: every node scores 0.
+    public func skipsScore(_ state: CycleState) -> Bool {
+        guard let spread = state.data[name] as? Spread else { return true }
+        return spread.images.isEmpty || spread.nodesWithImage.values.allSatisfy { $0 == 0 }
+    }
+
     public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
-        guard let spread = state.data[name] as? Spread, !spread.images.isEmpty else { return 0 }
-        if node.imageSizes.isEmpty { return 0 }
-        let total = Double(max(state.allNodes.count, 1))
+        guard let spread = state.data[name] as? Spread else { return 0 }
+        return score(spread, total: state.allNodes.count, node: node)
+    }
+
+    public func score(_ state: CycleState, nodes: [NodeInfo], indices: [Int], into scores: inout [Int64]) {
+        guard let spread = state.data[name] as? Spread else {
+            scores.append(contentsOf: repeatElement(0, count: indices.count))
+            return
+        }
+        for i in indices { scores.append(score(spread, total: state.allNodes.count, node: nodes[i])) }
+    }
+
+    private func score(_ spread: Spread, total nodeCount: Int, node: NodeInfo) -> Int64 {
+        guard !spread.images.isEmpty, node.hasImages else { return 0 }
+        let total = Double(max(nodeCount, 1))
         var sum: Double = 0
         for image in spread.images {
             guard let size = node.imageSizes[image] else { continue }

@@ -30,6 +30,23 @@ public struct InterPodAffinity: FilterPlugin, ScorePlugin {
         return va == vb
     }
 
+    /// No pod in the cluster has affinity terms that could select this one, and it has no
+    /// required terms of its own.
+    public func skipsFilter(_ state: CycleState) -> Bool {
+        let a = state.pod.spec.affinity
+        return state.nodesWithAffinityPods.isEmpty
+            && (a?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []).isEmpty
+            && (a?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []).isEmpty
+    }
+
+    /// No preferred terms on the pod and no pod with terms in the cluster: every node scores 0.
+    public func skipsScore(_ state: CycleState) -> Bool {
+        let a = state.pod.spec.affinity
+        return state.nodesWithAffinityPods.isEmpty
+            && (a?.podAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).isEmpty
+            && (a?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).isEmpty
+    }
+
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
         let pod = state.pod
         let ns = pod.metadata.namespace

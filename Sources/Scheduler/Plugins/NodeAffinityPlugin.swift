@@ -20,6 +20,17 @@ public struct NodeAffinityPlugin: FilterPlugin, ScorePlugin {
         return .success
     }
 
+    /// Without a nodeSelector or required terms, every node passes.
+    public func skipsFilter(_ state: CycleState) -> Bool {
+        let spec = state.pod.spec
+        return (spec.nodeSelector ?? [:]).isEmpty && spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution == nil
+    }
+
+    /// Without preferred terms, every node scores 0.
+    public func skipsScore(_ state: CycleState) -> Bool {
+        (state.pod.spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).isEmpty
+    }
+
     public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
         (state.pod.spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [])
             .filter { Self.matches($0.preference, node: node) }

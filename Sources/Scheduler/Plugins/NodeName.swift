@@ -8,4 +8,6 @@ public struct NodeName: FilterPlugin {
         guard let wanted = state.pod.spec.nodeName, !wanted.isEmpty else { return .success }
         return wanted == node.name ? .success : .unresolvable(Self.reason)
     }
+
+    public func skipsFilter(_ state: CycleState) -> Bool { (state.pod.spec.nodeName ?? "").isEmpty }
 }

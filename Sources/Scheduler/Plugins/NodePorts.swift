@@ -5,7 +5,11 @@ public struct NodePorts: FilterPlugin {
     public static let reason = "node(s) didn't have free ports for the requested pod ports"
     public init() {}
 
+    /// A pod without host ports conflicts with nothing.
+    public func skipsFilter(_ state: CycleState) -> Bool { state.hostPorts.isEmpty }
+
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
+        guard node.hasUsedPorts else { return .success }
         for wanted in state.hostPorts {
             let parts = wanted.split(separator: "/", omittingEmptySubsequences: false)
             let (proto, ip, port) = (parts[0], parts[1], parts[2])

@@ -50,6 +50,12 @@ public struct PodTopologySpread: PreFilterPlugin, FilterPlugin, ScorePlugin {
         return selector.matches(pod.metadata.labels ?? [:])
     }
 
+    /// No `DoNotSchedule` constraint: every node passes.
+    public func skipsFilter(_ state: CycleState) -> Bool { (state.data[name] as? Counts)?.hard.isEmpty ?? true }
+
+    /// No `ScheduleAnyway` constraint: every node scores the same.
+    public func skipsScore(_ state: CycleState) -> Bool { (state.data[name] as? Counts)?.soft.isEmpty ?? true }
+
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
         guard let counts = state.data[name] as? Counts else { return .success }
         for (c, byDomain) in counts.hard {
@@ -63,7 +69,20 @@ public struct PodTopologySpread: PreFilterPlugin, FilterPlugin, ScorePlugin {
     }
 
     public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
-        guard let counts = state.data[name] as? Counts, !counts.soft.isEmpty else { return 0 }
+        guard let counts = state.data[name] as? Counts else { return 0 }
+        return score(counts, node: node)
+    }
+
+    public func score(_ state: CycleState, nodes: [NodeInfo], indices: [Int], into scores: inout [Int64]) {
+        guard let counts = state.data[name] as? Counts else {
+            scores.append(contentsOf: repeatElement(0, count: indices.count))
+            return
+        }
+        for i in indices { scores.append(score(counts, node: nodes[i])) }
+    }
+
+    private func score(_ counts: Counts, node: NodeInfo) -> Int64 {
+        guard !counts.soft.isEmpty else { return 0 }
         var total: Double = 0
         for (c, byDomain) in counts.soft {
             // A node without the key gets no score; upstream marks it as ignored (score 0).

@@ -19,6 +19,7 @@ public struct TaintToleration: FilterPlugin, ScorePlugin {
     }
 
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
+        guard node.hasFilteringTaints else { return .success }
         let tolerations = state.pod.spec.tolerations ?? []
         for taint in node.taints where taint.effect == "NoSchedule" || taint.effect == "NoExecute" {
             if !tolerations.contains(where: { Self.tolerates($0, taint) }) {
@@ -29,6 +30,7 @@ public struct TaintToleration: FilterPlugin, ScorePlugin {
     }
 
     public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
+        guard node.hasPreferNoScheduleTaints else { return 0 }
         // Only tolerations that could apply to PreferNoSchedule count, as upstream.
         let tolerations = (state.pod.spec.tolerations ?? []).filter { ($0.effect ?? "").isEmpty || $0.effect == "PreferNoSchedule" }
         return Int64(node.taints.filter { taint in
