@@ -22,7 +22,9 @@ struct APIHandler: Sendable {
         var request = request
         if request.user == nil { request.user = anonymousUser }
         if request.user == nil, let auth = request.headers.first(name: "Authorization"), auth.hasPrefix("Bearer ") {
-            let token = String(auth.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+            var token = String(auth.dropFirst("Bearer ".count))
+            // Tokens are printable ASCII; only another form needs Foundation's trimming.
+            if !token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) { token = token.trimmingCharacters(in: .whitespaces) }
             if tokens.contains(token) { request.user = UserInfo(name: ClusterPKI.adminUser, groups: [ClusterPKI.adminGroup, "system:authenticated"]) }
             if request.user == nil, let serviceAccountTokens { request.user = await serviceAccountTokens.authenticate(token, storage: storage) }
         }
@@ -102,7 +104,8 @@ struct ResourceTarget: Sendable {
         } else {
             return nil
         }
-        let path = "/" + parts.joined(separator: "/")
+        // The path is spelled out for 404s only.
+        var path: String { "/" + parts.joined(separator: "/") }
         guard registry.resources.contains(where: { $0.group == group && $0.version == version }) else {
             throw APIError.pathNotFound(path)
         }
@@ -201,7 +204,7 @@ struct ResourceHandler: Sendable {
 
     /// The request body as JSON: JSON or YAML (one document), at most the server's body limit.
     func decodeBody() throws(APIError) -> JSONValue {
-        let type = request.contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let type = request.mediaType
         return try BodyDecoder.decode(request.body, contentType: type)
     }
 
@@ -338,7 +341,7 @@ struct ResourceHandler: Sendable {
 
     func patch(name: String, subresource: String?) async throws(APIError) -> APIResponse {
         let options = try writeOptions(body: nil)
-        let type = request.contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let type = request.mediaType
         guard let patchType = PatchType(rawValue: type) else { throw APIError.unsupportedMediaType(type) }
         let warnings = RequestWarnings()
         let directive = try FieldValidationDirective(query: query)

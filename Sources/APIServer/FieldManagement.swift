@@ -107,7 +107,7 @@ extension ResourceHandler {
 
     /// The request body when it is JSON (the duplicate-key check reads the text itself).
     var rawJSONBody: [UInt8]? {
-        let type = request.contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let type = request.mediaType
         return ["", "application/json", "*/*", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/json-patch+json"]
             .contains(type) ? request.body : nil
     }

@@ -27,6 +27,17 @@ struct APIRequest: Sendable {
 
     var accept: String { headers.first(name: "Accept") ?? "" }
     var contentType: String { headers.first(name: "Content-Type") ?? "" }
+
+    /// The Content-Type's media type: before any parameters, without surrounding spaces, in
+    /// lower case ("" when there is none). A header that is already bare lower-case ASCII (what
+    /// clients send) is returned as it is, without Foundation's trimming and case mapping.
+    var mediaType: String {
+        let header = contentType
+        if header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: ";") && !($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) }) {
+            return header
+        }
+        return header.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+    }
 }
 
 /// The path and query of a request target (origin form: `/path?query`), percent-decoded.

@@ -80,7 +80,7 @@ enum JSONCoding {
     }
 
     static func encode(_ value: JSONValue) -> [UInt8] {
-        value.serialized(sortedKeys: true)
+        StoredJSONWriter.encode(value)
     }
 
     static func encode(_ object: JSONObject) -> [UInt8] { encode(.object(object)) }

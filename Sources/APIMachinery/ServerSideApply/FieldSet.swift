@@ -106,8 +106,18 @@ public struct FieldSet: Sendable, Hashable {
         return members.isEmpty || members["."] != nil
     }
 
-    public func union(_ other: FieldSet) -> FieldSet { FieldSet(paths.union(other.paths)) }
-    public func subtracting(_ other: FieldSet) -> FieldSet { FieldSet(paths.subtracting(other.paths)) }
+    // An empty operand returns the other set as it is: a pod's create unions its whole field
+    // set into an empty one, and Set's union would insert every path again.
+    public func union(_ other: FieldSet) -> FieldSet {
+        if other.paths.isEmpty { return self }
+        if paths.isEmpty { return other }
+        return FieldSet(paths.union(other.paths))
+    }
+
+    public func subtracting(_ other: FieldSet) -> FieldSet {
+        if other.paths.isEmpty || paths.isEmpty { return self }
+        return FieldSet(paths.subtracting(other.paths))
+    }
     public func intersection(_ other: FieldSet) -> FieldSet { FieldSet(paths.intersection(other.paths)) }
     public func contains(_ path: FieldPath) -> Bool { paths.contains(path) }
 
@@ -202,21 +212,44 @@ struct FieldWalker {
         self.ignoring = ignoring
     }
 
+    /// The owned paths of `object` and what each holds, without the stripped paths
+    /// (``ServerSideApply/isStripped(_:)``) and the `ignoring` subtrees.
     mutating func entries(of object: JSONValue, schema: TypeSchema?) -> [FieldPath: FieldEntry] {
         var result: [FieldPath: FieldEntry] = [:]
-        if let schema {
-            walkFields(object, schema: schema, path: [], into: &result)
-        } else if case .object(let members) = object {
-            for (name, value) in members { result[["f:" + name]] = .leaf(value) }
+        guard let schema else {
+            if case .object(let members) = object {
+                for (name, value) in members { result[["f:" + name]] = .leaf(value) }
+            }
+            return result.filter { entry in !ServerSideApply.isStripped(entry.key) && !isIgnored(entry.key) }
         }
-        return result.filter { entry in
-            !ServerSideApply.isStripped(entry.key) && !ignoring.contains { entry.key.count >= $0.count && Array(entry.key.prefix($0.count)) == $0 }
+        // The walk itself leaves out what would be filtered afterwards: the top-level members
+        // apiVersion, kind and the ignored ones (every reset field is a top-level member), and
+        // metadata.managedFields; the stripped metadata fields are removed after it (a copy
+        // of the whole result filtered was a fifth of a pod's field walk).
+        prunedMembers = Set(ignoring.filter { $0.count == 1 && $0[0].hasPrefix("f:") }.map { String($0[0].dropFirst(2)) })
+        prunedMembers.formUnion(["apiVersion", "kind"])
+        walkFields(object, schema: schema, path: [], into: &result)
+        if case .object(let members)? = object["metadata"], members.count > 0 {
+            for name in ServerSideApply.strippedMetadataNames where members[name] != nil { result[["f:metadata", "f:" + name]] = nil }
         }
+        if ignoring.contains(where: { $0.count != 1 || !$0[0].hasPrefix("f:") }) {
+            result = result.filter { !isIgnored($0.key) }
+        }
+        return result
+    }
+
+    /// Top-level members the current walk leaves out.
+    private var prunedMembers: Set<String> = []
+
+    private func isIgnored(_ path: FieldPath) -> Bool {
+        ignoring.contains { path.count >= $0.count && Array(path.prefix($0.count)) == $0 }
     }
 
     private mutating func walkFields(_ value: JSONValue, schema: TypeSchema, path: FieldPath, into result: inout [FieldPath: FieldEntry]) {
         guard case .object(let members) = value else { return }
         for (name, child) in members {
+            if path.isEmpty && prunedMembers.contains(name) { continue }
+            if path.count == 1 && name == "managedFields" && path[0] == "f:metadata" { continue }
             let childPath = path + ["f:" + name]
             if let field = schema.field(name) {
                 walk(child, shape: FieldShape(field), path: childPath, into: &result)

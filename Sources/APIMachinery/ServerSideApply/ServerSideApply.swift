@@ -273,9 +273,10 @@ public enum ServerSideApply {
         }
     }
 
-    private static let strippedMetadata: Set<String> = [
-        "f:name", "f:namespace", "f:creationTimestamp", "f:selfLink", "f:uid", "f:clusterName", "f:generation", "f:resourceVersion",
-    ]
+    private static let strippedMetadata: Set<String> = Set(strippedMetadataNames.map { "f:" + $0 })
+
+    /// The metadata fields no manager owns.
+    static let strippedMetadataNames = ["name", "namespace", "creationTimestamp", "selfLink", "uid", "clusterName", "generation", "resourceVersion"]
 
     private static func arrayOf(_ value: JSONValue) -> [JSONValue]? {
         if case .array(let items) = value { return items }
