@@ -83,8 +83,11 @@ struct PodBinding: Sendable {
                                        "lastTransitionTime": .string(Timestamp.format(storage.now())), "lastProbeTime": .null]))
             pod[path: ["status", "conditions"]] = .array(conditions)
         }
-        return JSONValue.objectFromStatus(Status(status: "Success", code: 201))
+        return Self.success
     }
+
+    /// What a binding answers (upstream's Status of a successful create), built once.
+    private static let success = JSONValue.objectFromStatus(Status(status: "Success", code: 201))
 }
 
 /// pods/eviction: deletes a pod unless a PodDisruptionBudget forbids it (429, naming the budget).

@@ -359,3 +359,111 @@ import KubeAPI
         }
     }
 }
+
+/// The field walk leaves out what no manager owns (apiVersion, kind, identity metadata,
+/// managedFields) and a write's reset fields by pruning the walk; the result must be what
+/// walking everything and removing those paths afterwards gives.
+@Suite struct FieldWalkerPruningTests {
+    static let pod = try! JSONValue.parse(Array(#"""
+        {"apiVersion": "v1", "kind": "Pod",
+         "metadata": {"name": "web-1", "namespace": "default", "uid": "u-1", "generation": 3, "resourceVersion": "9",
+                      "creationTimestamp": "2026-11-26T08:00:00Z", "selfLink": "/x", "labels": {"app": "web"}, "finalizers": ["a"],
+                      "managedFields": [{"manager": "m", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+                                         "fieldsV1": {"f:spec": {"f:nodeName": {}}}}]},
+         "spec": {"nodeName": "n1", "containers": [{"name": "app", "image": "a:1", "ports": [{"containerPort": 80, "protocol": "TCP"}]}]},
+         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                    "containerStatuses": [{"name": "app", "ready": true, "state": {"running": {"startedAt": "2026-11-26T08:00:01Z"}}}]}}
+        """#.utf8))
+
+    static func removingPaths(_ entries: [FieldPath: FieldEntry], under prefixes: [FieldPath]) -> [FieldPath: FieldEntry] {
+        entries.filter { entry in !prefixes.contains { entry.key.count >= $0.count && Array(entry.key.prefix($0.count)) == $0 } }
+    }
+
+    static let schemas: [(apiVersion: String, kind: String)] = [("v1", "Pod"), ("v1", "NoSuchKind")]
+
+    @Test(arguments: schemas)
+    func prunedWalkIsTheFilteredWalk(apiVersion: String, kind: String) {
+        let schema = SchemaRegistry.builtin.schema(apiVersion: apiVersion, kind: kind)
+        var plain = FieldWalker(includeMapNodes: true)
+        let all = plain.entries(of: Self.pod, schema: schema)
+        #expect(!all.keys.contains { ServerSideApply.isStripped($0) })
+        #expect(all.keys.contains(["f:spec"]) || all.keys.contains { $0.first == "f:spec" && $0.count > 1 })
+        for ignoring in [[["f:status"]], [["f:spec"]], [["f:spec", "f:nodeName"]], [["f:status"], ["f:metadata", "f:labels"]]] as [[FieldPath]] {
+            var walker = FieldWalker(includeMapNodes: true, ignoring: ignoring)
+            #expect(walker.entries(of: Self.pod, schema: schema) == Self.removingPaths(all, under: ignoring), "\(kind) ignoring \(ignoring)")
+        }
+        // With a schema, the stripped members add nothing: the object without them walks the
+        // same (without one, metadata is a single leaf holding them).
+        guard schema != nil else { return }
+        var bare = Self.pod
+        if case .object(var members) = bare, case .object(var metadata)? = members["metadata"] {
+            for name in ServerSideApply.strippedMetadataNames + ["managedFields"] { metadata[name] = nil }
+            members["metadata"] = .object(metadata)
+            members["apiVersion"] = nil
+            members["kind"] = nil
+            bare = .object(members)
+        }
+        var again = FieldWalker(includeMapNodes: true)
+        #expect(again.entries(of: bare, schema: schema) == all)
+        #expect(all[["f:metadata", "f:labels", "f:app"]] != nil)
+        #expect(all[["f:status", "f:phase"]] == .leaf(.string("Running")))
+    }
+}
+
+/// A create's managedFields entry is built as a FieldsV1 tree in one walk; it must be what the
+/// general path (path sets, then their FieldsV1 form) gives, object for object.
+@Suite struct CreateFieldsV1Tests {
+    static func object(_ text: String) -> JSONValue { try! JSONValue.parse(Array(text.utf8)) }
+
+    static let objects: [(apiVersion: String, kind: String, text: String)] = [
+        ("v1", "Pod", #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"d","uid":"u","creationTimestamp":"2026-11-26T08:00:00Z","generation":1,"labels":{"app":"web","tier":"fe"},"annotations":{"a":"b"},"finalizers":["x","y"],"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"r1","controller":true}]},"spec":{"nodeSelector":{"disk":"ssd"},"containers":[{"name":"app","image":"a:1","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":53,"protocol":"UDP"}],"env":[{"name":"A","value":"1"}],"resources":{"limits":{"cpu":"1"}}},{"name":"side","image":"b:1","ports":[]}],"tolerations":[{"key":"k","operator":"Exists"}],"volumes":[{"name":"v","emptyDir":{}}]},"status":{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"True"}]}}"#),
+        ("v1", "Pod", #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"dup"},"spec":{"containers":[{"name":"a","image":"x"},{"name":"a","args":["1"]}]}}"#),
+        ("v1", "Pod", #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bare","namespace":"d"},"spec":{}}"#),
+        ("v1", "Pod", #"{"metadata":{},"spec":{"containers":[{"image":"no-name"}]}}"#),
+        ("v1", "Service", #"{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","labels":{}},"spec":{"selector":{"app":"web"},"ports":[{"port":80,"targetPort":8080,"protocol":"TCP"},{"port":443}],"clusterIPs":["10.0.0.1"],"type":"ClusterIP"}}"#),
+        ("coordination.k8s.io/v1", "Lease", #"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"n1","namespace":"kube-node-lease","ownerReferences":[{"apiVersion":"v1","kind":"Node","name":"n1","uid":"u"}]},"spec":{"holderIdentity":"n1","leaseDurationSeconds":40,"renewTime":"2026-11-26T08:00:00.000000Z"}}"#),
+        ("v1", "ConfigMap", #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","unknown":{"x":1}},"data":{"k":"v","e":""},"extra":{"a":[1,2]}}"#),
+    ]
+
+    static let resets: [[FieldPath]] = [[], [["f:status"]], [["f:spec"]]]
+
+    @Test(arguments: objects)
+    func directTreeIsTheSetsFieldsV1(apiVersion: String, kind: String, text: String) throws {
+        let schema = try #require(SchemaRegistry.builtin.schema(apiVersion: apiVersion, kind: kind))
+        let value = Self.object(text)
+        for reset in Self.resets {
+            var sets = FieldWalker(includeMapNodes: true, ignoring: reset)
+            let expected = FieldSet(Set(sets.entries(of: value, schema: schema).keys)).fieldsV1
+            var direct = FieldWalker(includeMapNodes: true, ignoring: reset)
+            #expect(direct.canBuildFieldsV1Directly)
+            #expect(direct.ownedFieldsV1(of: value, schema: schema) == expected, "\(kind) reset \(reset)")
+        }
+    }
+
+    @Test(arguments: objects)
+    func createRecordsWhatTheGeneralPathRecords(apiVersion: String, kind: String, text: String) {
+        let schema = SchemaRegistry.builtin.schema(apiVersion: apiVersion, kind: kind)
+        let value = Self.object(text)
+        // An explicit empty managedFields takes the general path; with none the direct one. (An
+        // empty metadata would stop being empty, and so a leaf, with it: directTreeIsTheSetsFieldsV1
+        // covers that object.)
+        guard case .object(let metadata)? = value["metadata"], !metadata.isEmpty else { return }
+        var general = value
+        if case .object(var members) = general {
+            var metadata = members["metadata"]?.objectValue ?? [:]
+            metadata["managedFields"] = .array([])
+            members["metadata"] = .object(metadata)
+            general = .object(members)
+        }
+        for (subresource, reset) in [(nil, [["f:status"]]), ("status", [["f:spec"]]), (nil, [])] as [(String?, [FieldPath])] {
+            let fast = ServerSideApply.recordUpdate(old: nil, new: value, manager: "creator", subresource: subresource, schema: schema,
+                                                    now: "2026-11-26T08:00:00Z", resetFields: reset)
+            let slow = ServerSideApply.recordUpdate(old: nil, new: general, manager: "creator", subresource: subresource, schema: schema,
+                                                    now: "2026-11-26T08:00:00Z", resetFields: reset)
+            #expect(fast == slow, "\(kind) \(subresource ?? "main") reset \(reset)")
+            if reset.isEmpty {
+                #expect(RecordUpdateVerbatimTests.array(fast["metadata"]?["managedFields"])?.count == 1, "\(kind): one entry is recorded")
+            }
+        }
+    }
+}

@@ -162,8 +162,10 @@ struct FieldShape {
 
     init(_ field: FieldSchema) {
         type = field.type
+        // effectiveMapKeys would work the list type out again (it splits the patch strategy):
+        // once per field walked is enough.
         listType = field.effectiveListType
-        mapKeys = field.effectiveMapKeys
+        if listType == .map { mapKeys = field.listMapKeys.isEmpty ? field.patchMergeKey.map { [$0] } ?? [] : field.listMapKeys }
         isAtomic = field.isAtomic
     }
 
@@ -239,7 +241,7 @@ struct FieldWalker {
     }
 
     /// Top-level members the current walk leaves out.
-    private var prunedMembers: Set<String> = []
+    fileprivate var prunedMembers: Set<String> = []
 
     private func isIgnored(_ path: FieldPath) -> Bool {
         ignoring.contains { path.count >= $0.count && Array(path.prefix($0.count)) == $0 }
@@ -287,6 +289,93 @@ struct FieldWalker {
         default:
             result[path] = .leaf(value)
         }
+    }
+}
+
+extension FieldWalker {
+    /// Whether ``ownedFieldsV1(of:schema:)`` applies: every ignored path is one top-level member.
+    var canBuildFieldsV1Directly: Bool { ignoring.allSatisfy { $0.count == 1 && $0[0].hasPrefix("f:") } }
+
+    /// The FieldsV1 form of every path ``entries(of:schema:)`` gives for `object`, i.e.
+    /// `FieldSet(Set(entries.keys)).fieldsV1`, built in one walk without a path array or a hash
+    /// of one per field: what a create records for its manager (it owns every field it sets).
+    /// Needs ``canBuildFieldsV1Directly``. Map-list items missing a key are skipped without
+    /// being listed in `missingKeys` (only apply reads those).
+    mutating func ownedFieldsV1(of object: JSONValue, schema: TypeSchema) -> JSONValue {
+        prunedMembers = Set(ignoring.map { String($0[0].dropFirst(2)) })
+        prunedMembers.formUnion(["apiVersion", "kind"])
+        var root = OwnedNode()
+        treeFields(object, schema: schema, depth: 0, inMetadata: false, into: &root)
+        if var metadata = root.children["f:metadata"] {
+            for name in ServerSideApply.strippedMetadataNames {
+                metadata.children["f:" + name]?.member = false
+            }
+            root.children["f:metadata"] = metadata
+        }
+        return root.fieldsV1 ?? .object([:])
+    }
+
+    private mutating func treeFields(_ value: JSONValue, schema: TypeSchema, depth: Int, inMetadata: Bool, into node: inout OwnedNode) {
+        guard case .object(let members) = value else { return }
+        for (name, child) in members {
+            if depth == 0 && prunedMembers.contains(name) { continue }
+            if inMetadata && name == "managedFields" { continue }
+            let key = "f:" + name
+            if let field = schema.field(name) {
+                tree(child, shape: FieldShape(field), metadata: depth == 0 && name == "metadata", into: &node.children[key, default: OwnedNode()])
+            } else {
+                node.children[key, default: OwnedNode()].member = true
+            }
+        }
+    }
+
+    /// The mirror of `walk`: marks the node of `value`'s path as owned where `walk` records an
+    /// entry at it, and adds the nodes of the entries below it.
+    private mutating func tree(_ value: JSONValue, shape: FieldShape, metadata: Bool, into node: inout OwnedNode) {
+        switch (shape.type, value) {
+        case (.object(let schema), .object(let members)) where !schema.isAtomic && !shape.isAtomic && !members.isEmpty:
+            treeFields(value, schema: schema, depth: 1, inMetadata: metadata, into: &node)
+        case (.map(let element), .object(let members)) where !shape.isAtomic && !members.isEmpty:
+            if includeMapNodes { node.member = true }
+            for (key, child) in members {
+                let elementShape = FieldShape(type: element)
+                if !element.isScalar { node.children["f:" + key, default: OwnedNode()].member = true }
+                tree(child, shape: elementShape, metadata: false, into: &node.children["f:" + key, default: OwnedNode()])
+            }
+        case (.array, .array(let items)) where shape.listType == .set:
+            if items.isEmpty { node.member = true }
+            for item in items { node.children["v:" + describe(item), default: OwnedNode()].member = true }
+        case (.array, .array(let items)) where shape.listType == .map:
+            if items.isEmpty { node.member = true }
+            for item in items {
+                guard let element = shape.keyElement(of: item) else { continue }
+                node.children[element, default: OwnedNode()].member = true
+                if let schema = shape.objectSchema {
+                    treeFields(item, schema: schema, depth: 1, inMetadata: false, into: &node.children[element, default: OwnedNode()])
+                }
+            }
+        default:
+            node.member = true
+        }
+    }
+}
+
+/// A node of a FieldsV1 tree being built: owned itself (`member`) and/or through children.
+struct OwnedNode {
+    var member = false
+    var children: [String: OwnedNode] = [:]
+
+    /// As ``FieldSet/fieldsV1`` writes it: `{}` for an owned leaf, `".": {}` beside the children
+    /// of an owned node; nil for a node that owns nothing (no path of the set passes it).
+    var fieldsV1: JSONValue? {
+        var object: [String: JSONValue] = [:]
+        object.reserveCapacity(children.count + 1)
+        for (key, child) in children {
+            if let encoded = child.fieldsV1 { object[key] = encoded }
+        }
+        if object.isEmpty { return member ? .object([:]) : nil }
+        if member { object["."] = .object([:]) }
+        return .object(object)
     }
 }
 

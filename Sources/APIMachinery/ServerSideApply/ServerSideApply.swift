@@ -156,6 +156,18 @@ public enum ServerSideApply {
                                     resetFields: [FieldPath] = []) -> JSONValue {
         let apiVersion = new["apiVersion"]?.stringValue ?? old?["apiVersion"]?.stringValue ?? ""
         var walker = FieldWalker(includeMapNodes: true, ignoring: resetFields)
+        if old == nil, new["metadata"]?["managedFields"] == nil, let schema, walker.canBuildFieldsV1Directly {
+            // A create without managedFields: the manager owns every field, so its FieldsV1 is
+            // the object's field tree, built directly (as the general path below would
+            // produce it through path sets; FieldWalkerPruningTests compares both).
+            let me = ManagedFieldsEntry(manager: manager, operation: "Update", apiVersion: apiVersion, time: now, subresource: subresource, fields: FieldSet())
+            let fieldsV1 = walker.ownedFieldsV1(of: new, schema: schema)
+            guard case .object(let owned) = fieldsV1, !owned.isEmpty, case .object(var json) = me.json else {
+                return withManagedFields(new, [RecordedEntry]())
+            }
+            json["fieldsV1"] = fieldsV1
+            return withManagedFields(new, [RecordedEntry(entry: me, verbatim: .object(json))])
+        }
         let (before, after) = changedMembers(old ?? .object([:]), new)
         let comparison = FieldComparison(from: walker.entries(of: before, schema: schema), to: walker.entries(of: after, schema: schema))
         let touched = comparison.changed.union(comparison.removed)
