@@ -315,13 +315,17 @@ actor Hollow {
                 for p in list.items { observe(p) }
                 var version = list.metadata.resourceVersion
                 while !Task.isCancelled {
-                    let stream = try await client.watch(Pod.self, namespace: Self.namespace,
-                                                        options: ListOptions(fieldSelector: bound, resourceVersion: version, timeoutSeconds: 300, allowWatchBookmarks: true))
-                    for try await event in stream {
-                        if let rv = event.resourceVersion { version = rv }
-                        switch event {
-                        case .added(let pod), .modified(let pod): observe(pod)
-                        case .deleted, .bookmark: break
+                    // Batches, as SchedulerRunner takes them: one hop onto this actor per
+                    // batch the server wrote, not per event.
+                    let stream = try await client.watchBatches(Pod.self, namespace: Self.namespace,
+                                                               options: ListOptions(fieldSelector: bound, resourceVersion: version, timeoutSeconds: 300, allowWatchBookmarks: true))
+                    for try await batch in stream {
+                        for event in batch {
+                            if let rv = event.resourceVersion { version = rv }
+                            switch event {
+                            case .added(let pod), .modified(let pod): observe(pod)
+                            case .deleted, .bookmark: break
+                            }
                         }
                     }
                 }
