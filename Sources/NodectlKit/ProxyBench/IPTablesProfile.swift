@@ -12,7 +12,9 @@ import Proxy
 enum IPTablesBenchProfile {
     /// Runs in the calling process's network namespace, whose nat and filter tables it flushes
     /// (the parent gives it a fresh namespace).
-    static func run(variant: IPTablesVariant, services: Int, endpoints: Int) throws -> [ProxyBenchProfile.Step] {
+    /// `textsDirectory`: where to also write both restore texts (`ours.txt`, `upstream.txt`),
+    /// so that the tool can be profiled on each alone.
+    static func run(variant: IPTablesVariant, services: Int, endpoints: Int, textsDirectory: String? = nil) throws -> [ProxyBenchProfile.Step] {
         let clock = ContinuousClock()
         let workload = ProxyWorkload(services: services, endpoints: endpoints)
         var state = ProxyState()
@@ -22,6 +24,10 @@ enum IPTablesBenchProfile {
         var ours = "", upstream = ""
         let render = clock.measure { ours = proxier.fullRestoreText(state) }
         upstream = proxier.upstreamLayoutRestoreText(state)
+        if let textsDirectory {
+            try FileOps.writeAtomically(textsDirectory + "/ours.txt", Array(ours.utf8))
+            try FileOps.writeAtomically(textsDirectory + "/upstream.txt", Array(upstream.utf8))
+        }
         let restoreTool = variant.binary(.restore, ipv6: false)
 
         // Without --noflush a restore replaces the named tables whole: both end up empty.
@@ -64,11 +70,12 @@ struct IPTablesProfileCommand: ParsableCommand {
     @Option(help: "nft or legacy.") var variant: String = "legacy"
     @Option var services: Int
     @Option var endpoints: Int = 2
+    @Option(help: "A directory to write both restore texts into (ours.txt, upstream.txt).") var texts: String?
 
     func run() throws {
         guard let v = IPTablesVariant(rawValue: variant) else { throw ValidationError("--variant is nft or legacy, not \(variant)") }
         print("iptables-\(v.rawValue) full sync, N = \(services), M = \(endpoints)")
-        for step in try IPTablesBenchProfile.run(variant: v, services: services, endpoints: endpoints) {
+        for step in try IPTablesBenchProfile.run(variant: v, services: services, endpoints: endpoints, textsDirectory: texts) {
             let ms = String(format: "%9.1f ms", step.seconds * 1000)
             print("\(ms)  \(step.name)\(step.note.isEmpty ? "" : "  (\(step.note))")")
         }
