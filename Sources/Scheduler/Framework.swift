@@ -72,25 +72,23 @@ public struct NodeInfo: Sendable {
     public var labels: [String: String] { storage.labels }
     /// `spec.taints`, empty when unset.
     public var taints: [Taint] { storage.taints }
+    /// The node's per-node sums and flags, inline: see ``NodeFacts``.
+    public private(set) var facts = NodeFacts()
     /// `spec.unschedulable`.
-    public private(set) var isUnschedulable = false
-    public private(set) var podCount = 0
-    private(set) var allocatableCPU: Int64 = 0
-    private(set) var allocatableMemory: Int64 = 0
+    public var isUnschedulable: Bool { facts.isUnschedulable }
+    public var podCount: Int { facts.podCount }
+    var allocatableCPU: Int64 { facts.allocatableCPU }
+    var allocatableMemory: Int64 { facts.allocatableMemory }
     /// Allocatable `pods`, in whole pods.
-    private(set) var allowedPods: Int64 = 0
-    private(set) var nonZeroRequestedCPU: Int64 = 0
-    private(set) var nonZeroRequestedMemory: Int64 = 0
-    private(set) var requestedCPU: Int64 = 0
-    private(set) var requestedMemory: Int64 = 0
-    /// Whether a taint has effect `NoSchedule` or `NoExecute` (the ones that filter).
-    private(set) var hasFilteringTaints = false
-    /// Whether a taint has effect `PreferNoSchedule` (the ones that score).
-    private(set) var hasPreferNoScheduleTaints = false
-    /// Whether `imageSizes` is not empty.
-    private(set) var hasImages = false
-    /// Whether `usedPorts` is not empty.
-    private(set) var hasUsedPorts = false
+    var allowedPods: Int64 { facts.allowedPods }
+    var nonZeroRequestedCPU: Int64 { facts.nonZeroRequestedCPU }
+    var nonZeroRequestedMemory: Int64 { facts.nonZeroRequestedMemory }
+    var requestedCPU: Int64 { facts.requestedCPU }
+    var requestedMemory: Int64 { facts.requestedMemory }
+    var hasFilteringTaints: Bool { facts.hasFilteringTaints }
+    var hasPreferNoScheduleTaints: Bool { facts.hasPreferNoScheduleTaints }
+    var hasImages: Bool { facts.hasImages }
+    var hasUsedPorts: Bool { facts.hasUsedPorts }
 
     public init(node: Node, pods: [Pod] = []) {
         storage = Storage(node: node)
@@ -110,22 +108,22 @@ public struct NodeInfo: Sendable {
         s.name = node.metadata.name ?? ""
         s.labels = node.metadata.labels ?? [:]
         s.taints = node.spec?.taints ?? []
-        isUnschedulable = node.spec?.unschedulable ?? false
-        hasFilteringTaints = s.taints.contains { $0.effect == "NoSchedule" || $0.effect == "NoExecute" }
-        hasPreferNoScheduleTaints = s.taints.contains { $0.effect == "PreferNoSchedule" }
+        facts.isUnschedulable = node.spec?.unschedulable ?? false
+        facts.hasFilteringTaints = s.taints.contains { $0.effect == "NoSchedule" || $0.effect == "NoExecute" }
+        facts.hasPreferNoScheduleTaints = s.taints.contains { $0.effect == "PreferNoSchedule" }
         // Allocatable falls back to capacity per resource, as the kubelet reports either.
         var allocatable: [String: Int64] = [:]
         for (k, v) in node.status?.capacity ?? [:] { allocatable[k] = v.milliValue }
         for (k, v) in node.status?.allocatable ?? [:] { allocatable[k] = v.milliValue }
         s.allocatable = allocatable
-        allocatableCPU = allocatable["cpu"] ?? 0
-        allocatableMemory = allocatable["memory"] ?? 0
-        allowedPods = (allocatable["pods"] ?? 0) / 1000
+        facts.allocatableCPU = allocatable["cpu"] ?? 0
+        facts.allocatableMemory = allocatable["memory"] ?? 0
+        facts.allowedPods = (allocatable["pods"] ?? 0) / 1000
         s.imageSizes = [:]
         for image in node.status?.images ?? [] {
             for name in image.names ?? [] { s.imageSizes[ImageLocality.normalize(name)] = image.sizeBytes ?? 0 }
         }
-        hasImages = !s.imageSizes.isEmpty
+        facts.hasImages = !s.imageSizes.isEmpty
     }
 
     /// Allocatable amount of a resource in milli-units (0 when the node does not report it).
@@ -135,7 +133,7 @@ public struct NodeInfo: Sendable {
         makeUnique()
         let s = storage
         s.pods.append(pod)
-        podCount = s.pods.count
+        facts.podCount = s.pods.count
         for (name, value) in Resources.podRequests(pod) { s.requested[name, default: 0] += value }
         let nonZero = Resources.podRequests(pod, nonZero: true)
         s.nonZeroRequested["cpu", default: 0] += nonZero["cpu"] ?? 0
@@ -152,7 +150,7 @@ public struct NodeInfo: Sendable {
         makeUnique()
         let s = storage
         let pod = s.pods.remove(at: i)
-        podCount = s.pods.count
+        facts.podCount = s.pods.count
         for (k, v) in Resources.podRequests(pod) { s.requested[k, default: 0] -= v }
         let nonZero = Resources.podRequests(pod, nonZero: true)
         s.nonZeroRequested["cpu", default: 0] -= nonZero["cpu"] ?? 0
@@ -166,12 +164,31 @@ public struct NodeInfo: Sendable {
     /// Copies the sums the plugins read on every node out of the storage's dictionaries.
     private mutating func refreshSums() {
         let s = storage
-        requestedCPU = s.requested["cpu"] ?? 0
-        requestedMemory = s.requested["memory"] ?? 0
-        nonZeroRequestedCPU = s.nonZeroRequested["cpu"] ?? 0
-        nonZeroRequestedMemory = s.nonZeroRequested["memory"] ?? 0
-        hasUsedPorts = !s.usedPorts.isEmpty
+        facts.requestedCPU = s.requested["cpu"] ?? 0
+        facts.requestedMemory = s.requested["memory"] ?? 0
+        facts.nonZeroRequestedCPU = s.nonZeroRequested["cpu"] ?? 0
+        facts.nonZeroRequestedMemory = s.nonZeroRequested["memory"] ?? 0
+        facts.hasUsedPorts = !s.usedPorts.isEmpty
     }
+}
+
+/// The per-node numbers and flags that filters and scorers read on every node, as plain
+/// values: reading them from `Snapshot.nodes` touches no reference (no retain, no cache miss
+/// on the node's storage), which a `NodeInfo` copy does.
+public struct NodeFacts: Sendable, Hashable {
+    public internal(set) var isUnschedulable = false
+    public internal(set) var podCount = 0
+    /// Allocatable cpu and memory (milli-units), and allocatable `pods` in whole pods.
+    public internal(set) var allocatableCPU: Int64 = 0, allocatableMemory: Int64 = 0, allowedPods: Int64 = 0
+    /// Summed requests of the node's pods (milli-units), plain and with upstream's non-zero defaults.
+    public internal(set) var requestedCPU: Int64 = 0, requestedMemory: Int64 = 0
+    public internal(set) var nonZeroRequestedCPU: Int64 = 0, nonZeroRequestedMemory: Int64 = 0
+    /// Whether a taint has effect `NoSchedule` or `NoExecute` (the ones that filter).
+    public internal(set) var hasFilteringTaints = false
+    /// Whether a taint has effect `PreferNoSchedule` (the ones that score).
+    public internal(set) var hasPreferNoScheduleTaints = false
+    /// Whether the node reports images, and whether any host port is in use on it.
+    public internal(set) var hasImages = false, hasUsedPorts = false
 }
 
 /// Shared facts a cycle computes once for a pod (e.g. its requests), read by every plugin.
@@ -258,10 +275,15 @@ public protocol FilterPlugin: Sendable {
     /// need not call it (upstream's PreFilter `Skip`). Called once per cycle, after the
     /// pre-filters; must be exact, never a guess. The default is false.
     func skipsFilter(_ state: CycleState) -> Bool
+    /// The verdict `filter(state, node:)` would give, when the node's ``NodeFacts`` alone
+    /// decide it; nil when the plugin needs the whole node. Must equal `filter` whenever it
+    /// is not nil. The default is nil.
+    func filter(_ state: CycleState, facts: NodeFacts) -> PluginStatus?
 }
 
 extension FilterPlugin {
     public func skipsFilter(_ state: CycleState) -> Bool { false }
+    public func filter(_ state: CycleState, facts: NodeFacts) -> PluginStatus? { nil }
 }
 
 /// A plugin that ranks feasible nodes. Scores are normalized to 0...100 over the feasible
@@ -287,7 +309,9 @@ extension ScorePlugin {
     public func normalize(_ scores: inout [Int64]) {}
     public func skipsScore(_ state: CycleState) -> Bool { false }
     public func score(_ state: CycleState, nodes: [NodeInfo], indices: [Int], into scores: inout [Int64]) {
-        for i in indices { scores.append(score(state, node: nodes[i])) }
+        nodes.withUnsafeBufferPointer { nodes in
+            for i in indices { scores.append(score(state, node: nodes[i])) }
+        }
     }
 }
 

@@ -64,6 +64,7 @@ struct SchedulerSkipTests {
              skippedFilters: plainFilterSkips.subtracting(["InterPodAffinity"]), skippedScores: plainScoreSkips),
         Case(name: "preferred pod affinity", pod: MakePod("p").affinity(Affinity(podAffinity: PodAffinity(preferred: [WeightedPodAffinityTerm(weight: 10, podAffinityTerm: PodAffinityTerm(labelSelector: LabelSelector(matchLabels: ["app": "db"]), topologyKey: "zone"))]))).obj,
              skippedFilters: plainFilterSkips, skippedScores: plainScoreSkips.subtracting(["InterPodAffinity"])),
+        Case(name: "pod too big for n5", pod: MakePod("p").req(cpu: "2", memory: "2Gi").obj, skippedFilters: plainFilterSkips, skippedScores: plainScoreSkips),
         Case(name: "plain pod, a running pod has anti-affinity", pod: MakePod("p").label("app", "web").obj, withAffinityPod: true,
              skippedFilters: plainFilterSkips.subtracting(["InterPodAffinity"]), skippedScores: plainScoreSkips.subtracting(["InterPodAffinity"])),
     ]
@@ -90,6 +91,12 @@ struct SchedulerSkipTests {
                 #expect(f.filter(state, node: node).isSuccess, "\(f.name) skipped but fails \(node.name)")
             }
         }
+        for f in Scheduler().filters {
+            for node in snapshot.nodes {
+                guard let verdict = f.filter(state, facts: node.facts) else { continue }
+                #expect(verdict == f.filter(state, node: node), "\(f.name) on \(node.name): facts say \(verdict)")
+            }
+        }
         for s in Scheduler().scorers {
             var batch: [Int64] = []
             s.score(state, nodes: snapshot.nodes, indices: all, into: &batch)
@@ -100,7 +107,23 @@ struct SchedulerSkipTests {
         }
     }
 
-    /// Runs a plugin without its skip (the protocol's defaults), as before skips existed.
+    /// The filters that read only plain per-node facts decide from them for a plain pod, on
+    /// every node without taints or a cordon, and say "too little room" from them too.
+    @Test func factsDecideForPlainPods() {
+        let plain = Self.cases[0], big = Self.cases.first { $0.name == "pod too big for n5" }!
+        let (snapshot, state) = Self.cycle(plain)
+        let fit = NodeResourcesFit(), unschedulable = NodeUnschedulable(), taints = TaintToleration()
+        for node in snapshot.nodes {
+            #expect(fit.filter(state, facts: node.facts) == .success)
+            #expect((unschedulable.filter(state, facts: node.facts) == nil) == (node.name == "n6"))
+            #expect((taints.filter(state, facts: node.facts) == nil) == (node.name == "n4"))
+        }
+        let (bigSnapshot, bigState) = Self.cycle(big)
+        #expect(fit.filter(bigState, facts: bigSnapshot.node(named: "n5")!.facts)?.reasons == ["Insufficient cpu", "Insufficient memory"])
+    }
+
+    /// Runs a plugin without its skip and facts verdicts (the protocol's defaults), as before
+    /// either existed.
     struct NoSkipFilter: FilterPlugin {
         let base: any FilterPlugin
         var name: String { base.name }

@@ -8,6 +8,8 @@ public struct NodeUnschedulable: FilterPlugin {
     static let taint = Taint(key: "node.kubernetes.io/unschedulable", effect: "NoSchedule")
     public init() {}
 
+    public func filter(_ state: CycleState, facts: NodeFacts) -> PluginStatus? { facts.isUnschedulable ? nil : .success }
+
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
         guard node.isUnschedulable else { return .success }
         if (state.pod.spec.tolerations ?? []).contains(where: { TaintToleration.tolerates($0, Self.taint) }) { return .success }

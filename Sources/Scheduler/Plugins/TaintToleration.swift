@@ -18,6 +18,8 @@ public struct TaintToleration: FilterPlugin, ScorePlugin {
         }
     }
 
+    public func filter(_ state: CycleState, facts: NodeFacts) -> PluginStatus? { facts.hasFilteringTaints ? nil : .success }
+
     public func filter(_ state: CycleState, node: NodeInfo) -> PluginStatus {
         guard node.hasFilteringTaints else { return .success }
         let tolerations = state.pod.spec.tolerations ?? []
@@ -27,6 +29,13 @@ public struct TaintToleration: FilterPlugin, ScorePlugin {
             }
         }
         return .success
+    }
+
+    public func score(_ state: CycleState, nodes: [NodeInfo], indices: [Int], into scores: inout [Int64]) {
+        nodes.withUnsafeBufferPointer { nodes in
+            // Most nodes have no PreferNoSchedule taint: their score is 0 without a copy of the node.
+            for i in indices { scores.append(nodes[i].facts.hasPreferNoScheduleTaints ? score(state, node: nodes[i]) : 0) }
+        }
     }
 
     public func score(_ state: CycleState, node: NodeInfo) -> Int64 {
