@@ -426,6 +426,8 @@ public final class IPTablesProxier: ProxyBackend {
         out.write("-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n")
         out.write("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n")
         var rendered: [ServicePortName: Rendered] = [:]
+        // Sized once: growing by doubling rehashes every Service port rendered so far.
+        rendered.reserveCapacity(services.underestimatedCount)
         var dispatch: [DispatchRule] = []
         for (name, r) in services {
             for c in r.chains.keys.sorted() { for rule in r.chains[c]! { line("-A ", c, " ", rule) } }
