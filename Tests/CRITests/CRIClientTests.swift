@@ -16,8 +16,9 @@ import TestSupport
             return error.kind == .socketMissing && error.call == .version
                 && error.description == "CRI Version: cannot reach the container runtime at \(path): no such file"
         }
-        // Bounded by the call's 10 s deadline (plus slack for a loaded machine): never a hang.
-        #expect(ContinuousClock.now - started < .seconds(15))
+        // Never a hang. The bound is the call's 10 s deadline with wide slack: the parallel unit
+        // run at load 9-15 resumed this test 5-10 s late (a timed goal would belong in a benchmark).
+        #expect(ContinuousClock.now - started < .seconds(60))
         await client.close()
     }
 
@@ -34,8 +35,9 @@ import TestSupport
             return error.kind == .unreachable
                 && error.description.hasPrefix("CRI ListContainers: cannot reach the container runtime at \(path): ")
         }
-        // Bounded by the 5 s deadline (plus slack for a loaded machine): never a hang.
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Never a hang. The bound is the 5 s deadline with wide slack: the parallel unit run at
+        // load 9-15 took 14.8 s here once (a timed goal would belong in a benchmark).
+        #expect(ContinuousClock.now - started < .seconds(60))
         await client.close()
     }
 
