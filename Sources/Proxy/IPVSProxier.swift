@@ -295,6 +295,7 @@ public final class IPVSProxier: ProxyBackend {
         }
         let ranges = info.loadBalancerSourceRanges.filter { $0.family == family }
         let nodeIPs = config.nodeIPs.filter { $0.family == family }
+        let rangesHoldNode = nodeIPs.contains { node in ranges.contains { $0.contains(node) } }
         for ip in info.loadBalancerIngressIPs where ip.family == family {
             add(ip, port: info.port, external, bind: true)
             let entry = "\(ip),\(name):\(info.port)"
@@ -306,7 +307,7 @@ public final class IPVSProxier: ProxyBackend {
             for range in ranges {
                 for net in Self.netEntries(range) { r.ipsetEntries.insert("\(loadBalancerSourceCIDRSet) \(entry),\(net)") }
             }
-            if nodeIPs.contains(where: { node in ranges.contains { $0.contains(node) } }) {
+            if rangesHoldNode {
                 // The node reaches its own bound LB IP with that IP as the source.
                 r.ipsetEntries.insert("\(loadBalancerSourceIPSet) \(entry),\(ip)")
             } else {

@@ -192,6 +192,8 @@ public final class FakeIPSet: IPSetInterface {
 
     /// The members of a set, sorted; nil when the set does not exist.
     public func members(_ name: String) -> [String]? { sets.withLock { $0.sets[name].map { $0.members.sorted() } } }
+    /// The number of members of a set, without sorting them; nil when the set does not exist.
+    public func count(_ name: String) -> Int? { sets.withLock { $0.sets[name]?.members.count } }
     public var names: [String] { sets.withLock { $0.sets.keys.sorted() } }
     /// The `maxelem` of a hash set; nil for other types and missing sets.
     public func maxElements(_ name: String) -> Int? { sets.withLock { $0.sets[name]?.maxElements } }
