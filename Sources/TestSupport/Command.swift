@@ -80,19 +80,19 @@ public func runOffPool(_ executable: String, _ arguments: [String], input: Data?
 /// Runs CPU-heavy synchronous test work (seconds in a debug build) on a thread of its own while
 /// the calling test waits. The unit tests run in parallel on the two cooperative threads of
 /// these machines; work that holds one of them for seconds starves the tests beside it, whose
-/// wall-clock bounds then fail. `body` runs only while the caller is suspended, so it may use
-/// the caller's values.
-public func offPool<T>(_ body: () throws -> T) async throws -> T {
-    try await withoutActuallyEscaping(body) { escapable in
-        let work = UncheckedBox(escapable)
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UncheckedBox<T>, any Error>) in
-            Thread { continuation.resume(with: Result { UncheckedBox(try work.value()) }) }.start()
-        }.value
-    }
+/// wall-clock bounds then fail.
+///
+/// `body` escapes: the `Thread` keeps its closure until the thread exits, which can be after the
+/// caller has resumed (an earlier version lent a non-escaping closure through
+/// `withoutActuallyEscaping`, and the runtime trapped when the thread still held it).
+public func offPool<T>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UncheckedBox<T>, any Error>) in
+        Thread { continuation.resume(with: Result { UncheckedBox(try body()) }) }.start()
+    }.value
 }
 
-/// Carries a value across the thread boundary of ``offPool(_:)``, whose caller is suspended
-/// while the other thread uses it.
+/// Carries ``offPool(_:)``'s result across the thread boundary: the thread hands it over and
+/// never touches it again.
 private struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }

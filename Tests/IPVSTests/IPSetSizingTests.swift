@@ -53,17 +53,6 @@ struct IPSetSizingTests {
         #expect(throws: IPSetError.self, "create -exist with other options fails") { try ipset.restore("create S hash:ip,port family inet\n") }
     }
 
-    /// Runs a large sync (1.8-3.7 s of CPU in a debug build) on a thread of its own, so that it
-    /// does not hold one of the two cooperative threads the parallel unit tests share (held, they
-    /// failed CRIClientTests' fail-fast bounds). Not TestSupport's `offPool`: its
-    /// `withoutActuallyEscaping` check races with the Thread releasing the closure after the
-    /// caller resumes, and crashed the unit run ("non-escaping closure has escaped").
-    static func onOwnThread(_ body: @escaping @Sendable () throws -> Void) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            Thread { continuation.resume(with: Result { try body() }) }.start()
-        }
-    }
-
     static func address(_ i: Int) -> String { "10.\(100 + i >> 16).\((i >> 8) & 255).\(i & 255)" }
 
     /// One ClusterIP Service with `count` endpoints: `count` KUBE-LOOP-BACK entries.
@@ -155,7 +144,7 @@ struct IPSetSizingTests {
     @Test("from empty, a set of 70,000 entries is created holding 131,072; the others keep the default")
     func largeFromEmpty() async throws {
         let rig = Rig()
-        try await Self.onOwnThread { try rig.proxier.sync(Self.state(ranges: Self.largeRangeCount), changed: [], kind: .full) }
+        try await offPool { try rig.proxier.sync(Self.state(ranges: Self.largeRangeCount), changed: [], kind: .full) }
         let text = try #require(rig.ipset.restores.first)
         #expect(text.contains("create KUBE-LOAD-BALANCER-SOURCE-CIDR hash:ip,port,net family inet maxelem 131072\n"))
         #expect(text.contains("create KUBE-LOAD-BALANCER-FW hash:ip,port family inet\n"))
@@ -173,7 +162,7 @@ struct IPSetSizingTests {
         #expect(rig.ipset.maxElements("KUBE-LOAD-BALANCER-SOURCE-CIDR") == 65_536)
         #expect(rig.ipset.count("KUBE-LOAD-BALANCER-SOURCE-CIDR") == Self.ingressCount)
 
-        try await Self.onOwnThread { try rig.proxier.sync(Self.state(ranges: Self.largeRangeCount), changed: [name("lb")], kind: .partial) }
+        try await offPool { try rig.proxier.sync(Self.state(ranges: Self.largeRangeCount), changed: [name("lb")], kind: .partial) }
         let grow = try #require(rig.ipset.restores.last)
         #expect(grow.hasPrefix("create KUBE-GROW-TMP hash:ip,port,net family inet maxelem 131072\nadd KUBE-GROW-TMP 198.18.0.0,tcp:80,10.0.0.0/16\n"))
         #expect(grow.hasSuffix("swap KUBE-GROW-TMP KUBE-LOAD-BALANCER-SOURCE-CIDR\ndestroy KUBE-GROW-TMP\n"))
@@ -184,7 +173,7 @@ struct IPSetSizingTests {
         #expect(!rig.ipset.names.contains("KUBE-GROW-TMP"))
 
         // One range fewer: an ordinary delta against the grown set (its size was remembered).
-        try await Self.onOwnThread { try rig.proxier.sync(Self.state(ranges: Self.largeRangeCount - 1), changed: [name("lb")], kind: .partial) }
+        try await offPool { try rig.proxier.sync(Self.state(ranges: Self.largeRangeCount - 1), changed: [name("lb")], kind: .partial) }
         let last = Self.range(Self.largeRangeCount - 1)
         #expect(rig.ipset.restores.last == Self.ingressIPs.sorted().map { "del KUBE-LOAD-BALANCER-SOURCE-CIDR \($0),tcp:80,\(last)\n" }.joined())
         #expect(rig.ipset.count("KUBE-LOAD-BALANCER-SOURCE-CIDR") == Self.largeSetCount - Self.ingressCount)
@@ -194,7 +183,7 @@ struct IPSetSizingTests {
     func growthInFullSync() async throws {
         let rig = Rig()
         try rig.ipset.restore("create KUBE-LOAD-BALANCER-SOURCE-CIDR hash:ip,port,net family inet\nadd KUBE-LOAD-BALANCER-SOURCE-CIDR 192.0.2.1,tcp:80,10.1.0.0/16\n")
-        try await Self.onOwnThread { try rig.proxier.sync(Self.state(ranges: Self.largeRangeCount), changed: [], kind: .full) }
+        try await offPool { try rig.proxier.sync(Self.state(ranges: Self.largeRangeCount), changed: [], kind: .full) }
         let text = try #require(rig.ipset.restores.last)
         #expect(text.contains("create KUBE-LOAD-BALANCER-SOURCE-CIDR hash:ip,port,net family inet\n"), "the existing set's own options")
         #expect(!text.contains("flush KUBE-LOAD-BALANCER-SOURCE-CIDR"))

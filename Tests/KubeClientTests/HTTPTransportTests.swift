@@ -95,7 +95,9 @@ final class TestHTTPServer: Sendable {
             _ = try await t.execute(HTTPRequest(method: .GET, uri: "/slow", headers: [], body: nil))
         }
         #expect(error?.message.contains("GET /slow: no complete response within 0.3 seconds") == true, "\(String(describing: error))")
-        #expect(ContinuousClock.now - start < .seconds(5))
+        // Never a hang (the message above shows the 0.3 s timeout fired). Wide slack: the
+        // parallel unit run at load 14 resumed this test 16 s late once.
+        #expect(ContinuousClock.now - start < .seconds(60))
         await t.shutdown()
         await server.close()
     }
