@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "EtcdStore", "TestSupport"]),
         .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery", "KubeAPI"]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "APIMachinery", "KubeAPI", "Store", "TestSupport"]),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeAPI", "TestSupport", "APIServer", "Store", "Controllers", nioPosix, nioHTTP1]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeAPI", "TestSupport", "APIServer", "Store", "Controllers", nioPosix, nioHTTP1, .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "ControllersTests", dependencies: ["Controllers", "KubeClient", "KubeAPI", "TestSupport"]),
         .testTarget(name: "NodectlKitTests", dependencies: ["NodectlKit", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "EtcdStore", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink", "Proxy", "NFTables", "Kubelet", "IPVS", "APIServer"]),

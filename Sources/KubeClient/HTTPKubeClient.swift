@@ -204,7 +204,11 @@ enum RequestBuilder {
         if !query.isEmpty {
             uri += "?" + query.map { "\($0.0)=\(PathEscaping.query($0.1))" }.joined(separator: "&")
         }
-        var headers = [("Accept", "application/json")]
+        var headers: [(String, String)] = []
+        // Room for the identity headers HTTPKubeClient appends (User-Agent, Authorization),
+        // so a request's header array is allocated once rather than grown.
+        headers.reserveCapacity(4)
+        headers.append(("Accept", "application/json"))
         if body != nil { headers.append(("Content-Type", contentType)) }
         return HTTPRequest(method: method, uri: uri, headers: headers, body: body)
     }

@@ -282,6 +282,18 @@ final class HTTPTransport: Sendable {
         return head
     }
 
+    /// The HTTP/1.1 handlers of a connection, above TLS if any: NIO's response decoder (which
+    /// also sees each request head, to know a HEAD request's response has no body), a
+    /// serializer that makes each request one write, and the exchange handler.
+    ///
+    /// There is no outbound header validator: header values come from the client's own
+    /// constants and its configuration, which HTTPKubeClient checks once (at init).
+    static func addHTTPHandlers(to pipeline: ChannelPipeline.SynchronousOperations, requestTimeout: Duration) throws {
+        try pipeline.addHandler(HTTPRequestSerializer())
+        try pipeline.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: .init())))
+        try pipeline.addHandler(HTTPExchangeHandler(requestTimeout: requestTimeout))
+    }
+
     private func acquire(fresh: Bool) async throws(KubeClientError) -> (any Channel, Bool) {
         if !fresh, let idle = pool.take() { return (idle, true) }
         do {
@@ -296,10 +308,7 @@ final class HTTPTransport: Sendable {
                         if let sslContext {
                             try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                         }
-                        // Header values come from the client's own constants and its configuration,
-                        // which HTTPKubeClient checks once (at init), not per request.
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
-                        try channel.pipeline.syncOperations.addHandler(HTTPExchangeHandler(requestTimeout: requestTimeout))
+                        try Self.addHTTPHandlers(to: channel.pipeline.syncOperations, requestTimeout: requestTimeout)
                     }
                 }
                 .connect(host: server.host, port: server.port).get()
