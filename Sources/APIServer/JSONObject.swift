@@ -80,7 +80,7 @@ enum JSONCoding {
     }
 
     static func encode(_ value: JSONValue) -> [UInt8] {
-        StoredJSONWriter.encode(value)
+        value.serialized(sortedKeys: true)
     }
 
     static func encode(_ object: JSONObject) -> [UInt8] { encode(.object(object)) }
