@@ -30,7 +30,8 @@ extension JSONValue {
         let tape = try JSONTape.build(bytes, omitting: omissions)
         return try tape.withUnsafeBufferPointer { entries in
             let document = JSONTapeDocument(bytes: bytes, entries: entries)
-            return try JSONTapeDecoder(document, 0).unbox(T.self)
+            // Decoders and containers refer to the document unowned: this keeps it alive.
+            return try withExtendedLifetime(document) { try JSONTapeDecoder(document, 0).unbox(T.self) }
         }
     }
 }
@@ -192,7 +193,10 @@ enum JSONTape {
     }
 }
 
-/// The bytes and the tape of one document, valid while a decode runs.
+/// The bytes and the tape of one document, valid while a decode runs. Decoders and containers
+/// hold it `unowned(unsafe)`, without reference counting per value (retain and release were
+/// 17% of a Pod's decoding samples before, 11% after); whoever builds it keeps it alive for
+/// the decode, and nothing may keep a decoder beyond that (its buffers are gone then anyway).
 final class JSONTapeDocument {
     let bytes: UnsafeBufferPointer<UInt8>
     let entries: UnsafeBufferPointer<JSONTapeEntry>
@@ -220,9 +224,16 @@ final class JSONTapeDocument {
         let entry = entries[index]
         if entry.kind == .escapedString { return string(at: index).utf8.elementsEqual(key) }
         guard Int(entry.length) == key.count else { return false }
-        var i = Int(entry.start)
-        for byte in key {
-            if bytes[i] != byte { return false }
+        return Self.equal(bytes.baseAddress.unsafelyUnwrapped + Int(entry.start), key.baseAddress, key.count)
+    }
+
+    /// Whether `count` bytes at `a` and `b` are equal (`b` may be nil only when `count` is 0).
+    @inline(__always)
+    static func equal(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>?, _ count: Int) -> Bool {
+        guard let b else { return count == 0 }
+        var i = 0
+        while i < count {
+            if a[i] != b[i] { return false }
             i += 1
         }
         return true
@@ -239,8 +250,16 @@ final class JSONTapeDocument {
         var found = -1
         var i = object + 1
         let end = Int(entries[object].end)
+        let length = Int32(truncatingIfNeeded: key.count)
+        let base = bytes.baseAddress.unsafelyUnwrapped
         while i < end {
-            if keyMatches(at: i, key) { found = i + 1 }
+            let entry = entries[i]
+            // An escaped key's length counts its escapes: compare it unescaped.
+            if entry.kind == .escapedString {
+                if string(at: i).utf8.elementsEqual(key) { found = i + 1 }
+            } else if entry.length == length, Self.equal(base + Int(entry.start), key.baseAddress, key.count) {
+                found = i + 1
+            }
             i = Int(entries[i + 1].end)
         }
         return found
@@ -325,8 +344,9 @@ final class JSONTapeDocument {
 }
 
 /// Types the tape decoder builds without going through their `init(from:)`: collections (no
-/// container per array or map) and the Kubernetes scalars whose `init(from:)` tries kinds in
-/// turn (each failed try a `DecodingError`). Each gives exactly what its `init(from:)` gives.
+/// container per array or map), the Kubernetes scalars whose `init(from:)` tries kinds in
+/// turn (each failed try a `DecodingError`), and the structs of JSONTapeTypes.swift (one pass
+/// over their members, JSONTapeMembers.swift). Each gives exactly what its `init(from:)` gives.
 protocol JSONTapeDecodable {
     static func decode(from decoder: JSONTapeDecoder) throws -> Self
 }
@@ -334,7 +354,7 @@ protocol JSONTapeDecodable {
 /// A Decoder over one value of a tape. Small enough to fit an existential's inline storage,
 /// so handing it to `init(from:)` allocates nothing.
 struct JSONTapeDecoder: Decoder {
-    let document: JSONTapeDocument
+    unowned(unsafe) let document: JSONTapeDocument
     let index: Int
 
     init(_ document: JSONTapeDocument, _ index: Int) {
@@ -403,7 +423,7 @@ struct JSONTapeDecoder: Decoder {
     }
 
     struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
-        let document: JSONTapeDocument
+        unowned(unsafe) let document: JSONTapeDocument
         let object: Int
 
         var codingPath: [any CodingKey] { document.codingPath(of: object) }
@@ -496,7 +516,7 @@ struct JSONTapeDecoder: Decoder {
     }
 
     struct UnkeyedContainer: UnkeyedDecodingContainer {
-        let document: JSONTapeDocument
+        unowned(unsafe) let document: JSONTapeDocument
         let array: Int
         /// The tape index of the next element.
         private var next: Int

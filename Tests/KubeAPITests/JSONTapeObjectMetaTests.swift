@@ -33,7 +33,8 @@ import Testing
         return try bytes.withUnsafeBufferPointer { buffer in
             let tape = try JSONTape.build(buffer, omitting: nil)
             return try tape.withUnsafeBufferPointer { entries in
-                try decode(JSONTapeDecoder(JSONTapeDocument(bytes: buffer, entries: entries), 0))
+                let document = JSONTapeDocument(bytes: buffer, entries: entries)
+                return try withExtendedLifetime(document) { try decode(JSONTapeDecoder(document, 0)) }
             }
         }
     }
