@@ -261,6 +261,25 @@ public struct RestoreInput: TextOutputStream {
         if buffer.count >= flushAt { flush() }
     }
 
+    /// Lets `body` append restore text to the buffer directly (bytes rendered in place, no
+    /// String in between), then hands a full chunk on.
+    public mutating func withBuffer(_ body: (inout [UInt8]) -> Void) {
+        body(&buffer)
+        if buffer.count >= flushAt { flush() }
+    }
+
+    /// Appends restore text already in bytes, handed on in chunks of about `flushingAt`.
+    public mutating func write(bytes: [UInt8]) {
+        var start = 0
+        while start < bytes.count {
+            // After every write the buffer holds less than `flushAt`: there is room.
+            let n = Swift.min(bytes.count - start, flushAt - buffer.count)
+            buffer.append(contentsOf: bytes[start..<(start + n)])
+            start += n
+            if buffer.count >= flushAt { flush() }
+        }
+    }
+
     /// Hands what is buffered to the consumer (nothing to do when the text is kept whole).
     public mutating func flush() {
         guard let consume, !buffer.isEmpty else { return }

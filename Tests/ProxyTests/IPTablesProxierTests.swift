@@ -86,8 +86,11 @@ import TestSupport
             #expect(partialFake.table("nat")?.rules("KUBE-SERVICES")?.last?.hasSuffix("-j KUBE-NODEPORTS") == true, "\(from) -> \(to.0)")
 
             let fullFake = FakeIPTables()
-            try IPTablesProxier(family: .ip, ipt: fullFake).sync(s2, changed: [], kind: .full)
+            let fullProxier = IPTablesProxier(family: .ip, ipt: fullFake)
+            try fullProxier.sync(s2, changed: [], kind: .full)
             #expect(comparable(partialFake) == comparable(fullFake), "partial sync \(from) -> \(to.0) differs from a full sync")
+            // What the proxier remembers after the partial sync is what a full sync of s2 writes.
+            #expect(partial.describeRules() == fullProxier.fullRestoreText(s2), "\(from) -> \(to.0)")
         }
     }
 
@@ -157,10 +160,14 @@ import TestSupport
         for (table, chain, target) in [("nat", "PREROUTING", "KUBE-SERVICES"), ("nat", "POSTROUTING", "KUBE-POSTROUTING"), ("filter", "FORWARD", "KUBE-FORWARD")] {
             #expect(fake.table(table)?.rules(chain)?.filter { $0.hasSuffix("-j \(target)") }.count == 1, "\(table) \(chain)")
         }
-        // A new process finds the jumps in place and does not add them again.
+        // A new process finds the jumps in place and does not add them again, and keeps the
+        // chains it finds that it would write itself (no chain is flushed and deleted).
+        let natBefore = try fake.save(table: "nat")
         let restarted = IPTablesProxier(family: .ip, ipt: fake)
         try restarted.sync(s, changed: [], kind: .full)
         #expect(!fake.restores[2].contains("-I "))
+        #expect(!fake.restores[2].contains("-X "))
+        #expect(try fake.save(table: "nat") == natBefore)
         #expect(fake.table("filter")?.rules("INPUT")?.count == 3)
         // Upstream's order: the last jump in the list is prepended last, so it comes first.
         #expect(fake.table("filter")?.rules("FORWARD")?.first?.hasSuffix("-j KUBE-EXTERNAL-SERVICES") == true)
