@@ -79,10 +79,13 @@ let package = Package(
         // Pure API machinery: patches (merge, strategic, JSON), server-side apply, type schemas,
         // field validation and OpenAPI documents. No I/O.
         .target(name: "APIMachinery", dependencies: ["KubeAPI"]),
+        // NIO handlers the API server and the client share (TLS record coalescing); NIOCore only,
+        // so neither side depends on the other for them.
+        .target(name: "NIORecords", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // The Kubernetes REST API over a Store: HTTPS, authn, discovery, CRUD, watch, subresources.
-        .target(name: "APIServer", dependencies: ["KubeAPI", "APIMachinery", "Store", "EtcdStore", "UpgradeProxy", nioPosix, nioHTTP1, nioSSL, nioWebSocket, x509, crypto, logging]),
+        .target(name: "APIServer", dependencies: ["KubeAPI", "APIMachinery", "Store", "EtcdStore", "UpgradeProxy", "NIORecords", nioPosix, nioHTTP1, nioSSL, nioWebSocket, x509, crypto, logging]),
         // REST client, kubeconfig and informers, used by every component that talks to an API server.
-        .target(name: "KubeClient", dependencies: ["KubeAPI", nioPosix, nioHTTP1, nioSSL, yams, logging]),
+        .target(name: "KubeClient", dependencies: ["KubeAPI", "NIORecords", nioPosix, nioHTTP1, nioSSL, yams, logging]),
         // Controllers and the node agent's control loops, written against KubeClient.
         .target(name: "Controllers", dependencies: ["KubeAPI", "KubeClient", "Scheduler", logging]),
         // IPVS over generic netlink (libmnl).
@@ -116,7 +119,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "EtcdStore", "TestSupport"]),
         .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery", "KubeAPI"]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "APIMachinery", "KubeAPI", "Store", "TestSupport"]),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeAPI", "TestSupport", "APIServer", "Store", "Controllers", nioPosix, nioHTTP1, .product(name: "NIOEmbedded", package: "swift-nio")]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeAPI", "TestSupport", "APIServer", "Store", "Controllers", "NIORecords", nioPosix, nioHTTP1, .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "ControllersTests", dependencies: ["Controllers", "KubeClient", "KubeAPI", "TestSupport"]),
         .testTarget(name: "NodectlKitTests", dependencies: ["NodectlKit", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "EtcdStore", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink", "Proxy", "NFTables", "Kubelet", "IPVS", "APIServer"]),

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIORecords
 import NIOPosix
 import NIOSSL
 import UpgradeProxy
@@ -137,68 +138,6 @@ struct HTTPServer: Sendable {
             } onCancel: {
                 writer.cancel()
             }
-        }
-    }
-}
-
-/// Joins the writes between two flushes into one buffer, up to one TLS record's payload, so
-/// that TLS seals one record where it sealed one per write: the HTTP encoder writes a
-/// response's head and body separately, and a chunk of a watch as its size line, its data and
-/// a CRLF (three records for one event batch, each with its own seal, header and tag, and its
-/// own decryption at the client). Larger writes pass through as they are.
-final class RecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    /// TLS's largest record payload (RFC 8446 section 5.1).
-    static let recordPayload = 16_384
-
-    private var pending: ByteBuffer?
-    private var promises: [EventLoopPromise<Void>] = []
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        var buffer = unwrapOutboundIn(data)
-        if var joined = pending, joined.readableBytes + buffer.readableBytes <= Self.recordPayload {
-            pending = nil
-            joined.writeBuffer(&buffer)
-            pending = joined
-        } else if buffer.readableBytes < Self.recordPayload {
-            forwardPending(context: context)
-            pending = buffer
-        } else {
-            forwardPending(context: context)
-            context.write(data, promise: promise)
-            return
-        }
-        if let promise { promises.append(promise) }
-    }
-
-    func flush(context: ChannelHandlerContext) {
-        forwardPending(context: context)
-        context.flush()
-    }
-
-    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        forwardPending(context: context)
-        context.close(mode: mode, promise: promise)
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        forwardPending(context: context)
-    }
-
-    /// Passes the joined writes on (not flushed), completing their promises with its result.
-    private func forwardPending(context: ChannelHandlerContext) {
-        guard let buffer = pending else { return }
-        pending = nil
-        let waiting = promises
-        promises = []
-        if waiting.isEmpty {
-            context.write(wrapOutboundOut(buffer), promise: nil)
-        } else {
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            for other in waiting { promise.futureResult.cascade(to: other) }
-            context.write(wrapOutboundOut(buffer), promise: promise)
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIORecords
 import NIOSSL
 import Synchronization
 
@@ -282,14 +283,17 @@ final class HTTPTransport: Sendable {
         return head
     }
 
-    /// The HTTP/1.1 handlers of a connection, above TLS if any: NIO's response decoder (which
-    /// also sees each request head, to know a HEAD request's response has no body), a
-    /// serializer that makes each request one write, and the exchange handler.
+    /// The HTTP/1.1 handlers of a connection, above TLS if any: with TLS, a `RecordCoalescer`
+    /// that joins a request's writes (NIO's encoder writes head, body and end separately) into
+    /// one buffer, so a request is one TLS record and one SSL_write; NIO's request encoder; NIO's
+    /// response decoder (which also sees each request head, to know a HEAD request's response
+    /// has no body); and the exchange handler.
     ///
     /// There is no outbound header validator: header values come from the client's own
     /// constants and its configuration, which HTTPKubeClient checks once (at init).
-    static func addHTTPHandlers(to pipeline: ChannelPipeline.SynchronousOperations, requestTimeout: Duration) throws {
-        try pipeline.addHandler(HTTPRequestSerializer())
+    static func addHTTPHandlers(to pipeline: ChannelPipeline.SynchronousOperations, requestTimeout: Duration, coalescingRecords: Bool) throws {
+        if coalescingRecords { try pipeline.addHandler(RecordCoalescer()) }
+        try pipeline.addHandler(HTTPRequestEncoder())
         try pipeline.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: .init())))
         try pipeline.addHandler(HTTPExchangeHandler(requestTimeout: requestTimeout))
     }
@@ -308,7 +312,7 @@ final class HTTPTransport: Sendable {
                         if let sslContext {
                             try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                         }
-                        try Self.addHTTPHandlers(to: channel.pipeline.syncOperations, requestTimeout: requestTimeout)
+                        try Self.addHTTPHandlers(to: channel.pipeline.syncOperations, requestTimeout: requestTimeout, coalescingRecords: sslContext != nil)
                     }
                 }
                 .connect(host: server.host, port: server.port).get()

@@ -1,8 +1,10 @@
 import Foundation
 @testable import KubeClient
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import NIOPosix
+import NIORecords
 import Synchronization
 import Testing
 
@@ -125,5 +127,133 @@ final class TestHTTPServer: Sendable {
         #expect(HTTPKubeClient.isValidHeaderValue("nodekit/1.0 (linux) ünïcode"))
         let config = KubeClientConfig(server: ServerAddress(tls: false, host: "127.0.0.1", port: 1), token: "abc")
         _ = try HTTPKubeClient(config: config)
+    }
+}
+
+private final class CompletionFlag: Sendable { let value = Mutex(false) }
+
+/// Whether `future` has completed (on an embedded loop its callbacks run at once).
+func isCompleted<T>(_ future: EventLoopFuture<T>) -> Bool {
+    let flag = CompletionFlag()
+    future.whenComplete { _ in flag.value.withLock { $0 = true } }
+    return flag.value.withLock { $0 }
+}
+
+/// The connection's handlers above TLS: NIO's request encoder under a `RecordCoalescer`, so a
+/// request reaches TLS as one write (one record, one SSL_write), with NIO's bytes.
+@Suite struct HTTPTransportPipelineTests {
+    static func podCreate(_ reply: HTTPExchange.Reply) -> HTTPExchange {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/api/v1/namespaces/default/pods")
+        head.headers.add(name: "Host", value: "127.0.0.1:6443")
+        head.headers.add(name: "Content-Type", value: "application/json")
+        head.headers.add(name: "Content-Length", value: "14")
+        return HTTPExchange(head: head, body: ByteBuffer(string: #"{"kind":"Pod"}"#), reply: reply)
+    }
+
+    static func podGet(_ reply: HTTPExchange.Reply) -> HTTPExchange {
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/api/v1/namespaces/default/pods/p?resourceVersion=0")
+        head.headers.add(name: "Host", value: "127.0.0.1:6443")
+        head.headers.add(name: "Accept", value: "application/json")
+        return HTTPExchange(head: head, body: nil, reply: reply)
+    }
+
+    static func exchange(_ name: String, _ reply: HTTPExchange.Reply) -> HTTPExchange {
+        name == "GET" ? podGet(reply) : podCreate(reply)
+    }
+
+    /// The bytes NIO's request encoder writes for `exchange`'s parts, each write on its own.
+    static func encoderWrites(_ exchange: HTTPExchange) throws -> [[UInt8]] {
+        let channel = EmbeddedChannel(handler: HTTPRequestEncoder())
+        channel.write(HTTPClientRequestPart.head(exchange.head), promise: nil)
+        if let body = exchange.body { channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
+        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        var out: [[UInt8]] = []
+        while let data = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(let b) = data else { Issue.record("file region written"); continue }
+            out.append(Array(b.readableBytesView))
+        }
+        _ = try channel.finish()
+        return out
+    }
+
+    /// Writes one exchange through the transport's handlers; returns the writes that reached
+    /// the bottom of the pipeline (where the TLS handler sits) and whether the write's promise
+    /// completed.
+    static func transportWrites(_ name: String, coalescingRecords: Bool) throws -> (writes: [[UInt8]], written: Bool) {
+        let channel = EmbeddedChannel()
+        try HTTPTransport.addHTTPHandlers(to: channel.pipeline.syncOperations, requestTimeout: .seconds(30), coalescingRecords: coalescingRecords)
+        let reply = channel.eventLoop.makePromise(of: (HTTPResponseHead, ByteBuffer).self)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(exchange(name, .whole(reply)), promise: written)
+        var out: [[UInt8]] = []
+        while let data = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(let b) = data else { Issue.record("file region written"); continue }
+            out.append(Array(b.readableBytesView))
+        }
+        let completed = isCompleted(written.futureResult)
+        #expect(!isCompleted(reply.futureResult))
+        _ = try? channel.finish()
+        return (out, completed)
+    }
+
+    @Test(arguments: ["POST with a body", "GET"])
+    func aRequestIsOneWriteBelowTheCoalescerWithNIOsBytes(_ name: String) throws {
+        let unused = EmbeddedEventLoop().makePromise(of: (HTTPResponseHead, ByteBuffer).self)
+        defer { unused.fail(ChannelError.ioOnClosedChannel) }
+        let nio = try Self.encoderWrites(Self.exchange(name, .whole(unused)))
+        let (writes, written) = try Self.transportWrites(name, coalescingRecords: true)
+        #expect(writes.count == 1, "\(name): \(writes.count) writes")
+        #expect(String(decoding: writes.joined(), as: UTF8.self) == String(decoding: nio.joined(), as: UTF8.self), "\(name)")
+        #expect(written, "\(name): the write's promise completes with the one write")
+        // Without the coalescer the encoder's parts go down one by one (head, body, an empty
+        // buffer carrying the end's promise): TLS would seal each non-empty one as a record.
+        let (plain, _) = try Self.transportWrites(name, coalescingRecords: false)
+        #expect(plain.count == (name == "GET" ? 2 : 3), "\(name): \(plain.count) writes")
+        #expect(Array(plain.joined()) == Array(nio.joined()), "\(name)")
+    }
+
+    /// The response decoder still learns each request's method: a HEAD response's
+    /// Content-Length announces no body, and the next response on the connection parses.
+    @Test func responsesParseIncludingAfterHEAD() throws {
+        let channel = EmbeddedChannel()
+        try HTTPTransport.addHTTPHandlers(to: channel.pipeline.syncOperations, requestTimeout: .seconds(30), coalescingRecords: true)
+        for (method, response, expected) in [
+            (HTTPMethod.HEAD, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n", ""),
+            (.GET, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n", #"{"a":1}"#),
+            (.POST, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}", "{}"),
+        ] {
+            let promise = channel.eventLoop.makePromise(of: (HTTPResponseHead, ByteBuffer).self)
+            var head = HTTPRequestHead(version: .http1_1, method: method, uri: "/x")
+            head.headers.add(name: "Host", value: "h")
+            channel.writeAndFlush(HTTPExchange(head: head, body: nil, reply: .whole(promise)), promise: nil)
+            while try channel.readOutbound(as: IOData.self) != nil {}
+            try channel.writeInbound(ByteBuffer(string: response))
+            let (status, body) = try promise.futureResult.wait()
+            #expect(status.status.code == (method == .POST ? 201 : 200), "\(method)")
+            #expect(String(buffer: body) == expected, "\(method)")
+        }
+        _ = try channel.finish()
+    }
+
+    /// Writes up to one record's payload are joined until a flush; a write that would overflow
+    /// the record sends what is pending first; a record-sized write passes through; every
+    /// promise completes with the write that carries its bytes.
+    @Test func theCoalescerJoinsUpToOneRecord() throws {
+        let channel = EmbeddedChannel(handler: RecordCoalescer())
+        let record = RecordCoalescer.recordPayload
+        let sizes = [10, 20, record - 40, 11, record, 5]
+        let promises = sizes.map { _ in channel.eventLoop.makePromise(of: Void.self) }
+        for (i, size) in sizes.enumerated() {
+            channel.write(ByteBuffer(repeating: UInt8(i), count: size), promise: promises[i])
+        }
+        channel.flush()
+        var writes: [ByteBuffer] = []
+        while let b = try channel.readOutbound(as: ByteBuffer.self) { writes.append(b) }
+        // 10 + 20 + (record - 40) joined; 11 more would overflow, so they start the next one;
+        // the record-sized write passes alone; the last 5 bytes wait for the flush.
+        #expect(writes.map(\.readableBytes) == [record - 10, 11, record, 5])
+        #expect(writes.first.map { Array($0.readableBytesView) } == [UInt8](repeating: 0, count: 10) + [UInt8](repeating: 1, count: 20) + [UInt8](repeating: 2, count: record - 40))
+        for p in promises { #expect(isCompleted(p.futureResult)) }
+        _ = try channel.finish()
     }
 }
