@@ -198,6 +198,36 @@ enum FieldEntry: Equatable {
     case node
 }
 
+/// Where the field walk (``FieldWalker``) puts what it finds, one position at a time: the walk
+/// descends to a child position, says whether that position is owned and what it holds there,
+/// and comes back. The schema decisions (structures, maps, sets, map lists, atomic types, the
+/// members left out) are the walk's alone; a sink only records.
+protocol FieldSink {
+    /// The current position is owned and holds `value` as a leaf.
+    mutating func ownLeaf(_ value: JSONValue)
+    /// The current position is owned as a node (a list or set item, a map entry, a map).
+    mutating func ownNode()
+    /// Runs `body` at the child `element` of the current position.
+    mutating func descend(_ element: String, _ body: (inout Self) -> Void)
+    /// The current position as a path, where the sink keeps one (for the walk's messages).
+    var currentPath: FieldPath? { get }
+}
+
+/// The sink of ``FieldWalker/entries(of:schema:)``: every owned path and what it holds.
+struct FieldEntries: FieldSink {
+    var path: FieldPath = []
+    var result: [FieldPath: FieldEntry] = [:]
+
+    mutating func ownLeaf(_ value: JSONValue) { result[path] = .leaf(value) }
+    mutating func ownNode() { result[path] = .node }
+    mutating func descend(_ element: String, _ body: (inout FieldEntries) -> Void) {
+        path.append(element)
+        body(&self)
+        path.removeLast()
+    }
+    var currentPath: FieldPath? { path }
+}
+
 /// Enumerates the owned paths of objects under a schema (structured-merge-diff's ToFieldSet
 /// and Compare, on JSON values).
 struct FieldWalker {
@@ -217,8 +247,8 @@ struct FieldWalker {
     /// The owned paths of `object` and what each holds, without the stripped paths
     /// (``ServerSideApply/isStripped(_:)``) and the `ignoring` subtrees.
     mutating func entries(of object: JSONValue, schema: TypeSchema?) -> [FieldPath: FieldEntry] {
-        var result: [FieldPath: FieldEntry] = [:]
         guard let schema else {
+            var result: [FieldPath: FieldEntry] = [:]
             if case .object(let members) = object {
                 for (name, value) in members { result[["f:" + name]] = .leaf(value) }
             }
@@ -228,9 +258,9 @@ struct FieldWalker {
         // apiVersion, kind and the ignored ones (every reset field is a top-level member), and
         // metadata.managedFields; the stripped metadata fields are removed after it (a copy
         // of the whole result filtered was a fifth of a pod's field walk).
-        prunedMembers = Set(ignoring.filter { $0.count == 1 && $0[0].hasPrefix("f:") }.map { String($0[0].dropFirst(2)) })
-        prunedMembers.formUnion(["apiVersion", "kind"])
-        walkFields(object, schema: schema, path: [], into: &result)
+        var sink = FieldEntries()
+        walkObject(object, schema: schema, into: &sink)
+        var result = sink.result
         if case .object(let members)? = object["metadata"], members.count > 0 {
             for name in ServerSideApply.strippedMetadataNames where members[name] != nil { result[["f:metadata", "f:" + name]] = nil }
         }
@@ -240,72 +270,18 @@ struct FieldWalker {
         return result
     }
 
-    /// Top-level members the current walk leaves out.
-    fileprivate var prunedMembers: Set<String> = []
-
-    private func isIgnored(_ path: FieldPath) -> Bool {
-        ignoring.contains { path.count >= $0.count && Array(path.prefix($0.count)) == $0 }
-    }
-
-    private mutating func walkFields(_ value: JSONValue, schema: TypeSchema, path: FieldPath, into result: inout [FieldPath: FieldEntry]) {
-        guard case .object(let members) = value else { return }
-        for (name, child) in members {
-            if path.isEmpty && prunedMembers.contains(name) { continue }
-            if path.count == 1 && name == "managedFields" && path[0] == "f:metadata" { continue }
-            let childPath = path + ["f:" + name]
-            if let field = schema.field(name) {
-                walk(child, shape: FieldShape(field), path: childPath, into: &result)
-            } else {
-                result[childPath] = .leaf(child)
-            }
-        }
-    }
-
-    private mutating func walk(_ value: JSONValue, shape: FieldShape, path: FieldPath, into result: inout [FieldPath: FieldEntry]) {
-        switch (shape.type, value) {
-        case (.object(let schema), .object(let members)) where !schema.isAtomic && !shape.isAtomic && !members.isEmpty:
-            walkFields(value, schema: schema, path: path, into: &result)
-        case (.map(let element), .object(let members)) where !shape.isAtomic && !members.isEmpty:
-            if includeMapNodes { result[path] = .node }
-            for (key, child) in members {
-                // An entry of a free-form map is owned itself, whatever its value holds.
-                if !element.isScalar { result[path + ["f:" + key]] = .node }
-                walk(child, shape: FieldShape(type: element), path: path + ["f:" + key], into: &result)
-            }
-        case (.array, .array(let items)) where shape.listType == .set:
-            if items.isEmpty { result[path] = .leaf(value) }
-            for item in items { result[path + ["v:" + describe(item)]] = .node }
-        case (.array, .array(let items)) where shape.listType == .map:
-            if items.isEmpty { result[path] = .leaf(value) }
-            for item in items {
-                guard let element = shape.keyElement(of: item) else {
-                    missingKeys.append(FieldSet.display(path))
-                    continue
-                }
-                let itemPath = path + [element]
-                result[itemPath] = .node
-                if let schema = shape.objectSchema { walkFields(item, schema: schema, path: itemPath, into: &result) }
-            }
-        default:
-            result[path] = .leaf(value)
-        }
-    }
-}
-
-extension FieldWalker {
     /// Whether ``ownedFieldsV1(of:schema:)`` applies: every ignored path is one top-level member.
     var canBuildFieldsV1Directly: Bool { ignoring.allSatisfy { $0.count == 1 && $0[0].hasPrefix("f:") } }
 
     /// The FieldsV1 form of every path ``entries(of:schema:)`` gives for `object`, i.e.
-    /// `FieldSet(Set(entries.keys)).fieldsV1`, built in one walk without a path array or a hash
-    /// of one per field: what a create records for its manager (it owns every field it sets).
-    /// Needs ``canBuildFieldsV1Directly``. Map-list items missing a key are skipped without
-    /// being listed in `missingKeys` (only apply reads those).
+    /// `FieldSet(Set(entries.keys)).fieldsV1`, built by the same walk into a tree instead of
+    /// path sets (no path array or hash of one per field): what a create records for its
+    /// manager (it owns every field it sets). Needs ``canBuildFieldsV1Directly``. Map-list
+    /// items missing a key are skipped without being listed in `missingKeys` (only apply reads
+    /// those).
     mutating func ownedFieldsV1(of object: JSONValue, schema: TypeSchema) -> JSONValue {
-        prunedMembers = Set(ignoring.map { String($0[0].dropFirst(2)) })
-        prunedMembers.formUnion(["apiVersion", "kind"])
         var root = OwnedNode()
-        treeFields(object, schema: schema, depth: 0, inMetadata: false, into: &root)
+        walkObject(object, schema: schema, into: &root)
         if var metadata = root.children["f:metadata"] {
             for name in ServerSideApply.strippedMetadataNames {
                 metadata.children["f:" + name]?.member = false
@@ -315,55 +291,83 @@ extension FieldWalker {
         return root.fieldsV1 ?? .object([:])
     }
 
-    private mutating func treeFields(_ value: JSONValue, schema: TypeSchema, depth: Int, inMetadata: Bool, into node: inout OwnedNode) {
+    /// Top-level members the current walk leaves out.
+    private var prunedMembers: Set<String> = []
+
+    private func isIgnored(_ path: FieldPath) -> Bool {
+        ignoring.contains { path.count >= $0.count && Array(path.prefix($0.count)) == $0 }
+    }
+
+    /// Walks a whole object: its top-level members but apiVersion, kind and the ignored ones.
+    private mutating func walkObject<Sink: FieldSink>(_ object: JSONValue, schema: TypeSchema, into sink: inout Sink) {
+        prunedMembers = Set(ignoring.filter { $0.count == 1 && $0[0].hasPrefix("f:") }.map { String($0[0].dropFirst(2)) })
+        prunedMembers.formUnion(["apiVersion", "kind"])
+        walkFields(object, schema: schema, root: true, metadata: false, into: &sink)
+    }
+
+    /// The members of a structure; `root` for the object itself (its pruned members are left
+    /// out), `metadata` for its metadata (managedFields is left out).
+    private mutating func walkFields<Sink: FieldSink>(_ value: JSONValue, schema: TypeSchema, root: Bool, metadata: Bool, into sink: inout Sink) {
         guard case .object(let members) = value else { return }
         for (name, child) in members {
-            if depth == 0 && prunedMembers.contains(name) { continue }
-            if inMetadata && name == "managedFields" { continue }
-            let key = "f:" + name
-            if let field = schema.field(name) {
-                tree(child, shape: FieldShape(field), metadata: depth == 0 && name == "metadata", into: &node.children[key, default: OwnedNode()])
-            } else {
-                node.children[key, default: OwnedNode()].member = true
+            if root && prunedMembers.contains(name) { continue }
+            if metadata && name == "managedFields" { continue }
+            sink.descend("f:" + name) { sink in
+                if let field = schema.field(name) {
+                    walk(child, shape: FieldShape(field), metadata: root && name == "metadata", into: &sink)
+                } else {
+                    sink.ownLeaf(child)
+                }
             }
         }
     }
 
-    /// The mirror of `walk`: marks the node of `value`'s path as owned where `walk` records an
-    /// entry at it, and adds the nodes of the entries below it.
-    private mutating func tree(_ value: JSONValue, shape: FieldShape, metadata: Bool, into node: inout OwnedNode) {
+    /// The value at the sink's current position, owned and descended into as its shape says.
+    private mutating func walk<Sink: FieldSink>(_ value: JSONValue, shape: FieldShape, metadata: Bool, into sink: inout Sink) {
         switch (shape.type, value) {
         case (.object(let schema), .object(let members)) where !schema.isAtomic && !shape.isAtomic && !members.isEmpty:
-            treeFields(value, schema: schema, depth: 1, inMetadata: metadata, into: &node)
+            walkFields(value, schema: schema, root: false, metadata: metadata, into: &sink)
         case (.map(let element), .object(let members)) where !shape.isAtomic && !members.isEmpty:
-            if includeMapNodes { node.member = true }
+            if includeMapNodes { sink.ownNode() }
+            let elementShape = FieldShape(type: element)
             for (key, child) in members {
-                let elementShape = FieldShape(type: element)
-                if !element.isScalar { node.children["f:" + key, default: OwnedNode()].member = true }
-                tree(child, shape: elementShape, metadata: false, into: &node.children["f:" + key, default: OwnedNode()])
+                sink.descend("f:" + key) { sink in
+                    // An entry of a free-form map is owned itself, whatever its value holds.
+                    if !element.isScalar { sink.ownNode() }
+                    walk(child, shape: elementShape, metadata: false, into: &sink)
+                }
             }
         case (.array, .array(let items)) where shape.listType == .set:
-            if items.isEmpty { node.member = true }
-            for item in items { node.children["v:" + describe(item), default: OwnedNode()].member = true }
+            if items.isEmpty { sink.ownLeaf(value) }
+            for item in items { sink.descend("v:" + describe(item)) { $0.ownNode() } }
         case (.array, .array(let items)) where shape.listType == .map:
-            if items.isEmpty { node.member = true }
+            if items.isEmpty { sink.ownLeaf(value) }
             for item in items {
-                guard let element = shape.keyElement(of: item) else { continue }
-                node.children[element, default: OwnedNode()].member = true
-                if let schema = shape.objectSchema {
-                    treeFields(item, schema: schema, depth: 1, inMetadata: false, into: &node.children[element, default: OwnedNode()])
+                guard let element = shape.keyElement(of: item) else {
+                    if let path = sink.currentPath { missingKeys.append(FieldSet.display(path)) }
+                    continue
+                }
+                sink.descend(element) { sink in
+                    sink.ownNode()
+                    if let schema = shape.objectSchema { walkFields(item, schema: schema, root: false, metadata: false, into: &sink) }
                 }
             }
         default:
-            node.member = true
+            sink.ownLeaf(value)
         }
     }
 }
 
 /// A node of a FieldsV1 tree being built: owned itself (`member`) and/or through children.
-struct OwnedNode {
+/// As a ``FieldSink`` it is the tree of ``FieldWalker/ownedFieldsV1(of:schema:)``.
+struct OwnedNode: FieldSink {
     var member = false
     var children: [String: OwnedNode] = [:]
+
+    mutating func ownLeaf(_ value: JSONValue) { member = true }
+    mutating func ownNode() { member = true }
+    mutating func descend(_ element: String, _ body: (inout OwnedNode) -> Void) { body(&children[element, default: OwnedNode()]) }
+    var currentPath: FieldPath? { nil }
 
     /// As ``FieldSet/fieldsV1`` writes it: `{}` for an owned leaf, `".": {}` beside the children
     /// of an owned node; nil for a node that owns nothing (no path of the set passes it).
