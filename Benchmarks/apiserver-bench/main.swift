@@ -2,6 +2,7 @@
 // sees it (KubeClient over TLS with the generated admin kubeconfig).
 //
 //   swift run -c release apiserver-bench [--quick] [--pods N] [--clients C] [--dir DIR] [--etcd | --no-etcd]
+//   swift run -c release apiserver-bench --fields [--quick]   (managedFields alone: ManagedFieldsBench.swift)
 //
 // For each store (the embedded store on disk; with --etcd also a one-member etcd on loopback
 // when /usr/bin/etcd is installed): create, get, patch and delete rates and latencies with C
@@ -27,6 +28,8 @@ struct Options {
     var clients = 16
     var directory = "/var/tmp/nodekit-apiserver-bench"
     var etcd = false
+    /// Only the in-process managedFields rows (ManagedFieldsBench.swift).
+    var fields = false
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -35,6 +38,7 @@ struct Options {
             switch argument {
             case "--quick": quick = true
             case "--etcd": etcd = true
+            case "--fields": fields = true
             case "--no-etcd": etcd = false
             case "--dir": directory = try Self.value(&rest, argument)
             case "--pods":
@@ -195,10 +199,9 @@ func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
     return right ? fill + text : text + fill
 }
 
-/// Starts a server over `store` (HTTPS only, random port) and runs every measurement, adding
-/// each row to `rows` as it is measured (so a failure keeps what was measured before it).
-func benchmark(storeName: String, store: any Store, options: Options, into rows: inout [Row]) async throws {
-    let directory = options.directory + "/\(storeName)-server"
+/// Starts a server over `store` (HTTPS and plain HTTP on loopback, random ports) with its data
+/// (PKI, kubeconfig) under `directory`; cancel the task to stop it.
+func startServer(store: any Store, directory: String) async throws -> (APIServerConfiguration, Task<Void, any Error>, APIServerEndpoints) {
     try? FileManager.default.removeItem(atPath: directory)
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     var configuration = APIServerConfiguration(dataDirectory: directory)
@@ -210,7 +213,17 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
     let (ports, continuation) = AsyncStream<APIServerEndpoints>.makeStream()
     let serving = Task { try await server.run { continuation.yield($0); continuation.finish() } }
     var iterator = ports.makeAsyncIterator()
-    guard let endpoints = await iterator.next() else { throw UsageError("the API server did not start") }
+    guard let endpoints = await iterator.next() else {
+        serving.cancel()
+        throw UsageError("the API server did not start")
+    }
+    return (configuration, serving, endpoints)
+}
+
+/// Starts a server over `store` and runs every measurement, adding
+/// each row to `rows` as it is measured (so a failure keeps what was measured before it).
+func benchmark(storeName: String, store: any Store, options: Options, into rows: inout [Row]) async throws {
+    let (configuration, serving, endpoints) = try await startServer(store: store, directory: options.directory + "/\(storeName)-server")
     let insecurePort = endpoints.insecurePort
     defer { serving.cancel() }
 
@@ -408,6 +421,17 @@ do {
 } catch {
     FileHandle.standardError.write(Data("apiserver-bench: \(error)\n".utf8))
     exit(2)
+}
+
+if options.fields {
+    do {
+        try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
+        try await managedFieldsBench(options: options)
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("apiserver-bench: \(error)\n".utf8))
+        exit(1)
+    }
 }
 
 do {
