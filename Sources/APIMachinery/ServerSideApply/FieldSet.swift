@@ -291,6 +291,17 @@ struct FieldWalker {
         return root.fieldsV1 ?? .object([:])
     }
 
+    /// What ``entries(of:schema:)`` gives for `object`, as a tree of path elements: the same
+    /// walk into an ``EntryNode``. Needs ``canBuildFieldsV1Directly``.
+    mutating func entryTree(of object: JSONValue, schema: TypeSchema) -> EntryNode {
+        var root = EntryNode()
+        walkObject(object, schema: schema, into: &root)
+        if root.children["f:metadata"] != nil {
+            for name in ServerSideApply.strippedMetadataNames { root.children["f:metadata"]?.children["f:" + name]?.entry = nil }
+        }
+        return root
+    }
+
     /// Top-level members the current walk leaves out.
     private var prunedMembers: Set<String> = []
 
@@ -369,6 +380,9 @@ struct OwnedNode: FieldSink {
     mutating func descend(_ element: String, _ body: (inout OwnedNode) -> Void) { body(&children[element, default: OwnedNode()]) }
     var currentPath: FieldPath? { nil }
 
+    /// Whether the node or a node below it is owned.
+    var marksAny: Bool { member || !children.isEmpty }
+
     /// As ``FieldSet/fieldsV1`` writes it: `{}` for an owned leaf, `".": {}` beside the children
     /// of an owned node; nil for a node that owns nothing (no path of the set passes it).
     var fieldsV1: JSONValue? {
@@ -380,6 +394,103 @@ struct OwnedNode: FieldSink {
         if object.isEmpty { return member ? .object([:]) : nil }
         if member { object["."] = .object([:]) }
         return .object(object)
+    }
+}
+
+/// An object's owned paths as a tree of path elements, each node with what ``FieldEntries``
+/// records at its path (nil where no path ends): the sink of ``FieldWalker/entryTree(of:schema:)``.
+struct EntryNode: FieldSink {
+    var entry: FieldEntry?
+    var children: [String: EntryNode] = [:]
+
+    mutating func ownLeaf(_ value: JSONValue) { entry = .leaf(value) }
+    mutating func ownNode() { entry = .node }
+    mutating func descend(_ element: String, _ body: (inout EntryNode) -> Void) { body(&children[element, default: EntryNode()]) }
+    var currentPath: FieldPath? { nil }
+}
+
+/// ``FieldComparison`` on entry trees: the changed (added or modified) and the removed paths as
+/// trees of marked nodes, with no node that marks nothing.
+struct TreeComparison {
+    var changed = OwnedNode()
+    var removed = OwnedNode()
+    var changedCount = 0
+    var removedCount = 0
+
+    init(from old: EntryNode, to new: EntryNode) {
+        var counts = (changed: 0, removed: 0)
+        Self.compare(old, new, changed: &changed, removed: &removed, counts: &counts)
+        changedCount = counts.changed
+        removedCount = counts.removed
+    }
+
+    var isEmpty: Bool { changedCount == 0 && removedCount == 0 }
+
+    private static func compare(_ old: EntryNode?, _ new: EntryNode, changed: inout OwnedNode, removed: inout OwnedNode,
+                                counts: inout (changed: Int, removed: Int)) {
+        if let entry = new.entry {
+            if old?.entry != entry {
+                changed.member = true
+                counts.changed += 1
+            }
+        } else if old?.entry != nil {
+            removed.member = true
+            counts.removed += 1
+        }
+        for (key, child) in new.children {
+            var changedChild = OwnedNode(), removedChild = OwnedNode()
+            compare(old?.children[key], child, changed: &changedChild, removed: &removedChild, counts: &counts)
+            if changedChild.marksAny { changed.children[key] = changedChild }
+            if removedChild.marksAny { removed.children[key] = removedChild }
+        }
+        guard let old else { return }
+        for (key, child) in old.children where new.children[key] == nil {
+            var removedChild = OwnedNode()
+            markAll(child, into: &removedChild, count: &counts.removed)
+            if removedChild.marksAny { removed.children[key] = removedChild }
+        }
+    }
+
+    private static func markAll(_ node: EntryNode, into marked: inout OwnedNode, count: inout Int) {
+        if node.entry != nil {
+            marked.member = true
+            count += 1
+        }
+        for (key, child) in node.children {
+            var markedChild = OwnedNode()
+            markAll(child, into: &markedChild, count: &count)
+            if markedChild.marksAny { marked.children[key] = markedChild }
+        }
+    }
+
+    /// Whether the set a FieldsV1 object encodes holds a changed or removed path (what
+    /// ``FieldSet/fieldsV1(_:owns:)`` says of each).
+    func touches(_ fieldsV1: [String: JSONValue]) -> Bool {
+        Self.ownsAny(fieldsV1, of: changed) || Self.ownsAny(fieldsV1, of: removed)
+    }
+
+    /// Whether the set a FieldsV1 object encodes holds every changed path.
+    func changedAreOwned(by fieldsV1: [String: JSONValue]) -> Bool { Self.ownsAll(fieldsV1, of: changed) }
+
+    private static func owned(_ members: [String: JSONValue]) -> Bool { members.isEmpty || members["."] != nil }
+
+    private static func ownsAny(_ members: [String: JSONValue], of node: OwnedNode) -> Bool {
+        for (key, child) in node.children {
+            guard case .object(let inner)? = members[key] else { continue }
+            if child.member && owned(inner) { return true }
+            if !child.children.isEmpty && ownsAny(inner, of: child) { return true }
+        }
+        return false
+    }
+
+    private static func ownsAll(_ members: [String: JSONValue], of node: OwnedNode) -> Bool {
+        for (key, child) in node.children {
+            // Every node of the tree marks something at or below it.
+            guard case .object(let inner)? = members[key] else { return false }
+            if child.member && !owned(inner) { return false }
+            if !child.children.isEmpty && !ownsAll(inner, of: child) { return false }
+        }
+        return true
     }
 }
 

@@ -154,9 +154,20 @@ public enum ServerSideApply {
     /// change (`resetFields`, as for `apply`).
     public static func recordUpdate(old: JSONValue?, new: JSONValue, manager: String, subresource: String?, schema: TypeSchema?, now: String,
                                     resetFields: [FieldPath] = []) -> JSONValue {
+        recordUpdate(old: old, new: new, manager: manager, subresource: subresource, schema: schema, now: now, resetFields: resetFields, fastPaths: true)
+    }
+
+    /// `recordUpdate`; without `fastPaths` always the general path (the tests compare the two).
+    static func recordUpdate(old: JSONValue?, new: JSONValue, manager: String, subresource: String?, schema: TypeSchema?, now: String,
+                             resetFields: [FieldPath], fastPaths: Bool) -> JSONValue {
         let apiVersion = new["apiVersion"]?.stringValue ?? old?["apiVersion"]?.stringValue ?? ""
         var walker = FieldWalker(includeMapNodes: true, ignoring: resetFields)
-        if old == nil, new["metadata"]?["managedFields"] == nil, let schema, walker.canBuildFieldsV1Directly {
+        if fastPaths, let old, let schema, walker.canBuildFieldsV1Directly,
+           let recorded = recordUpdateOfTrees(old: old, new: new, manager: manager, subresource: subresource, apiVersion: apiVersion,
+                                              walker: &walker, schema: schema, now: now) {
+            return recorded
+        }
+        if fastPaths, old == nil, new["metadata"]?["managedFields"] == nil, let schema, walker.canBuildFieldsV1Directly {
             // A create without managedFields: the manager owns every field, so its FieldsV1 is
             // the object's field tree, built directly (as the general path below would
             // produce it through path sets; FieldWalkerPruningTests compares both).
@@ -229,6 +240,52 @@ public enum ServerSideApply {
         }
         entries.removeAll { $0.entry.identity == me.identity }
         entries.append(RecordedEntry(entry: mine, verbatim: verbatim))
+        return withManagedFields(new, entries)
+    }
+
+    /// The general path below for the usual update, on trees of path elements instead of path
+    /// sets: the client kept the live managedFields (sent them back or left them out), every
+    /// live entry is canonical (its JSON is what encoding it gives: ``ManagedFieldsEntry/init(header:)``
+    /// and ``FieldSet/isCanonicalFieldsV1(_:)``), no other manager owns a field the write
+    /// changed or removed (so their entries stay as they were read), and this manager has at
+    /// most one entry, which owns every field the write changed and lost none (a Lease renewal,
+    /// a heartbeat) or which it does not have yet (a kubelet's first status write: it owns what
+    /// it changed). Nil for anything else, which the general path records.
+    /// `RecordUpdateTreeTests` compares the two on a table of writes.
+    static func recordUpdateOfTrees(old: JSONValue, new: JSONValue, manager: String, subresource: String?, apiVersion: String,
+                                            walker: inout FieldWalker, schema: TypeSchema, now: String) -> JSONValue? {
+        let live = old["metadata"]?["managedFields"].flatMap(arrayOf)
+        if case .array(let sent)? = new["metadata"]?["managedFields"], sent.isEmpty || sent != live { return nil }
+        let (before, after) = changedMembers(old, new)
+        let comparison = TreeComparison(from: walker.entryTree(of: before, schema: schema), to: walker.entryTree(of: after, schema: schema))
+        let me = ManagedFieldsEntry(manager: manager, operation: "Update", apiVersion: apiVersion, time: now, subresource: subresource, fields: FieldSet())
+        var entries: [RecordedEntry] = []
+        var previous: (entry: ManagedFieldsEntry, fieldsV1: [String: JSONValue])?
+        for item in live ?? [] {
+            guard let header = ManagedFieldsEntry(header: item), let fieldsV1 = item["fieldsV1"], FieldSet.isCanonicalFieldsV1(fieldsV1),
+                  case .object(let members) = fieldsV1 else { return nil }
+            if header.identity == me.identity {
+                guard previous == nil else { return nil }
+                previous = (header, members)
+            } else {
+                if comparison.touches(members) { return nil }
+                entries.append(RecordedEntry(entry: header, verbatim: item))
+            }
+        }
+        var mine = me
+        let owned: JSONValue
+        if let previous {
+            guard comparison.removedCount == 0, comparison.changedAreOwned(by: previous.fieldsV1) else { return nil }
+            if comparison.isEmpty { mine.time = previous.entry.time }
+            owned = .object(previous.fieldsV1)
+        } else {
+            // Its set is what the write changed (less what it removed: nothing of that).
+            guard let changed = comparison.changed.fieldsV1 else { return withManagedFields(new, entries) }
+            owned = changed
+        }
+        guard case .object(var json) = mine.json else { return nil }
+        json["fieldsV1"] = owned
+        entries.append(RecordedEntry(entry: mine, verbatim: .object(json)))
         return withManagedFields(new, entries)
     }
 
