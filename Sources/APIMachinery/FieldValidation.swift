@@ -9,7 +9,8 @@ public enum FieldValidation {
     /// (decoding reports them).
     public static func unknownFields(in object: JSONValue, schema: TypeSchema) -> [String] {
         var found: [String] = []
-        walk(object, schema: schema, path: "", into: &found)
+        var path = WalkPath()
+        walk(object, schema: schema, path: &path, into: &found)
         return found.sorted()
     }
 
@@ -34,29 +35,61 @@ public enum FieldValidation {
         "duplicate field \(quoteJSON(key))"
     }
 
-    private static func walk(_ value: JSONValue, schema: TypeSchema, path: String, into found: inout [String]) {
-        guard case .object(let members) = value else { return }
-        for name in members.keys.sorted() {
-            let child = path.isEmpty ? name : "\(path).\(name)"
-            guard let field = schema.field(name) else {
-                found.append(child)
-                continue
+    /// The path the walk is at, spelled only for a field it reports (most walks report none,
+    /// and spelling every field's path was most of a walk's cost).
+    private struct WalkPath {
+        enum Step {
+            /// A field of a structure: `.name`, without the dot at the start of the path.
+            case field(String)
+            /// A key of a map: `.key`.
+            case key(String)
+            /// An item of a list: `[index]`.
+            case index(Int)
+        }
+
+        var steps: [Step] = []
+
+        var spelled: String {
+            var text = ""
+            for step in steps {
+                switch step {
+                case .field(let name): text = text.isEmpty ? name : text + "." + name
+                case .key(let key): text += "." + key
+                case .index(let index): text += "[\(index)]"
+                }
             }
-            walk(members[name]!, type: field.type, path: child, into: &found)
+            return text
         }
     }
 
-    private static func walk(_ value: JSONValue, type: FieldType, path: String, into found: inout [String]) {
+    private static func walk(_ value: JSONValue, schema: TypeSchema, path: inout WalkPath, into found: inout [String]) {
+        guard case .object(let members) = value else { return }
+        for (name, child) in members {
+            path.steps.append(.field(name))
+            if let field = schema.field(name) {
+                walk(child, type: field.type, path: &path, into: &found)
+            } else {
+                found.append(path.spelled)
+            }
+            path.steps.removeLast()
+        }
+    }
+
+    private static func walk(_ value: JSONValue, type: FieldType, path: inout WalkPath, into found: inout [String]) {
         switch (type, value) {
         case (.object(let schema), _):
-            walk(value, schema: schema, path: path, into: &found)
+            walk(value, schema: schema, path: &path, into: &found)
         case (.array(let items), .array(let elements)):
             for (i, element) in elements.enumerated() {
-                walk(element, type: items, path: "\(path)[\(i)]", into: &found)
+                path.steps.append(.index(i))
+                walk(element, type: items, path: &path, into: &found)
+                path.steps.removeLast()
             }
         case (.map(let values), .object(let members)):
-            for key in members.keys.sorted() {
-                walk(members[key]!, type: values, path: "\(path).\(key)", into: &found)
+            for (key, member) in members {
+                path.steps.append(.key(key))
+                walk(member, type: values, path: &path, into: &found)
+                path.steps.removeLast()
             }
         default:
             return
@@ -66,16 +99,36 @@ public enum FieldValidation {
 
 /// A single pass over JSON text that tracks the keys seen in each open object. Strings are
 /// compared after unescaping, so `"a"` and `"\u0061"` are the same key, as decoders see them.
+///
+/// Keys are compared as Swift strings compare (so also canonically equivalent spellings), but
+/// a key of plain ASCII without escapes, nearly every key, is compared by its bytes where the
+/// other is one too, without a String; string values are not made into Strings at all (only
+/// checked, when they hold escapes, so a malformed one stops the scan as it always did); and
+/// an object's first keys are compared one by one before it gets a set.
 private struct DuplicateKeyScanner {
     let bytes: [UInt8]
     var index = 0
 
-    /// One open container: an object's keys so far and whether a key comes next, or an array.
+    /// A key: its bytes in `bytes` when it is ASCII without escapes, else its text.
+    private enum Key {
+        case ascii(Range<Int>)
+        case text(String)
+    }
+
+    /// Keys an object compares one by one; from the next one on, they are in a set.
+    static let linearKeys = 8
+
+    /// One open container: whether a key comes next, where the object's keys start in
+    /// `keys`, and its set once it has more than `linearKeys`; or an array.
     private struct Open {
         var isObject: Bool
-        var keys: Set<String> = []
         var expectingKey = true
+        var firstKey = 0
+        var set: Set<String>? = nil
     }
+
+    /// The keys of the open objects, innermost last (an object with a set keeps only its first).
+    private var keys: [Key] = []
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -85,24 +138,45 @@ private struct DuplicateKeyScanner {
         while index < bytes.count {
             switch bytes[index] {
             case UInt8(ascii: "{"):
-                stack.append(Open(isObject: true))
+                stack.append(Open(isObject: true, firstKey: keys.count))
                 index += 1
             case UInt8(ascii: "["):
                 stack.append(Open(isObject: false))
                 index += 1
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                guard !stack.isEmpty else { return duplicates }
-                stack.removeLast()
+                guard let closed = stack.popLast() else { return duplicates }
+                if closed.isObject { keys.removeSubrange(closed.firstKey...) }
                 index += 1
             case UInt8(ascii: ","):
                 if let top = stack.indices.last, stack[top].isObject { stack[top].expectingKey = true }
                 index += 1
             case UInt8(ascii: "\""):
-                guard let text = readString() else { return duplicates }
+                guard let literal = readLiteral() else { return duplicates }
+                guard let top = stack.indices.last, stack[top].isObject, stack[top].expectingKey else {
+                    // A value: only whether its escapes are well formed matters.
+                    if literal.plain == nil && Self.unescape(bytes[literal.body]) == nil { return duplicates }
+                    continue
+                }
+                stack[top].expectingKey = false
+                let key: Key
+                if literal.plain == true {
+                    key = .ascii(literal.body)
+                } else {
+                    guard let text = Self.unescape(bytes[literal.body]) else { return duplicates }
+                    key = .text(text)
+                }
                 // Mutating in place keeps the key set unshared, so each insert is O(1).
-                if let top = stack.indices.last, stack[top].isObject, stack[top].expectingKey {
-                    if !stack[top].keys.insert(text).inserted { duplicates.append(text) }
-                    stack[top].expectingKey = false
+                if stack[top].set != nil {
+                    let text = self.text(key)
+                    if !stack[top].set!.insert(text).inserted { duplicates.append(text) }
+                } else if keys[stack[top].firstKey...].contains(where: { equal($0, key) }) {
+                    duplicates.append(text(key))
+                } else if keys.count - stack[top].firstKey < Self.linearKeys {
+                    keys.append(key)
+                } else {
+                    var set = Set(keys[stack[top].firstKey...].map { text($0) })
+                    set.insert(text(key))
+                    stack[top].set = set
                 }
             default:
                 index += 1
@@ -111,21 +185,39 @@ private struct DuplicateKeyScanner {
         return duplicates
     }
 
-    /// Reads the string literal at `index` (which is at its opening quote); nil when it does
-    /// not end or holds a malformed escape.
-    private mutating func readString() -> String? {
-        let start = index
-        index += 1
+    private func text(_ key: Key) -> String {
+        switch key {
+        case .ascii(let range): return String(decoding: bytes[range], as: UTF8.self)
+        case .text(let text): return text
+        }
+    }
+
+    private func equal(_ a: Key, _ b: Key) -> Bool {
+        if case .ascii(let x) = a, case .ascii(let y) = b {
+            return x.count == y.count && bytes[x].elementsEqual(bytes[y])
+        }
+        return text(a) == text(b)
+    }
+
+    /// Reads the string literal at `index` (which is at its opening quote): its body, and
+    /// whether that is plain ASCII (true), other text without escapes (false) or holds escapes
+    /// (nil); nil when it does not end.
+    private mutating func readLiteral() -> (body: Range<Int>, plain: Bool?)? {
+        let start = index + 1
+        index = start
+        var ascii = true
         var escaped = false
         while index < bytes.count {
             let byte = bytes[index]
             index += 1
-            if escaped {
-                escaped = false
-            } else if byte == UInt8(ascii: "\\") {
+            if byte == UInt8(ascii: "\\") {
                 escaped = true
+                // The escaped byte is never the closing quote.
+                index += 1
             } else if byte == UInt8(ascii: "\"") {
-                return Self.unescape(bytes[(start + 1)..<(index - 1)])
+                return (start..<(index - 1), escaped ? nil : ascii)
+            } else if byte >= 0x80 {
+                ascii = false
             }
         }
         return nil
