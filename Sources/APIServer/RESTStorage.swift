@@ -241,7 +241,7 @@ struct RESTStorage: Sendable {
         if (meta["name"]?.stringValue ?? "").isEmpty, let base = meta["generateName"]?.stringValue, !base.isEmpty {
             meta["name"] = .string(String(base.prefix(58)) + Self.randomSuffix())
         }
-        meta["uid"] = .string(UUID().uuidString.lowercased())
+        meta["uid"] = .string(Self.randomUID())
         meta["creationTimestamp"] = .string(Timestamp.format(now()))
         meta["generation"] = .int(1)
         for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] { meta[field] = nil }
@@ -313,6 +313,25 @@ struct RESTStorage: Sendable {
 
     /// Keys read per store range when a list has no limit.
     static let unlimitedListChunk = 1000
+
+    /// A random (version 4) UUID in lower case, as upstream's uids: 16 bytes from the system's
+    /// generator (Foundation's `UUID()` opened and read /dev/urandom for each one).
+    static func randomUID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64, low = generator.next() as UInt64
+        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * $0)) } + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * $0)) }
+        bytes[6] = bytes[6] & 0x0f | 0x40
+        bytes[8] = bytes[8] & 0x3f | 0x80
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(36)
+        for (i, byte) in bytes.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { text.append(UInt8(ascii: "-")) }
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
 
     static func randomSuffix() -> String {
         // Upstream's alphabet: no vowels (no words) and no look-alike characters.
@@ -409,7 +428,9 @@ struct RESTStorage: Sendable {
     /// the object again, and the next update's read finds the object.
     private func cacheWritten(_ object: JSONObject, stored: [UInt8], key: String, revision: Int64) {
         let cacheKey = ObjectCache.Key(storageKey: key, revision: revision)
-        if let served = StoredObject.servedJSON(stored, revision: revision) {
+        // A watcher usually sees the write's event before the writer learns its revision, and
+        // caches these same bytes (the stored ones with the revision spliced in) then.
+        if let served = cache.encoded(cacheKey) ?? StoredObject.servedJSON(stored, revision: revision) {
             cache.insert(cacheKey, object: object, encoded: served)
         } else {
             cache.insert(cacheKey, object: object, jsonBytes: stored.count)
