@@ -1,3 +1,4 @@
+import APIServer
 import Foundation
 @testable import KubeClient
 import NIOCore
@@ -5,6 +6,7 @@ import NIOEmbedded
 import NIOHTTP1
 import NIOPosix
 import NIORecords
+import Store
 import Synchronization
 import Testing
 
@@ -255,5 +257,114 @@ func isCompleted<T>(_ future: EventLoopFuture<T>) -> Bool {
         #expect(writes.first.map { Array($0.readableBytesView) } == [UInt8](repeating: 0, count: 10) + [UInt8](repeating: 1, count: 20) + [UInt8](repeating: 2, count: record - 40))
         for p in promises { #expect(isCompleted(p.futureResult)) }
         _ = try channel.finish()
+    }
+}
+
+/// The API server's connection handling over plain HTTP on loopback (its insecure port), byte
+/// for byte as a client sends them: pipelined requests are answered in order on one
+/// connection, a request that is not keep-alive closes it after its response, and stopping the
+/// server closes a connection whose watch is still open.
+@Suite struct APIServerConnectionTests {
+    /// Bytes received on one raw connection until the server closes it.
+    final class Received: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let bytes = Mutex<[UInt8]>([])
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            bytes.withLock { $0 += buffer.readableBytesView }
+        }
+        var text: String { String(decoding: bytes.withLock { $0 }, as: UTF8.self) }
+    }
+
+    static func withPlainServer(_ body: (Int) async throws -> Void) async throws {
+        let directory = NSTemporaryDirectory() + "nk-connections-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = APIServerConfiguration(dataDirectory: directory)
+        configuration.bindAddress = "127.0.0.1"
+        configuration.securePort = 0
+        configuration.insecurePort = 0
+        let store = LocalStore.inMemory()
+        let server = try APIServer(store: store, configuration: configuration)
+        try await server.bootstrap()
+        let (ports, listening) = AsyncStream<APIServerEndpoints>.makeStream()
+        let serving = Task { try await server.run { listening.yield($0); listening.finish() } }
+        var port: Int?
+        for await endpoints in ports { port = endpoints.insecurePort }
+        do {
+            try await body(try #require(port))
+        } catch {
+            serving.cancel()
+            _ = try? await serving.value
+            await store.close()
+            throw error
+        }
+        serving.cancel()
+        let start = ContinuousClock.now
+        _ = try? await serving.value
+        // Stopping closes open connections (a watch among them) instead of waiting for them.
+        #expect(ContinuousClock.now - start < .seconds(30))
+        await store.close()
+    }
+
+    static func connect(_ port: Int) async throws -> (any Channel, Received) {
+        let received = Received()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(received) } }
+            .connect(host: "127.0.0.1", port: port).get()
+        return (channel, received)
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrderAndConnectionCloseCloses() async throws {
+        try await Self.withPlainServer { port in
+            let (channel, received) = try await Self.connect(port)
+            let configMap = #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c1"}}"#
+            let requests = "GET /version HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: \(configMap.utf8.count)\r\n\r\n"
+                + configMap
+                + "GET /api/v1/namespaces/default/configmaps/missing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            try await channel.writeAndFlush(ByteBuffer(string: requests))
+            // The server closes after the fourth response; a hang fails here instead.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await channel.closeFuture.get() }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(30))
+                    throw TimedOut(what: "the server closing the connection after Connection: close")
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            let text = received.text
+            // Each status line follows the previous body directly (Content-Length framing).
+            let statuses = text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { "HTTP/1.1 " + ($0.components(separatedBy: "\r\n").first ?? "") }
+            #expect(statuses == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 201 Created", "HTTP/1.1 404 Not Found"], "\(text)")
+            let order = ["gitVersion", "\r\n\r\nok", "\"name\":\"c1\"", "\"reason\":\"NotFound\""].map { text.range(of: $0)?.lowerBound }
+            #expect(order.allSatisfy { $0 != nil }, "\(text)")
+            #expect(order.compactMap { $0 } == order.compactMap { $0 }.sorted(), "responses out of order: \(text)")
+        }
+    }
+
+    @Test func stoppingTheServerClosesAnOpenWatch() async throws {
+        var watchChannel: (any Channel)?
+        try await Self.withPlainServer { port in
+            let (channel, received) = try await Self.connect(port)
+            try await channel.writeAndFlush(ByteBuffer(string: "GET /api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=600 HTTP/1.1\r\nHost: a\r\n\r\n"))
+            let start = ContinuousClock.now
+            while !received.text.contains("\r\n\r\n"), ContinuousClock.now - start < .seconds(30) { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(received.text.hasPrefix("HTTP/1.1 200 OK"), "\(received.text)")
+            #expect(received.text.contains("Transfer-Encoding: chunked") || received.text.contains("transfer-encoding: chunked"), "\(received.text)")
+            watchChannel = channel
+        }
+        let channel = try #require(watchChannel)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await channel.closeFuture.get() }
+            group.addTask {
+                try await Task.sleep(for: .seconds(30))
+                throw TimedOut(what: "the watch's connection closing when the server stopped")
+            }
+            try await group.next()
+            group.cancelAll()
+        }
     }
 }
