@@ -311,8 +311,13 @@ public final class IPTablesProxier: ProxyBackend {
     /// every Service port it knows).
     static func isLargeCluster(_ state: ProxyState) -> Bool {
         var total = 0
-        for (name, eps) in state.endpoints where state.services[name] != nil { total += eps.count }
-        return total > largeClusterEndpointsThreshold
+        // It stops at the threshold: a full sync asks before it starts the restore, and a
+        // lookup per Service port of 10k took 8 ms.
+        for (name, eps) in state.endpoints where !eps.isEmpty && state.services[name] != nil {
+            total += eps.count
+            if total > largeClusterEndpointsThreshold { return true }
+        }
+        return false
     }
 
     public func sync(_ state: ProxyState, changed: Set<ServicePortName>, kind: SyncKind) throws {
@@ -650,9 +655,11 @@ public final class IPTablesProxier: ProxyBackend {
     /// The first pass for one Service port: its endpoints, chain names and shared texts; nil
     /// when it has no cluster IP in this family.
     func plan(_ name: ServicePortName, _ info: ServicePortInfo, _ allEndpoints: [EndpointInfo]) -> Plan? {
-        let clusterIPs = info.clusterIPs.filter { $0.family == family }
+        // Filtered only when another family is present (one array fewer per Service port).
+        let clusterIPs = info.clusterIPs.allSatisfy { $0.family == family } ? info.clusterIPs : info.clusterIPs.filter { $0.family == family }
         guard !clusterIPs.isEmpty else { return nil }
-        let selection = EndpointSelection(service: info, endpoints: allEndpoints.filter { $0.ip.family == family })
+        let ofFamily = allEndpoints.allSatisfy { $0.ip.family == family } ? allEndpoints : allEndpoints.filter { $0.ip.family == family }
+        let selection = EndpointSelection(service: info, endpoints: ofFamily)
         // The chain names hash `namespace/name:port` + protocol (+ `ip:port` for endpoints),
         // written once into one buffer; each endpoint's text is formatted once.
         let serviceName = name.description
