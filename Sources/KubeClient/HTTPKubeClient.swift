@@ -376,60 +376,89 @@ enum WatchDecoder {
     }
 
     static func events<T: KubeObject>(_ type: T.Type, from body: AsyncThrowingStream<ResponseEvent, any Error>, omitting omissions: JSONOmissions? = nil) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
-        decodingStream(body) { lines, continuation throws(KubeClientError) in
-            for line in lines { continuation.yield(try decode(T.self, line: line, omitting: omissions)) }
+        let reader = LineReader(body)
+        return AsyncThrowingStream {
+            guard let line = try await reader.nextLine() else { return nil }
+            return try decode(T.self, line: line, omitting: omissions)
         }
     }
 
     /// The events of a watch body grouped as they arrived: one element per chunk of the body
     /// that completed at least one line, holding every event that chunk completed, in order.
     static func eventBatches<T: KubeObject>(_ type: T.Type, from body: AsyncThrowingStream<ResponseEvent, any Error>, omitting omissions: JSONOmissions? = nil) -> AsyncThrowingStream<[WatchEvent<T>], any Error> {
-        decodingStream(body) { lines, continuation throws(KubeClientError) in
+        let reader = LineReader(body)
+        return AsyncThrowingStream {
+            guard let lines = try await reader.nextLines() else { return nil }
             var batch: [WatchEvent<T>] = []
             batch.reserveCapacity(lines.count)
             for line in lines { batch.append(try decode(T.self, line: line, omitting: omissions)) }
-            continuation.yield(batch)
+            return batch
         }
     }
 
-    /// A stream fed by one task that splits `body` into lines and hands each chunk's lines to
-    /// `deliver`. The stream finishes when the body ends, with the first error of the body or
-    /// of `deliver`; a consumer that stops listening cancels the task.
-    private static func decodingStream<Element: Sendable>(_ body: AsyncThrowingStream<ResponseEvent, any Error>,
-                                                          _ deliver: @escaping @Sendable ([ArraySlice<UInt8>], AsyncThrowingStream<Element, any Error>.Continuation) throws(KubeClientError) -> Void) -> AsyncThrowingStream<Element, any Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    try await forEachLineBatch(body) { lines throws(KubeClientError) in try deliver(lines, continuation) }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
-    }
+    /// Splits a watch body into its non-blank lines, on the task of whoever consumes the
+    /// decoded stream: the connection's chunks go straight to the consumer, which decodes
+    /// them as it asks for events (no task and no second stream between them, so one task
+    /// switch per chunk rather than two). The stream ends when the body ends, with the first
+    /// error of the body or of the decoding; a consumer that stops listening drops the reader
+    /// and with it the body, which closes the connection.
+    ///
+    /// Not thread-safe: one consumer at a time, as an AsyncThrowingStream built by unfolding
+    /// calls it.
+    final class LineReader: @unchecked Sendable {
+        private var chunks: AsyncThrowingStream<ResponseEvent, any Error>.AsyncIterator
+        private var pending: [UInt8] = []
+        private var ended = false
+        private var lines: [ArraySlice<UInt8>] = []
+        private var nextIndex = 0
 
-    /// Splits a watch body into its non-blank lines and hands `body` the lines each chunk
-    /// completes (never an empty list); a last line without its newline comes at the end.
-    private static func forEachLineBatch(_ chunks: AsyncThrowingStream<ResponseEvent, any Error>, _ body: ([ArraySlice<UInt8>]) throws(KubeClientError) -> Void) async throws {
-        func isBlank(_ line: ArraySlice<UInt8>) -> Bool {
+        init(_ body: AsyncThrowingStream<ResponseEvent, any Error>) { chunks = body.makeAsyncIterator() }
+
+        private static func isBlank(_ line: ArraySlice<UInt8>) -> Bool {
             line.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }
         }
-        var pending: [UInt8] = []
-        for try await event in chunks {
-            guard case .body(let chunk) = event else { continue }
-            pending.append(contentsOf: chunk.readableBytesView)
-            var start = 0
-            var lines: [ArraySlice<UInt8>] = []
-            while let nl = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                let line = pending[start..<nl]
-                start = nl + 1
-                if !isBlank(line) { lines.append(line) }
+
+        /// The lines the next chunks complete (never empty): those of the first chunk that
+        /// completes any; at the end of the body a last line without its newline; nil after.
+        /// Used by itself or through `nextLine`, not both.
+        func nextLines() async throws -> [ArraySlice<UInt8>]? {
+            while !ended {
+                guard let event = try await chunks.next() else {
+                    ended = true
+                    let rest = pending[...]
+                    pending = []
+                    return Self.isBlank(rest) ? nil : [rest]
+                }
+                guard case .body(let chunk) = event else { continue }
+                pending.append(contentsOf: chunk.readableBytesView)
+                var start = 0
+                var found: [ArraySlice<UInt8>] = []
+                while let nl = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = pending[start..<nl]
+                    start = nl + 1
+                    if !Self.isBlank(line) { found.append(line) }
+                }
+                // The lines keep the bytes they were cut from; what follows the last newline
+                // starts the next buffer.
+                if start == pending.count {
+                    pending = []
+                } else if start > 0 {
+                    pending = Array(pending[start...])
+                }
+                if !found.isEmpty { return found }
             }
-            if !lines.isEmpty { try body(lines) }
-            pending.removeFirst(start)
+            return nil
         }
-        if !isBlank(pending[...]) { try body([pending[...]]) }
+
+        /// The next non-blank line, in order across chunks; nil at the end of the body.
+        func nextLine() async throws -> ArraySlice<UInt8>? {
+            if nextIndex == lines.count {
+                guard let more = try await nextLines() else { return nil }
+                lines = more
+                nextIndex = 0
+            }
+            defer { nextIndex += 1 }
+            return lines[nextIndex]
+        }
     }
 }

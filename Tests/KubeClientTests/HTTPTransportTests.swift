@@ -1,6 +1,7 @@
 import APIServer
 import Foundation
 @testable import KubeClient
+import KubeAPI
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -366,5 +367,63 @@ func isCompleted<T>(_ future: EventLoopFuture<T>) -> Bool {
             try await group.next()
             group.cancelAll()
         }
+    }
+}
+
+/// A watch body decoded on its consumer's task: a consumer that stops listening releases the
+/// body, which is what closes the watch's connection (HTTPTransport.stream closes it when the
+/// body stream terminates).
+@Suite struct WatchConsumerTests {
+    final class Flag: Sendable {
+        let value = Mutex(false)
+        var isSet: Bool { value.withLock { $0 } }
+    }
+
+    /// Holds the body's producer, as the connection's handler does.
+    final class Producer: Sendable {
+        let continuation = Mutex<AsyncThrowingStream<ResponseEvent, any Error>.Continuation?>(nil)
+        func finish() { continuation.withLock { $0?.finish() } }
+    }
+
+    /// A body whose producer stays alive (as the connection's handler holds it) and reports
+    /// its termination; the events stream is the only thing handed out.
+    static func events(_ lines: [String], terminated: Flag, producer: Producer) -> AsyncThrowingStream<[WatchEvent<ConfigMap>], any Error> {
+        let (body, continuation) = AsyncThrowingStream<ResponseEvent, any Error>.makeStream()
+        continuation.onTermination = { _ in terminated.value.withLock { $0 = true } }
+        for line in lines { continuation.yield(.body(ByteBuffer(string: line))) }
+        producer.continuation.withLock { $0 = continuation }
+        return WatchDecoder.eventBatches(ConfigMap.self, from: body)
+    }
+
+    @Test func aConsumerThatStopsReleasesTheBody() async throws {
+        let terminated = Flag()
+        let producer = Producer()
+        do {
+            let stream = Self.events([WatchBatchTests.event("ADDED", "a", 5), WatchBatchTests.event("ADDED", "b", 6)], terminated: terminated, producer: producer)
+            for try await batch in stream {
+                #expect(WatchBatchTests.names(batch) == ["a"])
+                break
+            }
+            #expect(!terminated.isSet, "the body is still in use while the consumer holds its stream")
+        }
+        #expect(terminated.isSet, "dropping the events stream terminates the body")
+        producer.finish()
+    }
+
+    @Test func aCancelledConsumerReleasesTheBody() async throws {
+        let terminated = Flag()
+        let producer = Producer()
+        let stream = Self.events([WatchBatchTests.event("ADDED", "a", 5)], terminated: terminated, producer: producer)
+        let consumer = Task {
+            var seen = 0
+            for try await _ in stream { seen += 1 }
+            return seen
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        consumer.cancel()
+        let seen = try await consumer.value
+        #expect(seen == 1)
+        #expect(terminated.isSet, "cancelling the consumer terminates the body")
+        producer.finish()
     }
 }
