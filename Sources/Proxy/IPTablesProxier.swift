@@ -340,9 +340,10 @@ public final class IPTablesProxier: ProxyBackend {
                         } declared: {
                             // Only the end of the text needs the saved tables. They are read
                             // while the rules are rendered and parsed, and spawned only once the
-                            // restore has its chains: each spawn costs the calling thread a few
-                            // ms that the tool, idle until then, would wait for. Spawned from
-                            // this thread, which is in the proxier's network namespace.
+                            // restore has its chains and a first piece of rules to parse: each
+                            // spawn costs the calling thread about a millisecond that the tool
+                            // would otherwise spend waiting for input. Spawned from this thread,
+                            // which is in the proxier's network namespace.
                             if needsSave { saved = ipt.startSave(tables: ["nat", "filter"]) }
                         } tail: { chains in
                             // `chains` is in descending order.
@@ -519,7 +520,8 @@ public final class IPTablesProxier: ProxyBackend {
     /// - `plan`: every Service port's plan, in the order their rules are written. Called after
     ///   the table's first lines are handed over, so the tool opens the table while the plan is
     ///   made.
-    /// - `declared`: called once every chain line has been handed over, before the first rule.
+    /// - `declared`: called once every chain line and the first piece of rules (a stream chunk)
+    ///   have been handed over, or after the last Service port's rules if they are fewer.
     /// - `tail`: given the chains (in descending order), the stale chains to delete and the
     ///   jumps from built-in chains the kernel lacks (those are inserted at the top, `-I CHAIN
     ///   1`, in order, so the last listed ends first, as upstream's prepends); nil to stop
@@ -559,15 +561,26 @@ public final class IPTablesProxier: ProxyBackend {
             }
         }
         out.flush()
-        declared()
         out.write("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n")
         out.write("-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n")
         out.write("-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n")
         out.write("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n")
         var natDispatch: [UInt8] = [], filterDispatch: [UInt8] = []
+        // `declared` waits until the tool has a chunk of rules besides the chain lines: at
+        // 1k x 2 it sat idle for the ~2 ms the calling thread spent in it right after them.
+        var rules = 0, announced = false
         for p in plans {
-            out.withBuffer { render(p, largeCluster: largeCluster, chains: &$0, natDispatch: &natDispatch, filterDispatch: &filterDispatch) }
+            out.withBuffer { buffer in
+                let start = buffer.count
+                render(p, largeCluster: largeCluster, chains: &buffer, natDispatch: &natDispatch, filterDispatch: &filterDispatch)
+                rules += buffer.count - start
+            }
+            if !announced && rules >= RestoreInput.streamChunk {
+                announced = true
+                declared()
+            }
         }
+        if !announced { declared() }
         out.write(bytes: natDispatch)
         for j in nodePortJumps { line("-A KUBE-SERVICES ", j) }
         guard let end = tail(chains) else { return plans }
