@@ -18,6 +18,10 @@ func describe(_ value: JSONValue) -> String {
 
 /// A JSON string literal, escaped as Go's encoding/json does for the characters it must escape.
 func quoteJSON(_ s: String) -> String {
+    // Printable ASCII without a character to escape, nearly every key and name: as it is.
+    if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != 0x22 && $0 != 0x5c && $0 != 0x3c && $0 != 0x3e && $0 != 0x26 }) {
+        return "\"" + s + "\""
+    }
     var out = "\""
     for scalar in s.unicodeScalars {
         switch scalar {

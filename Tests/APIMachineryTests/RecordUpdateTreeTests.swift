@@ -149,3 +149,84 @@ import KubeAPI
         }
     }
 }
+
+/// A map-list item's FieldsV1 element is written directly; it must be the text the key fields
+/// as a JSON object give (`describe`), and `quoteJSON`'s fast path the escaping loop's text.
+@Suite struct KeyElementTests {
+    static let itemSchema = TypeSchema(name: "test.Item", description: "", fields: [
+        FieldSchema(name: "name", type: .string, description: ""),
+        FieldSchema(name: "protocol", type: .string, description: "").defaulted(.string("TCP")),
+        FieldSchema(name: "port", type: .integer, description: ""),
+    ])
+
+    static func shape(_ keys: [String]) -> FieldShape {
+        var field = FieldSchema(name: "items", type: .array(.object(itemSchema)), description: "")
+        field.listType = .map
+        field.listMapKeys = keys
+        return FieldShape(field)
+    }
+
+    /// The element as it was built before: the key fields in a dictionary, then `describe`.
+    static func reference(_ keys: [String], _ item: JSONValue) -> String? {
+        guard case .object(let members) = item else { return nil }
+        var found: [String: JSONValue] = [:]
+        for name in keys {
+            if let value = members[name] { found[name] = value } else if let value = itemSchema.field(name)?.defaultValue { found[name] = value } else { return nil }
+        }
+        return "k:" + describe(.object(found))
+    }
+
+    static let items: [JSONValue] = [
+        .object(["name": .string("app"), "port": .number(80), "protocol": .string("UDP")]),
+        .object(["name": .string("app"), "port": .number(80)]),
+        .object(["port": .number(8080.5)]),
+        .object(["name": .string(#"q"u\o<t>e&d é ✓ \#u{1}\#u{2028}"#), "port": .bool(true)]),
+        .object(["name": .object(["z": .number(1), "a": .array([.null, .string("<")])]), "port": .number(-3)]),
+        .object([:]),
+        .string("not an object"),
+    ]
+
+    static let keySets: [[String]] = [["name"], ["port", "protocol"], ["protocol", "port"], ["port", "name", "port"], ["protocol"], [], ["name", "protocol", "port"]]
+
+    @Test func elementsAreTheKeyObjectsText() {
+        for keys in Self.keySets {
+            let shape = Self.shape(keys)
+            for item in Self.items {
+                #expect(shape.keyElement(of: item) == Self.reference(keys, item), "\(keys) \(item)")
+            }
+        }
+    }
+
+    /// The escaping loop alone (quoteJSON before its fast path).
+    static func slowQuote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "<": out += "\\u003c"
+            case ">": out += "\\u003e"
+            case "&": out += "\\u0026"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    @Test func quotingIsTheEscapingLoopsText() {
+        var texts = (0..<128).map { String(UnicodeScalar(UInt8($0))) } + ["", "plain-name_1.2", "kube-api-access-x7k2p", "é", "a\u{2028}b", "\u{7f}", "a<b", "✓ ok"]
+        texts += (0..<128).map { "name" + String(UnicodeScalar(UInt8($0))) + "tail" }
+        for text in texts {
+            #expect(quoteJSON(text) == Self.slowQuote(text), "\(Array(text.unicodeScalars.map(\.value)))")
+        }
+    }
+}

@@ -155,6 +155,7 @@ public struct FieldSet: Sendable, Hashable {
 struct FieldShape {
     var type: FieldType
     var listType: ListType = .atomic
+    /// The key fields of a map list, sorted, without repeats (as its FieldsV1 elements list them).
     var mapKeys: [String] = []
     var isAtomic = false
 
@@ -165,7 +166,10 @@ struct FieldShape {
         // effectiveMapKeys would work the list type out again (it splits the patch strategy):
         // once per field walked is enough.
         listType = field.effectiveListType
-        if listType == .map { mapKeys = field.listMapKeys.isEmpty ? field.patchMergeKey.map { [$0] } ?? [] : field.listMapKeys }
+        if listType == .map {
+            let keys = field.listMapKeys.isEmpty ? field.patchMergeKey.map { [$0] } ?? [] : field.listMapKeys
+            mapKeys = keys.count > 1 ? Set(keys).sorted() : keys
+        }
         isAtomic = field.isAtomic
     }
 
@@ -175,19 +179,25 @@ struct FieldShape {
     /// The FieldsV1 element naming `item` in a map list: its key fields (defaulted where the
     /// schema says so) as compact JSON with sorted names. Nil when a key field is missing and
     /// has no default.
+    /// Written directly (`describe` of an object of the key fields gives the same text).
     func keyElement(of item: JSONValue) -> String? {
         guard case .object(let members) = item else { return nil }
-        var keys: [String: JSONValue] = [:]
-        for name in mapKeys {
-            if let value = members[name] {
-                keys[name] = value
-            } else if let value = objectSchema?.field(name)?.defaultValue {
-                keys[name] = value
+        var text = "k:{"
+        for (index, name) in mapKeys.enumerated() {
+            let value: JSONValue
+            if let member = members[name] {
+                value = member
+            } else if let defaultValue = objectSchema?.field(name)?.defaultValue {
+                value = defaultValue
             } else {
                 return nil
             }
+            if index > 0 { text += "," }
+            text += quoteJSON(name)
+            text += ":"
+            text += describe(value)
         }
-        return "k:" + describe(.object(keys))
+        return text + "}"
     }
 }
 
