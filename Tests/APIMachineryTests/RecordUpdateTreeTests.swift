@@ -230,3 +230,14 @@ import KubeAPI
         }
     }
 }
+
+@Suite struct PathElementPrefixTests {
+    /// `FieldSet.isPathElement` reads bytes where it can; the characters decide as before.
+    @Test func prefixesAreReadAsCharacters() {
+        let keys = ["f:a", "k:{\"name\":\"x\"}", "v:1", "i:0", "x:a", "f", "", "f:", "i:", "F:a", "f:\u{301}", "f:\u{301}x", "f\u{301}:a", "ff:a", ":f",
+                    "é:a", "f:é", "k:\r\n", "v\u{0}:", "f:\u{200D}", "k:\u{1F600}", ".", "f;a"]
+        for key in keys {
+            #expect(FieldSet.isPathElement(key) == (key.utf8.count >= 2 && ["f:", "k:", "v:", "i:"].contains(key.prefix(2))), "\(Array(key.unicodeScalars.map(\.value)))")
+        }
+    }
+}

@@ -87,10 +87,22 @@ public struct FieldSet: Sendable, Hashable {
                 guard inner.isEmpty, members.count > 1 else { return false }
                 continue
             }
-            guard key.utf8.count >= 2, ["f:", "k:", "v:", "i:"].contains(key.prefix(2)) else { return false }
+            guard isPathElement(key) else { return false }
             if !inner.isEmpty && !isCanonicalNode(inner) { return false }
         }
         return true
+    }
+
+    /// Whether `key` starts with a path element's prefix (`f:`, `k:`, `v:`, `i:`) as its first two
+    /// characters. Read from the bytes when the third is ASCII (no character then joins the
+    /// `:`, so the first two bytes are the first two characters); otherwise by characters.
+    static func isPathElement(_ key: String) -> Bool {
+        let utf8 = key.utf8
+        guard utf8.count >= 2 else { return false }
+        var bytes = utf8.makeIterator()
+        let first = bytes.next()!, second = bytes.next()!
+        if let third = bytes.next(), third >= 0x80 { return ["f:", "k:", "v:", "i:"].contains(key.prefix(2)) }
+        return second == UInt8(ascii: ":") && (first == UInt8(ascii: "f") || first == UInt8(ascii: "k") || first == UInt8(ascii: "v") || first == UInt8(ascii: "i"))
     }
 
     /// Whether the set `fieldsV1` encodes holds `path`, read from the FieldsV1 tree without
