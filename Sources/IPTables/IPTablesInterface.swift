@@ -54,8 +54,8 @@ public protocol IPTablesInterface: Sendable {
     func save(table: String) throws(IPTablesError) -> String
     /// Starts reading `tables` as ``save(table:)`` does and returns a function that waits for
     /// them (call it once, from the same thread). An implementation may read them while the
-    /// caller goes on: the real one spawns its iptables-save processes at once, in the calling
-    /// thread's network namespace, and collects their output when asked. The default reads
+    /// caller goes on: the real one spawns one iptables-save at once, in the calling thread's
+    /// network namespace, and collects its output when asked. The default reads
     /// them before it returns.
     func startSave(tables: [String]) -> () throws(IPTablesError) -> [String]
     /// Makes sure `rule` (the arguments after `-A CHAIN`) is in built-in `chain` of `table`,
@@ -139,33 +139,34 @@ public struct ExecIPTables: IPTablesInterface {
         return r.stdout
     }
 
-    /// Spawns one iptables-save per table now. Each takes its snapshot of the table when it
-    /// starts and then blocks once its 64 KiB stdout pipe is full, until the returned function
-    /// reads the rest. A function never called kills and reaps the processes.
+    /// Spawns the read now: one iptables-save for one table (`-t TABLE`), and for several one
+    /// iptables-save of every table (no `-t`) whose `*TABLE` sections are split afterwards: one
+    /// process start instead of one per table on the first full sync's critical path. A table
+    /// the kernel has not loaded has no section (legacy lists only the loaded ones) and reads
+    /// as empty, as a table without rules would. The process takes its snapshot when it starts
+    /// and then blocks once its 64 KiB stdout pipe is full, until the returned function reads
+    /// the rest. A function never called kills and reaps the process.
     public func startSave(tables: [String]) -> () throws(IPTablesError) -> [String] {
         let command = variant.binary(.save, ipv6: ipv6)
         guard let path = Self.locate(command) else {
             return { () throws(IPTablesError) in throw IPTablesError("\(command) not found (install the iptables package)") }
         }
-        var children: [(table: String, child: Result<StreamingChildProcess, SystemError>)] = []
-        for table in tables {
-            children.append((table, Result { () throws(SystemError) in
-                try StreamingChildProcess(path, arguments: [path, "-t", table], environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
-            }))
+        if tables.isEmpty { return { () throws(IPTablesError) in [] } }
+        let args = tables.count == 1 ? ["-t", tables[0]] : []
+        let shown = ([command] + args).joined(separator: " ")
+        let started = Result { () throws(SystemError) in
+            try StreamingChildProcess(path, arguments: [path] + args, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
         }
         return { () throws(IPTablesError) in
-            var saved: [String] = []
-            for (table, started) in children {
-                let out: ChildProcess.Output
-                do { out = try started.get().finish() } catch {
-                    throw IPTablesError("\(command) -t \(table): \(error)")
-                }
-                if out.status != 0 {
-                    throw IPTablesError("\(command) -t \(table) failed (exit \(out.status)): \(String(decoding: out.stderr, as: UTF8.self).trimmingSpaces)")
-                }
-                saved.append(String(decoding: out.stdout, as: UTF8.self))
+            let out: ChildProcess.Output
+            do { out = try started.get().finish() } catch {
+                throw IPTablesError("\(shown): \(error)")
             }
-            return saved
+            if out.status != 0 {
+                throw IPTablesError("\(shown) failed (exit \(out.status)): \(String(decoding: out.stderr, as: UTF8.self).trimmingSpaces)")
+            }
+            let text = String(decoding: out.stdout, as: UTF8.self)
+            return tables.count == 1 ? [text] : IPTablesSave.sections(text, tables: tables)
         }
     }
 
@@ -214,6 +215,31 @@ public enum IPTablesSave {
         lines(saved).compactMap { line in
             line.first == UInt8(ascii: ":") ? String(decoding: line.dropFirst().prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self) : nil
         }
+    }
+
+    /// The `*TABLE` ... `COMMIT` section of each of `tables` in `saved` (iptables-save of
+    /// every table), in the order asked; "" for a table without a section. The section of a
+    /// table is as `iptables-save -t TABLE` prints it, but for its comment lines.
+    public static func sections(_ saved: String, tables: [String]) -> [String] {
+        var found: [String: String] = [:]
+        let bytes = Substring(saved).utf8
+        var current: (name: String, start: String.Index)?
+        var lineStart = bytes.startIndex
+        while lineStart < bytes.endIndex {
+            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+            let line = bytes[lineStart..<lineEnd]
+            let next = lineEnd < bytes.endIndex ? bytes.index(after: lineEnd) : lineEnd
+            if line.first == UInt8(ascii: "*") {
+                // A table's header; an unfinished section before it is dropped.
+                current = (String(decoding: line.dropFirst(), as: UTF8.self), lineStart)
+            } else if let c = current, line.elementsEqual("COMMIT".utf8) {
+                // The first section of a name counts (iptables-save prints each table once).
+                if found[c.name] == nil { found[c.name] = String(Substring(saved)[c.start..<next]) }
+                current = nil
+            }
+            lineStart = next
+        }
+        return tables.map { found[$0] ?? "" }
     }
 
     /// The lines of `saved` as UTF-8 slices (no copies).

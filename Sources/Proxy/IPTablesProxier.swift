@@ -8,7 +8,7 @@ import Synchronization
 /// `iptables-restore --noflush` per sync (nat and filter in one input). A full sync is that
 /// one restore and nothing else: the jumps from the built-in chains are part of its input
 /// (`-I CHAIN 1`) when the kernel lacks them. Whether it lacks them is read (with the leftover
-/// chains) by one iptables-save per table at the first full sync and after any failure; later
+/// chains) by one iptables-save of all tables at the first full sync and after any failure; later
 /// full syncs trust what this process installed (each `iptables -C` of the nat table costs a
 /// whole-table read with iptables-legacy: 0.5 s at 10k Services).
 ///

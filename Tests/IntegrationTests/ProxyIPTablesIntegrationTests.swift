@@ -90,6 +90,12 @@ struct ProxyIPTablesIntegrationTests {
         try inNode(lab) { try restarted.sync(state(lab, endpoints: [1]), changed: [], kind: .full) }
         let swept = try inNode(lab) { try ipt.save(table: "nat") }
         #expect(swept.components(separatedBy: ":KUBE-SEP-").count - 1 == 1, "after restart: \(swept)")
+        // It read the jumps of both tables (one iptables-save of all tables): none added twice.
+        let sweptFilter = try inNode(lab) { try ipt.save(table: "filter") }
+        for (text, jump) in [(swept, "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"),
+                             (sweptFilter, "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD")] {
+            #expect(text.components(separatedBy: "\n").filter { $0 == jump }.count == 1, "after restart: \(text)")
+        }
         #expect(try lab.connect(Self.clusterIP, 80).reply == "server1")
 
         let failures = try inNode(lab) { ProxyCleanup.removeAll(iptables: [ipt]) }
