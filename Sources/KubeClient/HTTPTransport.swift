@@ -229,7 +229,14 @@ final class HTTPTransport: Sendable {
         for attempt in 0..<2 {
             let (channel, reused) = try await acquire(fresh: attempt > 0)
             let promise = channel.eventLoop.makePromise(of: (HTTPResponseHead, ByteBuffer).self)
-            channel.writeAndFlush(HTTPExchange(head: head(for: request), body: request.body.map { ByteBuffer(bytes: $0) }, reply: .whole(promise)), promise: nil)
+            // A write that fails (the pooled connection closed after `acquire` handed it out,
+            // and its handlers are gone) fails the reply too; without this the reply would
+            // never complete. Nothing was sent, so on a reused connection it counts as stale.
+            let written = channel.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenFailure { error in
+                promise.fail(KubeClientError.transport("\(HTTPExchangeHandler.staleMarker): \(request.method) \(request.uri): write failed: \(error)"))
+            }
+            channel.writeAndFlush(HTTPExchange(head: head(for: request), body: request.body.map { ByteBuffer(bytes: $0) }, reply: .whole(promise)), promise: written)
             do {
                 let (head, body) = try await promise.futureResult.get()
                 if head.isKeepAlive && channel.isActive { pool.put(channel) } else { channel.close(promise: nil) }
