@@ -22,6 +22,12 @@ func quoteJSON(_ s: String) -> String {
     if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != 0x22 && $0 != 0x5c && $0 != 0x3c && $0 != 0x3e && $0 != 0x26 }) {
         return "\"" + s + "\""
     }
+    return quoteJSONEscaping(s)
+}
+
+/// `quoteJSON`'s general path: every scalar through the escaping switch (the fast path above
+/// must give the same text; RecordUpdateTreeTests compares them).
+func quoteJSONEscaping(_ s: String) -> String {
     var out = "\""
     for scalar in s.unicodeScalars {
         switch scalar {

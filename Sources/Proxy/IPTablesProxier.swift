@@ -796,14 +796,19 @@ public final class IPTablesProxier: ProxyBackend {
             b.put(" --dport ")
             b.put(decimal: Int(port))
         }
-        /// `-m addrtype --dst-type LOCAL -m PROTO -p PROTO --dport NODEPORT`.
-        func nodePortMatch(_ b: inout [UInt8]) {
-            b.put("-m addrtype --dst-type LOCAL -m ")
+        /// `-m PROTO -p PROTO --dport NODEPORT`.
+        func nodePortOnly(_ b: inout [UInt8]) {
+            b.put("-m ")
             b.put(text: proto)
             b.put(" -p ")
             b.put(text: proto)
             b.put(" --dport ")
             b.put(decimal: Int(info.nodePort))
+        }
+        /// `-m addrtype --dst-type LOCAL -m PROTO -p PROTO --dport NODEPORT`.
+        func nodePortMatch(_ b: inout [UInt8]) {
+            b.put("-m addrtype --dst-type LOCAL ")
+            nodePortOnly(&b)
         }
         func jump(_ b: inout [UInt8], _ chain: ChainName) {
             b.put("-j ")
@@ -1013,12 +1018,7 @@ public final class IPTablesProxier: ProxyBackend {
         if info.nodePort != 0 {
             begin(&nat, "KUBE-NODEPORTS")
             comment(&nat)
-            nat.put("-m ")
-            nat.put(text: proto)
-            nat.put(" -p ")
-            nat.put(text: proto)
-            nat.put(" --dport ")
-            nat.put(decimal: Int(info.nodePort))
+            nodePortOnly(&nat)
             nat.put(" ")
             jump(&nat, ext)
         }
