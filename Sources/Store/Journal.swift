@@ -34,6 +34,11 @@ final class Journal: Sendable {
         var older: [(firstRevision: Int64, path: String)]
         /// Bytes appended since the newest snapshot.
         var bytesSinceSnapshot: Int64
+        /// The size of the newest snapshot written or read (0 when there is none).
+        var snapshotBytes: Int64 = 0
+        /// Bytes appended to the log, and written to snapshots, since the store opened.
+        var loggedSinceOpen: Int64 = 0
+        var snapshottedSinceOpen: Int64 = 0
         /// fdatasyncs of the log so far (one per group commit).
         var syncs: Int64 = 0
         var closed = false
@@ -94,10 +99,11 @@ final class Journal: Sendable {
         segments.sort { $0.0 < $1.0 }
 
         var state = MVCCState()
+        var snapshotBytes: Int64 = 0
         var snapshotError: String?
         for revision in snapshots {
             do {
-                state = try readSnapshot(directory + "/" + snapshotName(revision))
+                (state, snapshotBytes) = try readSnapshot(directory + "/" + snapshotName(revision))
                 snapshotError = nil
                 break
             } catch {
@@ -155,7 +161,7 @@ final class Journal: Sendable {
             try SystemFile.syncDirectory(directory)
             current = Segment(file: file, path: path, size: 0)
         }
-        return (Files(current: current!, older: Array(older), bytesSinceSnapshot: bytesSinceSnapshot), state)
+        return (Files(current: current!, older: Array(older), bytesSinceSnapshot: bytesSinceSnapshot, snapshotBytes: snapshotBytes), state)
     }
 
     private static func apply(_ mutation: Mutation, to state: inout MVCCState, path: String, offset: Int) throws {
@@ -185,6 +191,7 @@ final class Journal: Sendable {
         files.withLock {
             $0.current.size += Int64(bytes.count)
             $0.bytesSinceSnapshot += Int64(bytes.count)
+            $0.loggedSinceOpen += Int64(bytes.count)
             $0.syncs += 1
         }
     }
@@ -194,6 +201,23 @@ final class Journal: Sendable {
 
     /// Bytes logged since the newest snapshot.
     var bytesSinceSnapshot: Int64 { files.withLock { $0.bytesSinceSnapshot } }
+
+    /// The size of the newest snapshot written or read since the store opened (0 when none).
+    var snapshotBytes: Int64 { files.withLock { $0.snapshotBytes } }
+
+    /// Bytes appended to the log and bytes written to snapshots since the store opened.
+    var bytesWritten: (log: Int64, snapshots: Int64) { files.withLock { ($0.loggedSinceOpen, $0.snapshottedSinceOpen) } }
+
+    /// Whether the log since the newest snapshot is long enough for another: at least
+    /// `threshold` bytes and at least the newest snapshot's size. A snapshot holds the whole
+    /// state with its retained history, so with a fixed threshold alone a growing store wrote
+    /// its whole state again every `threshold` bytes of log (quadratic in the state's size:
+    /// 4% of hollow-bench's CPU at 50,000 pods); tied to the snapshot's size, the bytes written
+    /// to snapshots stay within the bytes logged, and recovery replays at most about one
+    /// snapshot's worth of log.
+    func snapshotDue(threshold: Int64) -> Bool {
+        files.withLock { $0.bytesSinceSnapshot >= max(threshold, $0.snapshotBytes) }
+    }
 
     /// Starts a new segment whose first record will have `firstRevision`. Everything appended
     /// before is in older segments, which a snapshot at `firstRevision - 1` or later makes
@@ -252,6 +276,11 @@ final class Journal: Sendable {
         }
         try SystemFile.rename(temporary, to: directory + "/" + name)
         try SystemFile.syncDirectory(directory)
+        let written = Int64(writer.bytes.count)
+        files.withLock {
+            $0.snapshotBytes = written
+            $0.snapshottedSinceOpen += written
+        }
 
         let removable = files.withLock { files in
             let gone = files.older.filter { $0.firstRevision <= revision + 1 }.map(\.path)
@@ -269,7 +298,8 @@ final class Journal: Sendable {
         }
     }
 
-    private static func readSnapshot(_ path: String) throws -> MVCCState {
+    /// The state in the snapshot at `path`, and the snapshot's size in bytes.
+    private static func readSnapshot(_ path: String) throws -> (MVCCState, Int64) {
         let file = try SystemFile.open(path, [])
         defer { try? file.close() }
         let bytes = try file.readAll()
@@ -293,7 +323,7 @@ final class Journal: Sendable {
             for _ in 0..<records { history.append(try RecordCodec.readRecord(key: key, from: &reader)) }
             state.restore(key: key, history: history, revision: revision, compactRevision: compactRevision)
         }
-        return state
+        return (state, Int64(bytes.count))
     }
 
     /// Closes the segment and releases the directory lock. Idempotent.

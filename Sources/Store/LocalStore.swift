@@ -9,7 +9,8 @@ public struct LocalStoreOptions: Sendable {
     /// How often the background loop expires TTL keys, compacts and sends progress messages.
     public var maintenanceInterval: Duration = .seconds(5)
     /// Log bytes after which the flusher starts a new segment and a snapshot is written, so the
-    /// files stay bounded under churn.
+    /// files stay bounded under churn; once the newest snapshot is larger, its size is the
+    /// threshold (``Journal/snapshotDue(threshold:)``).
     public var snapshotThresholdBytes: Int64 = 64 << 20
     /// The clock for TTLs and retention; tests inject a manual one.
     public var clock: any StoreClock = SystemStoreClock()
@@ -270,7 +271,7 @@ public final class LocalStore: Store {
                 ready.append(waiter.continuation)
                 return true
             }
-            guard !state.snapshotRunning, journal.bytesSinceSnapshot >= options.snapshotThresholdBytes else { return (ready, nil) }
+            guard !state.snapshotRunning, journal.snapshotDue(threshold: options.snapshotThresholdBytes) else { return (ready, nil) }
             state.snapshotRunning = true
             // The copy is O(1) (copy-on-write); records above visibleRevision are still in
             // flight and go to the new segment, so the snapshot leaves them out.
@@ -491,13 +492,17 @@ public final class LocalStore: Store {
         public var watchers: Int
         /// Log fdatasyncs since open (0 in memory): fewer than writes means group commit worked.
         public var logSyncs: Int64
+        /// Bytes appended to the log and written to snapshots since open (0 in memory).
+        public var logBytes: Int64 = 0
+        public var snapshotBytes: Int64 = 0
     }
 
     public func statistics() -> Statistics {
-        state.withLock { state in
+        let written = journal?.bytesWritten ?? (log: 0, snapshots: 0)
+        return state.withLock { state in
             Statistics(revision: state.visibleRevision, compactRevision: state.mvcc.compactRevision, keys: state.mvcc.sortedKeys.count,
                        records: state.mvcc.histories.values.reduce(0) { $0 + $1.count }, watchers: state.watchers.count,
-                       logSyncs: journal?.syncs ?? 0)
+                       logSyncs: journal?.syncs ?? 0, logBytes: written.log, snapshotBytes: written.snapshots)
         }
     }
 }

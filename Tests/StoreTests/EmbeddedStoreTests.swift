@@ -134,6 +134,28 @@ import TestSupport
         await reopened.close()
     }
 
+    @Test func snapshotsWaitForAsMuchLogAsTheLastSnapshotHolds() async throws {
+        let directory = try TemporaryStoreDirectory("snapgrowth")
+        defer { directory.remove() }
+        // A 1-byte threshold: with the threshold alone, every group commit would start a
+        // snapshot of the whole (growing) state, 400 writes writing ~400 states.
+        let store = try LocalStore.open(directory: directory.path, options: Self.options(snapshotBytes: 1))
+        let value = [UInt8](repeating: 0x33, count: 1000)
+        for index in 0..<400 { _ = try await store.create("/grow/\(index)", value: value, ttl: nil) }
+        let statistics = store.statistics()
+        await store.close()
+        #expect(statistics.logBytes >= 400 * 1000)
+        // Snapshots happened, and each waited for a log as long as the snapshot before it: the
+        // bytes written to snapshots stay within about twice the bytes logged (the last
+        // snapshot may start just before the 400th write), where the threshold alone wrote
+        // hundreds of times more.
+        #expect(statistics.snapshotBytes > 0)
+        #expect(statistics.snapshotBytes <= 2 * statistics.logBytes + 64 << 10, "\(statistics.snapshotBytes) snapshot bytes for \(statistics.logBytes) logged")
+        let reopened = try LocalStore.open(directory: directory.path, options: Self.options())
+        #expect(try await reopened.range(.prefix("/grow/")).kvs.count == 400)
+        await reopened.close()
+    }
+
     @Test func ttlSurvivesRestartAsAnAbsoluteExpiry() async throws {
         let directory = try TemporaryStoreDirectory("ttl")
         defer { directory.remove() }
