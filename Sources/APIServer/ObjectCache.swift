@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import KubeAPI
 import Store
 import Synchronization
@@ -126,9 +131,22 @@ final class ObjectCache: Sendable {
     let budgetBytes: Int
     private let shards = Mutex<[String: Shard]>([:])
 
-    init(budgetBytes: Int = 128 << 20) {
+    init(budgetBytes: Int = ObjectCache.defaultBudgetBytes) {
         self.budgetBytes = max(0, budgetBytes)
     }
+
+    /// The default budget per resource: a sixteenth of the machine's memory, at least 128 MiB
+    /// and at most 1 GiB. kube-apiserver's watch cache keeps every current object of a resource
+    /// decoded, with no budget; this cache keeps two revisions per key within the budget, so
+    /// the budget decides how many objects a busy resource keeps. With 128 MiB, a cluster of
+    /// 50,000 pods kept about the last 2,000 pods written, and a binding or status write that
+    /// came seconds after the pod's create decoded the stored bytes again (6% of hollow-bench's
+    /// CPU at 5,000 nodes and 50,000 pods; docs/scheduler-bench.md, tenth session).
+    static let defaultBudgetBytes: Int = {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return 128 << 20 }
+        return min(max(pages * pageSize / 16, 128 << 20), 1 << 30)
+    }()
 
     /// The resource an entry belongs to: the storage key up to its namespace or name
     /// (`/registry/<group>/<plural>/`); keys of another shape share one shard.
