@@ -128,6 +128,7 @@ final class Recorder: Sendable {
         var created: [ContinuousClock.Instant?]
         var bound: [ContinuousClock.Instant?]
         var running: [ContinuousClock.Instant?]
+        var createdCount = 0
         var boundCount = 0
         var runningCount = 0
         var createFailures: [String] = []
@@ -431,6 +432,10 @@ func basicPod(_ i: Int) -> Pod {
 /// last, partial second is not a sample. Its threshold applies to the average.
 struct ThroughputSamples {
     var samples: [Double] = []
+    /// Measured pods created and seen Running in each sample's second (not upstream's: they
+    /// show what the scheduler competed with in a slow second).
+    var created: [Int] = []
+    var running: [Int] = []
 
     var average: Double { samples.isEmpty ? .nan : samples.reduce(0, +) / Double(samples.count) }
 
@@ -584,15 +589,19 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     let measureStart = clock.now
     let sampler = Task {
         var samples = ThroughputSamples()
-        var last = 0
+        var last = 0, lastCreated = 0, lastRunning = 0
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
-            let bound = recorder.times.withLock { $0.boundCount }
+            let (created, bound, running) = recorder.times.withLock { ($0.createdCount, $0.boundCount, $0.runningCount) }
             if bound >= pods { break }
             if bound > 0 {
                 samples.samples.append(Double(bound - last))
+                samples.created.append(created - lastCreated)
+                samples.running.append(running - lastRunning)
                 last = bound
             }
+            lastCreated = created
+            lastRunning = running
         }
         return samples
     }
@@ -600,7 +609,7 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
         recorder.times.withLock { $0.createStart[i] = ContinuousClock.now }
         do {
             _ = try await creatorClient.create(basicPod(i))
-            recorder.times.withLock { $0.created[i] = ContinuousClock.now }
+            recorder.times.withLock { $0.created[i] = ContinuousClock.now; $0.createdCount += 1 }
         } catch {
             recorder.times.withLock { $0.createFailures.append("pod-\(i): \(error)") }
         }
@@ -740,6 +749,10 @@ do {
         let threads = r.cpuByThread.filter { $0.value >= 0.05 }.sorted { $0.value > $1.value }.map { String(format: "%@ %.2f", $0.key, $0.value / r.measuredSeconds) }
         print(String(format: "  while measuring: %.1f s, %.2f cores, %.2f ms CPU per measured pod; cores by thread: ", r.measuredSeconds, cpu / r.measuredSeconds, cpu * 1000 / Double(r.pods))
               + threads.joined(separator: ", "))
+        // The one-second samples upstream's average is taken over, so a slow second shows.
+        print("  bound per second: " + r.throughput.samples.map { String(format: "%.0f", $0) }.joined(separator: " "))
+        print("  created per second: " + r.throughput.created.map(String.init).joined(separator: " "))
+        print("  running per second: " + r.throughput.running.map(String.init).joined(separator: " "))
         if r.failures != "none" { failed = true }
     }
     exit(failed ? 1 : 0)
