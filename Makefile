@@ -6,7 +6,7 @@ STATE_DIR ?= $(or $(NODEKIT_STATE_DIR),/run/nodekit)
 export NODEKIT_STATE_DIR := $(STATE_DIR)
 BIN := .build/debug
 
-.PHONY: all setup build test images protos run stop bench clean
+.PHONY: all setup build test images protos tape-decoders run stop bench clean
 
 all: build
 
@@ -21,7 +21,10 @@ build:
 # containerd (private state dir) and network namespaces, and skip, saying why, without root.
 # They run one at a time: many of them wait on child processes, and run in parallel on a
 # 2-core machine they starved the two cooperative threads that every async test needs.
+# The check first: it fails (naming the command) when a struct in Sources/KubeAPI changed and
+# Sources/KubeAPI/JSONTapeTypes.swift was not regenerated.
 test: setup
+	python3 hack/gen-tape-decoders.py --check
 	$(SWIFT) build --build-tests
 	NODEKIT_BIN=$(BIN)/nodekit bash hack/images.sh build
 	$(SWIFT) test --skip-build --skip IntegrationTests
@@ -36,6 +39,11 @@ images: setup build
 # Regenerates the committed protobuf and gRPC code (builds the protoc plugins once).
 protos:
 	bash hack/protos.sh
+
+# Regenerates Sources/KubeAPI/JSONTapeTypes.swift, the one-pass tape decoders of Pod, Node,
+# Lease, ObjectMeta and every struct inside them, from their declarations (python3, no build).
+tape-decoders:
+	python3 hack/gen-tape-decoders.py
 
 # A one-machine cluster (hack/run.sh): containerd, the images, `nodekit server` in the
 # background (pid file and log in $(STATE_DIR)), examples/ applied; returns once the web
