@@ -277,35 +277,12 @@ func isCompleted<T>(_ future: EventLoopFuture<T>) -> Bool {
         var text: String { String(decoding: bytes.withLock { $0 }, as: UTF8.self) }
     }
 
+    /// The API server on loopback with plain HTTP (``withLoopbackAPIServer(plainHTTP:watch:_:)``);
+    /// `body` gets the plain port.
     static func withPlainServer(_ body: (Int) async throws -> Void) async throws {
-        let directory = NSTemporaryDirectory() + "nk-connections-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        var configuration = APIServerConfiguration(dataDirectory: directory)
-        configuration.bindAddress = "127.0.0.1"
-        configuration.securePort = 0
-        configuration.insecurePort = 0
-        let store = LocalStore.inMemory()
-        let server = try APIServer(store: store, configuration: configuration)
-        try await server.bootstrap()
-        let (ports, listening) = AsyncStream<APIServerEndpoints>.makeStream()
-        let serving = Task { try await server.run { listening.yield($0); listening.finish() } }
-        var port: Int?
-        for await endpoints in ports { port = endpoints.insecurePort }
-        do {
-            try await body(try #require(port))
-        } catch {
-            serving.cancel()
-            _ = try? await serving.value
-            await store.close()
-            throw error
+        try await withLoopbackAPIServer(plainHTTP: true) { loopback in
+            try await body(try #require(loopback.endpoints.insecurePort))
         }
-        serving.cancel()
-        let start = ContinuousClock.now
-        _ = try? await serving.value
-        // Stopping closes open connections (a watch among them) instead of waiting for them.
-        #expect(ContinuousClock.now - start < .seconds(30))
-        await store.close()
     }
 
     static func connect(_ port: Int) async throws -> (any Channel, Received) {

@@ -212,45 +212,21 @@ import TestSupport
 
     // MARK: helpers
 
-    /// Starts an API server on loopback (HTTPS, port 0, in-memory store, temporary data dir),
-    /// connects an HTTPKubeClient through the kubeconfig it wrote, runs `body`, and stops both,
-    /// also when `body` throws.
+    /// Starts an API server on loopback (``withLoopbackAPIServer(plainHTTP:watch:_:)``: HTTPS,
+    /// port 0, in-memory store, temporary data dir), connects an HTTPKubeClient through the
+    /// kubeconfig it wrote, runs `body`, and stops both, also when `body` throws.
     func withServer(bookmarkInterval: Duration = .seconds(60),
                     _ body: (APIServer, HTTPKubeClient) async throws -> Void) async throws {
-        let directory = NSTemporaryDirectory() + "nk-kubeclient-\(Host.runSuffix)-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        var configuration = APIServerConfiguration(dataDirectory: directory)
-        configuration.bindAddress = "127.0.0.1"
-        configuration.securePort = 0
-        configuration.watch = WatchSettings(bookmarkInterval: bookmarkInterval, defaultTimeout: .seconds(60))
-        let store = LocalStore.inMemory()
-        let server = try APIServer(store: store, configuration: configuration)
-        try await server.bootstrap()
-        let (ports, listening) = AsyncStream<APIServerEndpoints>.makeStream()
-        let serving = Task { try await server.run { listening.yield($0); listening.finish() } }
-        var bound = false
-        for await _ in ports { bound = true }
-        guard bound else {
-            serving.cancel()
-            _ = try? await serving.value
-            await store.close()
-            throw KubeClientError(code: 0, reason: "Transport", message: "the in-process API server did not start")
-        }
-        let client = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
-        do {
-            try await body(server, client)
-        } catch {
+        try await withLoopbackAPIServer(watch: WatchSettings(bookmarkInterval: bookmarkInterval, defaultTimeout: .seconds(60))) { loopback in
+            let client = try HTTPKubeClient(kubeconfigPath: loopback.kubeconfigPath)
+            do {
+                try await body(loopback.server, client)
+            } catch {
+                await client.shutdown()
+                throw error
+            }
             await client.shutdown()
-            serving.cancel()
-            _ = try? await serving.value
-            await store.close()
-            throw error
         }
-        await client.shutdown()
-        serving.cancel()
-        _ = try? await serving.value
-        await store.close()
     }
 }
 
