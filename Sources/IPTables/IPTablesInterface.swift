@@ -58,6 +58,12 @@ public protocol IPTablesInterface: Sendable {
     /// network namespace, and collects its output when asked. The default reads
     /// them before it returns.
     func startSave(tables: [String]) -> () throws(IPTablesError) -> [String]
+    /// Starts reading what a full sync needs of `tables` (their chains; the rules of their
+    /// built-in chains) and returns a function that waits for them (call it once, from the same
+    /// thread, which must be in the same network namespace). The default reads them with
+    /// ``startSave(tables:)``; the real one reads iptables-legacy's IPv4 tables from the kernel
+    /// when asked, without a process.
+    func startRead(tables: [String]) -> () throws(IPTablesError) -> [TableSnapshot]
     /// Makes sure `rule` (the arguments after `-A CHAIN`) is in built-in `chain` of `table`,
     /// inserting it first when absent (the jumps into our chains, as upstream installs them).
     func ensureRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError)
@@ -170,6 +176,21 @@ public struct ExecIPTables: IPTablesInterface {
         }
     }
 
+    /// iptables-legacy's IPv4 tables are read from the kernel (``KernelTable/read(_:)``) when
+    /// the returned function is called, in the calling thread's network namespace: what
+    /// iptables-legacy-save would print of them, without starting it (a process start and
+    /// about 2 ms of CPU beside the first full sync's restore). Other variants are saved.
+    public func startRead(tables: [String]) -> () throws(IPTablesError) -> [TableSnapshot] {
+        guard variant == .legacy && !ipv6 else {
+            let saved = startSave(tables: tables)
+            return { () throws(IPTablesError) in try saved().map { .saved($0) } }
+        }
+        return { () throws(IPTablesError) in
+            // A table the namespace has not loaded has no rules (legacy-save omits it too).
+            try tables.map { (table) throws(IPTablesError) in .kernel(try KernelTable.read(table) ?? KernelTable(chains: [], rules: [])) }
+        }
+    }
+
     public func ensureRule(table: String, chain: String, _ rule: [String]) throws(IPTablesError) {
         if try run(.rules, ["-w", "5", "-t", table, "-C", chain] + rule).status == 0 { return }
         let r = try run(.rules, ["-w", "5", "-t", table, "-I", chain] + rule)
@@ -189,6 +210,11 @@ extension IPTablesInterface {
     public func startSave(tables: [String]) -> () throws(IPTablesError) -> [String] {
         let saved = Result { () throws(IPTablesError) in try tables.map { (table) throws(IPTablesError) in try save(table: table) } }
         return { () throws(IPTablesError) in try saved.get() }
+    }
+
+    public func startRead(tables: [String]) -> () throws(IPTablesError) -> [TableSnapshot] {
+        let saved = startSave(tables: tables)
+        return { () throws(IPTablesError) in try saved().map { .saved($0) } }
     }
 
     public func restore(streaming write: (inout RestoreInput) -> Void) throws(IPTablesError) {

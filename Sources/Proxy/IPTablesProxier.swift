@@ -8,7 +8,8 @@ import Synchronization
 /// `iptables-restore --noflush` per sync (nat and filter in one input). A full sync is that
 /// one restore and nothing else: the jumps from the built-in chains are part of its input
 /// (`-I CHAIN 1`) when the kernel lacks them. Whether it lacks them is read (with the leftover
-/// chains) by one iptables-save of all tables at the first full sync and after any failure; later
+/// chains) at the first full sync and after any failure, from the kernel with iptables-legacy
+/// (``KernelTable``), by one iptables-save of all tables with iptables-nft; later
 /// full syncs trust what this process installed (each `iptables -C` of the nat table costs a
 /// whole-table read with iptables-legacy: 0.5 s at 10k Services).
 ///
@@ -32,8 +33,8 @@ import Synchronization
 /// the kernel rate-limits per peer, so repeated connects can hang instead of failing).
 ///
 /// A full sync flushes and rewrites every chain and deletes stale `KUBE-SVC/SEP/EXT/FW/SVL`
-/// chains (on the first full sync, also those a previous process left, found with
-/// iptables-save). A partial sync touches only the changed Service ports: their own chains
+/// chains (on the first full sync, also those a previous process left, found in the tables
+/// as read then). A partial sync touches only the changed Service ports: their own chains
 /// are rewritten or deleted, and their rules in the shared dispatch chains are removed with
 /// `-D` and added with `-I`/`-A`, so the restore does not grow with the number of Services
 /// (upstream rewrites `KUBE-SERVICES` in full on every sync).
@@ -249,13 +250,6 @@ public final class IPTablesProxier: ProxyBackend {
             case .byName(let plans): plans
             }
         }
-
-        var inNameOrder: [Plan] {
-            switch self {
-            case .ordered(let plans): plans
-            case .byName(let plans): plans.values.sorted { IPTablesProxier.precedes($0.name, $1.name) }
-            }
-        }
     }
 
     private struct Programmed {
@@ -327,7 +321,7 @@ public final class IPTablesProxier: ProxyBackend {
             let full = kind == .full || !p.valid || large != p.largeCluster
             if full {
                 let needsSave = !p.swept
-                var saved: (() throws(IPTablesError) -> [String])?
+                var saved: (() throws(IPTablesError) -> [TableSnapshot])?
                 var saveError: IPTablesError?
                 let previous = p.plans.all
                 var planned: [Plan] = []
@@ -338,13 +332,15 @@ public final class IPTablesProxier: ProxyBackend {
                         planned = writeFullText(to: &out, largeCluster: large) {
                             planEach(state)
                         } declared: {
-                            // Only the end of the text needs the saved tables. They are read
-                            // while the rules are rendered and parsed, and spawned only once the
-                            // restore has its chains and a first piece of rules to parse: each
-                            // spawn costs the calling thread about a millisecond that the tool
-                            // would otherwise spend waiting for input. Spawned from this thread,
-                            // which is in the proxier's network namespace.
-                            if needsSave { saved = ipt.startSave(tables: ["nat", "filter"]) }
+                            // Only the end of the text needs the tables as they are. With
+                            // iptables-nft one iptables-save reads them while the rules are
+                            // rendered and parsed, spawned only once the restore has its chains
+                            // and a first piece of rules to parse (a spawn costs the calling
+                            // thread about a millisecond that the tool would otherwise spend
+                            // waiting for input); iptables-legacy's are read from the kernel
+                            // when the end asks, no process. From this thread, which is in the
+                            // proxier's network namespace.
+                            if needsSave { saved = ipt.startRead(tables: ["nat", "filter"]) }
                         } tail: { chains in
                             // `chains` is in descending order.
                             func live(_ c: ChainName) -> Bool {
@@ -358,14 +354,13 @@ public final class IPTablesProxier: ProxyBackend {
                             var stale = Set<String>()
                             for plan in previous { for c in plan.chainNames where !live(c) { stale.insert(c.description) } }
                             guard let saved else { return (stale.sorted(), []) }
-                            let tables: [String]
+                            let tables: [TableSnapshot]
                             do throws(IPTablesError) { tables = try saved() } catch {
                                 saveError = error
                                 return nil
                             }
-                            for c in leftoverChains(tables[0]) where ChainName(c).map({ !live($0) }) ?? true { stale.insert(c) }
-                            let natLines = IPTablesSave.lines(tables[0]), filterLines = IPTablesSave.lines(tables[1])
-                            return (stale.sorted(), Self.jumps.filter { !Self.hasJump($0, in: $0.table == "nat" ? natLines : filterLines) })
+                            for c in tables[0].chainNames where Self.isServiceChain(c) && (ChainName(c).map { !live($0) } ?? true) { stale.insert(c) }
+                            return (stale.sorted(), Self.jumps.filter { !Self.hasJump($0, in: tables[$0.table == "nat" ? 0 : 1]) })
                         }
                     }
                 } catch {
@@ -430,7 +425,7 @@ public final class IPTablesProxier: ProxyBackend {
     public func describeRules() -> String {
         programmed.withLock { p in
             var text = RestoreInput()
-            writeFullText(to: &text, largeCluster: p.largeCluster) { p.plans.inNameOrder } tail: { _ in ([], []) }
+            writeFullText(to: &text, largeCluster: p.largeCluster) { p.plans.all } tail: { _ in ([], []) }
             return text.text
         }
     }
@@ -443,31 +438,32 @@ public final class IPTablesProxier: ProxyBackend {
         return text.text
     }
 
-    /// The first pass of a full sync: every Service port of this family planned, in name order.
-    /// Above 1,000 Service ports and endpoints it runs on several threads: it comes before the
-    /// restore's first chain line, and the tool, started already, waits for that line.
+    /// The first pass of a full sync: every Service port of this family planned, in no
+    /// particular order (``writeFullText`` puts them in name order once the chains are
+    /// declared, while the tool creates them: sorting the 1,000 names of 1k x 2 first took
+    /// ~0.8 ms of the time the tool waits for its first chain line). Above 1,000 Service ports
+    /// and endpoints it is split into chunks for `concurrentPerform`.
     func planEach(_ state: ProxyState) -> [Plan] {
-        let entries = Array(state.services)
-        // Indices into the names are sorted, not the (name, info) pairs: moving or reading a
-        // pair copies the info (retaining each of its arrays), and comparing `ServicePortName`s
-        // as tuples builds two tuples per comparison; that was a third of the first pass at 1k.
-        let names = entries.map(\.key)
-        let order = names.indices.sorted { Self.precedes(names[$0], names[$1]) }
-        let work = entries.count + state.endpoints.values.reduce(0) { $0 + $1.count }
+        let services = state.services
+        var work = services.count
+        for eps in state.endpoints.values { work += eps.count }
         // An even number of chunks above 1,000: on two cores an odd one leaves a chunk alone at the end.
         let chunks = work < 1000 ? 1 : 2 * min(4, max(1, work / 4000))
+        // Positions in the dictionary, not (name, info) pairs: reading a pair copies the info
+        // (retaining each of its arrays).
+        let positions = Array(services.indices)
         var parts = [[Plan]](repeating: [], count: chunks)
         parts.withUnsafeMutableBufferPointer { slots in
             // Each chunk writes only its own slot.
             nonisolated(unsafe) let buffer = slots
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                buffer[c] = order[(order.count * c / chunks)..<(order.count * (c + 1) / chunks)].compactMap { i in
-                    let (name, info) = entries[i]
+                buffer[c] = positions[(positions.count * c / chunks)..<(positions.count * (c + 1) / chunks)].compactMap { i in
+                    let (name, info) = services[i]
                     return plan(name, info, state.endpoints[name] ?? [])
                 }
             }
         }
-        return parts.flatMap { $0 }
+        return parts.count == 1 ? parts[0] : parts.flatMap { $0 }
     }
 
     /// `a < b` for Service port names (namespace, name, port, protocol), field by field.
@@ -483,25 +479,23 @@ public final class IPTablesProxier: ProxyBackend {
         rule.map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ")
     }
 
-    /// Whether the iptables-save lines of the jump's table have a rule in its chain with its
+    /// Whether the jump's table (as read before a full sync) has a rule in its chain with its
     /// comment and target.
-    static func hasJump(_ jump: (table: String, chain: String, rule: [String]), in saved: [Substring.UTF8View]) -> Bool {
-        let prefix = "-A \(jump.chain) ", target = "-j \(jump.rule.last ?? "")"
+    static func hasJump(_ jump: (table: String, chain: String, rule: [String]), in table: TableSnapshot) -> Bool {
         let comment = jump.rule.firstIndex(of: "--comment").map { jump.rule[$0 + 1] } ?? ""
-        // Only the built-in chain's lines become Strings: a saved nat table of 10k Services is
-        // 7 MB.
-        return saved.contains { bytes in
-            guard bytes.starts(with: prefix.utf8) else { return false }
-            let line = String(Substring(bytes))
-            return line.hasSuffix(target) && line.contains(comment)
-        }
+        return table.hasJump(chain: jump.chain, target: jump.rule.last ?? "", comment: comment)
     }
 
     // MARK: Restore text
 
     /// Per-Service nat chains present in `saved` (iptables-save of nat).
     private func leftoverChains(_ saved: String) -> [String] {
-        IPTablesSave.chainNames(saved).filter { name in Self.serviceChainPrefixes.contains { name.hasPrefix($0) } }
+        IPTablesSave.chainNames(saved).filter(Self.isServiceChain)
+    }
+
+    /// Whether `name` is a per-Service or per-endpoint nat chain's (by its prefix).
+    static func isServiceChain(_ name: String) -> Bool {
+        serviceChainPrefixes.contains { name.hasPrefix($0) }
     }
 
     private var nodePortJumps: [String] {
@@ -516,10 +510,11 @@ public final class IPTablesProxier: ProxyBackend {
     }
 
     /// Writes a full sync's restore text to `out` a piece at a time (a streamed restore parses
-    /// it as it comes) and returns the plans it wrote.
-    /// - `plan`: every Service port's plan, in the order their rules are written. Called after
-    ///   the table's first lines are handed over, so the tool opens the table while the plan is
-    ///   made.
+    /// it as it comes) and returns the plans it wrote, in name order.
+    /// - `plan`: every Service port's plan, in any order (their rules are written in name
+    ///   order). Called after the table's first lines (the fixed chains and their rules) are
+    ///   handed over, so the tool opens the table and loads those rules' extensions while the
+    ///   plan is made.
     /// - `declared`: called once every chain line and the first piece of rules (a stream chunk)
     ///   have been handed over, or after the last Service port's rules if they are fewer.
     /// - `tail`: given the chains (in descending order), the stale chains to delete and the
@@ -542,8 +537,14 @@ public final class IPTablesProxier: ProxyBackend {
         }
         out.write("*nat\n")
         for c in Self.natChains { line(":", c, " - [0:0]") }
+        // The fixed chains' rules refer to nothing else: the tool parses them, loading their
+        // extensions (mark, MARK, comment, MASQUERADE), while the plan is made.
+        out.write("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n")
+        out.write("-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n")
+        out.write("-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n")
+        out.write("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n")
         out.flush()
-        let plans = plan()
+        var plans = plan()
         var chains: [ChainName] = []
         chains.reserveCapacity(plans.count * 3)
         for p in plans { p.appendChainNames(to: &chains) }
@@ -561,10 +562,9 @@ public final class IPTablesProxier: ProxyBackend {
             }
         }
         out.flush()
-        out.write("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n")
-        out.write("-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n")
-        out.write("-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n")
-        out.write("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n")
+        // Rules are written in Service port name order. Sorted here, not before the plan: the
+        // tool is creating the chains just declared meanwhile.
+        plans.sort { Self.precedes($0.name, $1.name) }
         var natDispatch: [UInt8] = [], filterDispatch: [UInt8] = []
         // `declared` waits until the tool has a chunk of rules besides the chain lines: at
         // 1k x 2 it sat idle for the ~2 ms the calling thread spent in it right after them.
@@ -672,7 +672,7 @@ public final class IPTablesProxier: ProxyBackend {
         let clusterIPs = info.clusterIPs.allSatisfy { $0.family == family } ? info.clusterIPs : info.clusterIPs.filter { $0.family == family }
         guard !clusterIPs.isEmpty else { return nil }
         let ofFamily = allEndpoints.allSatisfy { $0.ip.family == family } ? allEndpoints : allEndpoints.filter { $0.ip.family == family }
-        let selection = EndpointSelection(service: info, endpoints: ofFamily)
+        let selection = Self.select(info, ofFamily)
         // The chain names hash `namespace/name:port` + protocol (+ `ip:port` for endpoints),
         // written once into one buffer; each endpoint's text is formatted once.
         let serviceName = name.description
@@ -713,8 +713,29 @@ public final class IPTablesProxier: ProxyBackend {
                 external = .chains(svl: info.externalPolicyLocal && !noLocal, fw: fw)
             }
         }
+        // Without local endpoints each endpoint of the cluster selection has its own chain, in order.
+        let cluster = selection.local.isEmpty && endpoints.count == selection.cluster.count ? Array(endpoints.indices) : selection.cluster.map(index)
         return Plan(name: name, info: info, clusterIPs: clusterIPs, serviceName: serviceName, svc: svc, endpoints: endpoints,
-                    cluster: selection.cluster.map(index), local: selection.local.map(index), external: external)
+                    cluster: cluster, local: selection.local.map(index), external: external)
+    }
+
+    /// `EndpointSelection(service: info, endpoints: endpoints)`, without its filtered and sorted
+    /// copies in the common case: neither traffic policy Local, every endpoint ready, in
+    /// ascending order without duplicates. Then the selection for cluster traffic is
+    /// `endpoints` as they are (the ready ones, sorted), there is none for external traffic
+    /// with policy Local, and the Service port has no endpoints exactly when `endpoints` is
+    /// empty.
+    public static func select(_ info: ServicePortInfo, _ endpoints: [EndpointInfo]) -> (cluster: [EndpointInfo], local: [EndpointInfo], hasNoEndpoints: Bool) {
+        var plain = !info.internalPolicyLocal && !info.externalPolicyLocal
+        if plain {
+            for i in endpoints.indices where !endpoints[i].ready || (i > 0 && !(endpoints[i - 1] < endpoints[i])) {
+                plain = false
+                break
+            }
+        }
+        if plain { return (endpoints, [], endpoints.isEmpty) }
+        let selection = EndpointSelection(service: info, endpoints: endpoints)
+        return (selection.cluster, selection.local, selection.hasNoEndpoints)
     }
 
     /// A Service port's rules as text, for partial syncs and the benchmark's baseline: what

@@ -105,4 +105,84 @@ struct ProxyIPTablesIntegrationTests {
             #expect(!after.contains("KUBE-"), "\(table) after cleanup: \(after)")
         }
     }
+
+    /// iptables-legacy's tables read from the kernel (getsockopt, no process) give a full sync
+    /// what iptables-legacy-save gives it: the chains, and which jumps the built-in chains have.
+    /// Checked on tables iptables-legacy-restore loaded in a fresh namespace (jumps with and
+    /// without comments, a goto, rules without a target, chains of other tools) and on what a
+    /// full sync leaves; a table the namespace has not loaded reads as absent and stays unloaded.
+    @Test func legacyKernelReadMatchesTheSave() throws {
+        guard Self.variants.contains(.legacy) else { return }
+        let lab = try ProxyNetnsLab(servers: 1)
+        defer { lab.destroy() }
+        let ipt = ExecIPTables(variant: .legacy)
+        let loaded = try inNode(lab) { () throws -> String in
+            guard let raw = try KernelTable.read("raw") else {
+                return try String(decoding: FileOps.read("/proc/thread-self/net/ip_tables_names"), as: UTF8.self)
+            }
+            return "raw read as \(raw)"
+        }
+        #expect(!loaded.contains("raw"), "reading an unloaded table loaded it: \(loaded)")
+        try inNode(lab) {
+            try ipt.restore("""
+                *nat
+                :KUBE-SERVICES - [0:0]
+                :KUBE-POSTROUTING - [0:0]
+                :KUBE-SVC-AAAAAAAAAAAAAAAA - [0:0]
+                :OTHER - [0:0]
+                -A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+                -A OUTPUT -m comment --comment "kubernetes service portals" -g KUBE-SERVICES
+                -A OUTPUT -p tcp --dport 80 -j OTHER
+                -A OUTPUT -s 10.1.2.3/32
+                -A POSTROUTING -m comment --comment "kubernetes postrouting rules, and more" -j KUBE-POSTROUTING
+                -A KUBE-SERVICES -m comment --comment "kubernetes service portals" -j KUBE-SVC-AAAAAAAAAAAAAAAA
+                -A KUBE-SVC-AAAAAAAAAAAAAAAA -j RETURN
+                -A OTHER -j MARK --set-xmark 0x1/0x1
+                COMMIT
+                *filter
+                :KUBE-FORWARD - [0:0]
+                -A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+                -A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-FORWARD
+                COMMIT
+
+                """)
+        }
+        func compare(_ when: String) throws {
+            let (kernel, saved) = try inNode(lab) { () throws -> ([TableSnapshot], [TableSnapshot]) in
+                let kernel = try ipt.startRead(tables: ["nat", "filter"])()
+                let saved = try ["nat", "filter"].map { TableSnapshot.saved(try ipt.save(table: $0)) }
+                return (kernel, saved)
+            }
+            for (k, s) in zip(kernel, saved) {
+                guard case .kernel = k else {
+                    Issue.record("\(when): iptables-legacy was not read from the kernel")
+                    return
+                }
+                #expect(k.chainNames == s.chainNames, "\(when)")
+                for chain in KernelTable.hookNames {
+                    for target in ["KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-FORWARD", "KUBE-PROXY-FIREWALL", "OTHER", "KUBE-SVC-AAAAAAAAAAAAAAAA"] {
+                        for comment in ["kubernetes service portals", "kubernetes postrouting rules", "kubernetes forwarding rules",
+                                        "kubernetes load balancer firewall", "none", ""] {
+                            #expect(k.hasJump(chain: chain, target: target, comment: comment) == s.hasJump(chain: chain, target: target, comment: comment),
+                                    "\(when): \(chain) -> \(target) \"\(comment)\"")
+                        }
+                    }
+                }
+            }
+        }
+        try compare("loaded by a restore")
+        // What a full sync leaves (libiptc's layout of our chains), read by a new proxier.
+        let proxier = IPTablesProxier(family: .ip, ipt: ipt)
+        try inNode(lab) { try proxier.sync(state(lab, endpoints: [0]), changed: [], kind: .full) }
+        try compare("after a full sync")
+        let restarted = IPTablesProxier(family: .ip, ipt: ipt)
+        try inNode(lab) { try restarted.sync(state(lab, endpoints: [0]), changed: [], kind: .full) }
+        let nat = try inNode(lab) { try ipt.save(table: "nat") }
+        // The restarted proxier read its jumps from the kernel: none added twice, the leftover
+        // per-Service chain of the first restore swept.
+        #expect(nat.components(separatedBy: "\n").filter { $0 == "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES" }.count == 1, "\(nat)")
+        #expect(!nat.contains("KUBE-SVC-AAAAAAAAAAAAAAAA"), "\(nat)")
+        #expect(try lab.connect(Self.clusterIP, 80).reply == "server0")
+        _ = try inNode(lab) { ProxyCleanup.removeAll(iptables: [ipt]) }
+    }
 }

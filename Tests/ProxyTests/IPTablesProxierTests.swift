@@ -7,6 +7,7 @@ import Testing
 import TestSupport
 
 @Suite struct IPTablesProxierTests {
+    static let natChainLines = [":KUBE-SERVICES - [0:0]", ":KUBE-NODEPORTS - [0:0]", ":KUBE-POSTROUTING - [0:0]", ":KUBE-MARK-MASQ - [0:0]"]
     static let goldenDirectory = Host.repositoryRoot.appendingPathComponent("Tests/ProxyTests/Golden/iptables")
 
     func state(_ name: ServicePortName, _ info: ServicePortInfo, _ eps: [EndpointInfo]) -> ProxyState {
@@ -310,12 +311,20 @@ import TestSupport
         let nat = lines.firstIndex(of: "*nat")!, filter = lines.firstIndex(of: "*filter")!
         #expect(nat < filter)
         let natLines = Array(lines[nat..<filter])
-        let firstRule = natLines.firstIndex { $0.hasPrefix("-A ") }!
-        let lastServiceRule = natLines.lastIndex { $0.hasPrefix("-A KUBE-SVC-") || $0.hasPrefix("-A KUBE-SEP-") || $0.hasPrefix("-A KUBE-EXT-") }!
+        func isServiceRule(_ line: String) -> Bool { line.hasPrefix("-A KUBE-SVC-") || line.hasPrefix("-A KUBE-SEP-") || line.hasPrefix("-A KUBE-EXT-") }
+        let firstServiceRule = natLines.firstIndex(where: isServiceRule)!
+        let lastServiceRule = natLines.lastIndex(where: isServiceRule)!
         let firstDispatch = natLines.firstIndex { $0.hasPrefix("-A KUBE-SERVICES ") || $0.hasPrefix("-A KUBE-NODEPORTS ") }!
         #expect(lastServiceRule < firstDispatch)
         let staleLines = goneChains.map { ":\($0) - [0:0]" } + goneChains.map { "-X \($0)" }
-        #expect(natLines[..<firstRule].allSatisfy { !$0.hasPrefix("-") })
+        // Before the first per-Service rule: the chain lines, and the fixed chains' rules,
+        // which come first (right after the fixed chains' lines) and jump to no declared chain.
+        let before = natLines[1..<firstServiceRule]
+        let fixedRules = before.filter { $0.hasPrefix("-") }
+        #expect(fixedRules.count == 4)
+        #expect(fixedRules.allSatisfy { $0.hasPrefix("-A KUBE-POSTROUTING ") || $0.hasPrefix("-A KUBE-MARK-MASQ ") })
+        #expect(Array(before.prefix(8)) == IPTablesProxierTests.natChainLines + fixedRules)
+        #expect(before.dropFirst(8).allSatisfy { $0.hasPrefix(":") })
         for line in staleLines { #expect(natLines.firstIndex(of: line).map { $0 > lastServiceRule } == true, "\(line)") }
         for chain in goneChains { #expect(fake.table("nat")!.rules(chain) == nil, "\(chain) deleted") }
         #expect(fake.table("nat")!.rules("KUBE-SERVICES")!.last!.hasSuffix("-j KUBE-NODEPORTS"))
@@ -380,5 +389,220 @@ import TestSupport
         // What the proxier reads from a section: the chains and the rule lines.
         let split = IPTablesSave.sections(all, tables: ["nat"])[0]
         #expect(IPTablesSave.chainNames(split) == ["PREROUTING", "KUBE-SVC-AAAA"])
+    }
+
+    /// Above 1,000 Service ports and endpoints the plan runs in chunks, in no order; the rules
+    /// are still written in Service port name order, each Service port's rules as it renders
+    /// them alone.
+    @Test func planInChunksKeepsNameOrderAndRules() throws {
+        var s = ProxyState()
+        // 1,000 endpoints: planned in two chunks (2,000 Service ports and endpoints), not yet
+        // past the large-cluster threshold (the texts keep their comments).
+        for i in 0..<1000 {
+            let name = ServicePortName(namespace: "ns\(i % 7)", name: "svc\(i)", port: i % 3 == 0 ? "" : "p\(i % 3)", protocol: i % 5 == 0 ? .udp : .tcp)
+            s.services[name] = ServicePortInfo(clusterIPs: [IPAddress("172.30.\(i / 250).\(i % 250 + 1)")!], port: 80, protocol: name.protocol)
+            s.endpoints[name] = [Shapes.ep("10.181.\(i / 250).\(i % 250 + 1)")]
+        }
+        let proxier = IPTablesProxier(family: .ip, ipt: FakeIPTables())
+        let text = proxier.fullRestoreText(s)
+        #expect(text == proxier.fullRestoreText(s))
+        let lines = Set(text.split(separator: "\n"))
+        let names = s.services.keys.sorted { ($0.namespace, $0.name, $0.port, $0.protocol.rawValue) < ($1.namespace, $1.name, $1.port, $1.protocol.rawValue) }
+        // The dispatch rules, one per Service port, in name order.
+        let dispatch = text.split(separator: "\n").filter { $0.hasPrefix("-A KUBE-SERVICES -m comment --comment \"ns") }
+        #expect(dispatch.map { $0.split(separator: "\"")[1].dropLast(" cluster IP".count) } == names.map { Substring($0.description) })
+        for name in names.enumerated().filter({ $0.offset % 37 == 0 }).map(\.element) {
+            var one = ProxyState()
+            one.services[name] = s.services[name]
+            one.endpoints[name] = s.endpoints[name]
+            for line in proxier.fullRestoreText(one).split(separator: "\n") where line.hasPrefix("-A KUBE-S") {
+                #expect(lines.contains(line), "\(name): \(line)")
+            }
+        }
+    }
+
+    /// The plan's shortcut for the common case (no Local policy, every endpoint ready, sorted,
+    /// no duplicates) selects what EndpointSelection selects, and so does its fallback.
+    @Test func selectionShortcutMatchesEndpointSelection() {
+        var rng = SystemRandomNumberGenerator()
+        let addresses = ["10.1.0.1", "10.1.0.2", "10.1.0.3", "10.2.0.1"]
+        for _ in 0..<3000 {
+            var info = Shapes.info(nodePort: Bool.random(using: &rng) ? 30001 : 0)
+            info.internalPolicyLocal = Int.random(in: 0..<4, using: &rng) == 0
+            info.externalPolicyLocal = Int.random(in: 0..<4, using: &rng) == 0
+            var eps = (0..<Int.random(in: 0...4, using: &rng)).map { _ in
+                Shapes.ep(addresses.randomElement(using: &rng)!, UInt16.random(in: 80...81, using: &rng),
+                          ready: Int.random(in: 0..<5, using: &rng) != 0, serving: Bool.random(using: &rng),
+                          terminating: Bool.random(using: &rng), local: Bool.random(using: &rng))
+            }
+            if Bool.random(using: &rng) { eps.sort() }
+            let expected = EndpointSelection(service: info, endpoints: eps)
+            let got = IPTablesProxier.select(info, eps)
+            #expect(got.cluster == expected.cluster && got.local == expected.local && got.hasNoEndpoints == expected.hasNoEndpoints,
+                    "\(info.internalPolicyLocal) \(info.externalPolicyLocal) \(eps)")
+        }
+    }
+}
+
+/// Tables as `getsockopt(IPT_SO_GET_ENTRIES)` returns them, built byte by byte.
+@Suite struct KernelTableTests {
+    /// One `struct ipt_entry` with its matches and target, as the kernel lays it out.
+    static func entry(goto: Bool = false, matches: [(String, [UInt8])] = [], target: String, data: [UInt8]) -> [UInt8] {
+        func header(_ size: Int, _ name: String) -> [UInt8] {
+            var h = [UInt8](repeating: 0, count: 32)
+            h[0] = UInt8(size & 0xff)
+            h[1] = UInt8(size >> 8)
+            for (i, c) in name.utf8.enumerated() { h[2 + i] = c }
+            return h
+        }
+        func aligned(_ bytes: [UInt8]) -> [UInt8] { bytes + [UInt8](repeating: 0, count: (8 - bytes.count % 8) % 8) }
+        var ip = [UInt8](repeating: 0, count: 112)
+        if goto { ip[82] = 0x02 }  // IPT_F_GOTO in ipt_ip.flags
+        var body: [UInt8] = []
+        for (name, data) in matches {
+            let m = aligned(header(0, name) + data)
+            body += header(m.count, name) + m.dropFirst(32)
+        }
+        let t = aligned(header(0, target) + data)
+        let targetOffset = 112 + body.count, next = targetOffset + t.count
+        ip[88] = UInt8(targetOffset & 0xff); ip[89] = UInt8(targetOffset >> 8)
+        ip[90] = UInt8(next & 0xff); ip[91] = UInt8(next >> 8)
+        return ip + body + header(t.count, target) + t.dropFirst(32)
+    }
+
+    static func verdict(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
+    static func comment(_ text: String) -> (String, [UInt8]) { ("comment", Array(text.utf8) + [UInt8](repeating: 0, count: 256 - text.utf8.count)) }
+    static func errorName(_ name: String) -> [UInt8] { Array(name.utf8) + [UInt8](repeating: 0, count: 30 - name.utf8.count) }
+    static let accept: Int32 = -2, returnVerdict: Int32 = -5
+
+    /// nat with PREROUTING, INPUT, OUTPUT, POSTROUTING and two user chains; jumps are written
+    /// as libiptc writes them (the offset of the first entry after the chain's head).
+    static func natTable() -> (blob: [UInt8], hooks: [UInt32], underflows: [UInt32]) {
+        var blob: [UInt8] = []
+        var hooks = [UInt32](repeating: 0, count: 5), underflows = [UInt32](repeating: 0, count: 5)
+        // Offsets are known once every entry is placed; jumps are patched after.
+        var patches: [(at: Int, chain: String)] = []
+        var starts: [String: Int] = [:]
+        func add(_ e: [UInt8]) -> Int { let at = blob.count; blob += e; return at }
+        func jump(_ chain: String, goto: Bool = false, comments: [String]) {
+            let at = add(entry(goto: goto, matches: comments.map(comment), target: "", data: verdict(0)))
+            // The verdict follows the target's 32-byte header.
+            patches.append((at + (Int(blob[at + 88]) | Int(blob[at + 89]) << 8) + 32, chain))
+        }
+        hooks[0] = UInt32(blob.count)
+        jump("KUBE-SERVICES", comments: ["kubernetes service portals"])
+        underflows[0] = UInt32(add(entry(target: "", data: verdict(accept))))
+        hooks[1] = UInt32(blob.count)
+        underflows[1] = UInt32(add(entry(target: "", data: verdict(accept))))
+        hooks[3] = UInt32(blob.count)
+        jump("KUBE-SERVICES", goto: true, comments: ["kubernetes service portals"])
+        // No target: the verdict is the next entry's offset.
+        let fall = add(entry(target: "", data: verdict(0)))
+        blob.replaceSubrange((fall + 112 + 32)..<(fall + 112 + 36), with: verdict(Int32(blob.count)))
+        jump("KUBE-SERVICES", comments: ["other"])
+        underflows[3] = UInt32(add(entry(target: "", data: verdict(accept))))
+        hooks[4] = UInt32(blob.count)
+        jump("KUBE-POSTROUTING", comments: ["x", "kubernetes postrouting rules (and more)"])
+        underflows[4] = UInt32(add(entry(target: "", data: verdict(accept))))
+        for chain in ["KUBE-SERVICES", "KUBE-POSTROUTING"] {
+            _ = add(entry(target: "ERROR", data: errorName(chain)))
+            starts[chain] = blob.count
+            if chain == "KUBE-SERVICES" {
+                _ = add(entry(matches: [comment("in a user chain")], target: "MARK", data: [0, 0x40, 0, 0, 0, 0x40, 0, 0]))
+                // An explicit RETURN before the chain's own.
+                _ = add(entry(target: "", data: verdict(returnVerdict)))
+            }
+            _ = add(entry(target: "", data: verdict(returnVerdict)))
+        }
+        _ = add(entry(target: "ERROR", data: errorName("ERROR")))
+        for (at, chain) in patches { blob.replaceSubrange(at..<(at + 4), with: verdict(Int32(starts[chain]!))) }
+        return (blob, hooks, underflows)
+    }
+
+    @Test func parsesChainsJumpsAndComments() throws {
+        let (blob, hooks, underflows) = Self.natTable()
+        let table = try KernelTable.parse(entries: blob, validHooks: 0b11011, hookEntry: hooks, underflow: underflows)
+        #expect(table.chains == ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", "KUBE-SERVICES", "KUBE-POSTROUTING"])
+        #expect(table.rules == [
+            .init(chain: "PREROUTING", jump: "KUBE-SERVICES", comments: ["kubernetes service portals"]),
+            .init(chain: "OUTPUT", jump: nil, comments: ["kubernetes service portals"]),
+            .init(chain: "OUTPUT", jump: nil, comments: []),
+            .init(chain: "OUTPUT", jump: "KUBE-SERVICES", comments: ["other"]),
+            .init(chain: "POSTROUTING", jump: "KUBE-POSTROUTING", comments: ["x", "kubernetes postrouting rules (and more)"]),
+            .init(chain: "KUBE-SERVICES", jump: nil, comments: ["in a user chain"]),
+            .init(chain: "KUBE-SERVICES", jump: nil, comments: []),
+        ])
+        let snapshot = TableSnapshot.kernel(table)
+        #expect(snapshot.hasJump(chain: "PREROUTING", target: "KUBE-SERVICES", comment: "kubernetes service portals"))
+        // A goto is not a jump; a jump with another comment is not the one looked for.
+        #expect(!snapshot.hasJump(chain: "OUTPUT", target: "KUBE-SERVICES", comment: "kubernetes service portals"))
+        #expect(snapshot.hasJump(chain: "OUTPUT", target: "KUBE-SERVICES", comment: "other"))
+        #expect(snapshot.hasJump(chain: "POSTROUTING", target: "KUBE-POSTROUTING", comment: "kubernetes postrouting rules"))
+        #expect(!snapshot.hasJump(chain: "PREROUTING", target: "KUBE-POSTROUTING", comment: "kubernetes postrouting rules"))
+        #expect(snapshot.chainNames == table.chains)
+    }
+
+    /// The same questions of iptables-save's text of such a table get the same answers.
+    @Test func savedTextAnswersAlike() {
+        let saved = TableSnapshot.saved("""
+            *nat
+            :PREROUTING ACCEPT [0:0]
+            :INPUT ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            :POSTROUTING ACCEPT [0:0]
+            :KUBE-SERVICES - [0:0]
+            :KUBE-POSTROUTING - [0:0]
+            -A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+            -A OUTPUT -m comment --comment "kubernetes service portals" -g KUBE-SERVICES
+            -A OUTPUT
+            -A OUTPUT -m comment --comment other -j KUBE-SERVICES
+            -A POSTROUTING -m comment --comment x -m comment --comment "kubernetes postrouting rules (and more)" -j KUBE-POSTROUTING
+            -A KUBE-SERVICES -m comment --comment "in a user chain" -j MARK --set-xmark 0x4000/0x4000
+            -A KUBE-SERVICES -j RETURN
+            COMMIT
+
+            """)
+        let (blob, hooks, underflows) = Self.natTable()
+        let kernel = TableSnapshot.kernel(try! KernelTable.parse(entries: blob, validHooks: 0b11011, hookEntry: hooks, underflow: underflows))
+        #expect(saved.chainNames == kernel.chainNames)
+        for chain in ["PREROUTING", "OUTPUT", "POSTROUTING", "INPUT"] {
+            for target in ["KUBE-SERVICES", "KUBE-POSTROUTING"] {
+                for comment in ["kubernetes service portals", "other", "kubernetes postrouting rules", "none"] {
+                    #expect(saved.hasJump(chain: chain, target: target, comment: comment) == kernel.hasJump(chain: chain, target: target, comment: comment),
+                            "\(chain) \(target) \(comment)")
+                }
+            }
+        }
+    }
+
+    /// Bytes that are not a well-formed table give an error, never a crash or a hang.
+    @Test func malformedTablesAreErrors() {
+        let (blob, hooks, underflows) = Self.natTable()
+        func parse(_ bytes: [UInt8], hooks: [UInt32] = hooks) -> Bool {
+            (try? KernelTable.parse(entries: bytes, validHooks: 0b11011, hookEntry: hooks, underflow: underflows)) != nil
+        }
+        #expect(parse(blob))
+        // Cut anywhere inside: the last entry overruns.
+        for cut in [1, 40, 111, 150, blob.count / 2 + 3] { #expect(!parse(Array(blob.prefix(blob.count - cut))), "cut \(cut)") }
+        // A next offset of 0 (would loop forever) or past the end; a target offset outside its entry.
+        var zero = blob
+        zero[90] = 0; zero[91] = 0
+        #expect(!parse(zero))
+        var long = blob
+        long[91] = 0xff
+        #expect(!parse(long))
+        var target = blob
+        target[88] = 0xff; target[89] = 0x0f
+        #expect(!parse(target))
+        // A match whose size overruns the entry.
+        var match = blob
+        match[112] = 0xff; match[113] = 0x0f
+        #expect(!parse(match))
+        // A hook entry that is not an entry's offset.
+        var badHooks = hooks
+        badHooks[0] = 8
+        #expect(!parse(blob, hooks: badHooks))
+        #expect(throws: IPTablesError.self) { try KernelTable.parse(entries: blob, validHooks: 1, hookEntry: [0], underflow: [0]) }
+        #expect(parse([], hooks: [0, 0, 0, 0, 0]) == false)
     }
 }
