@@ -134,6 +134,14 @@ func managedFieldsBench(options: Options) async throws {
         FieldsCase(name: "update lease", old: renewed, new: setting(renewed, ["spec", "renewTime"], .string("2026-11-26T17:00:01.000000Z")),
                    manager: try manager(of: renewed, subresource: nil),
                    schema: SchemaRegistry.builtin.schema(apiVersion: "coordination.k8s.io/v1", kind: "Lease"), resetFields: []),
+        // As the server records a renewal: a spec change bumps metadata.generation first, so
+        // the write changes a member of metadata too (session 10).
+        FieldsCase(name: "update lease, served",
+                   old: renewed,
+                   new: setting(setting(renewed, ["spec", "renewTime"], .string("2026-11-26T17:00:01.000000Z")), ["metadata", "generation"],
+                                .number((renewed["metadata"]?["generation"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? 1) + 1)),
+                   manager: try manager(of: renewed, subresource: nil),
+                   schema: SchemaRegistry.builtin.schema(apiVersion: "coordination.k8s.io/v1", kind: "Lease"), resetFields: []),
     ]
     let calls = options.quick ? 2_000 : 10_000
     let rounds = 5

@@ -3,6 +3,9 @@
 //
 //   swift run -c release apiserver-bench [--quick] [--pods N] [--clients C] [--dir DIR] [--etcd | --no-etcd]
 //   swift run -c release apiserver-bench --fields [--quick]   (managedFields alone: ManagedFieldsBench.swift)
+//   ... --only ROW [--perf-ctl FIFO]   (one row and what it needs first: create, get, patch, bind, status, lease,
+//       getlease, nodestatus, lists, watch, delete; with --perf-ctl, "enable"/"disable" are written to FIFO around
+//       that row, for `perf record -D -1 --control fifo:FIFO`, so a profile holds that row alone)
 //
 // For each store (the embedded store on disk; with --etcd also a one-member etcd on loopback
 // when /usr/bin/etcd is installed): create, get, patch and delete rates and latencies with C
@@ -30,6 +33,11 @@ struct Options {
     var etcd = false
     /// Only the in-process managedFields rows (ManagedFieldsBench.swift).
     var fields = false
+    /// Only this row (and the rows it needs first: a bind needs the creates, a status patch the binds).
+    var only: String?
+    /// A perf control FIFO: "enable" before the `only` row, "disable" after it.
+    var perfControl: String?
+    static let rows = ["create", "get", "patch", "bind", "status", "lease", "getlease", "nodestatus", "lists", "watch", "delete"]
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -41,6 +49,11 @@ struct Options {
             case "--fields": fields = true
             case "--no-etcd": etcd = false
             case "--dir": directory = try Self.value(&rest, argument)
+            case "--only":
+                let row = try Self.value(&rest, argument)
+                guard Self.rows.contains(row) else { throw UsageError("--only takes one of \(Self.rows.joined(separator: ", "))") }
+                only = row
+            case "--perf-ctl": perfControl = try Self.value(&rest, argument)
             case "--pods":
                 guard let n = Int(try Self.value(&rest, argument)), n > 0 else { throw UsageError("--pods needs a positive number") }
                 pods = n
@@ -52,6 +65,19 @@ struct Options {
             }
         }
         if quick && !podsGiven { pods = 1_000 }
+        if perfControl != nil && only == nil { throw UsageError("--perf-ctl needs --only") }
+    }
+
+    /// Whether `row` runs: every row without --only; with it, that row and the ones it needs.
+    func runs(_ row: String) -> Bool {
+        guard let only else { return true }
+        if row == only { return true }
+        switch only {
+        case "get", "patch", "bind", "delete", "lists": return row == "create"
+        case "status": return row == "create" || row == "bind"
+        case "getlease", "nodestatus": return row == "lease"
+        default: return false
+        }
     }
 
     private static func value(_ rest: inout ArraySlice<String>, _ flag: String) throws -> String {
@@ -107,6 +133,21 @@ func processCPUSeconds() -> Double? {
     let fields = text[text.index(after: close)...].split(separator: " ")
     guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
     return (user + system) / 100
+}
+
+/// Writes "enable"/"disable" to a perf control FIFO around the measured row (--perf-ctl).
+final class PerfControl: @unchecked Sendable {
+    private let handle: FileHandle?
+    init(path: String?) throws {
+        // Opening a FIFO for writing waits for its reader: perf opens it when it starts.
+        handle = try path.map { try FileHandle(forWritingTo: URL(fileURLWithPath: $0)) }
+    }
+    func send(_ command: String) {
+        guard let handle else { return }
+        handle.write(Data((command + "\n").utf8))
+        // perf reads the command between samples; give it a moment before the row starts.
+        usleep(200_000)
+    }
 }
 
 /// The clients of one run: each its own connection, as separate processes would be.
@@ -241,18 +282,33 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
         _ = try await single.all[0].create(ServiceAccount(metadata: ObjectMeta(name: "default", namespace: name)))
     }
 
+    let perf = try PerfControl(path: options.perfControl)
+    // Runs `row` when it is wanted (--only), with the perf control around the chosen one.
+    func row(_ name: String, _ body: () async throws -> Void) async throws {
+        guard options.runs(name) else { return }
+        let profiled = options.only == name
+        if profiled { perf.send("enable") }
+        try await body()
+        if profiled { perf.send("disable") }
+    }
     let pods = options.pods
-    var result = try await clients.run(pods) { client, i in
+    var result: (elapsed: Double, latencies: Samples, cpu: Double?) = (0, Samples(), nil)
+    try await row("create") {
+    result = try await clients.run(pods) { client, i in
         _ = try await client.create(pod(i, namespace: "bench"), options: WriteOptions())
     }
     report(Row(store: storeName, operation: "create pod", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    }
 
+    try await row("get") {
     let gets = options.quick ? 2_000 : 10_000
     result = try await clients.run(gets) { client, i in
         _ = try await client.get(Pod.self, namespace: "bench", name: podName((i &* 7919) % pods))
     }
     report(Row(store: storeName, operation: "get pod", clients: c, count: gets, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    }
 
+    try await row("patch") {
     let patches = min(pods, options.quick ? 1_000 : 5_000)
     result = try await clients.run(patches) { client, i in
         let patch: JSONValue = .object(["metadata": .object(["labels": .object(["patched": .string("yes")])])])
@@ -260,27 +316,35 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
                                    subresource: nil, options: WriteOptions())
     }
     report(Row(store: storeName, operation: "patch pod", clients: c, count: patches, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    }
 
     // A scheduled pod's writes after its create: the scheduler's binding, then the kubelet's
     // status (a merge patch of the status subresource, as the hollow kubelets send).
+    try await row("bind") {
     result = try await clients.run(pods) { client, i in
         try await client.create(binding: Binding(metadata: ObjectMeta(name: podName(i), namespace: "bench"),
                                                  target: ObjectReference(kind: "Node", name: "node-\(i % 100)")), options: WriteOptions())
     }
     report(Row(store: storeName, operation: "bind pod (pods/binding)", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    }
+    try await row("status") {
     result = try await clients.run(pods) { client, i in
         let _: Pod = try await client.mergePatch(Pod.self, namespace: "bench", name: podName(i), podStatusPatch(i), subresource: "status")
     }
     report(Row(store: storeName, operation: "patch pod status", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    }
 
     // A node's heartbeat: its Lease renewed with a PUT (as kubelets do), its status patched.
     let nodes = min(pods, 1_000)
+    let renewals = nodes * 3
+    if options.runs("lease") {
     for i in 0..<nodes {
         _ = try await single.all[0].create(Lease(metadata: ObjectMeta(name: "node-\(i)", namespace: "kube-node-lease"),
                                                  spec: LeaseSpec(holderIdentity: "node-\(i)", leaseDurationSeconds: 40, renewTime: microTime(Date()))))
         _ = try await single.all[0].create(Node(metadata: ObjectMeta(name: "node-\(i)"), spec: NodeSpec(podCIDR: "10.\(128 + i >> 8).\(i & 255).0/24")))
     }
-    let renewals = nodes * 3
+    }
+    try await row("lease") {
     result = try await clients.run(renewals) { client, i in
         // Two clients may renew one Lease at once: the loser reads it again, as a kubelet does.
         while true {
@@ -295,15 +359,21 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
         }
     }
     report(Row(store: storeName, operation: "get + update lease", clients: c, count: renewals, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    }
+    try await row("getlease") {
     result = try await clients.run(renewals) { client, i in
         _ = try await client.get(Lease.self, namespace: "kube-node-lease", name: "node-\(i % nodes)")
     }
     report(Row(store: storeName, operation: "get lease", clients: c, count: renewals, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    }
+    try await row("nodestatus") {
     result = try await clients.run(renewals) { client, i in
         let _: Node = try await client.mergePatch(Node.self, namespace: nil, name: "node-\(i % nodes)", nodeStatusPatch(), subresource: "status")
     }
     report(Row(store: storeName, operation: "patch node status", clients: c, count: renewals, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    }
 
+    try await row("lists") {
     for i in 0..<100 {
         _ = try await single.all[0].create(ConfigMap(metadata: ObjectMeta(name: "cm-\(i)", namespace: "small"), data: ["k": String(i)]), options: WriteOptions())
     }
@@ -355,7 +425,10 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
         }
     }
 
+    }
+
     // Watch: C watchers from one resourceVersion; C writers create the configmaps they see.
+    try await row("watch") {
     let writes = options.quick ? 200 : 1_000
     let from = try await single.all[0].list(ConfigMap.self, namespace: "watch", options: ListOptions()).metadata.resourceVersion
     let watchers = try Clients(kubeconfig: configuration.kubeconfigPath, count: c)
@@ -386,14 +459,17 @@ func benchmark(storeName: String, store: any Store, options: Options, into rows:
     let watchElapsed = Samples.seconds(clock.now - start)
     guard delivered == writes * c else { throw UsageError("watchers saw \(delivered) events, expected \(writes * c)") }
     report(Row(store: storeName, operation: "watch events (\(c) watchers)", clients: c, count: delivered, elapsed: watchElapsed))
+    await watchers.shutdown()
+    }
 
+    try await row("delete") {
     result = try await clients.run(pods) { client, i in
         // The pods are bound: grace 0 deletes them at once (as the kubelet's final delete).
         try await client.delete(Pod.self, namespace: "bench", name: podName(i), options: DeleteOptions(gracePeriodSeconds: 0))
     }
     report(Row(store: storeName, operation: "delete pod", clients: c, count: pods, elapsed: result.elapsed, latencies: result.latencies, slo: 1, cpu: result.cpu))
+    }
 
-    await watchers.shutdown()
     await clients.shutdown()
     await single.shutdown()
     serving.cancel()
