@@ -26,8 +26,11 @@ public enum FieldValidation {
     /// (see `duplicateMessage`). Text that is not JSON yields what was found before the point
     /// where it stops being JSON; decoding reports the syntax error itself.
     public static func duplicateFields(inJSON json: [UInt8]) -> [String] {
-        var scanner = DuplicateKeyScanner(bytes: json)
-        return scanner.scan()
+        // Over the bytes in place: no bounds checks against the array or copies of it per read.
+        json.withUnsafeBufferPointer { bytes in
+            var scanner = DuplicateKeyScanner(bytes: bytes)
+            return scanner.scan()
+        }
     }
 
     /// Upstream's Strict/Warn wording for one repeated key: `duplicate field "replicas"`.
@@ -66,8 +69,8 @@ public enum FieldValidation {
         guard case .object(let members) = value else { return }
         for (name, child) in members {
             path.steps.append(.field(name))
-            if let field = schema.field(name) {
-                walk(child, type: field.type, path: &path, into: &found)
+            if let type = schema.fieldType(name) {
+                walk(child, type: type, path: &path, into: &found)
             } else {
                 found.append(path.spelled)
             }
@@ -106,7 +109,8 @@ public enum FieldValidation {
 /// checked, when they hold escapes, so a malformed one stops the scan as it always did); and
 /// an object's first keys are compared one by one before it gets a set.
 private struct DuplicateKeyScanner {
-    let bytes: [UInt8]
+    /// The text, valid while the scan runs (``FieldValidation/duplicateFields(inJSON:)``).
+    let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
 
     /// A key: its bytes in `bytes` when it is ASCII without escapes, else its text.
@@ -130,7 +134,7 @@ private struct DuplicateKeyScanner {
     /// The keys of the open objects, innermost last (an object with a set keeps only its first).
     private var keys: [Key] = []
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     mutating func scan() -> [String] {
         var stack: [Open] = []
@@ -224,7 +228,7 @@ private struct DuplicateKeyScanner {
     }
 
     /// The text of a string literal's body (RFC 8259 escapes, surrogate pairs joined).
-    private static func unescape(_ body: ArraySlice<UInt8>) -> String? {
+    private static func unescape(_ body: Slice<UnsafeBufferPointer<UInt8>>) -> String? {
         guard body.contains(UInt8(ascii: "\\")) else { return String(decoding: body, as: UTF8.self) }
         var out: [UInt8] = []
         var units: [UInt16] = []

@@ -172,7 +172,7 @@ extension APIResponse {
     /// that does not encode stay as they are.
     func negotiatingProtobuf(accept: String) -> APIResponse {
         // Nearly every client accepts JSON: skip the parsing unless protobuf is named at all.
-        guard accept.contains("protobuf") else { return self }
+        guard ASCIIText.contains(accept, "protobuf") ?? accept.contains("protobuf") else { return self }
         let types = accept.split(separator: ",").map { $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "" }
         guard !types.isEmpty, types.allSatisfy({ $0 == ProtobufCodec.mediaType }),
               contentType == "application/json", case .bytes(let bytes) = body,
@@ -182,5 +182,51 @@ extension APIResponse {
         response.contentType = ProtobufCodec.mediaType
         response.body = .bytes(encoded)
         return response
+    }
+}
+
+/// Substring tests on header values by their bytes, for the ASCII values every client sends;
+/// nil for other text, where the caller keeps Foundation's comparison (which also matches
+/// canonically equivalent spellings).
+enum ASCIIText {
+    /// Whether `text` holds `needle` (ASCII), or nil when `text` is not ASCII.
+    static func contains(_ text: String, _ needle: StaticString) -> Bool? {
+        var text = text
+        return text.withUTF8 { bytes in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            return find(needle, in: bytes[...])
+        }
+    }
+
+    /// Whether the first non-empty item of the comma-separated `text` (as
+    /// `split(separator: ",").first` gives it) holds `needle` (ASCII), or nil when `text` is
+    /// not ASCII.
+    static func firstItem(of text: String, contains needle: StaticString) -> Bool? {
+        var text = text
+        return text.withUTF8 { bytes in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            var start = bytes.startIndex
+            while start < bytes.endIndex && bytes[start] == UInt8(ascii: ",") { start += 1 }
+            guard start < bytes.endIndex else { return false }
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.endIndex
+            return find(needle, in: bytes[start..<end])
+        }
+    }
+
+    private static func find(_ needle: StaticString, in bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+        let count = needle.utf8CodeUnitCount
+        guard count > 0 else { return true }
+        guard bytes.count >= count else { return false }
+        let first = needle.utf8Start[0]
+        var i = bytes.startIndex
+        while i <= bytes.endIndex - count {
+            if bytes[i] == first {
+                var j = 1
+                while j < count && bytes[i + j] == needle.utf8Start[j] { j += 1 }
+                if j == count { return true }
+            }
+            i += 1
+        }
+        return false
     }
 }

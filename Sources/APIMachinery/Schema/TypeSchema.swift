@@ -168,11 +168,18 @@ public struct TypeSchema: Sendable {
     /// The OpenAPI definition name, e.g. `io.k8s.api.core.v1.PodSpec`.
     public var name: String
     public var description: String
-    public var fields: [FieldSchema]
+    public var fields: [FieldSchema] {
+        // The index and the shapes follow the fields.
+        didSet { (index, shapes) = Self.lookups(fields) }
+    }
     public var groupVersionKind: GroupVersionKind?
     /// Whether the structure is owned and replaced whole (`x-kubernetes-map-type: atomic`).
     public var isAtomic: Bool
     private var index: [String: Int]
+    /// Each field's ``FieldShape``, worked out once here: the field walks of managedFields ask
+    /// for it at every field they walk (it copied the whole `FieldSchema` and split the patch
+    /// strategy each time, and sorted the keys of a map list).
+    private var shapes: [FieldShape]
 
     public init(name: String, description: String, fields: [FieldSchema],
                 groupVersionKind: GroupVersionKind? = nil, isAtomic: Bool = false) {
@@ -181,14 +188,29 @@ public struct TypeSchema: Sendable {
         self.fields = fields
         self.groupVersionKind = groupVersionKind
         self.isAtomic = isAtomic
+        (index, shapes) = Self.lookups(fields)
+    }
+
+    private static func lookups(_ fields: [FieldSchema]) -> (index: [String: Int], shapes: [FieldShape]) {
         var index: [String: Int] = [:]
         for (i, f) in fields.enumerated() { index[f.name] = i }
-        self.index = index
+        return (index, fields.map(FieldShape.init))
     }
 
     /// The field named `name`, or nil when the structure has none.
     public func field(_ name: String) -> FieldSchema? {
         index[name].map { fields[$0] }
+    }
+
+    /// The type of the field named `name` (what `field(name)?.type` gives, without copying the
+    /// field's schema).
+    func fieldType(_ name: String) -> FieldType? {
+        index[name].map { fields[$0].type }
+    }
+
+    /// `FieldShape(field(name))`, as worked out when the fields were set.
+    func fieldShape(_ name: String) -> FieldShape? {
+        index[name].map { shapes[$0] }
     }
 
     /// The short kind-like name: the last component of the definition name.

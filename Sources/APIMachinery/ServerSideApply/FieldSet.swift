@@ -304,22 +304,28 @@ struct FieldWalker {
     mutating func ownedFieldsV1(of object: JSONValue, schema: TypeSchema) -> JSONValue {
         var root = OwnedNode()
         walkObject(object, schema: schema, into: &root)
-        if var metadata = root.children["f:metadata"] {
+        root.children.update("f:metadata") { metadata in
             for name in ServerSideApply.strippedMetadataNames {
-                metadata.children["f:" + name]?.member = false
+                metadata.children.update("f:" + name) { $0.member = false }
             }
-            root.children["f:metadata"] = metadata
         }
         return root.fieldsV1 ?? .object([:])
     }
 
     /// What ``entries(of:schema:)`` gives for `object`, as a tree of path elements: the same
     /// walk into an ``EntryNode``. Needs ``canBuildFieldsV1Directly``.
-    mutating func entryTree(of object: JSONValue, schema: TypeSchema) -> EntryNode {
+    ///
+    /// With `other` (the object this one is compared with), a member of a nested structure
+    /// (metadata, spec, status and the structures in them, not inside lists or maps) that
+    /// `other` holds equal at the same path is left out, as the walk of `other` with this
+    /// object as its `other` leaves it out: equal values give equal entries below them, so
+    /// the two trees compare (``TreeComparison``) as the whole ones do. Top-level members are
+    /// not compared here (``ServerSideApply/changedMembers(_:_:)`` leaves out the equal ones).
+    mutating func entryTree(of object: JSONValue, comparedWith other: JSONValue? = nil, schema: TypeSchema) -> EntryNode {
         var root = EntryNode()
-        walkObject(object, schema: schema, into: &root)
-        if root.children["f:metadata"] != nil {
-            for name in ServerSideApply.strippedMetadataNames { root.children["f:metadata"]?.children["f:" + name]?.entry = nil }
+        walkObject(object, shadow: other, schema: schema, into: &root)
+        root.children.update("f:metadata") { metadata in
+            for name in ServerSideApply.strippedMetadataNames { metadata.children.update("f:" + name) { $0.entry = nil } }
         }
         return root
     }
@@ -332,22 +338,34 @@ struct FieldWalker {
     }
 
     /// Walks a whole object: its top-level members but apiVersion, kind and the ignored ones.
-    private mutating func walkObject<Sink: FieldSink>(_ object: JSONValue, schema: TypeSchema, into sink: inout Sink) {
+    private mutating func walkObject<Sink: FieldSink>(_ object: JSONValue, shadow: JSONValue? = nil, schema: TypeSchema, into sink: inout Sink) {
         prunedMembers = Set(ignoring.filter { $0.count == 1 && $0[0].hasPrefix("f:") }.map { String($0[0].dropFirst(2)) })
         prunedMembers.formUnion(["apiVersion", "kind"])
-        walkFields(object, schema: schema, root: true, metadata: false, into: &sink)
+        walkFields(object, shadow: Self.walkedMembers(shadow), schema: schema, root: true, metadata: false, into: &sink)
+    }
+
+    /// The members of `value` when it is an object the walk descends into as a structure (a
+    /// non-empty one): the shadow of the same position in the other object of a comparison.
+    private static func walkedMembers(_ value: JSONValue?) -> [String: JSONValue]? {
+        guard case .object(let members)? = value, !members.isEmpty else { return nil }
+        return members
     }
 
     /// The members of a structure; `root` for the object itself (its pruned members are left
     /// out), `metadata` for its metadata (managedFields is left out).
-    private mutating func walkFields<Sink: FieldSink>(_ value: JSONValue, schema: TypeSchema, root: Bool, metadata: Bool, into sink: inout Sink) {
+    /// `shadow`: the other object's members at this position in a comparison (``entryTree``),
+    /// whose equal members are left out below the top level.
+    private mutating func walkFields<Sink: FieldSink>(_ value: JSONValue, shadow: [String: JSONValue]? = nil, schema: TypeSchema, root: Bool, metadata: Bool,
+                                                      into sink: inout Sink) {
         guard case .object(let members) = value else { return }
         for (name, child) in members {
             if root && prunedMembers.contains(name) { continue }
             if metadata && name == "managedFields" { continue }
+            let other = shadow?[name]
+            if !root, other == child { continue }
             sink.descend("f:" + name) { sink in
-                if let field = schema.field(name) {
-                    walk(child, shape: FieldShape(field), metadata: root && name == "metadata", into: &sink)
+                if let shape = schema.fieldShape(name) {
+                    walk(child, shadow: other, shape: shape, metadata: root && name == "metadata", into: &sink)
                 } else {
                     sink.ownLeaf(child)
                 }
@@ -356,10 +374,12 @@ struct FieldWalker {
     }
 
     /// The value at the sink's current position, owned and descended into as its shape says.
-    private mutating func walk<Sink: FieldSink>(_ value: JSONValue, shape: FieldShape, metadata: Bool, into sink: inout Sink) {
+    private mutating func walk<Sink: FieldSink>(_ value: JSONValue, shadow: JSONValue? = nil, shape: FieldShape, metadata: Bool, into sink: inout Sink) {
         switch (shape.type, value) {
         case (.object(let schema), .object(let members)) where !schema.isAtomic && !shape.isAtomic && !members.isEmpty:
-            walkFields(value, schema: schema, root: false, metadata: metadata, into: &sink)
+            // The other object walks its value here as a structure too when it is a non-empty
+            // object (the same shape): only then are equal members left out on both sides.
+            walkFields(value, shadow: Self.walkedMembers(shadow), schema: schema, root: false, metadata: metadata, into: &sink)
         case (.map(let element), .object(let members)) where !shape.isAtomic && !members.isEmpty:
             if includeMapNodes { sink.ownNode() }
             let elementShape = FieldShape(type: element)
@@ -395,11 +415,11 @@ struct FieldWalker {
 /// As a ``FieldSink`` it is the tree of ``FieldWalker/ownedFieldsV1(of:schema:)``.
 struct OwnedNode: FieldSink {
     var member = false
-    var children: [String: OwnedNode] = [:]
+    var children = ChildList<OwnedNode>()
 
     mutating func ownLeaf(_ value: JSONValue) { member = true }
     mutating func ownNode() { member = true }
-    mutating func descend(_ element: String, _ body: (inout OwnedNode) -> Void) { body(&children[element, default: OwnedNode()]) }
+    mutating func descend(_ element: String, _ body: (inout OwnedNode) -> Void) { children.descend(element, make: OwnedNode(), body) }
     var currentPath: FieldPath? { nil }
 
     /// Whether the node or a node below it is owned.
@@ -423,12 +443,88 @@ struct OwnedNode: FieldSink {
 /// records at its path (nil where no path ends): the sink of ``FieldWalker/entryTree(of:schema:)``.
 struct EntryNode: FieldSink {
     var entry: FieldEntry?
-    var children: [String: EntryNode] = [:]
+    var children = ChildList<EntryNode>()
 
     mutating func ownLeaf(_ value: JSONValue) { entry = .leaf(value) }
     mutating func ownNode() { entry = .node }
-    mutating func descend(_ element: String, _ body: (inout EntryNode) -> Void) { body(&children[element, default: EntryNode()]) }
+    mutating func descend(_ element: String, _ body: (inout EntryNode) -> Void) { children.descend(element, make: EntryNode(), body) }
     var currentPath: FieldPath? { nil }
+}
+
+/// The children of a tree node (``EntryNode``, ``OwnedNode``) by path element, in the order
+/// they were added, each element at most once. A node's elements are found by comparing them
+/// one by one while it has few (most structures: a field walk's nodes used to hash every
+/// element into a dictionary per node, a third of a status write's managedFields), and
+/// through a dictionary index once it has more than ``linearLimit`` (long lists and maps).
+struct ChildList<Node>: Sequence {
+    private(set) var keys: [String] = []
+    private(set) var nodes: [Node] = []
+    private var index: [String: Int]? = nil
+
+    static var linearLimit: Int { 16 }
+
+    var isEmpty: Bool { keys.isEmpty }
+    var count: Int { keys.count }
+    var values: [Node] { nodes }
+
+    private func position(_ key: String) -> Int? {
+        if let index { return index[key] }
+        return keys.firstIndex(of: key)
+    }
+
+    private mutating func append(_ key: String, _ node: Node) {
+        keys.append(key)
+        nodes.append(node)
+        if index != nil {
+            index![key] = keys.count - 1
+        } else if keys.count > Self.linearLimit {
+            var built: [String: Int] = [:]
+            built.reserveCapacity(keys.count * 2)
+            for (i, key) in keys.enumerated() { built[key] = i }
+            index = built
+        }
+    }
+
+    subscript(key: String) -> Node? {
+        get { position(key).map { nodes[$0] } }
+        set {
+            if let i = position(key) {
+                if let newValue {
+                    nodes[i] = newValue
+                } else {
+                    keys.remove(at: i)
+                    nodes.remove(at: i)
+                    if index != nil {
+                        var built: [String: Int] = [:]
+                        for (i, key) in keys.enumerated() { built[key] = i }
+                        index = built
+                    }
+                }
+            } else if let newValue {
+                append(key, newValue)
+            }
+        }
+    }
+
+    /// Runs `body` on the child `key`, added as `make()` first when there is none.
+    mutating func descend(_ key: String, make: @autoclosure () -> Node, _ body: (inout Node) -> Void) {
+        let i: Int
+        if let found = position(key) {
+            i = found
+        } else {
+            append(key, make())
+            i = nodes.count - 1
+        }
+        body(&nodes[i])
+    }
+
+    /// Runs `body` on the child `key` when there is one.
+    mutating func update(_ key: String, _ body: (inout Node) -> Void) {
+        guard let i = position(key) else { return }
+        body(&nodes[i])
+    }
+
+    func makeIterator() -> Zip2Sequence<[String], [Node]>.Iterator { zip(keys, nodes).makeIterator() }
 }
 
 /// ``FieldComparison`` on entry trees: the changed (added or modified) and the removed paths as

@@ -257,7 +257,8 @@ public enum ServerSideApply {
         let live = old["metadata"]?["managedFields"].flatMap(arrayOf)
         if case .array(let sent)? = new["metadata"]?["managedFields"], sent.isEmpty || sent != live { return nil }
         let (before, after) = changedMembers(old, new)
-        let comparison = TreeComparison(from: walker.entryTree(of: before, schema: schema), to: walker.entryTree(of: after, schema: schema))
+        let comparison = TreeComparison(from: walker.entryTree(of: before, comparedWith: after, schema: schema),
+                                        to: walker.entryTree(of: after, comparedWith: before, schema: schema))
         let me = ManagedFieldsEntry(manager: manager, operation: "Update", apiVersion: apiVersion, time: now, subresource: subresource, fields: FieldSet())
         var entries: [RecordedEntry] = []
         var previous: (entry: ManagedFieldsEntry, fieldsV1: [String: JSONValue])?

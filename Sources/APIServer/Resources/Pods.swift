@@ -44,6 +44,9 @@ enum Pods {
     /// Pod specs are immutable but for container images, activeDeadlineSeconds and additions to
     /// tolerations (upstream's ValidatePodUpdate). nodeName changes only through binding.
     static func updateChangesFixedFields(_ new: JSONObject, _ old: JSONObject) -> FieldError? {
+        // A status write keeps the old spec (the same storage: this compares nothing), and two
+        // equal specs stay equal with their mutable fields cleared.
+        if new["spec"] == old["spec"] { return nil }
         func mutableCleared(_ spec: JSONValue?) -> JSONValue? {
             guard var s = spec?.objectValue else { return spec }
             for field in ["containers", "initContainers"] {
