@@ -165,13 +165,13 @@ import KubeAPI
         list["k0"] = 7
         list["new"] = 1
         #expect(list["k7"] == nil && list["k8"] == 1008 && list["k0"] == 7 && list["new"] == 1 && list.count == 40)
-        #expect(list.map(\.0).prefix(3) == ["k0", "k1", "k2"])
+        #expect(list.map(\.key).prefix(3) == ["k0", "k1", "k2"])
         list.update("absent") { $0 = 0 }
         #expect(list["absent"] == nil)
         var small = ChildList<String>()
         small["a"] = "1"
         small["b"] = "2"
         small["a"] = nil
-        #expect(small.map(\.0) == ["b"] && small["b"] == "2" && small["a"] == nil)
+        #expect(small.map(\.key) == ["b"] && small["b"] == "2" && small["a"] == nil)
     }
 }

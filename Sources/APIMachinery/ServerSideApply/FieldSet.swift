@@ -457,48 +457,47 @@ struct EntryNode: FieldSink {
 /// element into a dictionary per node, a third of a status write's managedFields), and
 /// through a dictionary index once it has more than ``linearLimit`` (long lists and maps).
 struct ChildList<Node>: Sequence {
-    private(set) var keys: [String] = []
-    private(set) var nodes: [Node] = []
+    /// The children in the order they were added: one array of pairs (one allocation as it
+    /// grows, where a key array beside a node array took two).
+    private(set) var entries: [(key: String, node: Node)] = []
     private var index: [String: Int]? = nil
 
     static var linearLimit: Int { 16 }
 
-    var isEmpty: Bool { keys.isEmpty }
-    var count: Int { keys.count }
-    var values: [Node] { nodes }
+    var isEmpty: Bool { entries.isEmpty }
+    var count: Int { entries.count }
+    var values: [Node] { entries.map(\.node) }
 
     private func position(_ key: String) -> Int? {
         if let index { return index[key] }
-        return keys.firstIndex(of: key)
+        return entries.firstIndex { $0.key == key }
     }
 
     private mutating func append(_ key: String, _ node: Node) {
-        keys.append(key)
-        nodes.append(node)
+        entries.append((key, node))
         if index != nil {
-            index![key] = keys.count - 1
-        } else if keys.count > Self.linearLimit {
-            var built: [String: Int] = [:]
-            built.reserveCapacity(keys.count * 2)
-            for (i, key) in keys.enumerated() { built[key] = i }
-            index = built
+            index![key] = entries.count - 1
+        } else if entries.count > Self.linearLimit {
+            reindex()
         }
     }
 
+    private mutating func reindex() {
+        var built: [String: Int] = [:]
+        built.reserveCapacity(entries.count * 2)
+        for (i, entry) in entries.enumerated() { built[entry.key] = i }
+        index = built
+    }
+
     subscript(key: String) -> Node? {
-        get { position(key).map { nodes[$0] } }
+        get { position(key).map { entries[$0].node } }
         set {
             if let i = position(key) {
                 if let newValue {
-                    nodes[i] = newValue
+                    entries[i].node = newValue
                 } else {
-                    keys.remove(at: i)
-                    nodes.remove(at: i)
-                    if index != nil {
-                        var built: [String: Int] = [:]
-                        for (i, key) in keys.enumerated() { built[key] = i }
-                        index = built
-                    }
+                    entries.remove(at: i)
+                    if index != nil { reindex() }
                 }
             } else if let newValue {
                 append(key, newValue)
@@ -513,18 +512,18 @@ struct ChildList<Node>: Sequence {
             i = found
         } else {
             append(key, make())
-            i = nodes.count - 1
+            i = entries.count - 1
         }
-        body(&nodes[i])
+        body(&entries[i].node)
     }
 
     /// Runs `body` on the child `key` when there is one.
     mutating func update(_ key: String, _ body: (inout Node) -> Void) {
         guard let i = position(key) else { return }
-        body(&nodes[i])
+        body(&entries[i].node)
     }
 
-    func makeIterator() -> Zip2Sequence<[String], [Node]>.Iterator { zip(keys, nodes).makeIterator() }
+    func makeIterator() -> IndexingIterator<[(key: String, node: Node)]> { entries.makeIterator() }
 }
 
 /// ``FieldComparison`` on entry trees: the changed (added or modified) and the removed paths as
