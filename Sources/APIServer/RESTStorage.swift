@@ -243,7 +243,7 @@ struct RESTStorage: Sendable {
         }
         meta["uid"] = .string(Self.randomUID())
         meta["creationTimestamp"] = .string(Timestamp.format(now()))
-        meta["generation"] = .int(1)
+        meta["generation"] = resource.tracksGeneration ? .int(1) : nil
         for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] { meta[field] = nil }
         object.metadata = meta
         resource.defaults(&object)
@@ -364,7 +364,7 @@ struct RESTStorage: Sendable {
             var object = merge(desired: desired, old: old, scope: scope, resource)
             resource.defaults(&object)
             try validate(object, old: old, resource)
-            if specChanged(object, old) {
+            if resource.tracksGeneration && specChanged(object, old) {
                 object.metadata["generation"] = .int((old.metadata["generation"]?.intValue ?? 1) + 1)
             }
             if !options.fieldsApplied { object = recordManagedFields(old: old, new: object, resource, options: options) }
@@ -547,7 +547,8 @@ struct RESTStorage: Sendable {
                 meta["deletionTimestamp"] = .string(Timestamp.format(now().addingTimeInterval(TimeInterval(grace))))
             }
             meta["deletionGracePeriodSeconds"] = .int(grace)
-            if !alreadyDeleting { meta["generation"] = .int((meta["generation"]?.intValue ?? 1) + 1) }
+            // As upstream's BeforeDelete: one more, where there is a generation.
+            if !alreadyDeleting, let generation = meta["generation"]?.intValue, generation > 0 { meta["generation"] = .int(generation + 1) }
             object.metadata = meta
             if resource.kind == "Namespace" { object[path: ["status", "phase"]] = .string("Terminating") }
             if options.dryRun { return (object, false) }

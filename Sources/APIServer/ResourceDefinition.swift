@@ -26,6 +26,11 @@ struct ResourceDefinition: Sendable {
     var defaults: @Sendable (inout JSONObject) -> Void
     /// Checks the object (with the old one on update); empty means valid.
     var validate: @Sendable (_ object: JSONObject, _ old: JSONObject?) -> [FieldError]
+    /// Whether `metadata.generation` is kept: 1 on create, one more for each change beyond
+    /// metadata and status, and for a graceful delete. Upstream's strategies do this for the
+    /// workloads, PodDisruptionBudgets, EndpointSlices and Pods (since 1.33); the others (Leases,
+    /// Nodes, ConfigMaps, Services, ...) have no generation.
+    var tracksGeneration: Bool
 
     static let allVerbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
@@ -35,6 +40,7 @@ struct ResourceDefinition: Sendable {
                 shortNames: [String] = [], categories: [String] = [], namespaced: Bool = true,
                 verbs: [String] = ResourceDefinition.allVerbs, subresources: [String] = [], columns: [TableColumn] = [],
                 fieldSelectors: [String: @Sendable (JSONObject) -> String] = [:], nameRule: NameRule = .subdomain,
+                tracksGeneration: Bool = false,
                 defaults: @escaping @Sendable (inout JSONObject) -> Void = { _ in },
                 validate: @escaping @Sendable (JSONObject, JSONObject?) -> [FieldError] = { _, _ in [] }) {
         self.group = group
@@ -52,6 +58,7 @@ struct ResourceDefinition: Sendable {
         self.nameRule = nameRule
         self.defaults = defaults
         self.validate = validate
+        self.tracksGeneration = tracksGeneration
     }
 
     var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }

@@ -43,6 +43,32 @@ import Testing
         #expect(gone.json[p: "details.kind"]?.stringValue == "configmaps")
     }
 
+    @Test func kindsWithoutGenerationNeverGetOne() async throws {
+        // Upstream's Lease, ConfigMap (and Node, Service, ...) strategies keep no generation:
+        // not on create, not on a change, not on a graceful delete.
+        let s = try await TestServer.start()
+        defer { Task { await s.stop() } }
+        let lease: JSONValue = .object(["apiVersion": .string("coordination.k8s.io/v1"), "kind": .string("Lease"),
+                                        "metadata": .object(["name": .string("n1")]),
+                                        "spec": .object(["holderIdentity": .string("n1"), "leaseDurationSeconds": .number(40)])])
+        let created = try await s.call("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", json: lease)
+        #expect(created.code == 201, "\(created.text)")
+        #expect(created.json[p: "metadata.generation"] == nil)
+        var object = created.json.objectValue!
+        object[path: ["spec", "renewTime"]] = .string("2026-11-26T21:00:00.000000Z")
+        let renewed = try await s.call("PUT", "/apis/coordination.k8s.io/v1/namespaces/default/leases/n1", json: .object(object))
+        #expect(renewed.code == 200, "\(renewed.text)")
+        #expect(renewed.json[p: "spec.renewTime"]?.stringValue == "2026-11-26T21:00:00.000000Z")
+        #expect(renewed.json[p: "metadata.generation"] == nil)
+
+        let map = try await s.call("POST", "/api/v1/namespaces/default/configmaps", json: Objects.configMap("m", finalizers: ["example.com/hold"]))
+        #expect(map.code == 201)
+        #expect(map.json[p: "metadata.generation"] == nil)
+        let deleting = try await s.call("DELETE", "/api/v1/namespaces/default/configmaps/m")
+        #expect(deleting.json[p: "metadata.deletionTimestamp"] != nil, "\(deleting.text)")
+        #expect(deleting.json[p: "metadata.generation"] == nil)
+    }
+
     @Test func generationCountsSpecChangesOnly() async throws {
         let s = try await TestServer.start()
         defer { Task { await s.stop() } }

@@ -21,6 +21,7 @@ enum DaemonSets {
             TableColumn("Images", priority: 1) { o, _ in .string(PodSpecRules.images(o[path: ["spec", "template", "spec"]])) },
             TableColumn("Selector", priority: 1) { o, _ in .string(PodSpecRules.selectorText(o[path: ["spec", "selector"]])) },
         ],
+        tracksGeneration: true,
         defaults: { o in
             if o[path: ["spec", "updateStrategy"]] == nil {
                 o[path: ["spec", "updateStrategy"]] = .object(["type": .string("RollingUpdate"),

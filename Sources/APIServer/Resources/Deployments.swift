@@ -17,6 +17,7 @@ enum Deployments {
             TableColumn("Images", priority: 1, description: "Images referenced by each container in the template.") { o, _ in .string(PodSpecRules.images(o[path: ["spec", "template", "spec"]])) },
             TableColumn("Selector", priority: 1, description: "Label selector for pods.") { o, _ in .string(PodSpecRules.selectorText(o[path: ["spec", "selector"]])) },
         ],
+        tracksGeneration: true,
         defaults: { o in
             PodSpecRules.defaultReplicas(&o)
             if o[path: ["spec", "strategy"]] == nil {

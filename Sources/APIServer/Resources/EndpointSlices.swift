@@ -18,6 +18,7 @@ enum EndpointSlices {
             },
             .age,
         ],
+        tracksGeneration: true,
         validate: { o, _ in
             let type = o["addressType"]?.stringValue ?? ""
             guard ["IPv4", "IPv6", "FQDN"].contains(type) else {

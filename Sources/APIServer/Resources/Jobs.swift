@@ -24,6 +24,7 @@ enum Jobs {
             TableColumn("Images", priority: 1) { o, _ in .string(PodSpecRules.images(o[path: ["spec", "template", "spec"]])) },
             TableColumn("Selector", priority: 1) { o, _ in .string(PodSpecRules.selectorText(o[path: ["spec", "selector"]])) },
         ],
+        tracksGeneration: true,
         defaults: { o in
             if o[path: ["spec", "completions"]] == nil { o[path: ["spec", "completions"]] = .int(1) }
             if o[path: ["spec", "parallelism"]] == nil { o[path: ["spec", "parallelism"]] = .int(1) }

@@ -12,6 +12,7 @@ enum PodDisruptionBudgets {
             TableColumn("Allowed Disruptions", type: "integer") { o, _ in .int(PodSpecRules.int(o[path: ["status", "disruptionsAllowed"]])) },
             .age,
         ],
+        tracksGeneration: true,
         validate: { o, _ in
             var errors: [FieldError] = []
             if o[path: ["spec", "minAvailable"]] != nil && o[path: ["spec", "maxUnavailable"]] != nil {

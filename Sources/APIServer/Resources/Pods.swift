@@ -28,6 +28,7 @@ enum Pods {
             "status.podIP": { $0[path: ["status", "podIP"]]?.stringValue ?? "" },
             "status.nominatedNodeName": { $0[path: ["status", "nominatedNodeName"]]?.stringValue ?? "" },
         ],
+        tracksGeneration: true,
         defaults: { o in
             var spec = o["spec"]?.objectValue ?? [:]
             PodSpecRules.defaultSpec(&spec)

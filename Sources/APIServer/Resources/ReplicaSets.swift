@@ -15,6 +15,7 @@ enum ReplicaSets {
             TableColumn("Images", priority: 1) { o, _ in .string(PodSpecRules.images(o[path: ["spec", "template", "spec"]])) },
             TableColumn("Selector", priority: 1) { o, _ in .string(PodSpecRules.selectorText(o[path: ["spec", "selector"]])) },
         ],
+        tracksGeneration: true,
         defaults: { o in
             PodSpecRules.defaultReplicas(&o)
             PodSpecRules.defaultTemplate(&o)

@@ -14,6 +14,7 @@ enum StatefulSets {
             TableColumn("Containers", priority: 1) { o, _ in .string(PodSpecRules.containerNames(o[path: ["spec", "template", "spec"]])) },
             TableColumn("Images", priority: 1) { o, _ in .string(PodSpecRules.images(o[path: ["spec", "template", "spec"]])) },
         ],
+        tracksGeneration: true,
         defaults: { o in
             PodSpecRules.defaultReplicas(&o)
             if o[path: ["spec", "podManagementPolicy"]] == nil { o[path: ["spec", "podManagementPolicy"]] = .string("OrderedReady") }
