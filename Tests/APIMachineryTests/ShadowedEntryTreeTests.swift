@@ -7,18 +7,9 @@ import KubeAPI
 /// of the whole trees (changed and removed paths, their counts), for random pairs of pods and
 /// Leases, and `recordUpdate` must still record what the general path records.
 @Suite struct ShadowedEntryTreeTests {
-    /// SplitMix64: a fixed sequence, so a failure can be replayed.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
+    /// SplitMix64, FieldValidationEquivalenceTests' generator: a fixed sequence, so a failure
+    /// can be replayed.
+    typealias Random = FieldValidationEquivalenceTests.Generator
 
     static func object(_ text: String) -> JSONValue { try! JSONValue.parse(Array(text.utf8)) }
 
