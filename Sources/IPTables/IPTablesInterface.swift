@@ -181,10 +181,7 @@ public struct ExecIPTables: IPTablesInterface {
     /// iptables-legacy-save would print of them, without starting it (a process start and
     /// about 2 ms of CPU beside the first full sync's restore). Other variants are saved.
     public func startRead(tables: [String]) -> () throws(IPTablesError) -> [TableSnapshot] {
-        guard variant == .legacy && !ipv6 else {
-            let saved = startSave(tables: tables)
-            return { () throws(IPTablesError) in try saved().map { .saved($0) } }
-        }
+        guard variant == .legacy && !ipv6 else { return startReadBySaving(tables: tables) }
         return { () throws(IPTablesError) in
             // A table the namespace has not loaded has no rules (legacy-save omits it too).
             try tables.map { (table) throws(IPTablesError) in .kernel(try KernelTable.read(table) ?? KernelTable(chains: [], rules: [])) }
@@ -212,7 +209,11 @@ extension IPTablesInterface {
         return { () throws(IPTablesError) in try saved.get() }
     }
 
-    public func startRead(tables: [String]) -> () throws(IPTablesError) -> [TableSnapshot] {
+    public func startRead(tables: [String]) -> () throws(IPTablesError) -> [TableSnapshot] { startReadBySaving(tables: tables) }
+
+    /// ``startRead(tables:)`` through ``startSave(tables:)``: the default, and what the real
+    /// implementation does for the variants it cannot read from the kernel.
+    public func startReadBySaving(tables: [String]) -> () throws(IPTablesError) -> [TableSnapshot] {
         let saved = startSave(tables: tables)
         return { () throws(IPTablesError) in try saved().map { .saved($0) } }
     }
