@@ -111,9 +111,9 @@ import TestSupport
         var revisions: [String: Int64] = [:]
         for index in 0..<100 { revisions["/churn/\(index)"] = try await store.create("/churn/\(index)", value: value, ttl: nil).modRevision }
         var largest = 0
-        // 30 rounds of rewriting 100 keys (3 MB of writes): each round is 10 s of manual time, so
+        // 60 rounds of rewriting 100 keys (6 MB of writes): each round is 10 s of manual time, so
         // compaction keeps about 6 rounds of history.
-        for _ in 0..<30 {
+        for _ in 0..<60 {
             for (key, revision) in revisions {
                 revisions[key] = try await store.update(key, value: value, expectedModRevision: revision, ttl: nil).modRevision
             }
@@ -126,8 +126,11 @@ import TestSupport
         let statistics = store.statistics()
         #expect(statistics.compactRevision > 0)
         #expect(statistics.records <= 100 * 8, "history kept \(statistics.records) records")
-        // Live data is ~100 KB and retained history ~700 KB; 3 MB was written.
-        #expect(largest < 2_000_000, "directory grew to \(largest) bytes")
+        // Live data is ~100 KB and retained history ~700 KB (a snapshot S of ~0.8 MB); 6 MB was
+        // written. A snapshot waits for as much log as the newest one holds, so the directory
+        // holds at most about the snapshot, a log as long, and the next snapshot being written:
+        // ~3 S (2.4 MB seen), half of what was written.
+        #expect(largest < 3_000_000, "directory grew to \(largest) bytes")
         await store.close()
         let reopened = try LocalStore.open(directory: directory.path, options: options)
         #expect(try await reopened.range(.prefix("/churn/")).kvs.map(\.modRevision).sorted() == revisions.values.sorted())
