@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LinuxSystem
+import Synchronization
 
 /// Which iptables binary family to drive: the nf_tables-backed `iptables-nft` or
 /// `iptables-legacy` (x_tables). Both program the same rule language into different kernel
@@ -73,13 +77,55 @@ public protocol IPTablesInterface: Sendable {
 
 /// Runs the real binaries: one `iptables-restore --noflush` per restore, input on stdin.
 /// Children are spawned with posix_spawn in the caller's network namespace.
+///
+/// iptables-legacy's IPv4 restores are written by ``TableWriter`` (`IPT_SO_SET_REPLACE` from this
+/// process, no tool) unless `writesTables` is false; when it cannot (input outside its grammar,
+/// a table the kernel refuses), the tables it did not write go to `iptables-legacy-restore`,
+/// and the first time in a process why is printed to stderr.
 public struct ExecIPTables: IPTablesInterface {
     public let variant: IPTablesVariant
     public let ipv6: Bool
+    /// Whether iptables-legacy IPv4 restores go through ``TableWriter``.
+    public let writesTables: Bool
 
-    public init(variant: IPTablesVariant = .nft, ipv6: Bool = false) {
+    public init(variant: IPTablesVariant = .nft, ipv6: Bool = false, writesTables: Bool = true) {
         self.variant = variant
         self.ipv6 = ipv6
+        self.writesTables = writesTables
+    }
+
+    private var usesWriter: Bool { writesTables && variant == .legacy && !ipv6 }
+
+    private static let fellBack = Atomic<Bool>(false)
+
+    /// ``TableWriter/apply(_:)``, and the tool for the tables it did not write. A text that
+    /// does not end in COMMIT (a sync that stops before it, to change nothing) goes to the tool
+    /// as it is, which fails as before.
+    private func restoreWritingTables(_ text: [UInt8]) throws(IPTablesError) {
+        guard text.count >= 7, text.suffix(7).elementsEqual("COMMIT\n".utf8) else { return try restoreWithTool(text) }
+        do throws(TableWriter.Failure) {
+            try TableWriter.apply(text)
+        } catch {
+            if !Self.fellBack.exchange(true, ordering: .relaxed) {
+                let line = Array("nodekit: iptables-legacy-restore instead of writing the table (\(error.message)); said once per process\n".utf8)
+                _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+            }
+            try restoreWithTool(TableWriter.remainder(text, after: error.committed))
+        }
+    }
+
+    private func restoreWithTool(_ text: [UInt8]) throws(IPTablesError) {
+        let command = variant.binary(.restore, ipv6: ipv6)
+        guard let path = Self.locate(command) else { throw IPTablesError("\(command) not found (install the iptables package)") }
+        let out: ChildProcess.Output
+        do {
+            out = try ChildProcess.run(path, arguments: [path, "--noflush", "-w", "5"], environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], input: text)
+        } catch {
+            throw IPTablesError("\(command) --noflush: \(error)")
+        }
+        if out.status != 0 {
+            throw IPTablesError("\(command) --noflush failed (exit \(out.status)): \(String(decoding: out.stderr, as: UTF8.self).trimmingSpaces)")
+        }
     }
 
     /// The absolute path of `command` in the sbin/bin directories, or nil.
@@ -104,6 +150,7 @@ public struct ExecIPTables: IPTablesInterface {
     }
 
     public func restore(_ text: String) throws(IPTablesError) {
+        if usesWriter { return try restoreWritingTables(Array(text.utf8)) }
         let r = try run(.restore, ["--noflush", "-w", "5"], input: text)
         if r.status != 0 {
             throw IPTablesError("\(variant.binary(.restore, ipv6: ipv6)) --noflush failed (exit \(r.status)): \(r.stderr)")
@@ -114,6 +161,12 @@ public struct ExecIPTables: IPTablesInterface {
     /// runs, so the restore parses the beginning of the text while the rest is generated, and
     /// the text is never held whole.
     public func restore(streaming write: (inout RestoreInput) -> Void) throws(IPTablesError) {
+        if usesWriter {
+            // The writer needs the whole text: it is collected, then written.
+            var input = RestoreInput()
+            write(&input)
+            return try restoreWritingTables(input.bytes)
+        }
         let command = variant.binary(.restore, ipv6: ipv6)
         guard let path = Self.locate(command) else { throw IPTablesError("\(command) not found (install the iptables package)") }
         let child: StreamingChildProcess
@@ -342,4 +395,7 @@ public struct RestoreInput: TextOutputStream {
 
     /// Everything written, when the text is kept whole.
     public var text: String { String(decoding: buffer, as: UTF8.self) }
+
+    /// Everything written, as bytes, when the text is kept whole.
+    public var bytes: [UInt8] { buffer }
 }

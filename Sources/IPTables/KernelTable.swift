@@ -236,15 +236,39 @@ public struct KernelTable: Sendable, Equatable {
     /// namespace has not loaded it (it is not in `/proc/thread-self/net/ip_tables_names`: then
     /// it has no rules, and reading it would load it). Needs CAP_NET_RAW and CAP_NET_ADMIN.
     public static func read(_ table: String) throws(IPTablesError) -> KernelTable? {
+        guard let raw = try readRaw(table, load: false) else { return nil }
+        return try parse(entries: raw.entries, validHooks: raw.validHooks, hookEntry: raw.hookEntry, underflow: raw.underflow)
+    }
+
+    /// A table as `IPT_SO_GET_INFO` and `IPT_SO_GET_ENTRIES` return it.
+    public struct Raw: Sendable, Equatable {
+        public var validHooks: UInt32
+        public var hookEntry: [UInt32]
+        public var underflow: [UInt32]
+        public var numEntries: Int
+        /// The entries (`ipt_get_entries.entrytable`).
+        public var entries: [UInt8]
+    }
+
+    /// Reads `table` as the kernel holds it. Unless `load`, nil for a table the namespace has
+    /// not loaded; with `load` the read loads it (as iptables does), with its built-in chains.
+    public static func readRaw(_ table: String, load: Bool) throws(IPTablesError) -> Raw? {
         guard table.utf8.count < 32 else { throw IPTablesError("iptables table name \(table) is too long") }
-        let names: [UInt8]
-        do { names = try FileOps.read("/proc/thread-self/net/ip_tables_names") } catch {
-            throw IPTablesError("reading the loaded iptables tables: \(error)")
+        if !load {
+            let names: [UInt8]
+            do { names = try FileOps.read("/proc/thread-self/net/ip_tables_names") } catch {
+                throw IPTablesError("reading the loaded iptables tables: \(error)")
+            }
+            guard names.split(separator: UInt8(ascii: "\n")).contains(where: { $0.elementsEqual(table.utf8) }) else { return nil }
         }
-        guard names.split(separator: UInt8(ascii: "\n")).contains(where: { $0.elementsEqual(table.utf8) }) else { return nil }
         let fd = socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_RAW))
         guard fd >= 0 else { throw IPTablesError("reading iptables table \(table): socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        return try readRaw(table, socket: fd)
+    }
+
+    /// ``readRaw(_:load:)`` on an open raw socket.
+    static func readRaw(_ table: String, socket fd: Int32) throws(IPTablesError) -> Raw {
         /// getsockopt into `buffer`; errno, or 0.
         func get(_ option: Int32, _ buffer: inout [UInt8]) -> Int32 {
             var length = socklen_t(buffer.count)
@@ -266,14 +290,15 @@ public struct KernelTable: Sendable, Equatable {
             if infoError != 0 { throw failure("IPT_SO_GET_INFO", infoError) }
             let validHooks = u32(info, 32)
             let hookEntry = (0..<5).map { u32(info, 36 + 4 * $0) }, underflow = (0..<5).map { u32(info, 56 + 4 * $0) }
-            let size = Int(u32(info, 80))
+            let numEntries = Int(u32(info, 76)), size = Int(u32(info, 80))
             var entries = [UInt8](repeating: 0, count: entriesHeaderSize + size)
             entries.replaceSubrange(0..<table.utf8.count, with: table.utf8)
             withUnsafeBytes(of: UInt32(size)) { entries.replaceSubrange(32..<36, with: $0) }
             let entriesError = get(getEntries, &entries)
             if entriesError == EAGAIN && attempts < 5 { continue }
             if entriesError != 0 { throw failure("IPT_SO_GET_ENTRIES", entriesError) }
-            return try parse(entries: Array(entries[entriesHeaderSize...]), validHooks: validHooks, hookEntry: hookEntry, underflow: underflow)
+            return Raw(validHooks: validHooks, hookEntry: hookEntry, underflow: underflow, numEntries: numEntries,
+                       entries: Array(entries[entriesHeaderSize...]))
         }
     }
 }

@@ -1,0 +1,602 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LinuxSystem
+
+/// Writes iptables-legacy's IPv4 tables from restore text, as `iptables-legacy-restore
+/// --noflush` does, without the tool: the text is parsed and every rule encoded
+/// (``RuleEncoder``) first; then, holding the xtables lock, each table of the text is read from
+/// the kernel (`IPT_SO_GET_ENTRIES`), changed as the text says, laid out and replaced
+/// (`IPT_SO_SET_REPLACE`), and the counters of the entries it kept are added back
+/// (`IPT_SO_SET_ADD_COUNTERS`), which is what libiptc does.
+///
+/// The text may hold the tables `nat` and `filter`, and in them: `:CHAIN - [0:0]` (creates a
+/// user-defined chain, or flushes it), `-A CHAIN RULE`, `-I CHAIN [N] RULE`, `-D CHAIN RULE`
+/// (deletes the first equal rule), `-X CHAIN` (deletes an empty user-defined chain nothing
+/// jumps to) and `COMMIT`; `#` comments and blank lines. Everything not named by it is kept
+/// byte for byte: other tools' chains and rules, the built-in chains' rules and policies, and
+/// the counters of every rule kept. Anything else — a built-in chain's policy line, counters
+/// on a rule, another table, a rule ``RuleEncoder`` cannot encode — is an error before any
+/// table is written, and so is a text that does not end its last table with `COMMIT`.
+///
+/// The layout is libiptc's: the built-in chains where the kernel has them (hook order), each
+/// its rules then its policy; the user-defined chains, each an `ERROR` entry naming it, its
+/// rules and a `RETURN`, where they are, new ones merged in by name (`strcmp`), so a table
+/// libiptc laid out (sorted) stays sorted; the table ends with an `ERROR` entry "ERROR". A jump
+/// is the offset of the entry after the chain's head.
+public enum TableWriter {
+    /// One table's part of the text.
+    struct Section {
+        var table: String
+        var operations: [Operation]
+    }
+
+    enum Operation {
+        case declare(String)
+        case append(String, EncodedRule)
+        /// Inserts before the rule at 0-based position.
+        case insert(String, Int, EncodedRule)
+        case delete(String, EncodedRule)
+        case deleteChain(String)
+    }
+
+    /// An error of ``apply(_:)``; `committed` tables of the text (from its start) were written
+    /// before it, the rest were not.
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var message: String
+        public var committed: Int
+        public var description: String { message }
+    }
+
+    /// The tables this writer handles.
+    static let tables: Set<String> = ["nat", "filter"]
+
+    /// Parses restore text into its sections, every rule encoded.
+    static func parse(_ text: [UInt8]) throws(IPTablesError) -> [Section] {
+        var sections: [Section] = []
+        var current: Section?
+        var lineNumber = 0
+        var start = 0
+        let count = text.count
+        func fail(_ what: String, _ line: ArraySlice<UInt8>) -> IPTablesError {
+            IPTablesError("iptables writer: line \(lineNumber): \(what): \(String(decoding: line, as: UTF8.self))")
+        }
+        while start < count {
+            var end = start
+            while end < count && text[end] != 0x0A { end += 1 }
+            let line = text[start..<end]
+            start = end + 1
+            lineNumber += 1
+            guard let first = line.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { continue }
+            if first == UInt8(ascii: "#") { continue }
+            if first == UInt8(ascii: "*") {
+                guard current == nil else { throw fail("a table inside a table", line) }
+                let name = RuleEncoder.text(line.drop(while: { $0 != UInt8(ascii: "*") }).dropFirst()).trimmingSpaces
+                guard tables.contains(name) else { throw fail("table \(name)", line) }
+                current = Section(table: name, operations: [])
+                continue
+            }
+            guard current != nil else { throw fail("a line outside a table", line) }
+            if first == UInt8(ascii: ":") {
+                let parts = try RuleEncoder.tokens(line)
+                guard parts.count == 3, RuleEncoder.equals(parts[1], "-"), RuleEncoder.equals(parts[2], "[0:0]") else {
+                    throw fail("only user-defined chains `:CHAIN - [0:0]` are declared", line)
+                }
+                let name = RuleEncoder.text(parts[0].dropFirst())
+                try RuleEncoder.checkChainName(name)
+                if KernelTable.hookNames.contains(name) { throw fail("a built-in chain's policy", line) }
+                current!.operations.append(.declare(name))
+                continue
+            }
+            let args = try RuleEncoder.tokens(line)
+            if args.count == 1 && RuleEncoder.equals(args[0], "COMMIT") {
+                sections.append(current!)
+                current = nil
+                continue
+            }
+            guard args.count >= 2 else { throw fail("a command", line) }
+            let command = args[0], chain = RuleEncoder.text(args[1])
+            // iptables refuses DROP in nat ("not intended for filtering").
+            func encode(_ args: ArraySlice<RuleEncoder.Token>) throws(IPTablesError) -> EncodedRule {
+                let rule = try RuleEncoder.encode(args)
+                if current!.table == "nat" && rule.verdict == .standard(-1) { throw fail("DROP in the nat table", line) }
+                return rule
+            }
+            if RuleEncoder.equals(command, "-A") || RuleEncoder.equals(command, "--append") {
+                current!.operations.append(.append(chain, try encode(args[2...])))
+            } else if RuleEncoder.equals(command, "-I") || RuleEncoder.equals(command, "--insert") {
+                var rest = args[2...]
+                var position = 0
+                if let n = rest.first, let v = RuleEncoder.parseUInt16(n) {
+                    guard v >= 1 else { throw fail("rule number 0", line) }
+                    position = Int(v) - 1
+                    rest = rest.dropFirst()
+                }
+                current!.operations.append(.insert(chain, position, try encode(rest)))
+            } else if RuleEncoder.equals(command, "-D") || RuleEncoder.equals(command, "--delete") {
+                guard args.count > 2, RuleEncoder.parseUInt16(args[2]) == nil || args.count > 3 else { throw fail("-D by number", line) }
+                current!.operations.append(.delete(chain, try encode(args[2...])))
+            } else if RuleEncoder.equals(command, "-X") || RuleEncoder.equals(command, "--delete-chain") {
+                guard args.count == 2 else { throw fail("-X with more than a chain", line) }
+                current!.operations.append(.deleteChain(chain))
+            } else {
+                throw fail("command \(RuleEncoder.text(command))", line)
+            }
+        }
+        if current != nil { throw IPTablesError("iptables writer: table \(current!.table) does not end with COMMIT") }
+        return sections
+    }
+
+    // MARK: The table in memory
+
+    final class Chain {
+        let name: String
+        /// The hook of a built-in chain.
+        let hook: Int?
+        var rules: [Rule] = []
+        /// A built-in chain's policy entry.
+        var policy: Rule?
+        /// Rules (in any chain) that jump or go to it.
+        var references = 0
+        var deleted = false
+        /// Where its first rule (or its end) is once laid out.
+        var start = 0
+
+        init(name: String, hook: Int?) {
+            self.name = name
+            self.hook = hook
+        }
+    }
+
+    struct Rule {
+        var rule: EncodedRule
+        /// Its index in the table as read (its counters), or -1 for a new rule.
+        var oldIndex: Int32
+    }
+
+    /// A table read from the kernel, being changed.
+    struct Image {
+        var validHooks: UInt32
+        var oldEntries: Int
+        /// The chains as read, in order (built-in and user-defined).
+        var existing: [Chain] = []
+        /// User-defined chains created, in order of creation.
+        var created: [Chain] = []
+        var byName: [String: Chain] = [:]
+        /// The built-in chains' policy counters as read, by entry index: libiptc keeps only
+        /// what they counted between its read and its replace (COUNTER_MAP_ZEROED), so a policy's
+        /// counters restart with each write.
+        var policyCounters: [Int32: (packets: UInt64, bytes: UInt64)] = [:]
+    }
+
+    static let errorEntrySize = 176
+    static let standardEntrySize = 152
+
+    /// The chains and rules of a table as the kernel returns it, laid out as libiptc lays
+    /// tables out. Throws for anything else (a jump that is not to a chain's first entry, an
+    /// entry outside every chain).
+    static func image(_ raw: KernelTable.Raw) throws(IPTablesError) -> Image {
+        let blob = raw.entries
+        func u16(_ at: Int) -> Int { Int(blob[at]) | Int(blob[at + 1]) << 8 }
+        func i32(_ at: Int) -> Int32 { blob.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: Int32.self) } }
+        func name(_ at: Int, max: Int) -> String {
+            let end = min(at + max, blob.count)
+            let stop = blob[at..<end].firstIndex(of: 0) ?? end
+            return String(decoding: blob[at..<stop], as: UTF8.self)
+        }
+        func malformed(_ offset: Int, _ what: String) -> IPTablesError {
+            IPTablesError("iptables writer: the kernel's table: entry at \(offset) \(what)")
+        }
+        // The entries, bounds-checked as KernelTable.parse does.
+        struct Entry {
+            var offset: Int
+            var size: Int
+            var targetOffset: Int
+            var targetName: String
+            var targetSize: Int
+        }
+        var entries: [Entry] = []
+        var offset = 0
+        while offset < blob.count {
+            guard offset + RuleEncoder.entrySize <= blob.count else { throw malformed(offset, "is cut off") }
+            let targetOffset = u16(offset + 88), next = u16(offset + 90)
+            guard next >= RuleEncoder.entrySize + RuleEncoder.headerSize, offset + next <= blob.count, next % 8 == 0 else { throw malformed(offset, "has a next offset of \(next)") }
+            guard targetOffset >= RuleEncoder.entrySize, targetOffset + RuleEncoder.headerSize <= next else { throw malformed(offset, "has a target offset of \(targetOffset)") }
+            var m = offset + RuleEncoder.entrySize
+            while m < offset + targetOffset {
+                let size = m + RuleEncoder.headerSize <= offset + targetOffset ? u16(m) : 0
+                guard size >= RuleEncoder.headerSize, m + size <= offset + targetOffset else { throw malformed(offset, "has a match of size \(size)") }
+                m += size
+            }
+            let targetSize = u16(offset + targetOffset)
+            guard targetSize >= RuleEncoder.headerSize, targetOffset + targetSize <= next else { throw malformed(offset, "has a target of size \(targetSize)") }
+            entries.append(Entry(offset: offset, size: next, targetOffset: targetOffset,
+                                 targetName: name(offset + targetOffset + 2, max: 29), targetSize: targetSize))
+            offset += next
+        }
+        guard entries.count == raw.numEntries else {
+            throw IPTablesError("iptables writer: the kernel's table has \(entries.count) entries, not \(raw.numEntries)")
+        }
+        var image = Image(validHooks: raw.validHooks, oldEntries: entries.count)
+        var hookAt: [Int: Int] = [:], underflows = Set<Int>()
+        for hook in 0..<5 where raw.validHooks & (1 << hook) != 0 {
+            hookAt[Int(raw.hookEntry[hook])] = hook
+            underflows.insert(Int(raw.underflow[hook]))
+        }
+        // Chain heads: user-defined chains start at their ERROR entry; the first entry after
+        // it is where jumps to them go.
+        var startOf: [Int: String] = [:]
+        for (i, e) in entries.enumerated() where e.targetName == "ERROR" && i + 1 < entries.count {
+            startOf[entries[i + 1].offset] = name(e.offset + e.targetOffset + RuleEncoder.headerSize, max: e.targetSize - RuleEncoder.headerSize)
+        }
+        var current: Chain?
+        var sawEnd = false
+        for (i, e) in entries.enumerated() {
+            if sawEnd { throw malformed(e.offset, "follows the table's end") }
+            let isError = e.targetName == "ERROR"
+            if let hook = hookAt[e.offset] {
+                guard current == nil, !isError else { throw malformed(e.offset, "starts \(KernelTable.hookNames[hook]) inside a chain") }
+                let c = Chain(name: KernelTable.hookNames[hook], hook: hook)
+                image.existing.append(c)
+                image.byName[c.name] = c
+                current = c
+            }
+            if isError {
+                guard current == nil else { throw malformed(e.offset, "is an ERROR entry inside chain \(current!.name)") }
+                let chainName = name(e.offset + e.targetOffset + RuleEncoder.headerSize, max: e.targetSize - RuleEncoder.headerSize)
+                if i == entries.count - 1 {
+                    sawEnd = true
+                    continue
+                }
+                guard image.byName[chainName] == nil else { throw malformed(e.offset, "declares chain \(chainName) twice") }
+                let c = Chain(name: chainName, hook: nil)
+                image.existing.append(c)
+                image.byName[chainName] = c
+                current = c
+                continue
+            }
+            guard let chain = current else { throw malformed(e.offset, "is outside every chain") }
+            var bytes = Array(blob[e.offset..<(e.offset + e.size)])
+            for k in 92..<112 { bytes[k] = 0 }  // comefrom, counters
+            var verdict: RuleVerdict = .target
+            let t = e.targetOffset
+            if e.targetName.isEmpty && e.targetSize == 40 {
+                let v = i32(e.offset + t + RuleEncoder.headerSize)
+                if v < 0 {
+                    verdict = .standard(v)
+                } else {
+                    if Int(v) == e.offset + e.size {
+                        verdict = .next
+                    } else if let target = startOf[Int(v)] {
+                        verdict = .chain(target)
+                    } else {
+                        throw malformed(e.offset, "jumps to offset \(v), not to a chain")
+                    }
+                    for k in 0..<4 { bytes[t + RuleEncoder.headerSize + k] = 0 }
+                }
+            }
+            let rule = Rule(rule: EncodedRule(bytes: bytes, verdict: verdict), oldIndex: Int32(i))
+            if chain.hook != nil && underflows.contains(e.offset) {
+                guard case .standard = verdict, e.size == standardEntrySize else { throw malformed(e.offset, "is \(chain.name)'s policy but not a verdict") }
+                chain.policy = rule
+                image.policyCounters[Int32(i)] = blob.withUnsafeBytes {
+                    ($0.loadUnaligned(fromByteOffset: e.offset + 96, as: UInt64.self), $0.loadUnaligned(fromByteOffset: e.offset + 104, as: UInt64.self))
+                }
+                current = nil
+            } else if chain.hook == nil && i + 1 < entries.count && entries[i + 1].targetName == "ERROR" {
+                // A user-defined chain's end: an unconditional RETURN.
+                guard verdict == .standard(-5), e.size == standardEntrySize, e.targetOffset == RuleEncoder.entrySize else {
+                    throw malformed(e.offset, "ends chain \(chain.name) but is not a RETURN")
+                }
+                current = nil
+            } else {
+                chain.rules.append(rule)
+            }
+        }
+        guard sawEnd, current == nil else { throw IPTablesError("iptables writer: the kernel's table does not end with its ERROR entry") }
+        for c in image.existing { for r in c.rules { if case .chain(let target) = r.rule.verdict {
+            guard let t = image.byName[target] else { throw IPTablesError("iptables writer: the kernel's table jumps to \(target)") }
+            t.references += 1
+        } } }
+        return image
+    }
+
+    /// Applies one section's operations to `image`, as libiptc applies a restore's lines.
+    static func apply(_ operations: [Operation], to image: inout Image) throws(IPTablesError) {
+        func chain(_ name: String) throws(IPTablesError) -> Chain {
+            guard let c = image.byName[name], !c.deleted else { throw IPTablesError("iptables writer: chain \(name) does not exist") }
+            return c
+        }
+        func check(_ rule: EncodedRule) throws(IPTablesError) -> Chain? {
+            guard case .chain(let target) = rule.verdict else { return nil }
+            let t = try chain(target)
+            guard t.hook == nil else { throw IPTablesError("iptables writer: a jump to built-in chain \(target)") }
+            return t
+        }
+        func unlink(_ rules: [Rule]) {
+            for r in rules { if case .chain(let target) = r.rule.verdict { image.byName[target]?.references -= 1 } }
+        }
+        for op in operations {
+            switch op {
+            case .declare(let name):
+                if let c = image.byName[name], !c.deleted {
+                    guard c.hook == nil else { throw IPTablesError("iptables writer: \(name) is a built-in chain") }
+                    unlink(c.rules)
+                    c.rules.removeAll()
+                } else {
+                    // A chain deleted earlier in this text is a new one (libiptc inserts it anew).
+                    let c = Chain(name: name, hook: nil)
+                    if let old = image.byName[name] { c.references = old.references }
+                    image.byName[name] = c
+                    image.created.append(c)
+                }
+            case .append(let name, let rule):
+                let c = try chain(name)
+                try check(rule)?.references += 1
+                c.rules.append(Rule(rule: rule, oldIndex: -1))
+            case .insert(let name, let position, let rule):
+                let c = try chain(name)
+                guard position <= c.rules.count else { throw IPTablesError("iptables writer: -I \(name) \(position + 1): the chain has \(c.rules.count) rules") }
+                try check(rule)?.references += 1
+                c.rules.insert(Rule(rule: rule, oldIndex: -1), at: position)
+            case .delete(let name, let rule):
+                let c = try chain(name)
+                guard let i = c.rules.firstIndex(where: { $0.rule == rule }) else {
+                    throw IPTablesError("iptables writer: -D \(name): no such rule")
+                }
+                unlink([c.rules[i]])
+                c.rules.remove(at: i)
+            case .deleteChain(let name):
+                let c = try chain(name)
+                guard c.hook == nil else { throw IPTablesError("iptables writer: -X of built-in chain \(name)") }
+                guard c.rules.isEmpty else { throw IPTablesError("iptables writer: -X \(name): the chain is not empty") }
+                guard c.references == 0 else { throw IPTablesError("iptables writer: -X \(name): \(c.references) rules jump to it") }
+                c.deleted = true
+            }
+        }
+    }
+
+    /// The chains in table order: those read where they were (less the deleted), the created
+    /// ones merged in by name before the first user-defined chain that does not sort before them.
+    static func order(_ image: Image) -> [Chain] {
+        func less(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+        let created = image.created.filter { !$0.deleted }.sorted { less($0.name, $1.name) }
+        var out: [Chain] = []
+        out.reserveCapacity(image.existing.count + created.count)
+        var next = 0
+        for c in image.existing where !c.deleted {
+            if c.hook == nil {
+                while next < created.count && !less(c.name, created[next].name) {
+                    out.append(created[next])
+                    next += 1
+                }
+            }
+            out.append(c)
+        }
+        out.append(contentsOf: created[next...])
+        return out
+    }
+
+    /// The laid-out table: its entries (verdicts resolved), hook entries, underflows, the
+    /// number of entries, and for each entry the old entry whose counters it keeps (-1: none).
+    static func layout(_ image: Image) throws(IPTablesError) -> (entries: [UInt8], hookEntry: [UInt32], underflow: [UInt32], oldIndex: [Int32]) {
+        let chains = order(image)
+        // First pass: where each chain starts.
+        var offset = 0
+        for c in chains {
+            if c.hook == nil { offset += errorEntrySize }
+            c.start = offset
+            for r in c.rules { offset += r.rule.bytes.count }
+            offset += standardEntrySize
+        }
+        let size = offset + errorEntrySize
+        var blob = [UInt8](repeating: 0, count: size)
+        var hookEntry = [UInt32](repeating: 0, count: 5), underflow = [UInt32](repeating: 0, count: 5)
+        var oldIndex: [Int32] = []
+        offset = 0
+        func put32(_ v: Int32, at: Int) {
+            withUnsafeBytes(of: v.littleEndian) { for k in 0..<4 { blob[at + k] = $0[k] } }
+        }
+        func standardEntry(_ verdict: Int32) {
+            blob[offset + 88] = UInt8(RuleEncoder.entrySize)
+            blob[offset + 90] = UInt8(standardEntrySize)
+            blob[offset + RuleEncoder.entrySize] = 40
+            put32(verdict, at: offset + RuleEncoder.entrySize + RuleEncoder.headerSize)
+            offset += standardEntrySize
+        }
+        func errorEntry(_ name: String) {
+            blob[offset + 88] = UInt8(RuleEncoder.entrySize)
+            blob[offset + 90] = UInt8(errorEntrySize)
+            let t = offset + RuleEncoder.entrySize
+            blob[t] = 64
+            for (k, c) in "ERROR".utf8.enumerated() { blob[t + 2 + k] = c }
+            for (k, c) in name.utf8.prefix(29).enumerated() { blob[t + RuleEncoder.headerSize + k] = c }
+            offset += errorEntrySize
+        }
+        for c in chains {
+            if let hook = c.hook {
+                hookEntry[hook] = UInt32(offset)
+            } else {
+                errorEntry(c.name)
+                oldIndex.append(-1)
+            }
+            for r in c.rules {
+                let bytes = r.rule.bytes
+                blob.withUnsafeMutableBytes { dst in bytes.withUnsafeBytes { src in
+                    dst.baseAddress!.advanced(by: offset).copyMemory(from: src.baseAddress!, byteCount: src.count)
+                } }
+                let verdictAt = offset + r.rule.targetOffset + RuleEncoder.headerSize
+                switch r.rule.verdict {
+                case .chain(let target):
+                    guard let t = image.byName[target], !t.deleted else { throw IPTablesError("iptables writer: a jump to deleted chain \(target)") }
+                    put32(Int32(t.start), at: verdictAt)
+                case .next:
+                    put32(Int32(offset + bytes.count), at: verdictAt)
+                case .standard(let v):
+                    put32(v, at: verdictAt)
+                case .target:
+                    break
+                }
+                oldIndex.append(r.oldIndex)
+                offset += bytes.count
+            }
+            if let hook = c.hook {
+                underflow[hook] = UInt32(offset)
+                guard let policy = c.policy, case .standard(let v) = policy.rule.verdict else {
+                    throw IPTablesError("iptables writer: built-in chain \(c.name) has no policy")
+                }
+                standardEntry(v)
+                oldIndex.append(policy.oldIndex)
+            } else {
+                standardEntry(-5)
+                oldIndex.append(-1)
+            }
+        }
+        errorEntry("ERROR")
+        oldIndex.append(-1)
+        return (blob, hookEntry, underflow, oldIndex)
+    }
+
+    // MARK: Writing
+
+    /// `IPT_SO_SET_REPLACE` and `IPT_SO_SET_ADD_COUNTERS` (`IPT_BASE_CTL` 64 and 65, level `SOL_IP`).
+    static let setReplace: Int32 = 64
+    static let setAddCounters: Int32 = 65
+    /// `sizeof(struct ipt_replace)`: name[32], valid_hooks, num_entries, size, hook_entry[5],
+    /// underflow[5], num_counters, then the counters pointer (8-aligned, at 88).
+    static let replaceHeaderSize = 96
+    /// `sizeof(struct xt_counters_info)`: name[32], num_counters, then the counters (8-aligned).
+    static let countersHeaderSize = 40
+
+    /// Applies restore text to the kernel's iptables-legacy IPv4 tables in the calling thread's
+    /// network namespace (see ``TableWriter``). Throws before writing anything for text it
+    /// cannot handle; a table the kernel refuses is not written, and neither are those after it.
+    public static func apply(_ text: [UInt8]) throws(Failure) {
+        let sections: [Section]
+        do { sections = try parse(text) } catch { throw Failure(message: error.message, committed: 0) }
+        if sections.isEmpty { return }
+        let lock: XTablesLock
+        do { lock = try XTablesLock.acquire() } catch { throw Failure(message: error.message, committed: 0) }
+        defer { lock.release() }
+        let fd = socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_RAW))
+        guard fd >= 0 else { throw Failure(message: "iptables writer: socket: \(String(cString: strerror(errno)))", committed: 0) }
+        defer { close(fd) }
+        for (n, section) in sections.enumerated() {
+            do { try write(section, socket: fd) } catch { throw Failure(message: error.message, committed: n) }
+        }
+    }
+
+    /// Reads, changes and replaces one table; again from the read when the kernel says the
+    /// table changed meanwhile (EAGAIN).
+    static func write(_ section: Section, socket fd: Int32) throws(IPTablesError) {
+        var attempts = 0
+        while true {
+            attempts += 1
+            let raw = try KernelTable.readRaw(section.table, socket: fd)
+            var image = try image(raw)
+            try apply(section.operations, to: &image)
+            let (entries, hookEntry, underflow, oldIndex) = try layout(image)
+            let name = Array(section.table.utf8)
+            var replace = [UInt8](repeating: 0, count: replaceHeaderSize + entries.count)
+            func put32(_ v: UInt32, at: Int) { withUnsafeBytes(of: v.littleEndian) { for k in 0..<4 { replace[at + k] = $0[k] } } }
+            replace.replaceSubrange(0..<name.count, with: name)
+            put32(raw.validHooks, at: 32)
+            put32(UInt32(oldIndex.count), at: 36)
+            put32(UInt32(entries.count), at: 40)
+            for h in 0..<5 where raw.validHooks & (1 << h) != 0 {
+                put32(hookEntry[h], at: 44 + 4 * h)
+                put32(underflow[h], at: 64 + 4 * h)
+            }
+            put32(UInt32(image.oldEntries), at: 84)
+            replace.replaceSubrange(replaceHeaderSize..<replace.count, with: entries)
+            // The old table's counters, as the kernel hands them back (pcnt, bcnt per entry).
+            var oldCounters = [UInt64](repeating: 0, count: 2 * max(image.oldEntries, 1))
+            let rc: Int32 = oldCounters.withUnsafeMutableBytes { counters in
+                withUnsafeBytes(of: UInt(bitPattern: counters.baseAddress)) { for k in 0..<8 { replace[88 + k] = $0[k] } }
+                return replace.withUnsafeBytes { setsockopt(fd, Int32(IPPROTO_IP), setReplace, $0.baseAddress, socklen_t($0.count)) }
+            }
+            if rc != 0 {
+                let err = errno
+                if err == EAGAIN && attempts < 5 { continue }
+                throw IPTablesError("iptables writer: setsockopt IPT_SO_SET_REPLACE of \(section.table): \(String(cString: strerror(err)))")
+            }
+            // The kept entries' counters, added to the new table.
+            var add = [UInt8](repeating: 0, count: countersHeaderSize + 16 * oldIndex.count)
+            add.replaceSubrange(0..<name.count, with: name)
+            withUnsafeBytes(of: UInt32(oldIndex.count).littleEndian) { for k in 0..<4 { add[32 + k] = $0[k] } }
+            var any = false
+            add.withUnsafeMutableBytes { out in
+                for (i, old) in oldIndex.enumerated() where old >= 0 && Int(old) < image.oldEntries {
+                    var p = oldCounters[2 * Int(old)], b = oldCounters[2 * Int(old) + 1]
+                    if let read = image.policyCounters[old] {
+                        p &-= read.packets
+                        b &-= read.bytes
+                    }
+                    if p == 0 && b == 0 { continue }
+                    any = true
+                    out.storeBytes(of: p, toByteOffset: countersHeaderSize + 16 * i, as: UInt64.self)
+                    out.storeBytes(of: b, toByteOffset: countersHeaderSize + 16 * i + 8, as: UInt64.self)
+                }
+            }
+            // libiptc adds them even when all are zero; adding zeros changes nothing.
+            if any {
+                let rc = add.withUnsafeBytes { setsockopt(fd, Int32(IPPROTO_IP), setAddCounters, $0.baseAddress, socklen_t($0.count)) }
+                if rc != 0 {
+                    throw IPTablesError("iptables writer: setsockopt IPT_SO_SET_ADD_COUNTERS of \(section.table) (the table was replaced): \(String(cString: strerror(errno)))")
+                }
+            }
+            return
+        }
+    }
+}
+
+/// The lock iptables takes around reading and replacing a table: `flock` on
+/// `/run/xtables.lock` (or `$XTABLES_LOCKFILE`), waited for up to 5 seconds as `-w 5`.
+struct XTablesLock {
+    let fd: Int32
+
+    static func acquire(waitSeconds: Double = 5) throws(IPTablesError) -> XTablesLock {
+        let path = getenv("XTABLES_LOCKFILE").map { String(cString: $0) } ?? "/run/xtables.lock"
+        let fd = open(path, O_CREAT | O_CLOEXEC | O_RDONLY, 0o600)
+        guard fd >= 0 else { throw IPTablesError("iptables writer: opening \(path): \(String(cString: strerror(errno)))") }
+        var waited = 0.0, pause = 0.0002
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let err = errno
+            guard err == EWOULDBLOCK || err == EINTR else {
+                close(fd)
+                throw IPTablesError("iptables writer: locking \(path): \(String(cString: strerror(err)))")
+            }
+            if waited >= waitSeconds {
+                close(fd)
+                throw IPTablesError("iptables writer: another process holds \(path) (waited \(waitSeconds) s)")
+            }
+            usleep(UInt32(pause * 1e6))
+            waited += pause
+            pause = min(pause * 2, 0.05)
+        }
+        return XTablesLock(fd: fd)
+    }
+
+    func release() {
+        close(fd)
+    }
+}
+
+extension TableWriter {
+    /// The text after its first `committed` COMMIT lines (the tables ``apply(_:)`` did not write).
+    public static func remainder(_ text: [UInt8], after committed: Int) -> [UInt8] {
+        if committed == 0 { return text }
+        var seen = 0, start = 0
+        while start < text.count {
+            var end = start
+            while end < text.count && text[end] != 0x0A { end += 1 }
+            let line = text[start..<end]
+            start = end + 1
+            if line.elementsEqual("COMMIT".utf8) || line.elementsEqual("COMMIT\r".utf8) {
+                seen += 1
+                if seen == committed { return Array(text[min(start, text.count)...]) }
+            }
+        }
+        return []
+    }
+}
