@@ -20,7 +20,10 @@ import Synchronization
 /// Entries are the objects as served: `metadata.resourceVersion` set to the revision (for a
 /// delete event, the object before the delete with the delete's revision). Each storage key
 /// keeps its newest ``revisionsPerKey`` revisions: the current one (an update's read) and the
-/// one before it (a watch with selectors compares the event's previous and new object). Each
+/// one before it (a watch with selectors compares the event's previous and new object). Only the
+/// newest keeps its decoded object; a superseded one keeps what selectors read of it
+/// (``SelectorAttributes``, as upstream's watch cache keeps beside each object) and its encoding,
+/// which halves the estimate per key of an object written twice (a pod created, then bound). Each
 /// resource holds entries up to a memory budget, estimated from the JSON sizes, and drops the
 /// keys written least recently first, so it covers every object of a resource that fits in
 /// the budget (the Leases of 5,000 nodes are estimated at about 54 MB) and a busy kind does not push out
@@ -45,9 +48,13 @@ final class ObjectCache: Sendable {
 
     private struct Revision: Sendable {
         var revision: Int64
+        /// Kept for the newest revision of a key, and for an older one only while its
+        /// `attributes` are unknown.
         var object: JSONObject?
         /// The object as served (compact JSON, sorted keys), once a watcher needed it.
         var encoded: [UInt8]?
+        /// What selectors read of the object.
+        var attributes: SelectorAttributes?
         /// Estimated bytes held.
         var cost: Int
     }
@@ -75,15 +82,19 @@ final class ObjectCache: Sendable {
         var nextSequence = 0
         var bytes = 0
 
-        mutating func add(_ key: Key, object: JSONObject?, encoded: [UInt8]?, jsonBytes: Int, budget: Int) {
+        mutating func add(_ key: Key, object: JSONObject?, encoded: [UInt8]?, attributes: SelectorAttributes?, jsonBytes: Int, budget: Int) {
             func cost(_ entry: Revision) -> Int {
-                (entry.encoded?.count ?? 0) + (entry.object == nil ? 0 : jsonBytes * ObjectCache.decodedBytesPerJSONByte) + 64
+                (entry.encoded?.count ?? 0) + (entry.object == nil ? 0 : jsonBytes * ObjectCache.decodedBytesPerJSONByte)
+                    + (entry.attributes?.estimatedBytes ?? 0) + 64
             }
             var slot = slots[key.storageKey] ?? Slot()
             slots[key.storageKey] = nil
             if let index = slot.revisions.firstIndex(where: { $0.revision == key.revision }) {
                 var entry = slot.revisions[index]
-                if entry.object == nil, let object { entry.object = object }
+                if entry.attributes == nil, let attributes { entry.attributes = attributes }
+                let newest = index == slot.revisions.count - 1
+                if entry.object == nil, let object, newest || entry.attributes == nil { entry.object = object }
+                if !newest && entry.attributes != nil { entry.object = nil }
                 if entry.encoded == nil, let encoded { entry.encoded = encoded }
                 let newCost = cost(entry)
                 bytes += newCost - entry.cost
@@ -96,12 +107,21 @@ final class ObjectCache: Sendable {
                     slots[key.storageKey] = slot
                     return
                 }
-                var entry = Revision(revision: key.revision, object: object, encoded: encoded, cost: 0)
+                var entry = Revision(revision: key.revision, object: object, encoded: encoded, attributes: attributes, cost: 0)
                 entry.cost = cost(entry)
                 slot.revisions.insert(entry, at: position)
                 bytes += entry.cost
                 if slot.revisions.count > ObjectCache.revisionsPerKey {
                     bytes -= slot.revisions.removeFirst().cost
+                }
+                // A superseded revision is read by watches with selectors (its attributes) and
+                // by lagging watchers (its encoding); reads and updates want the newest. Its
+                // decoded object, most of an entry's cost, goes once its attributes are known.
+                for index in slot.revisions.indices.dropLast() where slot.revisions[index].object != nil && slot.revisions[index].attributes != nil {
+                    slot.revisions[index].object = nil
+                    let newCost = cost(slot.revisions[index])
+                    bytes += newCost - slot.revisions[index].cost
+                    slot.revisions[index].cost = newCost
                 }
                 nextSequence += 1
                 slot.sequence = nextSequence
@@ -169,30 +189,34 @@ final class ObjectCache: Sendable {
     /// The decoded object of `key` at its revision, or nil when it is not cached.
     func object(_ key: Key) -> JSONObject? { revision(key)?.object }
 
+    /// What selectors read of the object of `key` at its revision, or nil when not cached.
+    func attributes(_ key: Key) -> SelectorAttributes? { revision(key)?.attributes }
+
     /// The object's encoded JSON, or nil when it is not cached.
     func encoded(_ key: Key) -> [UInt8]? { revision(key)?.encoded }
 
-    /// Records the decoded object of `key`, decoded from `jsonBytes` bytes of JSON; a known one
-    /// is kept, since a revision's object never changes.
-    func insert(_ key: Key, object: JSONObject, jsonBytes: Int) {
-        update(key, object: object, encoded: nil, jsonBytes: jsonBytes)
+    /// Records the decoded object of `key`, decoded from `jsonBytes` bytes of JSON, with what
+    /// selectors read of it when known; a known one is kept, since a revision's object never
+    /// changes. A revision older than the key's newest keeps only the attributes when given.
+    func insert(_ key: Key, object: JSONObject, jsonBytes: Int, attributes: SelectorAttributes? = nil) {
+        update(key, object: object, encoded: nil, attributes: attributes, jsonBytes: jsonBytes)
     }
 
     /// Records the encoded object of `key`; a known encoding is kept.
     func insert(_ key: Key, encoded: [UInt8]) {
-        update(key, object: nil, encoded: encoded, jsonBytes: encoded.count)
+        update(key, object: nil, encoded: encoded, attributes: nil, jsonBytes: encoded.count)
     }
 
     /// Records both forms of an object just written, in one step.
-    func insert(_ key: Key, object: JSONObject, encoded: [UInt8]) {
-        update(key, object: object, encoded: encoded, jsonBytes: encoded.count)
+    func insert(_ key: Key, object: JSONObject, encoded: [UInt8], attributes: SelectorAttributes? = nil) {
+        update(key, object: object, encoded: encoded, attributes: attributes, jsonBytes: encoded.count)
     }
 
-    private func update(_ key: Key, object: JSONObject?, encoded: [UInt8]?, jsonBytes: Int) {
+    private func update(_ key: Key, object: JSONObject?, encoded: [UInt8]?, attributes: SelectorAttributes?, jsonBytes: Int) {
         let shardName = String(Self.resource(of: key.storageKey))
         let budget = budgetBytes
         shards.withLock { shards in
-            shards[shardName, default: Shard()].add(key, object: object, encoded: encoded, jsonBytes: jsonBytes, budget: budget)
+            shards[shardName, default: Shard()].add(key, object: object, encoded: encoded, attributes: attributes, jsonBytes: jsonBytes, budget: budget)
         }
     }
 

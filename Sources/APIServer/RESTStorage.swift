@@ -62,15 +62,23 @@ struct RESTStorage: Sendable {
         if let object = cache.object(key) { return object }
         if var object = cache.objectBeingWritten(kv.key, value: kv.value) {
             object.metadata["resourceVersion"] = .string(String(kv.modRevision))
-            cache.insert(key, object: object, jsonBytes: kv.value.count)
+            cache.insert(key, object: object, jsonBytes: kv.value.count, attributes: SelectorAttributes(object, resource: resource))
             return object
         }
         guard var object = try JSONCoding.decode(kv.value, what: "stored \(resource.plural) \(kv.key)").objectValue else {
             throw APIError.internalError("stored \(resource.plural) \(kv.key) is not a JSON object")
         }
         object.metadata["resourceVersion"] = .string(String(kv.modRevision))
-        cache.insert(key, object: object, jsonBytes: kv.value.count)
+        cache.insert(key, object: object, jsonBytes: kv.value.count, attributes: SelectorAttributes(object, resource: resource))
         return object
+    }
+
+    /// What selectors read of the object stored in `kv`: cached with its revision (kept when
+    /// the decoded object of a superseded revision is dropped), else from the object decoded.
+    func selectorAttributes(_ kv: KeyValue, _ resource: ResourceDefinition) throws(APIError) -> SelectorAttributes {
+        if let attributes = cache.attributes(ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)) { return attributes }
+        let object = try decode(kv, resource)
+        return cache.attributes(ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)) ?? SelectorAttributes(object, resource: resource)
     }
 
     /// The object stored in `kv` as served (compact JSON, sorted keys, its resourceVersion set):
@@ -297,7 +305,7 @@ struct RESTStorage: Sendable {
             throw APIError.from(error, resource, name: name)
         }
         object.metadata["resourceVersion"] = .string(String(kv.modRevision))
-        cacheWritten(object, stored: bytes, key: kv.key, revision: kv.modRevision)
+        cacheWritten(object, stored: bytes, key: kv.key, revision: kv.modRevision, resource)
         return object
     }
 
@@ -416,7 +424,7 @@ struct RESTStorage: Sendable {
             let written = try await store.update(kv.key, value: bytes, expectedModRevision: kv.modRevision, ttl: nil)
             var out = object
             out.metadata["resourceVersion"] = .string(String(written.modRevision))
-            cacheWritten(out, stored: bytes, key: kv.key, revision: written.modRevision)
+            cacheWritten(out, stored: bytes, key: kv.key, revision: written.modRevision, resource)
             return out
         } catch {
             throw APIError.from(error, resource, name: object.name)
@@ -426,14 +434,16 @@ struct RESTStorage: Sendable {
     /// Caches an object just written with its served bytes (the stored bytes with the
     /// resourceVersion spliced in): the response and every watcher send them without encoding
     /// the object again, and the next update's read finds the object.
-    private func cacheWritten(_ object: JSONObject, stored: [UInt8], key: String, revision: Int64) {
+    private func cacheWritten(_ object: JSONObject, stored: [UInt8], key: String, revision: Int64, _ resource: ResourceDefinition) {
         let cacheKey = ObjectCache.Key(storageKey: key, revision: revision)
         // A watcher usually sees the write's event before the writer learns its revision, and
-        // caches these same bytes (the stored ones with the revision spliced in) then.
+        // caches these same bytes (the stored ones with the revision spliced in) and the
+        // attributes then.
+        let attributes = cache.attributes(cacheKey) ?? SelectorAttributes(object, resource: resource)
         if let served = cache.encoded(cacheKey) ?? StoredObject.servedJSON(stored, revision: revision) {
-            cache.insert(cacheKey, object: object, encoded: served)
+            cache.insert(cacheKey, object: object, encoded: served, attributes: attributes)
         } else {
-            cache.insert(cacheKey, object: object, jsonBytes: stored.count)
+            cache.insert(cacheKey, object: object, jsonBytes: stored.count, attributes: attributes)
         }
     }
 

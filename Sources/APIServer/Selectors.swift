@@ -150,9 +150,42 @@ struct FieldSelectorQuery: Sendable {
         }
     }
 
+    /// Whether the object whose selectable fields are `attributes` matches.
+    func matches(_ attributes: SelectorAttributes) -> Bool {
+        requirements.allSatisfy { r in ((attributes.fields[r.field] ?? "") == r.value) != r.negated }
+    }
+
     /// The name an equality on metadata.name pins the list to, letting a list read one key.
     var pinnedName: String? {
         requirements.first { $0.field == "metadata.name" && !$0.negated }?.value
+    }
+}
+
+/// What label and field selectors read of one object (upstream's `storage.AttrFunc`, which its
+/// watch cache keeps beside each object): its namespace, its labels, and the values of
+/// `metadata.name`, `metadata.namespace` and each field its resource lets selectors read. A
+/// watch with selectors tests an event's previous object with these, so the cache can keep
+/// them for a superseded revision instead of the whole decoded object.
+struct SelectorAttributes: Sendable, Equatable {
+    var namespace: String
+    var labels: [String: String]
+    /// By field path, as `FieldSelectorQuery` names them.
+    var fields: [String: String]
+
+    init(_ object: JSONObject, resource: ResourceDefinition) {
+        namespace = object.namespace
+        labels = object.labels
+        var fields: [String: String] = ["metadata.name": object.name, "metadata.namespace": namespace]
+        for (field, value) in resource.fieldSelectors { fields[field] = value(object) }
+        self.fields = fields
+    }
+
+    /// Estimated bytes held: the strings and two dictionaries with their headers.
+    var estimatedBytes: Int {
+        var bytes = 128 + 48 * (labels.count + fields.count)
+        for (key, value) in labels { bytes += key.utf8.count + value.utf8.count }
+        for (_, value) in fields { bytes += value.utf8.count }
+        return bytes
     }
 }
 

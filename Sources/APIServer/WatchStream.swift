@@ -200,28 +200,31 @@ struct WatchStream: Sendable {
     /// cacher, an object leaving the selection is sent as DELETED with its previous content
     /// and the event's resourceVersion.
     func translate(_ event: StoreEvent) -> (type: String, object: JSONObject, shared: Bool)? {
-        let previous = event.previous.flatMap { try? storage.decode($0, resource) }
-        func selected(_ object: JSONObject?) -> Bool {
-            guard let object else { return false }
-            if let namespace, resource.namespaced, object.namespace != namespace { return false }
-            return options.labelSelector.matches(object.labels) && options.fieldSelector.matches(object, resource: resource)
+        // Selection reads the attributes (labels and selectable fields), which the cache keeps
+        // for a superseded revision without its decoded object: the previous object is decoded
+        // only when it is sent (DELETED), the new one only when it is in the selection.
+        func selected(_ attributes: SelectorAttributes?) -> Bool {
+            guard let attributes else { return false }
+            if let namespace, resource.namespaced, attributes.namespace != namespace { return false }
+            return options.labelSelector.matches(attributes.labels) && options.fieldSelector.matches(attributes)
         }
+        let previouslySelected = selected(event.previous.flatMap { try? storage.selectorAttributes($0, resource) })
         func previousAtEvent() -> JSONObject? {
-            guard var object = previous else { return nil }
+            guard let kv = event.previous, var object = try? storage.decode(kv, resource) else { return nil }
             object.metadata["resourceVersion"] = .string(String(event.revision))
             return object
         }
         switch event.kind {
         case .put:
-            guard let object = try? storage.decode(event.kv, resource) else { return nil }
-            switch (selected(previous), selected(object)) {
-            case (true, true): return ("MODIFIED", object, true)
-            case (false, true): return ("ADDED", object, true)
+            guard let attributes = try? storage.selectorAttributes(event.kv, resource) else { return nil }
+            switch (previouslySelected, selected(attributes)) {
+            case (true, true): return (try? storage.decode(event.kv, resource)).map { ("MODIFIED", $0, true) }
+            case (false, true): return (try? storage.decode(event.kv, resource)).map { ("ADDED", $0, true) }
             case (true, false): return previousAtEvent().map { ("DELETED", $0, false) }
             case (false, false): return nil
             }
         case .delete:
-            guard selected(previous) else { return nil }
+            guard previouslySelected else { return nil }
             let key = ObjectCache.Key(storageKey: event.kv.key, revision: event.revision)
             if let object = storage.cache.object(key) { return ("DELETED", object, true) }
             guard let object = previousAtEvent() else { return nil }

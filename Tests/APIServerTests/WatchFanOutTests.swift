@@ -84,6 +84,36 @@ import Testing
         #expect(cache.count == 2)
     }
 
+    @Test func aSupersededRevisionKeepsItsAttributesInsteadOfItsObject() throws {
+        let cache = ObjectCache()
+        let resource = try #require(ResourceRegistry.builtIn.lookup(group: "", version: "v1", plural: "pods"))
+        func key(_ name: String, _ revision: Int64) -> ObjectCache.Key { Self.cacheKey(name, revision, plural: "pods") }
+        func pod(_ node: String?) -> JSONObject {
+            var spec: JSONObject = [:]
+            if let node { spec["nodeName"] = .string(node) }
+            return ["metadata": .object(["name": .string("p"), "namespace": .string("default"), "labels": .object(["app": .string("web")])]), "spec": .object(spec)]
+        }
+        let created = SelectorAttributes(pod(nil), resource: resource)
+        #expect(created.fields["spec.nodeName"] == "" && created.fields["metadata.name"] == "p" && created.labels == ["app": "web"])
+        cache.insert(key("p", 1), object: pod(nil), encoded: Array("p1".utf8), attributes: created)
+        let alone = cache.bytes
+        cache.insert(key("p", 2), object: pod("n1"), jsonBytes: 100, attributes: SelectorAttributes(pod("n1"), resource: resource))
+        // Revision 1 is superseded: its decoded object goes, its attributes and encoding stay.
+        #expect(cache.object(key("p", 1)) == nil)
+        #expect(cache.attributes(key("p", 1)) == created)
+        #expect(cache.encoded(key("p", 1)) == Array("p1".utf8))
+        #expect(cache.object(key("p", 2)) == pod("n1"))
+        #expect(cache.attributes(key("p", 2))?.fields["spec.nodeName"] == "n1")
+        // Decoded again (a lagging watcher), the superseded revision is not stored whole.
+        cache.insert(key("p", 1), object: pod(nil), jsonBytes: 2)
+        #expect(cache.object(key("p", 1)) == nil)
+        #expect(cache.bytes < alone + 100 * ObjectCache.decodedBytesPerJSONByte + 2 * 64 + 1024)
+        // Without attributes, a superseded revision keeps its object (selectors need it).
+        cache.insert(key("q", 1), object: pod(nil), jsonBytes: 10)
+        cache.insert(key("q", 2), object: pod("n1"), jsonBytes: 10)
+        #expect(cache.object(key("q", 1)) == pod(nil))
+    }
+
     @Test func cacheDropsTheKeysWrittenLeastRecentlyPastItsBudget() {
         // Each decoded entry of 10 JSON bytes is estimated at 10 * 8 + 64 = 144 bytes.
         let entry = 10 * ObjectCache.decodedBytesPerJSONByte + 64
