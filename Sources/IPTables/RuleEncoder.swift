@@ -51,7 +51,13 @@ public enum RuleEncoder {
     /// argument, a backslash or an unterminated quote is an error.
     static func tokens(_ line: ArraySlice<UInt8>) throws(IPTablesError) -> [Token] {
         var out: [Token] = []
-        out.reserveCapacity(24)
+        try tokens(line, into: &out)
+        return out
+    }
+
+    /// ``tokens(_:)`` into `out` (emptied first, its storage kept).
+    static func tokens(_ line: ArraySlice<UInt8>, into out: inout [Token]) throws(IPTablesError) {
+        out.removeAll(keepingCapacity: true)
         var i = line.startIndex
         let end = line.endIndex
         while i < end {
@@ -82,7 +88,6 @@ public enum RuleEncoder {
             out.append(line[i..<j])
             i = j
         }
-        return out
     }
 
     static func lineError(_ line: ArraySlice<UInt8>, _ what: String) -> IPTablesError {
@@ -153,84 +158,115 @@ public enum RuleEncoder {
         }
 
         static func match(_ t: Token) -> Kind? {
-            for k in [Kind.comment, .tcp, .udp, .sctp, .mark, .addrtype, .conntrack, .recent, .statistic] where equals(t, k.name) { return k }
-            return nil
-        }
-
-        static func target(_ t: Token) -> Kind? {
-            for k in [Kind.markTarget, .masquerade, .dnat, .reject] where equals(t, k.name) { return k }
-            return nil
-        }
-    }
-
-    /// A match or target extension being filled in by its options.
-    struct Extension {
-        let kind: Kind
-        var data: [UInt8]
-        /// Options seen (each at most once), by name.
-        var seen: [String] = []
-
-        init(_ kind: Kind) {
-            self.kind = kind
-            data = [UInt8](repeating: 0, count: (kind.dataSize + 7) & ~7)
-            // Defaults, as each extension's init sets them.
-            switch kind {
-            case .tcp, .udp:
-                put16(0xFFFF, at: 2)   // source ports 0:65535
-                put16(0xFFFF, at: 6)   // destination ports 0:65535
-            case .sctp:
-                // xt_sctp_flag_info[4] at 268: no chunk type (0xff) in each.
-                for i in 0..<4 { data[268 + 3 * i] = 0xFF }
-            case .recent:
-                for (i, c) in "DEFAULT".utf8.enumerated() { data[10 + i] = c }
-            case .masquerade:
-                put32(1, at: 0)  // rangesize
-            case .reject:
-                put32(3, at: 0)  // icmp-port-unreachable
-            default:
-                break
+            switch t.count {
+            case 3: return equals(t, "tcp") ? .tcp : equals(t, "udp") ? .udp : nil
+            case 4: return equals(t, "sctp") ? .sctp : equals(t, "mark") ? .mark : nil
+            case 6: return equals(t, "recent") ? .recent : nil
+            case 7: return equals(t, "comment") ? .comment : nil
+            case 8: return equals(t, "addrtype") ? .addrtype : nil
+            case 9: return equals(t, "conntrack") ? .conntrack : equals(t, "statistic") ? .statistic : nil
+            default: return nil
             }
         }
 
-        mutating func put16(_ v: UInt16, at: Int) {
-            data[at] = UInt8(v & 0xFF)
-            data[at + 1] = UInt8(v >> 8)
+        static func target(_ t: Token) -> Kind? {
+            if equals(t, "MARK") { return .markTarget }
+            if equals(t, "MASQUERADE") { return .masquerade }
+            if equals(t, "DNAT") { return .dnat }
+            if equals(t, "REJECT") { return .reject }
+            return nil
         }
 
-        mutating func put32(_ v: UInt32, at: Int) {
-            for i in 0..<4 { data[at + i] = UInt8((v >> (8 * UInt32(i))) & 0xFF) }
+        /// The options of the extension, each with its bit in ``Extension/seen``.
+        var options: [StaticString] {
+            switch self {
+            case .comment: ["--comment"]
+            case .tcp, .udp, .sctp: ["--dport", "--destination-port", "--sport", "--source-port"]
+            case .mark: ["--mark"]
+            case .addrtype: ["--src-type", "--dst-type", "--limit-iface-in", "--limit-iface-out"]
+            case .conntrack: ["--ctstate"]
+            case .recent: ["--set", "--rcheck", "--update", "--remove", "--seconds", "--hitcount", "--reap", "--rttl", "--name", "--rsource", "--rdest", "--mask"]
+            case .statistic: ["--mode", "--probability"]
+            case .markTarget: ["--set-xmark", "--set-mark", "--or-mark", "--xor-mark", "--and-mark"]
+            case .masquerade: ["--random-fully", "--random"]
+            case .dnat: ["--to-destination"]
+            case .reject: ["--reject-with"]
+            }
         }
+    }
 
-        mutating func or32(_ v: UInt32, at: Int) {
-            for i in 0..<4 { data[at + i] |= UInt8((v >> (8 * UInt32(i))) & 0xFF) }
-        }
+    /// A match or target being filled in, in the rule's bytes from `start` (its header).
+    struct Extension {
+        let kind: Kind
+        let start: Int
+        /// The options given (bits by ``Kind/options``).
+        var seen: UInt32 = 0
 
-        func u32(at: Int) -> UInt32 {
-            (0..<4).reduce(UInt32(0)) { $0 | UInt32(data[at + $1]) << (8 * UInt32($1)) }
-        }
+        var data: Int { start + RuleEncoder.headerSize }
+    }
 
-        /// The match or target: header (size, name, revision) and data.
-        func bytes() -> [UInt8] {
-            var out = [UInt8](repeating: 0, count: RuleEncoder.headerSize)
-            let size = RuleEncoder.headerSize + data.count
-            out[0] = UInt8(size & 0xFF)
-            out[1] = UInt8(size >> 8)
-            kind.name.withUTF8Buffer { for (i, c) in $0.enumerated() { out[2 + i] = c } }
-            out[31] = kind.revision
-            out += data
-            return out
+    static let optionTables: [[StaticString]] = [Kind.comment, .tcp, .udp, .sctp, .mark, .addrtype, .conntrack, .recent, .statistic,
+                                                 .markTarget, .masquerade, .dnat, .reject].map(\.options)
+
+    /// Appends an extension's header and zeroed data, with its defaults.
+    static func begin(_ kind: Kind, _ out: inout [UInt8]) -> Extension {
+        let start = out.count
+        let size = headerSize + (kind.dataSize + 7) & ~7
+        out.append(contentsOf: repeatElement(0, count: size))
+        out[start] = UInt8(size & 0xFF)
+        out[start + 1] = UInt8(size >> 8)
+        kind.name.withUTF8Buffer { name in for (i, c) in name.enumerated() { out[start + 2 + i] = c } }
+        out[start + 31] = kind.revision
+        let d = start + headerSize
+        // Defaults, as each extension's init sets them.
+        switch kind {
+        case .tcp, .udp:
+            put16(0xFFFF, &out, d + 2)   // source ports 0:65535
+            put16(0xFFFF, &out, d + 6)   // destination ports 0:65535
+        case .sctp:
+            // xt_sctp_flag_info[4] at 268: no chunk type (0xff) in each.
+            for i in 0..<4 { out[d + 268 + 3 * i] = 0xFF }
+        case .recent:
+            "DEFAULT".utf8.withContiguousStorageIfAvailable { for (i, c) in $0.enumerated() { out[d + 10 + i] = c } }
+        case .masquerade:
+            put32(1, &out, d)  // rangesize
+        case .reject:
+            put32(3, &out, d)  // icmp-port-unreachable
+        default:
+            break
         }
+        return Extension(kind: kind, start: start)
+    }
+
+    @inline(__always) static func put16(_ v: UInt16, _ out: inout [UInt8], _ at: Int) {
+        out[at] = UInt8(v & 0xFF)
+        out[at + 1] = UInt8(v >> 8)
+    }
+
+    @inline(__always) static func put32(_ v: UInt32, _ out: inout [UInt8], _ at: Int) {
+        out[at] = UInt8(v & 0xFF)
+        out[at + 1] = UInt8((v >> 8) & 0xFF)
+        out[at + 2] = UInt8((v >> 16) & 0xFF)
+        out[at + 3] = UInt8(v >> 24)
+    }
+
+    @inline(__always) static func or32(_ v: UInt32, _ out: inout [UInt8], _ at: Int) {
+        out[at] |= UInt8(v & 0xFF)
+        out[at + 1] |= UInt8((v >> 8) & 0xFF)
+        out[at + 2] |= UInt8((v >> 16) & 0xFF)
+        out[at + 3] |= UInt8(v >> 24)
     }
 
     /// Encodes one rule's arguments.
     static func encode(_ args: ArraySlice<Token>) throws(IPTablesError) -> EncodedRule {
-        var ip = [UInt8](repeating: 0, count: entrySize)
-        var matches: [Extension] = []
-        var target: Extension?
+        var out: [UInt8] = []
+        out.reserveCapacity(768)
+        out.append(contentsOf: repeatElement(0, count: entrySize))
+        var current: Extension?
+        var targetOffset = -1
         var verdict: RuleVerdict = .next
-        var haveTarget = false
-        var general = Set<String>()
-        var inActive = false
+        /// -p, -s, -d, -i, -o given.
+        var general: UInt8 = 0
         var i = args.startIndex
         func fail(_ what: String) -> IPTablesError {
             IPTablesError("iptables writer: \(what) in rule: \(args.map(text).joined(separator: " "))")
@@ -240,313 +276,311 @@ public enum RuleEncoder {
             i += 1
             return args[i]
         }
-        func once(_ option: String) throws(IPTablesError) {
-            if !general.insert(option).inserted { throw fail("\(option) twice") }
+        func once(_ bit: UInt8, _ option: Token) throws(IPTablesError) {
+            if general & bit != 0 { throw fail("\(text(option)) twice") }
+            general |= bit
         }
         while i < args.endIndex {
-            let a = args[i]
             var invert = false
-            var option = a
-            if equals(a, "!") {
+            var option = args[i]
+            if equals(option, "!") {
                 invert = true
                 guard i + 1 < args.endIndex else { throw fail("! at the end") }
                 i += 1
                 option = args[i]
             }
-            if equals(option, "-p") || equals(option, "--protocol") {
-                try once("-p")
+            guard option.count >= 2, option.first == UInt8(ascii: "-") else { throw fail("argument \(text(option))") }
+            let short = option.count == 2 ? option[option.startIndex + 1] : 0
+            if short == UInt8(ascii: "p") || equals(option, "--protocol") {
+                try once(1, option)
                 let p = try value()
                 let number: UInt16
                 if equals(p, "tcp") { number = 6 } else if equals(p, "udp") { number = 17 } else if equals(p, "sctp") { number = 132 }
                 else if equals(p, "icmp") { number = 1 } else if equals(p, "all") { number = 0 }
                 else { throw fail("protocol \(text(p))") }
-                ip[80] = UInt8(number & 0xFF)
-                ip[81] = UInt8(number >> 8)
-                if invert { ip[83] |= 0x40 }  // IPT_INV_PROTO
-            } else if equals(option, "-s") || equals(option, "--source") || equals(option, "-d") || equals(option, "--destination") {
-                let source = equals(option, "-s") || equals(option, "--source")
-                try once(source ? "-s" : "-d")
-                guard let (address, mask) = parseIPv4Network(try value()) else { throw fail("address \(text(args[i]))") }
+                put16(number, &out, 80)
+                if invert { out[83] |= 0x40 }  // IPT_INV_PROTO
+            } else if short == UInt8(ascii: "s") || short == UInt8(ascii: "d") || equals(option, "--source") || equals(option, "--destination") {
+                let source = short == UInt8(ascii: "s") || equals(option, "--source")
+                try once(source ? 2 : 4, option)
+                let v = try value()
+                guard let (address, mask) = parseIPv4Network(v) else { throw fail("address \(text(v))") }
                 let at = source ? 0 : 4
                 for k in 0..<4 {
-                    ip[at + k] = address[k] & mask[k]
-                    ip[at + 8 + k] = mask[k]
+                    out[at + k] = UInt8(truncatingIfNeeded: (address & mask) >> (24 - 8 * UInt32(k)))
+                    out[at + 8 + k] = UInt8(truncatingIfNeeded: mask >> (24 - 8 * UInt32(k)))
                 }
-                if invert { ip[83] |= source ? 0x08 : 0x10 }  // IPT_INV_SRCIP, IPT_INV_DSTIP
-            } else if equals(option, "-i") || equals(option, "--in-interface") || equals(option, "-o") || equals(option, "--out-interface") {
-                let incoming = equals(option, "-i") || equals(option, "--in-interface")
-                try once(incoming ? "-i" : "-o")
+                if invert { out[83] |= source ? 0x08 : 0x10 }  // IPT_INV_SRCIP, IPT_INV_DSTIP
+            } else if short == UInt8(ascii: "i") || short == UInt8(ascii: "o") || equals(option, "--in-interface") || equals(option, "--out-interface") {
+                let incoming = short == UInt8(ascii: "i") || equals(option, "--in-interface")
+                try once(incoming ? 8 : 16, option)
                 let name = try value()
                 guard !name.isEmpty, name.count < 16 else { throw fail("interface name \(text(name))") }
                 let at = incoming ? 16 : 32
-                for (k, c) in name.enumerated() { ip[at + k] = c }
+                for (k, c) in name.enumerated() { out[at + k] = c }
                 // The mask covers the name and its NUL, or the name before a trailing +.
                 let masked = name.last == UInt8(ascii: "+") ? name.count - 1 : name.count + 1
-                for k in 0..<masked { ip[at + 32 + k] = 0xFF }
-                if invert { ip[83] |= incoming ? 0x01 : 0x02 }  // IPT_INV_VIA_IN, IPT_INV_VIA_OUT
-            } else if equals(option, "-m") || equals(option, "--match") {
+                for k in 0..<masked { out[at + 32 + k] = 0xFF }
+                if invert { out[83] |= incoming ? 0x01 : 0x02 }  // IPT_INV_VIA_IN, IPT_INV_VIA_OUT
+            } else if short == UInt8(ascii: "m") || equals(option, "--match") {
                 if invert { throw fail("! before -m") }
+                if targetOffset >= 0 { throw fail("-m after the target") }
                 let name = try value()
                 guard let kind = Kind.match(name) else { throw fail("match \(text(name))") }
-                matches.append(Extension(kind))
-                inActive = false
-            } else if equals(option, "-j") || equals(option, "--jump") || equals(option, "-g") || equals(option, "--goto") {
+                if let m = current { try finalCheck(m, out, fail: fail) }
+                current = begin(kind, &out)
+            } else if short == UInt8(ascii: "j") || short == UInt8(ascii: "g") || equals(option, "--jump") || equals(option, "--goto") {
                 if invert { throw fail("! before a target") }
-                if haveTarget { throw fail("a second target") }
-                haveTarget = true
-                let goto = equals(option, "-g") || equals(option, "--goto")
+                if targetOffset >= 0 { throw fail("a second target") }
+                let goto = short == UInt8(ascii: "g") || equals(option, "--goto")
                 let name = try value()
-                if goto { ip[82] |= 0x02 }  // IPT_F_GOTO
-                if equals(name, "ACCEPT") { verdict = .standard(-2) }
-                else if equals(name, "DROP") { verdict = .standard(-1) }
-                else if equals(name, "RETURN") { verdict = .standard(-5) }
-                else if let kind = Kind.target(name) {
+                if let m = current { try finalCheck(m, out, fail: fail) }
+                current = nil
+                targetOffset = out.count
+                if goto { out[82] |= 0x02 }  // IPT_F_GOTO
+                if let kind = Kind.target(name) {
                     if goto { throw fail("-g to a target") }
-                    target = Extension(kind)
+                    current = begin(kind, &out)
                     verdict = .target
-                    inActive = true
                 } else {
-                    let chain = text(name)
-                    try checkChainName(chain)
-                    verdict = .chain(chain)
+                    if equals(name, "ACCEPT") { verdict = .standard(-2) }
+                    else if equals(name, "DROP") { verdict = .standard(-1) }
+                    else if equals(name, "RETURN") { verdict = .standard(-5) }
+                    else {
+                        let chain = text(name)
+                        try checkChainName(chain)
+                        verdict = .chain(chain)
+                    }
+                    if goto, case .standard = verdict { throw fail("-g to a verdict") }
+                    appendStandardTarget(verdict, &out)
                 }
-                if goto, case .standard = verdict { throw fail("-g to a verdict") }
-            } else if option.first == UInt8(ascii: "-") {
-                // An option of the last match, or of the target once one is given.
-                if inActive, target != nil {
-                    try targetOption(&target!, option, invert: invert, value: value, fail: fail)
-                } else if !matches.isEmpty {
-                    try matchOption(&matches[matches.count - 1], option, invert: invert, value: value, fail: fail)
-                } else {
-                    throw fail("option \(text(option))")
-                }
+            } else if var e = current {
+                // An option of the last match, or of the target.
+                let table = optionTables[optionTableIndex(e.kind)]
+                guard let bit = table.firstIndex(where: { equals(option, $0) }) else { throw fail("option \(text(option)) of \(e.kind.name)") }
+                if e.seen & (1 << UInt32(bit)) != 0 { throw fail("\(text(option)) twice") }
+                e.seen |= 1 << UInt32(bit)
+                try extensionOption(e, bit: bit, invert: invert, &out, value: value, fail: fail)
+                current = e
             } else {
-                throw fail("argument \(text(option))")
+                throw fail("option \(text(option))")
             }
             i += 1
         }
-        for m in matches { try finalCheck(m, fail: fail) }
-        if let t = target { try finalCheck(t, fail: fail) }
-
-        // Layout: entry, matches, target.
-        var bytes = ip
-        for m in matches { bytes += m.bytes() }
-        let targetOffset = bytes.count
-        if let t = target {
-            bytes += t.bytes()
-        } else {
-            // struct xt_standard_target: the header (empty name) and an int verdict, 40 bytes.
-            var t = [UInt8](repeating: 0, count: 40)
-            t[0] = 40
-            if case .standard(let v) = verdict { withUnsafeBytes(of: v.littleEndian) { for k in 0..<4 { t[32 + k] = $0[k] } } }
-            bytes += t
+        if let e = current { try finalCheck(e, out, fail: fail) }
+        if targetOffset < 0 {
+            targetOffset = out.count
+            appendStandardTarget(.next, &out)
         }
-        guard bytes.count <= Int(UInt16.max) else { throw fail("a rule of \(bytes.count) bytes") }
-        bytes[88] = UInt8(targetOffset & 0xFF)
-        bytes[89] = UInt8(targetOffset >> 8)
-        bytes[90] = UInt8(bytes.count & 0xFF)
-        bytes[91] = UInt8(bytes.count >> 8)
-        return EncodedRule(bytes: bytes, verdict: verdict)
+        guard out.count <= Int(UInt16.max) else { throw fail("a rule of \(out.count) bytes") }
+        put16(UInt16(targetOffset), &out, 88)
+        put16(UInt16(out.count), &out, 90)
+        return EncodedRule(bytes: out, verdict: verdict)
+    }
+
+    static func optionTableIndex(_ kind: Kind) -> Int {
+        switch kind {
+        case .comment: 0
+        case .tcp: 1
+        case .udp: 2
+        case .sctp: 3
+        case .mark: 4
+        case .addrtype: 5
+        case .conntrack: 6
+        case .recent: 7
+        case .statistic: 8
+        case .markTarget: 9
+        case .masquerade: 10
+        case .dnat: 11
+        case .reject: 12
+        }
+    }
+
+    /// struct xt_standard_target: the header (empty name) and an int verdict, 40 bytes. The
+    /// verdict of a jump or of no target is written when the table is laid out.
+    static func appendStandardTarget(_ verdict: RuleVerdict, _ out: inout [UInt8]) {
+        let t = out.count
+        out.append(contentsOf: repeatElement(0, count: 40))
+        out[t] = 40
+        if case .standard(let v) = verdict { put32(UInt32(bitPattern: v), &out, t + headerSize) }
     }
 
     /// A chain name iptables accepts: 1 to 28 bytes, not an option, not a built-in target's name.
     static func checkChainName(_ name: String) throws(IPTablesError) {
-        let bytes = Array(name.utf8)
-        guard !bytes.isEmpty, bytes.count <= 28, bytes[0] != UInt8(ascii: "-"), bytes[0] != UInt8(ascii: "!"),
+        let bytes = name.utf8
+        guard let first = bytes.first, bytes.count <= 28, first != UInt8(ascii: "-"), first != UInt8(ascii: "!"),
               !bytes.contains(where: { $0 <= 0x20 || $0 >= 0x7F }) else {
             throw IPTablesError("iptables writer: chain name \(name)")
         }
-        if ["ACCEPT", "DROP", "RETURN", "QUEUE", "MARK", "MASQUERADE", "DNAT", "REJECT", "ERROR"].contains(name) {
+        switch name {
+        case "ACCEPT", "DROP", "RETURN", "QUEUE", "MARK", "MASQUERADE", "DNAT", "REJECT", "ERROR":
             throw IPTablesError("iptables writer: chain name \(name) is a target's")
+        default:
+            break
         }
     }
 
-    static func matchOption(_ m: inout Extension, _ option: Token, invert: Bool,
-                            value: () throws(IPTablesError) -> Token, fail: (String) -> IPTablesError) throws(IPTablesError) {
-        let name = text(option)
-        if m.seen.contains(name) { throw fail("\(name) twice") }
-        m.seen.append(name)
+    /// Option number `bit` of ``Kind/options`` for extension `e`, written into its data.
+    static func extensionOption(_ e: Extension, bit: Int, invert: Bool, _ out: inout [UInt8],
+                                value: () throws(IPTablesError) -> Token, fail: (String) -> IPTablesError) throws(IPTablesError) {
+        let d = e.data
+        let name = optionTables[optionTableIndex(e.kind)][bit]
         func noInvert() throws(IPTablesError) { if invert { throw fail("! before \(name)") } }
-        switch m.kind {
+        switch e.kind {
         case .comment:
-            guard name == "--comment" else { throw fail("comment option \(name)") }
             try noInvert()
             let t = try value()
             guard t.count < 256 else { throw fail("a comment of \(t.count) bytes") }
-            for (k, c) in t.enumerated() { m.data[k] = c }
-        case .tcp, .udp, .sctp:
-            let destination: Bool
-            switch name {
-            case "--dport", "--destination-port": destination = true
-            case "--sport", "--source-port": destination = false
-            default: throw fail("\(text(option)) of -m \(m.kind.name)")
+            var k = d
+            for c in t {
+                out[k] = c
+                k += 1
             }
-            guard let (low, high) = parsePorts(try value()) else { throw fail("port \(name)") }
-            if m.kind == .sctp {
+        case .tcp, .udp, .sctp:
+            let destination = bit < 2
+            if e.seen & (destination ? 0b11 : 0b1100) != (destination ? 1 : 4) << UInt32(bit & 1) { throw fail("\(name) twice") }
+            let v = try value()
+            guard let (low, high) = parsePorts(v) else { throw fail("port \(text(v))") }
+            if e.kind == .sctp {
                 // dpts at 0, spts at 4; flags at 284, invflags at 288.
-                let at = destination ? 0 : 4
-                m.put16(low, at: at)
-                m.put16(high, at: at + 2)
-                let bit: UInt32 = destination ? 0x02 : 0x01
-                m.or32(bit, at: 284)
-                if invert { m.or32(bit, at: 288) }
+                let at = d + (destination ? 0 : 4)
+                put16(low, &out, at)
+                put16(high, &out, at + 2)
+                let flag: UInt32 = destination ? 0x02 : 0x01
+                or32(flag, &out, d + 284)
+                if invert { or32(flag, &out, d + 288) }
             } else {
                 // spts at 0, dpts at 4; invflags at 11 (tcp) or 8 (udp).
-                let at = destination ? 4 : 0
-                m.put16(low, at: at)
-                m.put16(high, at: at + 2)
-                if invert { m.data[m.kind == .tcp ? 11 : 8] |= destination ? 0x02 : 0x01 }
+                let at = d + (destination ? 4 : 0)
+                put16(low, &out, at)
+                put16(high, &out, at + 2)
+                if invert { out[d + (e.kind == .tcp ? 11 : 8)] |= destination ? 0x02 : 0x01 }
             }
         case .mark:
-            guard name == "--mark" else { throw fail("mark option \(name)") }
-            guard let (mark, mask) = parseMarkMask(try value()) else { throw fail("mark \(name)") }
-            m.put32(mark, at: 0)
-            m.put32(mask, at: 4)
-            if invert { m.data[8] = 1 }
+            let v = try value()
+            guard let (mark, mask) = parseMarkMask(v) else { throw fail("mark \(text(v))") }
+            put32(mark, &out, d)
+            put32(mask, &out, d + 4)
+            if invert { out[d + 8] = 1 }
         case .addrtype:
-            switch name {
-            case "--src-type", "--dst-type":
-                guard let types = parseAddressTypes(try value()) else { throw fail("address type") }
-                m.put16(types, at: name == "--src-type" ? 0 : 2)
-                if invert { m.or32(name == "--src-type" ? 0x1 : 0x2, at: 4) }
-            case "--limit-iface-in", "--limit-iface-out":
-                try noInvert()
-                m.or32(name == "--limit-iface-in" ? 0x4 : 0x8, at: 4)
+            switch bit {
+            case 0, 1:
+                let v = try value()
+                guard let types = parseAddressTypes(v) else { throw fail("address type \(text(v))") }
+                put16(types, &out, d + (bit == 0 ? 0 : 2))
+                if invert { or32(bit == 0 ? 0x1 : 0x2, &out, d + 4) }
             default:
-                throw fail("addrtype option \(name)")
+                try noInvert()
+                or32(bit == 2 ? 0x4 : 0x8, &out, d + 4)
             }
         case .conntrack:
-            guard name == "--ctstate" else { throw fail("conntrack option \(name)") }
             var mask: UInt16 = 0
             for part in try value().split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-                switch text(part) {
-                case "INVALID": mask |= 1
-                case "ESTABLISHED": mask |= 2
-                case "RELATED": mask |= 4
-                case "NEW": mask |= 8
-                case "UNTRACKED": mask |= 0x100
-                case "SNAT": mask |= 0x40
-                case "DNAT": mask |= 0x80
-                default: throw fail("conntrack state \(text(part))")
-                }
+                // 1 << (ctinfo + 1) for ESTABLISHED, RELATED, NEW; SNAT, DNAT, UNTRACKED are
+                // 1 << (IP_CT_NUMBER (5) + 1, 2, 3).
+                if equals(part, "INVALID") { mask |= 1 }
+                else if equals(part, "ESTABLISHED") { mask |= 2 }
+                else if equals(part, "RELATED") { mask |= 4 }
+                else if equals(part, "NEW") { mask |= 8 }
+                else if equals(part, "SNAT") { mask |= 0x40 }
+                else if equals(part, "DNAT") { mask |= 0x80 }
+                else if equals(part, "UNTRACKED") { mask |= 0x100 }
+                else { throw fail("conntrack state \(text(part))") }
             }
-            // 1 << (ctinfo + 1) for ESTABLISHED, RELATED, NEW; SNAT, DNAT, UNTRACKED are 1 << (IP_CT_NUMBER (5) + 1, 2, 3).
             // match_flags at 146 (XT_CONNTRACK_STATE), invert_flags at 148, state_mask at 150.
-            m.put16(1, at: 146)
-            if invert { m.put16(1, at: 148) }
-            m.put16(mask, at: 150)
+            put16(1, &out, d + 146)
+            if invert { put16(1, &out, d + 148) }
+            put16(mask, &out, d + 150)
         case .recent:
             // seconds 0, hit_count 4, check_set 8, invert 9, name 10..210, side 210, mask 212.
-            switch name {
-            case "--set", "--rcheck", "--update", "--remove":
-                if m.seen.contains(where: { ["--set", "--rcheck", "--update", "--remove"].contains($0) && $0 != name }) {
-                    throw fail("more than one of --set, --rcheck, --update, --remove")
-                }
-                m.data[8] |= name == "--set" ? 0x02 : name == "--rcheck" ? 0x01 : name == "--update" ? 0x04 : 0x08
-                if invert { m.data[9] = 1 }
-            case "--seconds", "--hitcount":
+            switch bit {
+            case 0...3:
+                if e.seen & 0b1111 != 1 << UInt32(bit) { throw fail("more than one of --set, --rcheck, --update, --remove") }
+                out[d + 8] |= [0x02, 0x01, 0x04, 0x08][bit]
+                if invert { out[d + 9] = 1 }
+            case 4, 5:
                 try noInvert()
-                guard let n = parseUInt32(try value()) else { throw fail("\(name) value") }
-                m.put32(n, at: name == "--seconds" ? 0 : 4)
-            case "--reap", "--rttl":
+                let v = try value()
+                guard let n = parseUInt32(v) else { throw fail("\(name) \(text(v))") }
+                put32(n, &out, d + (bit == 4 ? 0 : 4))
+            case 6, 7:
                 try noInvert()
-                m.data[8] |= name == "--reap" ? 0x20 : 0x10
-            case "--name":
+                out[d + 8] |= bit == 6 ? 0x20 : 0x10
+            case 8:
                 try noInvert()
                 let t = try value()
                 guard !t.isEmpty, t.count < 200 else { throw fail("recent name of \(t.count) bytes") }
-                for k in 10..<210 { m.data[k] = 0 }
-                for (k, c) in t.enumerated() { m.data[10 + k] = c }
-            case "--rsource", "--rdest":
+                for k in 10..<210 { out[d + k] = 0 }
+                var k = d + 10
+                for c in t {
+                    out[k] = c
+                    k += 1
+                }
+            case 9, 10:
                 try noInvert()
-                if m.seen.contains(name == "--rsource" ? "--rdest" : "--rsource") { throw fail("--rsource and --rdest") }
-                m.data[210] = name == "--rsource" ? 0 : 1
-            case "--mask":
-                try noInvert()
-                guard let (mask, bits) = parseIPv4Network(try value()), bits == [255, 255, 255, 255] else { throw fail("recent mask") }
-                for k in 0..<4 { m.data[212 + k] = mask[k] }
+                if e.seen & 0b110_0000_0000 == 0b110_0000_0000 { throw fail("--rsource and --rdest") }
+                out[d + 210] = bit == 9 ? 0 : 1
             default:
-                throw fail("recent option \(name)")
+                try noInvert()
+                let v = try value()
+                guard let (mask, bits) = parseIPv4Network(v), bits == UInt32.max else { throw fail("recent mask \(text(v))") }
+                put32(mask.bigEndian, &out, d + 212)
             }
         case .statistic:
-            switch name {
-            case "--mode":
-                try noInvert()
-                guard equals(try value(), "random") else { throw fail("statistic mode other than random") }
-            case "--probability":
-                let t = try value()
-                guard let p = Double(text(t)), p >= 0, p <= 1 else { throw fail("probability \(text(t))") }
-                // lround(0x80000000 * p), and count = every - packet over the same union.
-                let v = UInt32((2147483648.0 * p).rounded(.toNearestOrAwayFromZero))
-                m.put32(v, at: 4)
-                m.put32(v, at: 12)
-                if invert { m.put16(1, at: 2) }
-            default:
-                throw fail("statistic option \(name)")
-            }
-        default:
-            throw fail("option \(name)")
-        }
-    }
-
-    static func targetOption(_ t: inout Extension, _ option: Token, invert: Bool,
-                             value: () throws(IPTablesError) -> Token, fail: (String) -> IPTablesError) throws(IPTablesError) {
-        let name = text(option)
-        if invert { throw fail("! before \(name)") }
-        if t.seen.contains(name) { throw fail("\(name) twice") }
-        t.seen.append(name)
-        switch t.kind {
-        case .markTarget:
-            guard t.seen.count == 1 else { throw fail("more than one MARK operation") }
             let v = try value()
-            switch name {
-            case "--set-xmark":
-                guard let (mark, mask) = parseMarkMask(v) else { throw fail("mark") }
-                t.put32(mark, at: 0)
-                t.put32(mask, at: 4)
-            case "--set-mark":
-                guard let (mark, mask) = parseMarkMask(v) else { throw fail("mark") }
-                t.put32(mark, at: 0)
-                t.put32(mark | mask, at: 4)
-            case "--or-mark", "--xor-mark", "--and-mark":
-                guard let mark = parseUInt32(v) else { throw fail("mark") }
-                t.put32(name == "--and-mark" ? 0 : mark, at: 0)
-                t.put32(name == "--or-mark" ? mark : name == "--and-mark" ? ~mark : 0, at: 4)
+            if bit == 0 {
+                try noInvert()
+                guard equals(v, "random") else { throw fail("statistic mode other than random") }
+            } else {
+                guard let p = Double(text(v)), p >= 0, p <= 1 else { throw fail("probability \(text(v))") }
+                // lround(0x80000000 * p), and count = every - packet over the same union.
+                let n = UInt32((2147483648.0 * p).rounded(.toNearestOrAwayFromZero))
+                put32(n, &out, d + 4)
+                put32(n, &out, d + 12)
+                if invert { put16(1, &out, d + 2) }
+            }
+        case .markTarget:
+            try noInvert()
+            guard e.seen.nonzeroBitCount == 1 else { throw fail("more than one MARK operation") }
+            let v = try value()
+            switch bit {
+            case 0, 1:
+                guard let (mark, mask) = parseMarkMask(v) else { throw fail("mark \(text(v))") }
+                put32(mark, &out, d)
+                // --set-mark V/M zeroes M's bits and ORs V: (V, V | M).
+                put32(bit == 0 ? mask : mark | mask, &out, d + 4)
             default:
-                throw fail("MARK option \(name)")
+                guard let mark = parseUInt32(v) else { throw fail("mark \(text(v))") }
+                // --or-mark V is (V, V), --xor-mark V (V, 0), --and-mark V (0, ~V).
+                put32(bit == 4 ? 0 : mark, &out, d)
+                put32(bit == 2 ? mark : bit == 4 ? ~mark : 0, &out, d + 4)
             }
         case .masquerade:
+            try noInvert()
             // nf_nat_ipv4_range.flags at 4: NF_NAT_RANGE_PROTO_RANDOM_FULLY, _PROTO_RANDOM.
-            switch name {
-            case "--random-fully": t.or32(0x10, at: 4)
-            case "--random": t.or32(0x04, at: 4)
-            default: throw fail("MASQUERADE option \(name)")
-            }
+            or32(bit == 0 ? 0x10 : 0x04, &out, d + 4)
         case .dnat:
-            guard name == "--to-destination" else { throw fail("DNAT option \(name)") }
+            try noInvert()
             let v = try value()
             let colon = v.firstIndex(of: UInt8(ascii: ":"))
-            guard let (address, mask) = parseIPv4Network(v[v.startIndex..<(colon ?? v.endIndex)]), mask == [255, 255, 255, 255],
-                  !v[v.startIndex..<(colon ?? v.endIndex)].contains(UInt8(ascii: "/")) else { throw fail("DNAT address \(text(v))") }
+            let host = v[v.startIndex..<(colon ?? v.endIndex)]
+            guard !host.contains(UInt8(ascii: "/")), let address = parseIPv4(host) else { throw fail("DNAT address \(text(v))") }
             // nf_nat_range2: flags 0, min_addr 4, max_addr 20, min_proto 36, max_proto 38.
             var flags: UInt32 = 1  // NF_NAT_RANGE_MAP_IPS
-            for k in 0..<4 {
-                t.data[4 + k] = address[k]
-                t.data[20 + k] = address[k]
-            }
+            put32(address.bigEndian, &out, d + 4)
+            put32(address.bigEndian, &out, d + 20)
             if let colon {
                 guard let port = parseUInt16(v[(colon + 1)...]), port > 0 else { throw fail("DNAT port \(text(v))") }
                 flags |= 2  // NF_NAT_RANGE_PROTO_SPECIFIED
-                for at in [36, 38] {
-                    t.data[at] = UInt8(port >> 8)
-                    t.data[at + 1] = UInt8(port & 0xFF)
-                }
+                put16(port.bigEndian, &out, d + 36)
+                put16(port.bigEndian, &out, d + 38)
             }
-            t.put32(flags, at: 0)
+            put32(flags, &out, d)
         case .reject:
-            guard name == "--reject-with" else { throw fail("REJECT option \(name)") }
+            try noInvert()
+            let v = try value()
             let with: UInt32
-            switch text(try value()) {
+            switch text(v) {
             case "icmp-net-unreachable", "net-unreach": with = 0
             case "icmp-host-unreachable", "host-unreach": with = 1
             case "icmp-proto-unreachable", "proto-unreach": with = 2
@@ -555,32 +589,29 @@ public enum RuleEncoder {
             case "icmp-host-prohibited", "host-prohib": with = 6
             case "tcp-reset", "tcp-rst": with = 7
             case "icmp-admin-prohibited", "admin-prohib": with = 8
-            default: throw fail("reject type")
+            default: throw fail("reject type \(text(v))")
             }
-            t.put32(with, at: 0)
-        default:
-            throw fail("target option \(name)")
+            put32(with, &out, d)
         }
     }
 
     /// What iptables checks of a complete extension (mandatory options).
-    static func finalCheck(_ e: Extension, fail: (String) -> IPTablesError) throws(IPTablesError) {
+    static func finalCheck(_ e: Extension, _ out: [UInt8], fail: (String) -> IPTablesError) throws(IPTablesError) {
         switch e.kind {
-        case .comment where e.seen.isEmpty: throw fail("-m comment without --comment")
-        case .mark where e.seen.isEmpty: throw fail("-m mark without --mark")
-        case .addrtype where !e.seen.contains("--src-type") && !e.seen.contains("--dst-type"): throw fail("-m addrtype without a type")
-        case .conntrack where e.seen.isEmpty: throw fail("-m conntrack without --ctstate")
+        case .comment where e.seen == 0: throw fail("-m comment without --comment")
+        case .mark where e.seen == 0: throw fail("-m mark without --mark")
+        case .addrtype where e.seen & 0b11 == 0: throw fail("-m addrtype without a type")
+        case .conntrack where e.seen == 0: throw fail("-m conntrack without --ctstate")
         case .recent:
-            guard e.data[8] & 0x0F != 0 else { throw fail("-m recent without --set, --rcheck, --update or --remove") }
+            guard e.seen & 0b1111 != 0 else { throw fail("-m recent without --set, --rcheck, --update or --remove") }
             // iptables' default mask (none given) is not the one this writer knows.
-            guard e.seen.contains("--mask") else { throw fail("-m recent without --mask") }
-            if (e.seen.contains("--seconds") || e.seen.contains("--hitcount") || e.data[8] & 0x30 != 0) && e.data[8] & 0x05 == 0 {
-                throw fail("--seconds, --hitcount, --reap or --rttl without --rcheck or --update")
-            }
-            if e.data[8] & 0x20 != 0 && !e.seen.contains("--seconds") { throw fail("--reap without --seconds") }
-        case .statistic where !(e.seen.contains("--mode") && e.seen.contains("--probability")): throw fail("-m statistic without --mode random --probability")
-        case .markTarget where e.seen.isEmpty: throw fail("-j MARK without an operation")
-        case .dnat where e.seen.isEmpty: throw fail("-j DNAT without --to-destination")
+            guard e.seen & (1 << 11) != 0 else { throw fail("-m recent without --mask") }
+            // --seconds, --hitcount, --reap, --rttl only with --rcheck or --update; --reap with --seconds.
+            if e.seen & 0b1111_0000 != 0 && e.seen & 0b0110 == 0 { throw fail("--seconds, --hitcount, --reap or --rttl without --rcheck or --update") }
+            if e.seen & (1 << 6) != 0 && e.seen & (1 << 4) == 0 { throw fail("--reap without --seconds") }
+        case .statistic where e.seen != 0b11: throw fail("-m statistic without --mode random --probability")
+        case .markTarget where e.seen == 0: throw fail("-j MARK without an operation")
+        case .dnat where e.seen == 0: throw fail("-j DNAT without --to-destination")
         default: break
         }
     }
@@ -646,38 +677,48 @@ public enum RuleEncoder {
 
     /// Comma-separated address types (xt_addrtype.h: 1 << RTN_*).
     static func parseAddressTypes(_ t: Token) -> UInt16? {
-        let names = ["UNSPEC", "UNICAST", "LOCAL", "BROADCAST", "ANYCAST", "MULTICAST", "BLACKHOLE", "UNREACHABLE", "PROHIBIT", "THROW", "NAT", "XRESOLVE"]
+        let names: [StaticString] = ["UNSPEC", "UNICAST", "LOCAL", "BROADCAST", "ANYCAST", "MULTICAST", "BLACKHOLE", "UNREACHABLE", "PROHIBIT", "THROW", "NAT", "XRESOLVE"]
         var v: UInt16 = 0
         for part in t.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-            guard let i = names.firstIndex(of: text(part)) else { return nil }
+            guard let i = names.firstIndex(where: { equals(part, $0) }) else { return nil }
             v |= 1 << UInt16(i)
         }
         return v
     }
 
-    /// `A.B.C.D`, `A.B.C.D/N` or `A.B.C.D/M.M.M.M`: the address and the mask.
-    static func parseIPv4Network(_ t: Token) -> ([UInt8], [UInt8])? {
+    /// `A.B.C.D`, `A.B.C.D/N` or `A.B.C.D/M.M.M.M`: the address and the mask (host order).
+    static func parseIPv4Network(_ t: Token) -> (UInt32, UInt32)? {
         let slash = t.firstIndex(of: UInt8(ascii: "/"))
         guard let address = parseIPv4(t[t.startIndex..<(slash ?? t.endIndex)]) else { return nil }
-        guard let slash else { return (address, [255, 255, 255, 255]) }
+        guard let slash else { return (address, UInt32.max) }
         let rest = t[(slash + 1)...]
         if rest.contains(UInt8(ascii: ".")) {
             guard let mask = parseIPv4(rest) else { return nil }
             return (address, mask)
         }
         guard let n = parseUInt16(rest), n <= 32 else { return nil }
-        let bits: UInt32 = n == 0 ? 0 : ~UInt32(0) << (32 - UInt32(n))
-        return (address, [UInt8(bits >> 24), UInt8((bits >> 16) & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8(bits & 0xFF)])
+        return (address, n == 0 ? 0 : ~UInt32(0) << (32 - UInt32(n)))
     }
 
-    static func parseIPv4(_ t: Token) -> [UInt8]? {
-        let parts = t.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var out: [UInt8] = []
-        for p in parts {
-            guard p.count <= 3, let v = parseUInt16(p), v <= 255 else { return nil }
-            out.append(UInt8(v))
+    /// `A.B.C.D` in host order.
+    static func parseIPv4(_ t: Token) -> UInt32? {
+        var value: UInt32 = 0, part: UInt32 = 0, digits = 0, dots = 0
+        for c in t {
+            if c == UInt8(ascii: ".") {
+                guard digits > 0, dots < 3 else { return nil }
+                value = value << 8 | part
+                part = 0
+                digits = 0
+                dots += 1
+            } else if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+                part = part * 10 + UInt32(c - UInt8(ascii: "0"))
+                digits += 1
+                guard digits <= 3, part <= 255 else { return nil }
+            } else {
+                return nil
+            }
         }
-        return out
+        guard dots == 3, digits > 0 else { return nil }
+        return value << 8 | part
     }
 }

@@ -57,6 +57,8 @@ public enum TableWriter {
         var current: Section?
         var lineNumber = 0
         var start = 0
+        var args: [RuleEncoder.Token] = []
+        args.reserveCapacity(32)
         let count = text.count
         func fail(_ what: String, _ line: ArraySlice<UInt8>) -> IPTablesError {
             IPTablesError("iptables writer: line \(lineNumber): \(what): \(String(decoding: line, as: UTF8.self))")
@@ -88,7 +90,7 @@ public enum TableWriter {
                 current!.operations.append(.declare(name))
                 continue
             }
-            let args = try RuleEncoder.tokens(line)
+            try RuleEncoder.tokens(line, into: &args)
             if args.count == 1 && RuleEncoder.equals(args[0], "COMMIT") {
                 sections.append(current!)
                 current = nil
