@@ -41,7 +41,8 @@ public struct EncodedRule: Hashable, Sendable {
 /// against what `iptables-legacy-restore` loads (`IPTablesWriterIntegrationTests`). Every
 /// match's and target's size is its header (32 bytes) and data, rounded up to 8 (`XT_ALIGN`).
 public enum RuleEncoder {
-    typealias Token = ArraySlice<UInt8>
+    /// Bytes of the text being parsed (no reference counting per argument).
+    typealias Token = Slice<UnsafeBufferPointer<UInt8>>
 
     static let entrySize = 112
     static let headerSize = 32
@@ -49,14 +50,14 @@ public enum RuleEncoder {
     /// Splits a line into arguments as iptables-restore does for the input it is given: on
     /// spaces and tabs, a double-quoted argument as one (without its quotes). A quote inside an
     /// argument, a backslash or an unterminated quote is an error.
-    static func tokens(_ line: ArraySlice<UInt8>) throws(IPTablesError) -> [Token] {
+    static func tokens(_ line: Token) throws(IPTablesError) -> [Token] {
         var out: [Token] = []
         try tokens(line, into: &out)
         return out
     }
 
     /// ``tokens(_:)`` into `out` (emptied first, its storage kept).
-    static func tokens(_ line: ArraySlice<UInt8>, into out: inout [Token]) throws(IPTablesError) {
+    static func tokens(_ line: Token, into out: inout [Token]) throws(IPTablesError) {
         out.removeAll(keepingCapacity: true)
         var i = line.startIndex
         let end = line.endIndex
@@ -90,7 +91,7 @@ public enum RuleEncoder {
         }
     }
 
-    static func lineError(_ line: ArraySlice<UInt8>, _ what: String) -> IPTablesError {
+    static func lineError(_ line: Token, _ what: String) -> IPTablesError {
         IPTablesError("iptables writer: \(what): \(String(decoding: line, as: UTF8.self))")
     }
 
@@ -102,8 +103,15 @@ public enum RuleEncoder {
 
     /// Encodes the arguments of one rule (without `-A CHAIN`).
     public static func encode(_ arguments: [String]) throws(IPTablesError) -> EncodedRule {
-        let joined = Array(arguments.map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ").utf8)
-        return try encode(tokens(joined[...])[...])
+        try encode(line: arguments.map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " "))
+    }
+
+    /// Encodes the arguments of one rule written as restore text does (without `-A CHAIN`).
+    static func encode(line: String) throws(IPTablesError) -> EncodedRule {
+        let bytes = Array(line.utf8)
+        return try bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(IPTablesError) in try encode(tokens(buffer[...])[...]) }
+        }.get()
     }
 
     /// The extensions a rule can use, with their kernel data size (before `XT_ALIGN`) and revision.
@@ -347,9 +355,8 @@ public enum RuleEncoder {
                     else if equals(name, "DROP") { verdict = .standard(-1) }
                     else if equals(name, "RETURN") { verdict = .standard(-5) }
                     else {
-                        let chain = text(name)
-                        try checkChainName(chain)
-                        verdict = .chain(chain)
+                        try checkChainName(name)
+                        verdict = .chain(text(name))
                     }
                     if goto, case .standard = verdict { throw fail("-g to a verdict") }
                     appendStandardTarget(verdict, &out)
@@ -407,16 +414,21 @@ public enum RuleEncoder {
 
     /// A chain name iptables accepts: 1 to 28 bytes, not an option, not a built-in target's name.
     static func checkChainName(_ name: String) throws(IPTablesError) {
-        let bytes = name.utf8
-        guard let first = bytes.first, bytes.count <= 28, first != UInt8(ascii: "-"), first != UInt8(ascii: "!"),
-              !bytes.contains(where: { $0 <= 0x20 || $0 >= 0x7F }) else {
-            throw IPTablesError("iptables writer: chain name \(name)")
+        var bytes = Array(name.utf8)
+        try bytes.withUnsafeMutableBufferPointer { buffer in
+            Result { () throws(IPTablesError) in try checkChainName(UnsafeBufferPointer(buffer)[...]) }
+        }.get()
+    }
+
+    static func checkChainName(_ t: Token) throws(IPTablesError) {
+        guard let first = t.first, t.count <= 28, first != UInt8(ascii: "-"), first != UInt8(ascii: "!"),
+              !t.contains(where: { $0 <= 0x20 || $0 >= 0x7F }) else {
+            throw IPTablesError("iptables writer: chain name \(text(t))")
         }
-        switch name {
-        case "ACCEPT", "DROP", "RETURN", "QUEUE", "MARK", "MASQUERADE", "DNAT", "REJECT", "ERROR":
-            throw IPTablesError("iptables writer: chain name \(name) is a target's")
-        default:
-            break
+        if t.count >= 4 && t.count <= 10 && t.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
+            for reserved: StaticString in ["ACCEPT", "DROP", "RETURN", "QUEUE", "MARK", "MASQUERADE", "DNAT", "REJECT", "ERROR"] where equals(t, reserved) {
+                throw IPTablesError("iptables writer: chain name \(text(t)) is a target's")
+            }
         }
     }
 

@@ -53,14 +53,22 @@ public enum TableWriter {
 
     /// Parses restore text into its sections, every rule encoded.
     static func parse(_ text: [UInt8]) throws(IPTablesError) -> [Section] {
+        try text.withUnsafeBufferPointer { buffer in
+            Result { () throws(IPTablesError) in try parse(buffer) }
+        }.get()
+    }
+
+    static func parse(_ text: UnsafeBufferPointer<UInt8>) throws(IPTablesError) -> [Section] {
         var sections: [Section] = []
+        /// The previous rule's chain: a chain's rules come together, its name is made once.
+        var lastChain: (token: RuleEncoder.Token, name: String)?
         var current: Section?
         var lineNumber = 0
         var start = 0
         var args: [RuleEncoder.Token] = []
         args.reserveCapacity(32)
         let count = text.count
-        func fail(_ what: String, _ line: ArraySlice<UInt8>) -> IPTablesError {
+        func fail(_ what: String, _ line: RuleEncoder.Token) -> IPTablesError {
             IPTablesError("iptables writer: line \(lineNumber): \(what): \(String(decoding: line, as: UTF8.self))")
         }
         while start < count {
@@ -84,8 +92,8 @@ public enum TableWriter {
                 guard parts.count == 3, RuleEncoder.equals(parts[1], "-"), RuleEncoder.equals(parts[2], "[0:0]") else {
                     throw fail("only user-defined chains `:CHAIN - [0:0]` are declared", line)
                 }
+                try RuleEncoder.checkChainName(parts[0].dropFirst())
                 let name = RuleEncoder.text(parts[0].dropFirst())
-                try RuleEncoder.checkChainName(name)
                 if KernelTable.hookNames.contains(name) { throw fail("a built-in chain's policy", line) }
                 current!.operations.append(.declare(name))
                 continue
@@ -97,7 +105,14 @@ public enum TableWriter {
                 continue
             }
             guard args.count >= 2 else { throw fail("a command", line) }
-            let command = args[0], chain = RuleEncoder.text(args[1])
+            let command = args[0]
+            let chain: String
+            if let last = lastChain, last.token.elementsEqual(args[1]) {
+                chain = last.name
+            } else {
+                chain = RuleEncoder.text(args[1])
+                lastChain = (args[1], chain)
+            }
             // iptables refuses DROP in nat ("not intended for filtering").
             func encode(_ args: ArraySlice<RuleEncoder.Token>) throws(IPTablesError) -> EncodedRule {
                 let rule = try RuleEncoder.encode(args)
@@ -152,6 +167,8 @@ public enum TableWriter {
 
     struct Rule {
         var rule: EncodedRule
+        /// The chain a `.chain` verdict jumps to (the image's chains outlive its rules).
+        unowned(unsafe) var target: Chain? = nil
         /// Its index in the table as read (its counters), or -1 for a new rule.
         var oldIndex: Int32
     }
@@ -186,6 +203,11 @@ public enum TableWriter {
             let stop = blob[at..<end].firstIndex(of: 0) ?? end
             return String(decoding: blob[at..<stop], as: UTF8.self)
         }
+        /// Whether the NUL-terminated name at `at` is "ERROR".
+        func isErrorName(_ at: Int) -> Bool {
+            at + 6 <= blob.count && blob[at] == 0x45 && blob[at + 1] == 0x52 && blob[at + 2] == 0x52 && blob[at + 3] == 0x4F
+                && blob[at + 4] == 0x52 && blob[at + 5] == 0
+        }
         func malformed(_ offset: Int, _ what: String) -> IPTablesError {
             IPTablesError("iptables writer: the kernel's table: entry at \(offset) \(what)")
         }
@@ -194,7 +216,9 @@ public enum TableWriter {
             var offset: Int
             var size: Int
             var targetOffset: Int
-            var targetName: String
+            /// The target's name is empty (a standard target) or "ERROR".
+            var standard: Bool
+            var error: Bool
             var targetSize: Int
         }
         var entries: [Entry] = []
@@ -213,7 +237,7 @@ public enum TableWriter {
             let targetSize = u16(offset + targetOffset)
             guard targetSize >= RuleEncoder.headerSize, targetOffset + targetSize <= next else { throw malformed(offset, "has a target of size \(targetSize)") }
             entries.append(Entry(offset: offset, size: next, targetOffset: targetOffset,
-                                 targetName: name(offset + targetOffset + 2, max: 29), targetSize: targetSize))
+                                 standard: blob[offset + targetOffset + 2] == 0, error: isErrorName(offset + targetOffset + 2), targetSize: targetSize))
             offset += next
         }
         guard entries.count == raw.numEntries else {
@@ -228,14 +252,14 @@ public enum TableWriter {
         // Chain heads: user-defined chains start at their ERROR entry; the first entry after
         // it is where jumps to them go.
         var startOf: [Int: String] = [:]
-        for (i, e) in entries.enumerated() where e.targetName == "ERROR" && i + 1 < entries.count {
+        for (i, e) in entries.enumerated() where e.error && i + 1 < entries.count {
             startOf[entries[i + 1].offset] = name(e.offset + e.targetOffset + RuleEncoder.headerSize, max: e.targetSize - RuleEncoder.headerSize)
         }
         var current: Chain?
         var sawEnd = false
         for (i, e) in entries.enumerated() {
             if sawEnd { throw malformed(e.offset, "follows the table's end") }
-            let isError = e.targetName == "ERROR"
+            let isError = e.error
             if let hook = hookAt[e.offset] {
                 guard current == nil, !isError else { throw malformed(e.offset, "starts \(KernelTable.hookNames[hook]) inside a chain") }
                 let c = Chain(name: KernelTable.hookNames[hook], hook: hook)
@@ -262,7 +286,7 @@ public enum TableWriter {
             for k in 92..<112 { bytes[k] = 0 }  // comefrom, counters
             var verdict: RuleVerdict = .target
             let t = e.targetOffset
-            if e.targetName.isEmpty && e.targetSize == 40 {
+            if e.standard && e.targetSize == 40 {
                 let v = i32(e.offset + t + RuleEncoder.headerSize)
                 if v < 0 {
                     verdict = .standard(v)
@@ -285,7 +309,7 @@ public enum TableWriter {
                     ($0.loadUnaligned(fromByteOffset: e.offset + 96, as: UInt64.self), $0.loadUnaligned(fromByteOffset: e.offset + 104, as: UInt64.self))
                 }
                 current = nil
-            } else if chain.hook == nil && i + 1 < entries.count && entries[i + 1].targetName == "ERROR" {
+            } else if chain.hook == nil && i + 1 < entries.count && entries[i + 1].error {
                 // A user-defined chain's end: an unconditional RETURN.
                 guard verdict == .standard(-5), e.size == standardEntrySize, e.targetOffset == RuleEncoder.entrySize else {
                     throw malformed(e.offset, "ends chain \(chain.name) but is not a RETURN")
@@ -296,9 +320,10 @@ public enum TableWriter {
             }
         }
         guard sawEnd, current == nil else { throw IPTablesError("iptables writer: the kernel's table does not end with its ERROR entry") }
-        for c in image.existing { for r in c.rules { if case .chain(let target) = r.rule.verdict {
+        for c in image.existing { for k in c.rules.indices { if case .chain(let target) = c.rules[k].rule.verdict {
             guard let t = image.byName[target] else { throw IPTablesError("iptables writer: the kernel's table jumps to \(target)") }
             t.references += 1
+            c.rules[k].target = t
         } } }
         return image
     }
@@ -334,13 +359,15 @@ public enum TableWriter {
                 }
             case .append(let name, let rule):
                 let c = try chain(name)
-                try check(rule)?.references += 1
-                c.rules.append(Rule(rule: rule, oldIndex: -1))
+                let t = try check(rule)
+                t?.references += 1
+                c.rules.append(Rule(rule: rule, target: t, oldIndex: -1))
             case .insert(let name, let position, let rule):
                 let c = try chain(name)
                 guard position <= c.rules.count else { throw IPTablesError("iptables writer: -I \(name) \(position + 1): the chain has \(c.rules.count) rules") }
-                try check(rule)?.references += 1
-                c.rules.insert(Rule(rule: rule, oldIndex: -1), at: position)
+                let t = try check(rule)
+                t?.references += 1
+                c.rules.insert(Rule(rule: rule, target: t, oldIndex: -1), at: position)
             case .delete(let name, let rule):
                 let c = try chain(name)
                 guard let i = c.rules.firstIndex(where: { $0.rule == rule }) else {
@@ -381,7 +408,8 @@ public enum TableWriter {
 
     /// The laid-out table: its entries (verdicts resolved), hook entries, underflows, the
     /// number of entries, and for each entry the old entry whose counters it keeps (-1: none).
-    static func layout(_ image: Image) throws(IPTablesError) -> (entries: [UInt8], hookEntry: [UInt32], underflow: [UInt32], oldIndex: [Int32]) {
+    /// `reserve`: bytes left zero before the entries (room for the replace's header).
+    static func layout(_ image: Image, reserve: Int = 0) throws(IPTablesError) -> (entries: [UInt8], hookEntry: [UInt32], underflow: [UInt32], oldIndex: [Int32]) {
         let chains = order(image)
         // First pass: where each chain starts.
         var offset = 0
@@ -392,10 +420,12 @@ public enum TableWriter {
             offset += standardEntrySize
         }
         let size = offset + errorEntrySize
-        var blob = [UInt8](repeating: 0, count: size)
+        var blob = [UInt8](repeating: 0, count: reserve + size)
         var hookEntry = [UInt32](repeating: 0, count: 5), underflow = [UInt32](repeating: 0, count: 5)
         var oldIndex: [Int32] = []
-        offset = 0
+        oldIndex.reserveCapacity(chains.count * 3)
+        // `offset` is where the next entry goes in `blob`; the table's offsets are from `reserve`.
+        offset = reserve
         func put32(_ v: Int32, at: Int) {
             withUnsafeBytes(of: v.littleEndian) { for k in 0..<4 { blob[at + k] = $0[k] } }
         }
@@ -417,7 +447,7 @@ public enum TableWriter {
         }
         for c in chains {
             if let hook = c.hook {
-                hookEntry[hook] = UInt32(offset)
+                hookEntry[hook] = UInt32(offset - reserve)
             } else {
                 errorEntry(c.name)
                 oldIndex.append(-1)
@@ -430,10 +460,10 @@ public enum TableWriter {
                 let verdictAt = offset + r.rule.targetOffset + RuleEncoder.headerSize
                 switch r.rule.verdict {
                 case .chain(let target):
-                    guard let t = image.byName[target], !t.deleted else { throw IPTablesError("iptables writer: a jump to deleted chain \(target)") }
+                    guard let t = r.target, !t.deleted else { throw IPTablesError("iptables writer: a jump to deleted chain \(target)") }
                     put32(Int32(t.start), at: verdictAt)
                 case .next:
-                    put32(Int32(offset + bytes.count), at: verdictAt)
+                    put32(Int32(offset - reserve + bytes.count), at: verdictAt)
                 case .standard(let v):
                     put32(v, at: verdictAt)
                 case .target:
@@ -443,7 +473,7 @@ public enum TableWriter {
                 offset += bytes.count
             }
             if let hook = c.hook {
-                underflow[hook] = UInt32(offset)
+                underflow[hook] = UInt32(offset - reserve)
                 guard let policy = c.policy, case .standard(let v) = policy.rule.verdict else {
                     throw IPTablesError("iptables writer: built-in chain \(c.name) has no policy")
                 }
@@ -497,20 +527,20 @@ public enum TableWriter {
             let raw = try KernelTable.readRaw(section.table, socket: fd)
             var image = try image(raw)
             try apply(section.operations, to: &image)
-            let (entries, hookEntry, underflow, oldIndex) = try layout(image)
+            // Laid out after room for the replace's header: the entries are not copied again.
+            var (replace, hookEntry, underflow, oldIndex) = try layout(image, reserve: replaceHeaderSize)
+            let size = replace.count - replaceHeaderSize
             let name = Array(section.table.utf8)
-            var replace = [UInt8](repeating: 0, count: replaceHeaderSize + entries.count)
             func put32(_ v: UInt32, at: Int) { withUnsafeBytes(of: v.littleEndian) { for k in 0..<4 { replace[at + k] = $0[k] } } }
             replace.replaceSubrange(0..<name.count, with: name)
             put32(raw.validHooks, at: 32)
             put32(UInt32(oldIndex.count), at: 36)
-            put32(UInt32(entries.count), at: 40)
+            put32(UInt32(size), at: 40)
             for h in 0..<5 where raw.validHooks & (1 << h) != 0 {
                 put32(hookEntry[h], at: 44 + 4 * h)
                 put32(underflow[h], at: 64 + 4 * h)
             }
             put32(UInt32(image.oldEntries), at: 84)
-            replace.replaceSubrange(replaceHeaderSize..<replace.count, with: entries)
             // The old table's counters, as the kernel hands them back (pcnt, bcnt per entry).
             var oldCounters = [UInt64](repeating: 0, count: 2 * max(image.oldEntries, 1))
             let rc: Int32 = oldCounters.withUnsafeMutableBytes { counters in

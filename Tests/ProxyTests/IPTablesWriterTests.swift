@@ -42,7 +42,7 @@ import Testing
     static func comment(_ text: String) -> [UInt8] { ext("comment", 0, Array(text.utf8) + zeros(256 - text.utf8.count)) }
 
     static func encode(_ line: String) throws -> EncodedRule {
-        try RuleEncoder.encode(RuleEncoder.tokens(Array(line.utf8)[...])[...])
+        try RuleEncoder.encode(line: line)
     }
 
     @Test func markMatchAndMarkTargets() throws {
