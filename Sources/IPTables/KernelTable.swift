@@ -237,7 +237,7 @@ public struct KernelTable: Sendable, Equatable {
     /// it has no rules, and reading it would load it). Needs CAP_NET_RAW and CAP_NET_ADMIN.
     public static func read(_ table: String) throws(IPTablesError) -> KernelTable? {
         guard let raw = try readRaw(table, load: false) else { return nil }
-        return try parse(entries: raw.entries, validHooks: raw.validHooks, hookEntry: raw.hookEntry, underflow: raw.underflow)
+        return try parse(entries: Array(raw.entries[raw.start...]), validHooks: raw.validHooks, hookEntry: raw.hookEntry, underflow: raw.underflow)
     }
 
     /// A table as `IPT_SO_GET_INFO` and `IPT_SO_GET_ENTRIES` return it.
@@ -246,8 +246,19 @@ public struct KernelTable: Sendable, Equatable {
         public var hookEntry: [UInt32]
         public var underflow: [UInt32]
         public var numEntries: Int
-        /// The entries (`ipt_get_entries.entrytable`).
+        /// The entries (`ipt_get_entries.entrytable`), from `start`.
         public var entries: [UInt8]
+        /// Where the entries start in `entries` (after the `ipt_get_entries` header as read).
+        public var start: Int
+
+        public init(validHooks: UInt32, hookEntry: [UInt32], underflow: [UInt32], numEntries: Int, entries: [UInt8], start: Int = 0) {
+            self.validHooks = validHooks
+            self.hookEntry = hookEntry
+            self.underflow = underflow
+            self.numEntries = numEntries
+            self.entries = entries
+            self.start = start
+        }
     }
 
     /// Reads `table` as the kernel holds it. Unless `load`, nil for a table the namespace has
@@ -298,7 +309,7 @@ public struct KernelTable: Sendable, Equatable {
             if entriesError == EAGAIN && attempts < 5 { continue }
             if entriesError != 0 { throw failure("IPT_SO_GET_ENTRIES", entriesError) }
             return Raw(validHooks: validHooks, hookEntry: hookEntry, underflow: underflow, numEntries: numEntries,
-                       entries: Array(entries[entriesHeaderSize...]))
+                       entries: entries, start: entriesHeaderSize)
         }
     }
 }

@@ -166,11 +166,33 @@ public enum TableWriter {
     }
 
     struct Rule {
+        /// A new rule; for a rule kept from the kernel's table only its verdict (its bytes
+        /// are the image's, at `raw`).
         var rule: EncodedRule
+        /// Where a kept rule's entry is in the image's `blob` (from `base`), or -1.
+        var raw: Int32 = -1
+        var size: Int32
+        var targetOffset: Int32
         /// The chain a `.chain` verdict jumps to (the image's chains outlive its rules).
         unowned(unsafe) var target: Chain? = nil
         /// Its index in the table as read (its counters), or -1 for a new rule.
         var oldIndex: Int32
+
+        init(new rule: EncodedRule, target: Chain?) {
+            self.rule = rule
+            size = Int32(rule.bytes.count)
+            targetOffset = Int32(rule.targetOffset)
+            self.target = target
+            oldIndex = -1
+        }
+
+        init(kept verdict: RuleVerdict, at offset: Int, size: Int, targetOffset: Int, index: Int) {
+            rule = EncodedRule(bytes: [], verdict: verdict)
+            raw = Int32(offset)
+            self.size = Int32(size)
+            self.targetOffset = Int32(targetOffset)
+            oldIndex = Int32(index)
+        }
     }
 
     /// A table read from the kernel, being changed.
@@ -186,6 +208,30 @@ public enum TableWriter {
         /// what they counted between its read and its replace (COUNTER_MAP_ZEROED), so a policy's
         /// counters restart with each write.
         var policyCounters: [Int32: (packets: UInt64, bytes: UInt64)] = [:]
+        /// The table as read: kept rules' bytes, from `base`.
+        var blob: [UInt8] = []
+        var base = 0
+
+        /// Whether `rule` (encoded) is the same rule as `r`: every byte but `comefrom`, the
+        /// counters and a jump's or fall-through's verdict (compared as its target).
+        func same(_ r: Rule, _ rule: EncodedRule) -> Bool {
+            if r.raw < 0 { return r.rule == rule }
+            guard r.rule.verdict == rule.verdict, Int(r.size) == rule.bytes.count, Int(r.targetOffset) == rule.targetOffset else { return false }
+            let at = base + Int(r.raw), size = Int(r.size)
+            var skipFrom = size, skipTo = size
+            switch rule.verdict {
+            case .chain, .next:
+                skipFrom = Int(r.targetOffset) + RuleEncoder.headerSize
+                skipTo = skipFrom + 4
+            default:
+                break
+            }
+            return blob.withUnsafeBufferPointer { b in rule.bytes.withUnsafeBufferPointer { e in
+                for k in 0..<92 where b[at + k] != e[k] { return false }
+                for k in 112..<size where (k < skipFrom || k >= skipTo) && b[at + k] != e[k] { return false }
+                return true
+            } }
+        }
     }
 
     static let errorEntrySize = 176
@@ -195,9 +241,19 @@ public enum TableWriter {
     /// tables out. Throws for anything else (a jump that is not to a chain's first entry, an
     /// entry outside every chain).
     static func image(_ raw: KernelTable.Raw) throws(IPTablesError) -> Image {
-        let blob = raw.entries
+        guard raw.start >= 0, raw.start <= raw.entries.count else { throw IPTablesError("iptables writer: entries start at \(raw.start)") }
+        var made = try raw.entries.withUnsafeBufferPointer { buffer in
+            Result { () throws(IPTablesError) in try Self.image(raw, UnsafeBufferPointer(rebasing: buffer[raw.start...])) }
+        }.get()
+        made.blob = raw.entries
+        made.base = raw.start
+        return made
+    }
+
+    /// ``image(_:)`` of the entries in `blob`.
+    static func image(_ raw: KernelTable.Raw, _ blob: UnsafeBufferPointer<UInt8>) throws(IPTablesError) -> Image {
         func u16(_ at: Int) -> Int { Int(blob[at]) | Int(blob[at + 1]) << 8 }
-        func i32(_ at: Int) -> Int32 { blob.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: Int32.self) } }
+        func i32(_ at: Int) -> Int32 { UnsafeRawBufferPointer(blob).loadUnaligned(fromByteOffset: at, as: Int32.self) }
         func name(_ at: Int, max: Int) -> String {
             let end = min(at + max, blob.count)
             let stop = blob[at..<end].firstIndex(of: 0) ?? end
@@ -282,8 +338,6 @@ public enum TableWriter {
                 continue
             }
             guard let chain = current else { throw malformed(e.offset, "is outside every chain") }
-            var bytes = Array(blob[e.offset..<(e.offset + e.size)])
-            for k in 92..<112 { bytes[k] = 0 }  // comefrom, counters
             var verdict: RuleVerdict = .target
             let t = e.targetOffset
             if e.standard && e.targetSize == 40 {
@@ -298,16 +352,15 @@ public enum TableWriter {
                     } else {
                         throw malformed(e.offset, "jumps to offset \(v), not to a chain")
                     }
-                    for k in 0..<4 { bytes[t + RuleEncoder.headerSize + k] = 0 }
                 }
             }
-            let rule = Rule(rule: EncodedRule(bytes: bytes, verdict: verdict), oldIndex: Int32(i))
+            let rule = Rule(kept: verdict, at: e.offset, size: e.size, targetOffset: e.targetOffset, index: i)
             if chain.hook != nil && underflows.contains(e.offset) {
                 guard case .standard = verdict, e.size == standardEntrySize else { throw malformed(e.offset, "is \(chain.name)'s policy but not a verdict") }
                 chain.policy = rule
-                image.policyCounters[Int32(i)] = blob.withUnsafeBytes {
-                    ($0.loadUnaligned(fromByteOffset: e.offset + 96, as: UInt64.self), $0.loadUnaligned(fromByteOffset: e.offset + 104, as: UInt64.self))
-                }
+                let counters = UnsafeRawBufferPointer(blob)
+                image.policyCounters[Int32(i)] = (counters.loadUnaligned(fromByteOffset: e.offset + 96, as: UInt64.self),
+                                                  counters.loadUnaligned(fromByteOffset: e.offset + 104, as: UInt64.self))
                 current = nil
             } else if chain.hook == nil && i + 1 < entries.count && entries[i + 1].error {
                 // A user-defined chain's end: an unconditional RETURN.
@@ -361,16 +414,16 @@ public enum TableWriter {
                 let c = try chain(name)
                 let t = try check(rule)
                 t?.references += 1
-                c.rules.append(Rule(rule: rule, target: t, oldIndex: -1))
+                c.rules.append(Rule(new: rule, target: t))
             case .insert(let name, let position, let rule):
                 let c = try chain(name)
                 guard position <= c.rules.count else { throw IPTablesError("iptables writer: -I \(name) \(position + 1): the chain has \(c.rules.count) rules") }
                 let t = try check(rule)
                 t?.references += 1
-                c.rules.insert(Rule(rule: rule, target: t, oldIndex: -1), at: position)
+                c.rules.insert(Rule(new: rule, target: t), at: position)
             case .delete(let name, let rule):
                 let c = try chain(name)
-                guard let i = c.rules.firstIndex(where: { $0.rule == rule }) else {
+                guard let i = c.rules.firstIndex(where: { image.same($0, rule) }) else {
                     throw IPTablesError("iptables writer: -D \(name): no such rule")
                 }
                 unlink([c.rules[i]])
@@ -416,7 +469,7 @@ public enum TableWriter {
         for c in chains {
             if c.hook == nil { offset += errorEntrySize }
             c.start = offset
-            for r in c.rules { offset += r.rule.bytes.count }
+            for r in c.rules { offset += Int(r.size) }
             offset += standardEntrySize
         }
         let size = offset + errorEntrySize
@@ -453,24 +506,33 @@ public enum TableWriter {
                 oldIndex.append(-1)
             }
             for r in c.rules {
-                let bytes = r.rule.bytes
-                blob.withUnsafeMutableBytes { dst in bytes.withUnsafeBytes { src in
-                    dst.baseAddress!.advanced(by: offset).copyMemory(from: src.baseAddress!, byteCount: src.count)
-                } }
-                let verdictAt = offset + r.rule.targetOffset + RuleEncoder.headerSize
+                let size = Int(r.size)
+                if r.raw >= 0 {
+                    let from = image.base + Int(r.raw)
+                    blob.withUnsafeMutableBytes { dst in image.blob.withUnsafeBytes { src in
+                        dst.baseAddress!.advanced(by: offset).copyMemory(from: src.baseAddress!.advanced(by: from), byteCount: size)
+                    } }
+                    // comefrom and the counters as read: the kernel sets both.
+                    for k in 92..<112 { blob[offset + k] = 0 }
+                } else {
+                    blob.withUnsafeMutableBytes { dst in r.rule.bytes.withUnsafeBytes { src in
+                        dst.baseAddress!.advanced(by: offset).copyMemory(from: src.baseAddress!, byteCount: size)
+                    } }
+                }
+                let verdictAt = offset + Int(r.targetOffset) + RuleEncoder.headerSize
                 switch r.rule.verdict {
                 case .chain(let target):
                     guard let t = r.target, !t.deleted else { throw IPTablesError("iptables writer: a jump to deleted chain \(target)") }
                     put32(Int32(t.start), at: verdictAt)
                 case .next:
-                    put32(Int32(offset - reserve + bytes.count), at: verdictAt)
+                    put32(Int32(offset - reserve + size), at: verdictAt)
                 case .standard(let v):
                     put32(v, at: verdictAt)
                 case .target:
                     break
                 }
                 oldIndex.append(r.oldIndex)
-                offset += bytes.count
+                offset += size
             }
             if let hook = c.hook {
                 underflow[hook] = UInt32(offset - reserve)

@@ -384,7 +384,7 @@ extension TableWriter {
         guard let raw = try KernelTable.readRaw(table, load: false) else { return "(not loaded)" }
         var lines = ["hooks \(raw.validHooks) \(raw.hookEntry) \(raw.underflow) \(raw.numEntries)"]
         var offset = 0
-        let b = raw.entries
+        let b = Array(raw.entries[raw.start...])
         while offset + 92 <= b.count {
             let next = Int(b[offset + 90]) | Int(b[offset + 91]) << 8
             guard next > 0 else { break }
