@@ -213,8 +213,23 @@ enum ASCIIText {
         }
     }
 
+    /// A plain loop on purpose: the standard library's generic `firstRange(of:)` over these
+    /// slices took 1.2% of hollow-bench's CPU at 5,000 nodes (every response tests its request's
+    /// Accept header), the loop about nothing (session 11).
     private static func find(_ needle: StaticString, in bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
-        // The empty needle is in every text (`firstRange(of:)` finds no range for it).
-        needle.utf8CodeUnitCount == 0 || bytes.firstRange(of: UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)) != nil
+        let count = needle.utf8CodeUnitCount
+        guard count > 0 else { return true }
+        guard bytes.count >= count else { return false }
+        let first = needle.utf8Start[0]
+        var i = bytes.startIndex
+        while i <= bytes.endIndex - count {
+            if bytes[i] == first {
+                var j = 1
+                while j < count && bytes[i + j] == needle.utf8Start[j] { j += 1 }
+                if j == count { return true }
+            }
+            i += 1
+        }
+        return false
     }
 }
