@@ -192,6 +192,12 @@ final class ObjectCache: Sendable {
     /// What selectors read of the object of `key` at its revision, or nil when not cached.
     func attributes(_ key: Key) -> SelectorAttributes? { revision(key)?.attributes }
 
+    /// The decoded object and the attributes of `key` at its revision, each nil when not cached.
+    func entry(_ key: Key) -> (object: JSONObject?, attributes: SelectorAttributes?) {
+        let found = revision(key)
+        return (found?.object, found?.attributes)
+    }
+
     /// The object's encoded JSON, or nil when it is not cached.
     func encoded(_ key: Key) -> [UInt8]? { revision(key)?.encoded }
 

@@ -58,27 +58,40 @@ struct RESTStorage: Sendable {
 
     /// The object stored in `kv`, with its resourceVersion (the mod revision) set.
     func decode(_ kv: KeyValue, _ resource: ResourceDefinition) throws(APIError) -> JSONObject {
+        try decodeWithAttributes(kv, resource).object
+    }
+
+    /// ``decode(_:_:)`` with what selectors read of the object, in one cache lookup: the
+    /// attributes are worked out once per revision, when it is first cached.
+    func decodeWithAttributes(_ kv: KeyValue, _ resource: ResourceDefinition) throws(APIError) -> (object: JSONObject, attributes: SelectorAttributes) {
         let key = ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)
-        if let object = cache.object(key) { return object }
-        if var object = cache.objectBeingWritten(kv.key, value: kv.value) {
-            object.metadata["resourceVersion"] = .string(String(kv.modRevision))
-            cache.insert(key, object: object, jsonBytes: kv.value.count, attributes: SelectorAttributes(object, resource: resource))
-            return object
+        let cached = cache.entry(key)
+        if let object = cached.object {
+            if let attributes = cached.attributes { return (object, attributes) }
+            let attributes = SelectorAttributes(object, resource: resource)
+            cache.insert(key, object: object, jsonBytes: kv.value.count, attributes: attributes)
+            return (object, attributes)
         }
-        guard var object = try JSONCoding.decode(kv.value, what: "stored \(resource.plural) \(kv.key)").objectValue else {
-            throw APIError.internalError("stored \(resource.plural) \(kv.key) is not a JSON object")
+        var object: JSONObject
+        if let written = cache.objectBeingWritten(kv.key, value: kv.value) {
+            object = written
+        } else {
+            guard let decoded = try JSONCoding.decode(kv.value, what: "stored \(resource.plural) \(kv.key)").objectValue else {
+                throw APIError.internalError("stored \(resource.plural) \(kv.key) is not a JSON object")
+            }
+            object = decoded
         }
         object.metadata["resourceVersion"] = .string(String(kv.modRevision))
-        cache.insert(key, object: object, jsonBytes: kv.value.count, attributes: SelectorAttributes(object, resource: resource))
-        return object
+        let attributes = cached.attributes ?? SelectorAttributes(object, resource: resource)
+        cache.insert(key, object: object, jsonBytes: kv.value.count, attributes: attributes)
+        return (object, attributes)
     }
 
     /// What selectors read of the object stored in `kv`: cached with its revision (kept when
     /// the decoded object of a superseded revision is dropped), else from the object decoded.
     func selectorAttributes(_ kv: KeyValue, _ resource: ResourceDefinition) throws(APIError) -> SelectorAttributes {
         if let attributes = cache.attributes(ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)) { return attributes }
-        let object = try decode(kv, resource)
-        return cache.attributes(ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)) ?? SelectorAttributes(object, resource: resource)
+        return try decodeWithAttributes(kv, resource).attributes
     }
 
     /// The object stored in `kv` as served (compact JSON, sorted keys, its resourceVersion set):

@@ -202,7 +202,7 @@ struct WatchStream: Sendable {
     func translate(_ event: StoreEvent) -> (type: String, object: JSONObject, shared: Bool)? {
         // Selection reads the attributes (labels and selectable fields), which the cache keeps
         // for a superseded revision without its decoded object: the previous object is decoded
-        // only when it is sent (DELETED), the new one only when it is in the selection.
+        // only when it is sent (DELETED).
         func selected(_ attributes: SelectorAttributes?) -> Bool {
             guard let attributes else { return false }
             if let namespace, resource.namespaced, attributes.namespace != namespace { return false }
@@ -216,10 +216,12 @@ struct WatchStream: Sendable {
         }
         switch event.kind {
         case .put:
-            guard let attributes = try? storage.selectorAttributes(event.kv, resource) else { return nil }
+            // The event's own object is usually cached (or being written): one lookup gives
+            // both.
+            guard let (object, attributes) = try? storage.decodeWithAttributes(event.kv, resource) else { return nil }
             switch (previouslySelected, selected(attributes)) {
-            case (true, true): return (try? storage.decode(event.kv, resource)).map { ("MODIFIED", $0, true) }
-            case (false, true): return (try? storage.decode(event.kv, resource)).map { ("ADDED", $0, true) }
+            case (true, true): return ("MODIFIED", object, true)
+            case (false, true): return ("ADDED", object, true)
             case (true, false): return previousAtEvent().map { ("DELETED", $0, false) }
             case (false, false): return nil
             }
