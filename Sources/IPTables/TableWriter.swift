@@ -210,6 +210,8 @@ public enum TableWriter {
         var policyCounters: [Int32: (packets: UInt64, bytes: UInt64)] = [:]
         /// The table as read: kept rules' bytes, from `base`.
         var blob: [UInt8] = []
+        /// Every user-defined chain read (rules hold unowned references to them).
+        var keepAlive: [Chain] = []
         var base = 0
 
         /// Whether `rule` (encoded) is the same rule as `r`: every byte but `comefrom`, the
@@ -218,6 +220,7 @@ public enum TableWriter {
             if r.raw < 0 { return r.rule == rule }
             guard r.rule.verdict == rule.verdict, Int(r.size) == rule.bytes.count, Int(r.targetOffset) == rule.targetOffset else { return false }
             let at = base + Int(r.raw), size = Int(r.size)
+            guard at >= 0, at + size <= blob.count else { return false }
             var skipFrom = size, skipTo = size
             switch rule.verdict {
             case .chain, .next:
@@ -300,23 +303,30 @@ public enum TableWriter {
             throw IPTablesError("iptables writer: the kernel's table has \(entries.count) entries, not \(raw.numEntries)")
         }
         var image = Image(validHooks: raw.validHooks, oldEntries: entries.count)
-        var hookAt: [Int: Int] = [:], underflows = Set<Int>()
-        for hook in 0..<5 where raw.validHooks & (1 << hook) != 0 {
-            hookAt[Int(raw.hookEntry[hook])] = hook
-            underflows.insert(Int(raw.underflow[hook]))
-        }
+        let hooks = (0..<5).filter { raw.validHooks & (1 << $0) != 0 }
+        func hook(at offset: Int) -> Int? { hooks.first { Int(raw.hookEntry[$0]) == offset } }
+        func isUnderflow(_ offset: Int) -> Bool { hooks.contains { Int(raw.underflow[$0]) == offset } }
         // Chain heads: user-defined chains start at their ERROR entry; the first entry after
         // it is where jumps to them go.
-        var startOf: [Int: String] = [:]
+        var userChains: [Chain] = [], startOf: [Int: Chain] = [:]
+        var heads = 0
+        for e in entries where e.error { heads += 1 }
+        userChains.reserveCapacity(heads)
+        startOf.reserveCapacity(heads)
         for (i, e) in entries.enumerated() where e.error && i + 1 < entries.count {
-            startOf[entries[i + 1].offset] = name(e.offset + e.targetOffset + RuleEncoder.headerSize, max: e.targetSize - RuleEncoder.headerSize)
+            let c = Chain(name: name(e.offset + e.targetOffset + RuleEncoder.headerSize, max: e.targetSize - RuleEncoder.headerSize), hook: nil)
+            userChains.append(c)
+            startOf[entries[i + 1].offset] = c
         }
+        var nextUser = 0
+        image.byName.reserveCapacity(heads + 5)
+        image.existing.reserveCapacity(heads + 5)
         var current: Chain?
         var sawEnd = false
         for (i, e) in entries.enumerated() {
             if sawEnd { throw malformed(e.offset, "follows the table's end") }
             let isError = e.error
-            if let hook = hookAt[e.offset] {
+            if let hook = hook(at: e.offset) {
                 guard current == nil, !isError else { throw malformed(e.offset, "starts \(KernelTable.hookNames[hook]) inside a chain") }
                 let c = Chain(name: KernelTable.hookNames[hook], hook: hook)
                 image.existing.append(c)
@@ -325,20 +335,20 @@ public enum TableWriter {
             }
             if isError {
                 guard current == nil else { throw malformed(e.offset, "is an ERROR entry inside chain \(current!.name)") }
-                let chainName = name(e.offset + e.targetOffset + RuleEncoder.headerSize, max: e.targetSize - RuleEncoder.headerSize)
                 if i == entries.count - 1 {
                     sawEnd = true
                     continue
                 }
-                guard image.byName[chainName] == nil else { throw malformed(e.offset, "declares chain \(chainName) twice") }
-                let c = Chain(name: chainName, hook: nil)
+                let c = userChains[nextUser]
+                nextUser += 1
+                guard image.byName.updateValue(c, forKey: c.name) == nil else { throw malformed(e.offset, "declares chain \(c.name) twice") }
                 image.existing.append(c)
-                image.byName[chainName] = c
                 current = c
                 continue
             }
             guard let chain = current else { throw malformed(e.offset, "is outside every chain") }
             var verdict: RuleVerdict = .target
+            var jumpsTo: Chain?
             let t = e.targetOffset
             if e.standard && e.targetSize == 40 {
                 let v = i32(e.offset + t + RuleEncoder.headerSize)
@@ -348,14 +358,15 @@ public enum TableWriter {
                     if Int(v) == e.offset + e.size {
                         verdict = .next
                     } else if let target = startOf[Int(v)] {
-                        verdict = .chain(target)
+                        verdict = .chain(target.name)
+                        jumpsTo = target
                     } else {
                         throw malformed(e.offset, "jumps to offset \(v), not to a chain")
                     }
                 }
             }
-            let rule = Rule(kept: verdict, at: e.offset, size: e.size, targetOffset: e.targetOffset, index: i)
-            if chain.hook != nil && underflows.contains(e.offset) {
+            var rule = Rule(kept: verdict, at: e.offset, size: e.size, targetOffset: e.targetOffset, index: i)
+            if chain.hook != nil && isUnderflow(e.offset) {
                 guard case .standard = verdict, e.size == standardEntrySize else { throw malformed(e.offset, "is \(chain.name)'s policy but not a verdict") }
                 chain.policy = rule
                 let counters = UnsafeRawBufferPointer(blob)
@@ -369,33 +380,43 @@ public enum TableWriter {
                 }
                 current = nil
             } else {
+                if let target = jumpsTo {
+                    target.references += 1
+                    rule.target = target
+                }
                 chain.rules.append(rule)
             }
         }
         guard sawEnd, current == nil else { throw IPTablesError("iptables writer: the kernel's table does not end with its ERROR entry") }
-        for c in image.existing { for k in c.rules.indices { if case .chain(let target) = c.rules[k].rule.verdict {
-            guard let t = image.byName[target] else { throw IPTablesError("iptables writer: the kernel's table jumps to \(target)") }
-            t.references += 1
-            c.rules[k].target = t
-        } } }
+        // The chains jumped to are alive (in `existing` or `userChains`, which a jump only
+        // reaches for a chain whose head is in the table) for as long as the image is.
+        image.keepAlive = userChains
         return image
     }
 
     /// Applies one section's operations to `image`, as libiptc applies a restore's lines.
     static func apply(_ operations: [Operation], to image: inout Image) throws(IPTablesError) {
-        func chain(_ name: String) throws(IPTablesError) -> Chain {
+        // A chain's rules come together and many jump to the same chain: the last chain found
+        // for each is tried before the table's index.
+        var lastOwner: Chain?, lastTarget: Chain?
+        func chain(_ name: String, _ last: inout Chain?) throws(IPTablesError) -> Chain {
+            if let c = last, !c.deleted, c.name == name { return c }
             guard let c = image.byName[name], !c.deleted else { throw IPTablesError("iptables writer: chain \(name) does not exist") }
+            last = c
             return c
         }
         func check(_ rule: EncodedRule) throws(IPTablesError) -> Chain? {
             guard case .chain(let target) = rule.verdict else { return nil }
-            let t = try chain(target)
+            let t = try chain(target, &lastTarget)
             guard t.hook == nil else { throw IPTablesError("iptables writer: a jump to built-in chain \(target)") }
             return t
         }
         func unlink(_ rules: [Rule]) {
-            for r in rules { if case .chain(let target) = r.rule.verdict { image.byName[target]?.references -= 1 } }
+            for r in rules { r.target?.references -= 1 }
         }
+        var declared = 0
+        for op in operations { if case .declare = op { declared += 1 } }
+        image.byName.reserveCapacity(image.byName.count + declared)
         for op in operations {
             switch op {
             case .declare(let name):
@@ -411,25 +432,25 @@ public enum TableWriter {
                     image.created.append(c)
                 }
             case .append(let name, let rule):
-                let c = try chain(name)
+                let c = try chain(name, &lastOwner)
                 let t = try check(rule)
                 t?.references += 1
                 c.rules.append(Rule(new: rule, target: t))
             case .insert(let name, let position, let rule):
-                let c = try chain(name)
+                let c = try chain(name, &lastOwner)
                 guard position <= c.rules.count else { throw IPTablesError("iptables writer: -I \(name) \(position + 1): the chain has \(c.rules.count) rules") }
                 let t = try check(rule)
                 t?.references += 1
                 c.rules.insert(Rule(new: rule, target: t), at: position)
             case .delete(let name, let rule):
-                let c = try chain(name)
+                let c = try chain(name, &lastOwner)
                 guard let i = c.rules.firstIndex(where: { image.same($0, rule) }) else {
                     throw IPTablesError("iptables writer: -D \(name): no such rule")
                 }
                 unlink([c.rules[i]])
                 c.rules.remove(at: i)
             case .deleteChain(let name):
-                let c = try chain(name)
+                let c = try chain(name, &lastOwner)
                 guard c.hook == nil else { throw IPTablesError("iptables writer: -X of built-in chain \(name)") }
                 guard c.rules.isEmpty else { throw IPTablesError("iptables writer: -X \(name): the chain is not empty") }
                 guard c.references == 0 else { throw IPTablesError("iptables writer: -X \(name): \(c.references) rules jump to it") }
@@ -469,7 +490,7 @@ public enum TableWriter {
         for c in chains {
             if c.hook == nil { offset += errorEntrySize }
             c.start = offset
-            for r in c.rules { offset += Int(r.size) }
+            c.rules.withUnsafeBufferPointer { rules in for k in rules.indices { offset += Int(rules[k].size) } }
             offset += standardEntrySize
         }
         let size = offset + errorEntrySize
@@ -505,24 +526,25 @@ public enum TableWriter {
                 errorEntry(c.name)
                 oldIndex.append(-1)
             }
-            for r in c.rules {
-                let size = Int(r.size)
-                if r.raw >= 0 {
-                    let from = image.base + Int(r.raw)
+            let rules = c.rules
+            for k in rules.indices {
+                let size = Int(rules[k].size), rawAt = rules[k].raw
+                if rawAt >= 0 {
+                    let from = image.base + Int(rawAt)
                     blob.withUnsafeMutableBytes { dst in image.blob.withUnsafeBytes { src in
                         dst.baseAddress!.advanced(by: offset).copyMemory(from: src.baseAddress!.advanced(by: from), byteCount: size)
                     } }
                     // comefrom and the counters as read: the kernel sets both.
                     for k in 92..<112 { blob[offset + k] = 0 }
                 } else {
-                    blob.withUnsafeMutableBytes { dst in r.rule.bytes.withUnsafeBytes { src in
+                    blob.withUnsafeMutableBytes { dst in rules[k].rule.bytes.withUnsafeBytes { src in
                         dst.baseAddress!.advanced(by: offset).copyMemory(from: src.baseAddress!, byteCount: size)
                     } }
                 }
-                let verdictAt = offset + Int(r.targetOffset) + RuleEncoder.headerSize
-                switch r.rule.verdict {
+                let verdictAt = offset + Int(rules[k].targetOffset) + RuleEncoder.headerSize
+                switch rules[k].rule.verdict {
                 case .chain(let target):
-                    guard let t = r.target, !t.deleted else { throw IPTablesError("iptables writer: a jump to deleted chain \(target)") }
+                    guard let t = rules[k].target, !t.deleted else { throw IPTablesError("iptables writer: a jump to deleted chain \(target)") }
                     put32(Int32(t.start), at: verdictAt)
                 case .next:
                     put32(Int32(offset - reserve + size), at: verdictAt)
@@ -531,7 +553,7 @@ public enum TableWriter {
                 case .target:
                     break
                 }
-                oldIndex.append(r.oldIndex)
+                oldIndex.append(rules[k].oldIndex)
                 offset += size
             }
             if let hook = c.hook {
