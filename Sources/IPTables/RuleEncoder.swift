@@ -267,15 +267,8 @@ public enum RuleEncoder {
 
     /// Encodes one rule's arguments.
     static func encode(_ args: ArraySlice<Token>) throws(IPTablesError) -> EncodedRule {
-        var scratch: [UInt8] = []
-        return try encode(args, scratch: &scratch)
-    }
-
-    /// ``encode(_:)`` built in `scratch` (its storage kept for the next rule); the rule's bytes
-    /// are an exact-size copy (a table of 10k Services holds 70k of them).
-    static func encode(_ args: ArraySlice<Token>, scratch out: inout [UInt8]) throws(IPTablesError) -> EncodedRule {
-        out.removeAll(keepingCapacity: true)
-        out.reserveCapacity(1024)
+        var out: [UInt8] = []
+        out.reserveCapacity(768)
         out.append(contentsOf: repeatElement(0, count: entrySize))
         var current: Extension?
         var targetOffset = -1
@@ -389,7 +382,7 @@ public enum RuleEncoder {
         guard out.count <= Int(UInt16.max) else { throw fail("a rule of \(out.count) bytes") }
         put16(UInt16(targetOffset), &out, 88)
         put16(UInt16(out.count), &out, 90)
-        return EncodedRule(bytes: Array(out[...]), verdict: verdict)
+        return EncodedRule(bytes: out, verdict: verdict)
     }
 
     static func optionTableIndex(_ kind: Kind) -> Int {

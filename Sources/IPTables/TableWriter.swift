@@ -67,7 +67,6 @@ public enum TableWriter {
         var start = 0
         var args: [RuleEncoder.Token] = []
         args.reserveCapacity(32)
-        var scratch: [UInt8] = []
         let count = text.count
         func fail(_ what: String, _ line: RuleEncoder.Token) -> IPTablesError {
             IPTablesError("iptables writer: line \(lineNumber): \(what): \(String(decoding: line, as: UTF8.self))")
@@ -116,7 +115,7 @@ public enum TableWriter {
             }
             // iptables refuses DROP in nat ("not intended for filtering").
             func encode(_ args: ArraySlice<RuleEncoder.Token>) throws(IPTablesError) -> EncodedRule {
-                let rule = try RuleEncoder.encode(args, scratch: &scratch)
+                let rule = try RuleEncoder.encode(args)
                 if current!.table == "nat" && rule.verdict == .standard(-1) { throw fail("DROP in the nat table", line) }
                 return rule
             }
