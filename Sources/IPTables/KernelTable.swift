@@ -98,6 +98,47 @@ public struct KernelTable: Sendable, Equatable {
     /// `IPT_F_GOTO` in `ipt_ip.flags`: the jump is a goto.
     static let gotoFlag: UInt8 = 0x02
 
+    /// The bounds of one entry of a table's blob, as ``walk(_:aligned:malformed:match:entry:)``
+    /// checked them.
+    struct EntryBounds {
+        /// Where the entry starts in the blob, and its size (`next_offset`).
+        var offset: Int
+        var size: Int
+        /// Where its target starts, from the entry's start (`target_offset`), and the target's size.
+        var targetOffset: Int
+        var targetSize: Int
+    }
+
+    /// Walks the entries of `blob` in order, checking what the layout promises before anything
+    /// reads it: each entry holds the fixed part and a target header and ends inside the blob
+    /// (at a multiple of 8 when `aligned`); its matches and its target lie inside it, each at
+    /// least a header long. `match` gets each match's offset and size, then `entry` its entry.
+    /// Throws `malformed(offset, what)` for the first entry that breaks one of these.
+    static func walk(_ blob: UnsafeRawBufferPointer, aligned: Bool, malformed: (Int, String) -> IPTablesError,
+                     match: (_ offset: Int, _ size: Int) -> Void, entry: (EntryBounds) throws(IPTablesError) -> Void) throws(IPTablesError) {
+        // The kernel's integers are in the machine's byte order.
+        func u16(_ at: Int) -> Int { Int(blob.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
+        var offset = 0
+        while offset < blob.count {
+            guard offset + entrySize <= blob.count else { throw malformed(offset, "is cut off") }
+            let targetOffset = u16(offset + 88), next = u16(offset + 90)
+            guard next >= entrySize + headerSize, offset + next <= blob.count, !aligned || next % 8 == 0 else { throw malformed(offset, "has a next offset of \(next)") }
+            guard targetOffset >= entrySize, targetOffset + headerSize <= next else { throw malformed(offset, "has a target offset of \(targetOffset)") }
+            var m = offset + entrySize
+            while m < offset + targetOffset {
+                guard m + headerSize <= offset + targetOffset else { throw malformed(offset, "has a match cut off") }
+                let size = u16(m)
+                guard size >= headerSize, m + size <= offset + targetOffset else { throw malformed(offset, "has a match of size \(size)") }
+                match(m, size)
+                m += size
+            }
+            let targetSize = u16(offset + targetOffset)
+            guard targetSize >= headerSize, targetOffset + targetSize <= next else { throw malformed(offset, "has a target of size \(targetSize)") }
+            try entry(EntryBounds(offset: offset, size: next, targetOffset: targetOffset, targetSize: targetSize))
+            offset += next
+        }
+    }
+
     /// Parses the entries (`ipt_get_entries.entrytable`, `size` bytes) of a table whose valid
     /// hooks, hook entry offsets and underflow offsets `IPT_SO_GET_INFO` returned. Throws for
     /// anything that is not a well-formed table (an entry that overruns the blob, a target
@@ -107,7 +148,6 @@ public struct KernelTable: Sendable, Equatable {
             throw IPTablesError("iptables table: \(hookEntry.count) hook entries and \(underflow.count) underflows, not \(hookNames.count)")
         }
         // The kernel's integers are in the machine's byte order.
-        func u16(_ at: Int) -> Int { Int(blob.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt16.self) }) }
         func i32(_ at: Int) -> Int32 { blob.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: Int32.self) } }
         /// The NUL-terminated string of at most `max` bytes at `at`.
         func string(_ at: Int, max: Int) -> String {
@@ -132,36 +172,31 @@ public struct KernelTable: Sendable, Equatable {
             let target: Target
         }
         var entries: [Entry] = []
-        var offset = 0
-        while offset < blob.count {
-            guard offset + entrySize <= blob.count else { throw malformed(offset, "is cut off") }
-            let targetOffset = u16(offset + 88), next = u16(offset + 90)
-            guard next >= entrySize + headerSize, offset + next <= blob.count else { throw malformed(offset, "has a next offset of \(next)") }
-            guard targetOffset >= entrySize, targetOffset + headerSize <= next else { throw malformed(offset, "has a target offset of \(targetOffset)") }
-            var comments: [String] = []
-            var m = offset + entrySize
-            while m < offset + targetOffset {
-                guard m + headerSize <= offset + targetOffset else { throw malformed(offset, "has a match cut off") }
-                let size = u16(m)
-                guard size >= headerSize, m + size <= offset + targetOffset else { throw malformed(offset, "has a match of size \(size)") }
-                if string(m + 2, max: 29) == "comment" { comments.append(string(m + headerSize, max: size - headerSize)) }
-                m += size
+        var comments: [String] = []
+        var walkError: IPTablesError?
+        blob.withUnsafeBytes { raw in
+            do throws(IPTablesError) {
+                try walk(raw, aligned: false, malformed: malformed, match: { m, size in
+                    if string(m + 2, max: 29) == "comment" { comments.append(string(m + headerSize, max: size - headerSize)) }
+                }, entry: { e in
+                    let t = e.offset + e.targetOffset
+                    let name = string(t + 2, max: 29)
+                    let target: Target
+                    if name == "ERROR" {
+                        target = .error(string(t + headerSize, max: e.targetSize - headerSize))
+                    } else if name.isEmpty && e.targetSize == standardTargetSize {
+                        target = .standard(verdict: i32(t + headerSize))
+                    } else {
+                        target = .other
+                    }
+                    entries.append(Entry(offset: e.offset, next: e.size, goto: blob[e.offset + 82] & gotoFlag != 0, comments: comments, target: target))
+                    comments = []
+                })
+            } catch {
+                walkError = error
             }
-            let t = offset + targetOffset
-            let targetSize = u16(t)
-            guard targetSize >= headerSize, targetOffset + targetSize <= next else { throw malformed(offset, "has a target of size \(targetSize)") }
-            let name = string(t + 2, max: 29)
-            let target: Target
-            if name == "ERROR" {
-                target = .error(string(t + headerSize, max: targetSize - headerSize))
-            } else if name.isEmpty && targetSize == standardTargetSize {
-                target = .standard(verdict: i32(t + headerSize))
-            } else {
-                target = .other
-            }
-            entries.append(Entry(offset: offset, next: next, goto: blob[offset + 82] & gotoFlag != 0, comments: comments, target: target))
-            offset += next
         }
+        if let walkError { throw walkError }
 
         // Where each chain starts: the built-in ones at their hook entries, the user-defined
         // ones at their ERROR heads (their rules follow).

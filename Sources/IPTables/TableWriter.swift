@@ -255,7 +255,6 @@ public enum TableWriter {
 
     /// ``image(_:)`` of the entries in `blob`.
     static func image(_ raw: KernelTable.Raw, _ blob: UnsafeBufferPointer<UInt8>) throws(IPTablesError) -> Image {
-        func u16(_ at: Int) -> Int { Int(blob[at]) | Int(blob[at + 1]) << 8 }
         func i32(_ at: Int) -> Int32 { UnsafeRawBufferPointer(blob).loadUnaligned(fromByteOffset: at, as: Int32.self) }
         func name(_ at: Int, max: Int) -> String {
             let end = min(at + max, blob.count)
@@ -270,7 +269,7 @@ public enum TableWriter {
         func malformed(_ offset: Int, _ what: String) -> IPTablesError {
             IPTablesError("iptables writer: the kernel's table: entry at \(offset) \(what)")
         }
-        // The entries, bounds-checked as KernelTable.parse does.
+        // The entries, bounds-checked by the walk KernelTable.parse uses.
         struct Entry {
             var offset: Int
             var size: Int
@@ -281,24 +280,10 @@ public enum TableWriter {
             var targetSize: Int
         }
         var entries: [Entry] = []
-        var offset = 0
-        while offset < blob.count {
-            guard offset + RuleEncoder.entrySize <= blob.count else { throw malformed(offset, "is cut off") }
-            let targetOffset = u16(offset + 88), next = u16(offset + 90)
-            guard next >= RuleEncoder.entrySize + RuleEncoder.headerSize, offset + next <= blob.count, next % 8 == 0 else { throw malformed(offset, "has a next offset of \(next)") }
-            guard targetOffset >= RuleEncoder.entrySize, targetOffset + RuleEncoder.headerSize <= next else { throw malformed(offset, "has a target offset of \(targetOffset)") }
-            var m = offset + RuleEncoder.entrySize
-            while m < offset + targetOffset {
-                let size = m + RuleEncoder.headerSize <= offset + targetOffset ? u16(m) : 0
-                guard size >= RuleEncoder.headerSize, m + size <= offset + targetOffset else { throw malformed(offset, "has a match of size \(size)") }
-                m += size
-            }
-            let targetSize = u16(offset + targetOffset)
-            guard targetSize >= RuleEncoder.headerSize, targetOffset + targetSize <= next else { throw malformed(offset, "has a target of size \(targetSize)") }
-            entries.append(Entry(offset: offset, size: next, targetOffset: targetOffset,
-                                 standard: blob[offset + targetOffset + 2] == 0, error: isErrorName(offset + targetOffset + 2), targetSize: targetSize))
-            offset += next
-        }
+        try KernelTable.walk(UnsafeRawBufferPointer(blob), aligned: true, malformed: malformed, match: { _, _ in }, entry: { e in
+            entries.append(Entry(offset: e.offset, size: e.size, targetOffset: e.targetOffset,
+                                 standard: blob[e.offset + e.targetOffset + 2] == 0, error: isErrorName(e.offset + e.targetOffset + 2), targetSize: e.targetSize))
+        })
         guard entries.count == raw.numEntries else {
             throw IPTablesError("iptables writer: the kernel's table has \(entries.count) entries, not \(raw.numEntries)")
         }
