@@ -573,11 +573,16 @@ public enum TableWriter {
     /// network namespace (see ``TableWriter``). Throws before writing anything for text it
     /// cannot handle; a table the kernel refuses is not written, and neither are those after it.
     public static func apply(_ text: [UInt8]) throws(Failure) {
+        try apply(text, lockPath: XTablesLock.defaultPath, lockWait: 5)
+    }
+
+    /// ``apply(_:)`` with the lock file and the longest wait for it given (for tests).
+    static func apply(_ text: [UInt8], lockPath: String, lockWait: Double) throws(Failure) {
         let sections: [Section]
         do { sections = try parse(text) } catch { throw Failure(message: error.message, committed: 0) }
         if sections.isEmpty { return }
         let lock: XTablesLock
-        do { lock = try XTablesLock.acquire() } catch { throw Failure(message: error.message, committed: 0) }
+        do { lock = try XTablesLock.acquire(path: lockPath, waitSeconds: lockWait) } catch { throw Failure(message: error.message, committed: 0) }
         defer { lock.release() }
         let fd = socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_RAW))
         guard fd >= 0 else { throw Failure(message: "iptables writer: socket: \(String(cString: strerror(errno)))", committed: 0) }
@@ -652,34 +657,44 @@ public enum TableWriter {
 }
 
 /// The lock iptables takes around reading and replacing a table: `flock` on
-/// `/run/xtables.lock` (or `$XTABLES_LOCKFILE`), waited for up to 5 seconds as `-w 5`.
+/// `/run/xtables.lock` (or `$XTABLES_LOCKFILE` when set and not empty), the file created
+/// read-only with mode 0600 as iptables does, waited for up to 5 seconds as `-w 5`. The lock is
+/// held while the file stays open, until ``release()``.
 struct XTablesLock {
-    let fd: Int32
+    let file: SystemFile
 
-    static func acquire(waitSeconds: Double = 5) throws(IPTablesError) -> XTablesLock {
-        let path = getenv("XTABLES_LOCKFILE").map { String(cString: $0) } ?? "/run/xtables.lock"
-        let fd = open(path, O_CREAT | O_CLOEXEC | O_RDONLY, 0o600)
-        guard fd >= 0 else { throw IPTablesError("iptables writer: opening \(path): \(String(cString: strerror(errno)))") }
+    /// Where iptables takes its lock.
+    static var defaultPath: String {
+        if let set = getenv("XTABLES_LOCKFILE"), set.pointee != 0 { return String(cString: set) }
+        return "/run/xtables.lock"
+    }
+
+    static func acquire(path: String = defaultPath, waitSeconds: Double = 5) throws(IPTablesError) -> XTablesLock {
+        let file: SystemFile
+        do { file = try SystemFile.open(path, [.create], mode: 0o600) } catch {
+            throw IPTablesError("iptables writer: opening \(path): \(String(cString: strerror(error.errno)))")
+        }
         var waited = 0.0, pause = 0.0002
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let err = errno
-            guard err == EWOULDBLOCK || err == EINTR else {
-                close(fd)
-                throw IPTablesError("iptables writer: locking \(path): \(String(cString: strerror(err)))")
+        while true {
+            let locked: Bool
+            do { locked = try file.lockExclusive() } catch {
+                try? file.close()
+                throw IPTablesError("iptables writer: locking \(path): \(String(cString: strerror(error.errno)))")
             }
+            if locked { return XTablesLock(file: file) }
             if waited >= waitSeconds {
-                close(fd)
+                try? file.close()
                 throw IPTablesError("iptables writer: another process holds \(path) (waited \(waitSeconds) s)")
             }
             usleep(UInt32(pause * 1e6))
             waited += pause
             pause = min(pause * 2, 0.05)
         }
-        return XTablesLock(fd: fd)
     }
 
+    /// Closes the file, which drops the lock.
     func release() {
-        close(fd)
+        try? file.close()
     }
 }
 
