@@ -5,9 +5,10 @@
 #   hack/run.sh start   start what is not running, apply examples/, wait until the web
 #                       Service answers through its ClusterIP, print how to use the cluster
 #   hack/run.sh stop    stop the server, then every pod and containerd (containerd.sh purge:
-#                       tasks, their network namespaces, runtime state) and the proxy's
-#                       rules (nodekit proxy --cleanup); the data dir stays,
-#                       and the next start runs the pods it holds again
+#                       tasks, their network namespaces, runtime state), the pods' volume
+#                       mounts under the kubelet's root dir and the proxy's rules
+#                       (nodekit proxy --cleanup); the data dir's files stay, and the next
+#                       start runs the pods it holds again
 #   hack/run.sh status
 #
 # Run `make run` (it installs packages, builds and imports the images first) rather than this
@@ -154,6 +155,31 @@ Stop with: make stop (data stays in $data)
 EOF
 }
 
+# The kubelet mounts a tmpfs for each secret, configMap, projected (service account token) and
+# Memory emptyDir volume under <root-dir>/pods/<uid>/volumes, and unmounts them only when it
+# removes a pod; a stopped server leaves them for the pods it adopts on its next start, which
+# mounts them again. Once the pods are gone, they go too: every mount point strictly below the
+# root dir, deepest first; lazily only when busy. The directories and files around them stay.
+unmount_volumes() {
+  local root field path count=0 left
+  root=$(realpath -e "$data/kubelet" 2>/dev/null) || return 0
+  # Field 5 of mountinfo is the mount point, with space, tab, newline and backslash as octal
+  # escapes (\040); a child sorts after its parent, so reverse order is deepest first. A point
+  # mounted over twice is listed twice, and each umount takes one layer off.
+  while read -r field; do
+    path=$(printf '%b' "$field")
+    [[ $path == "$root"/* ]] || continue
+    if umount "$path" 2>/dev/null || umount -l "$path"; then count=$((count + 1)); fi
+  done < <(awk '{ print $5 }' /proc/self/mountinfo | LC_ALL=C sort -r)
+  [ "$count" -eq 0 ] || echo "run.sh: unmounted $count volume mounts under $root"
+  left=$(awk '{ print $5 }' /proc/self/mountinfo | while read -r field; do
+    path=$(printf '%b' "$field")
+    if [[ $path == "$root"/* ]]; then printf '%s\n' "$path"; fi
+  done)
+  if [ -n "$left" ]; then echo "run.sh: still mounted under $root:"$'\n'"$left" >&2; fi
+  return 0
+}
+
 stop() {
   if running; then
     local pid
@@ -165,9 +191,10 @@ stop() {
     echo "run.sh: server not running"
   fi
   rm -f "$pidfile"
-  # "Stops it all": the pods' processes and netns go too, not only containerd, and the
-  # proxy's kernel rules (they would point at pods that are gone).
+  # "Stops it all": the pods' processes and netns go too, not only containerd, then their
+  # volumes' tmpfs mounts, and the proxy's kernel rules (they would point at pods that are gone).
   bash "$repo/hack/containerd.sh" purge
+  unmount_volumes
   "$bin" proxy --cleanup >/dev/null 2>&1 || echo "run.sh: nodekit proxy --cleanup failed; see nft list ruleset" >&2
   echo "run.sh: pods and containerd stopped (data dir $data kept)"
 }
