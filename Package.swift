@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "LinuxSystem", dependencies: ["CNodekitShim", "CCap", "CSeccomp"]),
         .target(name: "Netlink", dependencies: ["LinuxSystem", "CMnl", "CNodekitShim"]),
         .target(name: "NFTables", dependencies: ["CNftnl", "CMnl", "Netlink"]),
-        .target(name: "IPTables", dependencies: ["LinuxSystem"]),
+        .target(name: "IPTables", dependencies: ["LinuxSystem", "NFTables", "CNftnl", "CMnl"]),
         .target(name: "Proxy", dependencies: ["KubeAPI", "KubeClient", "Netlink", "NFTables", "IPTables", "IPVS", crypto, logging, nioPosix, nioHTTP1]),
 
         // MARK: Runtime and images

@@ -1,4 +1,4 @@
-internal import CMnl
+package import CMnl
 internal import CNftnl
 import Synchronization
 
@@ -113,16 +113,17 @@ public struct NetlinkNFTables: NFTablesInterface {
     }
 }
 
-/// A growable buffer of netlink messages laid out back to back, as one batch.
-struct BatchBuffer: ~Copyable {
-    private(set) var base: UnsafeMutableRawPointer
+/// A growable buffer of netlink messages laid out back to back, as one batch. `package`: the
+/// IPTables module's iptables-nft writer builds its batches with it.
+package struct BatchBuffer: ~Copyable {
+    package private(set) var base: UnsafeMutableRawPointer
     private(set) var capacity: Int
-    private(set) var count = 0
+    package private(set) var count = 0
     private var lastMessageOffset = 0
     /// The largest single message this buffer makes room for before building one.
     static let messageHeadroom = 256 * 1024
 
-    init() {
+    package init() {
         capacity = 1 << 20
         base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
     }
@@ -130,7 +131,7 @@ struct BatchBuffer: ~Copyable {
     deinit { base.deallocate() }
 
     /// Builds one message at the end of the buffer with `build` (which returns its header).
-    mutating func append(_ build: (UnsafeMutablePointer<CChar>) -> UnsafeMutablePointer<nlmsghdr>?) {
+    package mutating func append(_ build: (UnsafeMutablePointer<CChar>) -> UnsafeMutablePointer<nlmsghdr>?) {
         if capacity - count < Self.messageHeadroom {
             let newCapacity = max(capacity * 2, count + Self.messageHeadroom)
             let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
@@ -148,13 +149,13 @@ struct BatchBuffer: ~Copyable {
     /// Asks the kernel to acknowledge the last message appended so far: the sender waits for
     /// that acknowledgement to know the whole batch was processed. Every other message is
     /// answered only if it fails.
-    mutating func setAckFlagOnLastMessage() {
+    package mutating func setAckFlagOnLastMessage() {
         let nlh = (base + lastMessageOffset).assumingMemoryBound(to: nlmsghdr.self)
         nlh.pointee.nlmsg_flags |= UInt16(NLM_F_ACK)
     }
 }
 
-enum Socket {
+package enum Socket {
     static func setOption<T>(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: T, _ label: String) throws(NFTablesError) {
         var v = value
         if setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<T>.size)) != 0 {
@@ -163,7 +164,7 @@ enum Socket {
     }
 
     /// Opens and binds a NETLINK_NETFILTER socket in the calling thread's network namespace.
-    static func open() throws(NFTablesError) -> OpaquePointer {
+    package static func open() throws(NFTablesError) -> OpaquePointer {
         guard let nl = mnl_socket_open(NETLINK_NETFILTER) else {
             throw NFTablesError(.socket, "nftables: mnl_socket_open(NETLINK_NETFILTER) failed", errno: Glibc.errno)
         }
@@ -179,7 +180,7 @@ enum Socket {
     /// for the acknowledgement) and waits for the kernel's verdict on it. Replies with other
     /// sequence numbers (left over from an earlier batch on a kept socket) are skipped. `label`
     /// names the message with a given sequence number, for the error.
-    static func send(batch: borrowing BatchBuffer, through nl: OpaquePointer, seqs: ClosedRange<UInt32>, label: (UInt32) -> String) throws(NFTablesError) {
+    package static func send(batch: borrowing BatchBuffer, through nl: OpaquePointer, seqs: ClosedRange<UInt32>, label: (UInt32) -> String) throws(NFTablesError) {
         let lastSeq = seqs.upperBound
         let fd = mnl_socket_get_fd(nl)
         // The whole batch goes in one sendmsg (the kernel processes a batch per skb), so the

@@ -1,0 +1,811 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CMnl
+internal import CNftnl
+import NFTables
+
+/// Writes iptables-nft's IPv4 tables from restore text, as `iptables-nft-restore --noflush`
+/// (iptables 1.8.9) does, without the tool: the text is parsed and every rule encoded by
+/// ``TableWriter``'s parser and ``RuleEncoder`` (the xt bytes iptables-legacy would load), each
+/// rule is turned into the nf_tables expressions iptables-nft 1.8.9 writes for it, and the whole
+/// text goes to the kernel as ONE nf_tables batch (atomic: nothing is half-applied).
+///
+/// What iptables-nft writes (docs/proxy-bench-iptables.md, session 12; iptables/nft.c,
+/// nft-ipv4.c, nft-shared.c of 1.8.9): per rule, in this order, `-i` and `-o` (meta
+/// iifname/oifname, cmp of the name and its NUL, or of the name before a trailing `+`), `-p`
+/// (meta l4proto, cmp), `-s` and `-d` (payload of the address's bytes the prefix covers and a
+/// cmp; a bitwise for a mask that is not whole bytes), the rule's compat attribute (protocol and
+/// its inversion, for the xt matches); then each match in the text's order — `tcp`/`udp` with
+/// ports as payload/cmp/range expressions (the xt match when it has no ports), `mark` as meta
+/// mark/bitwise/cmp, every other one as an nft_compat `match` (name, revision, the xt info
+/// bytes) —; a counter; then the verdict (immediate accept/drop/return/jump/goto) or an
+/// nft_compat `target` (MARK, MASQUERADE, DNAT, REJECT). Tables `ip nat` and `ip filter` are
+/// created when missing; a built-in chain (base chain: its hook, priority, type, policy
+/// accept) when a rule is added to it and its hook has none; `:CHAIN - [0:0]` creates a chain
+/// (`NLM_F_EXCL`) or flushes it; `-X` deletes a chain (`NLM_F_NONREC`); `-D` deletes the
+/// first rule with the same expressions (the kernel's rules of that chain are read);
+/// `-I CHAIN 1` inserts at the top, `-I CHAIN N` before the N-th rule.
+///
+/// The batch carries the ruleset generation the reads saw (as iptables-nft does): when
+/// another process changed the ruleset in between, the kernel refuses it (`ERESTART`) and the
+/// reads and the batch are made again. Input outside the grammar is an error before anything
+/// is sent; an error from the kernel names the line whose message it refused.
+public enum NFTTableWriter {
+    /// A built-in chain of iptables-nft's tables (iptables/nft.c, `xtables_ipv4`).
+    struct Builtin {
+        let name: String
+        let hook: UInt32
+        let priority: Int32
+    }
+
+    static func builtins(_ table: String) -> [Builtin] {
+        switch table {
+        case "nat":
+            [Builtin(name: "PREROUTING", hook: 0, priority: -100), Builtin(name: "INPUT", hook: 1, priority: 100),
+             Builtin(name: "OUTPUT", hook: 3, priority: -100), Builtin(name: "POSTROUTING", hook: 4, priority: 100)]
+        case "filter":
+            [Builtin(name: "INPUT", hook: 1, priority: 0), Builtin(name: "FORWARD", hook: 2, priority: 0), Builtin(name: "OUTPUT", hook: 3, priority: 0)]
+        default: []
+        }
+    }
+
+    /// NFPROTO_IPV4.
+    static let family: UInt16 = 2
+
+    /// Applies restore text (tables nat and filter) to the calling thread's network namespace.
+    public static func apply(_ text: [UInt8]) throws(IPTablesError) {
+        let sections = try TableWriter.parse(text)
+        if sections.allSatisfy({ $0.operations.isEmpty }) { return }
+        let nl: OpaquePointer
+        do { nl = try Socket.open() } catch { throw IPTablesError("iptables-nft writer: \(error)") }
+        defer { mnl_socket_close(nl) }
+        var seq: UInt32 = 1
+        var attempt = 0
+        while true {
+            attempt += 1
+            do throws(Restart) {
+                try apply(sections, text: text, through: nl, seq: &seq)
+                return
+            } catch {
+                if let e = error.underlying { throw e }
+                // Another process changed the ruleset between the reads and the batch.
+                if attempt >= 5 { throw IPTablesError("iptables-nft writer: the ruleset kept changing while the batch was built (5 tries)") }
+            }
+        }
+    }
+
+    /// The ruleset generation changed under a batch: read and build it again.
+    struct Restart: Error {
+        var underlying: IPTablesError?
+    }
+
+    /// What the kernel has of one table, as far as the text needs it, and what the batch did to it.
+    final class TableState {
+        let name: String
+        let builtins: [Builtin]
+        var exists = false
+        /// Hooks with a base chain.
+        var hooks: Set<UInt32> = []
+        /// Every chain by name (base chains too).
+        var chains: Set<String> = []
+        /// The rules of chains whose rules are known (read from the kernel, flushed or created
+        /// in this batch), in order.
+        var rules: [String: [KnownRule]] = [:]
+
+        init(name: String) {
+            self.name = name
+            builtins = NFTTableWriter.builtins(name)
+        }
+    }
+
+    enum KnownRule {
+        /// A rule in the kernel: its handle and its expressions (``key(_:)``).
+        case kernel(UInt64, String)
+        /// A rule this batch adds: its NFTA_RULE_ID (it has no handle yet) and the rule.
+        case added(UInt32, EncodedRule)
+    }
+
+    /// What a message of the batch does, for the error naming it.
+    struct Origin {
+        /// Index of the operation (a line of the text), or -1 for none.
+        var operation: Int32
+        var what: UInt8
+    }
+
+    static let whats = ["create table", "create built-in chain", "create chain", "flush chain", "add rule", "insert rule", "delete rule", "delete chain"]
+
+    static func apply(_ sections: [TableWriter.Section], text: [UInt8], through nl: OpaquePointer, seq: inout UInt32) throws(Restart) {
+        do {
+            let genid = try generation(nl, seq: &seq)
+            var states: [String: TableState] = [:]
+            for s in sections where states[s.table] == nil && !s.operations.isEmpty {
+                states[s.table] = try readTable(s.table, nl, seq: &seq)
+            }
+            var batch = BatchBuffer()
+            if seq > 1 << 30 { seq = 1 }
+            let beginSeq = seq
+            batch.append { [seq] buf in
+                let nlh = nftnl_batch_begin(buf, seq)!
+                // NFNL_BATCH_GENID: the kernel refuses the batch (ERESTART) if the ruleset changed.
+                mnl_attr_put_u32(nlh, 1, genid.bigEndian)
+                return nlh
+            }
+            seq += 1
+            let firstSeq = seq
+            var origins: [Origin] = []
+            var opIndex: Int32 = -1
+            var ruleID: UInt32 = 0
+            /// Gives a new rule its NFTA_RULE_ID, which later messages of the batch refer to it by.
+            func nextRuleID(_ r: OpaquePointer) -> UInt32 {
+                ruleID += 1
+                nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_ID.rawValue), ruleID)
+                return ruleID
+            }
+            func emit(_ what: Int, _ build: (UnsafeMutablePointer<CChar>, UInt32) -> UnsafeMutablePointer<nlmsghdr>?) {
+                let s = seq
+                batch.append { build($0, s) }
+                origins.append(Origin(operation: opIndex, what: UInt8(what)))
+                seq += 1
+            }
+            for section in sections {
+                guard let t = states[section.table] else { continue }
+                let table = t.name
+                func ensureTable() {
+                    if t.exists { return }
+                    emit(0) { buf, s in
+                        let tb = nftnl_table_alloc()!
+                        defer { nftnl_table_free(tb) }
+                        nftnl_table_set_u32(tb, UInt16(NFTNL_TABLE_FAMILY.rawValue), UInt32(family))
+                        nftnl_table_set_str(tb, UInt16(NFTNL_TABLE_NAME.rawValue), table)
+                        let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_NEWTABLE.rawValue), family, UInt16(NLM_F_CREATE), s)
+                        nftnl_table_nlmsg_build_payload(nlh, tb)
+                        return nlh
+                    }
+                    t.exists = true
+                }
+                /// A rule goes into `chain`: its base chain is created when it is a built-in one
+                /// whose hook has none (nft_xt_builtin_init).
+                func ensureChain(_ chain: String) throws(IPTablesError) {
+                    ensureTable()
+                    if let b = t.builtins.first(where: { $0.name == chain }), !t.hooks.contains(b.hook) {
+                        emit(1) { buf, s in
+                            withChain(table, chain) { c in
+                                nftnl_chain_set_u32(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue), b.hook)
+                                nftnl_chain_set_s32(c, UInt16(NFTNL_CHAIN_PRIO.rawValue), b.priority)
+                                nftnl_chain_set_u32(c, UInt16(NFTNL_CHAIN_POLICY.rawValue), 1)  // NF_ACCEPT
+                                nftnl_chain_set_str(c, UInt16(NFTNL_CHAIN_TYPE.rawValue), table)
+                                let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_NEWCHAIN.rawValue), family, UInt16(NLM_F_CREATE), s)
+                                nftnl_chain_nlmsg_build_payload(nlh, c)
+                                return nlh
+                            }
+                        }
+                        t.hooks.insert(b.hook)
+                        t.chains.insert(chain)
+                        t.rules[chain] = []
+                    }
+                    guard t.chains.contains(chain) else { throw IPTablesError("iptables-nft writer: chain \(chain) does not exist in table \(table)") }
+                }
+                /// The rules of `chain`, read from the kernel the first time they are needed.
+                func knownRules(_ chain: String) throws(IPTablesError) -> [KnownRule] {
+                    if let r = t.rules[chain] { return r }
+                    guard t.chains.contains(chain) else { throw IPTablesError("iptables-nft writer: chain \(chain) does not exist in table \(table)") }
+                    let r = try readRules(table, chain, nl, seq: &seq)
+                    t.rules[chain] = r
+                    return r
+                }
+                for op in section.operations {
+                    opIndex += 1
+                    switch op {
+                    case .declare(let chain):
+                        ensureTable()
+                        if t.chains.contains(chain) {
+                            emit(3) { buf, s in flushMessage(buf, s, table, chain) }
+                        } else {
+                            emit(2) { buf, s in
+                                withChain(table, chain) { c in
+                                    let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_NEWCHAIN.rawValue), family, UInt16(NLM_F_EXCL), s)
+                                    nftnl_chain_nlmsg_build_payload(nlh, c)
+                                    return nlh
+                                }
+                            }
+                            t.chains.insert(chain)
+                        }
+                        t.rules[chain] = []
+                    case .append(let chain, let rule):
+                        try ensureChain(chain)
+                        let r = try newRule(rule, table: table, chain: chain)
+                        defer { nftnl_rule_free(r) }
+                        let id = nextRuleID(r)
+                        emit(4) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE | NLM_F_APPEND)) }
+                        t.rules[chain]?.append(.added(id, rule))
+                    case .insert(let chain, let position, let rule):
+                        try ensureChain(chain)
+                        let r = try newRule(rule, table: table, chain: chain)
+                        defer { nftnl_rule_free(r) }
+                        let id = nextRuleID(r)
+                        if position == 0 {
+                            emit(5) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE)) }
+                            t.rules[chain]?.insert(.added(id, rule), at: 0)
+                        } else {
+                            let known = try knownRules(chain)
+                            if position == known.count {
+                                // iptables allows inserting at the position after the last rule: an append.
+                                emit(5) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE | NLM_F_APPEND)) }
+                                t.rules[chain]!.append(.added(id, rule))
+                            } else if position < known.count {
+                                // Before the rule at `position`: by handle, or by the ID of a rule this batch adds.
+                                switch known[position] {
+                                case .kernel(let handle, _): nftnl_rule_set_u64(r, UInt16(NFTNL_RULE_POSITION.rawValue), handle)
+                                case .added(let other, _): nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_POSITION_ID.rawValue), other)
+                                }
+                                emit(5) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE)) }
+                                t.rules[chain]!.insert(.added(id, rule), at: position)
+                            } else {
+                                throw IPTablesError("iptables-nft writer: -I \(chain) \(position + 1): the chain has \(known.count) rules")
+                            }
+                        }
+                    case .delete(let chain, let rule):
+                        let known = try knownRules(chain)
+                        let wanted = try ruleKey(rule)
+                        var found: (Int, KnownRule)?
+                        for (i, k) in known.enumerated() {
+                            let same: Bool
+                            switch k {
+                            case .kernel(_, let have): same = have == wanted
+                            case .added(_, let added): same = try ruleKey(added) == wanted
+                            }
+                            if same {
+                                found = (i, k)
+                                break
+                            }
+                        }
+                        guard let (index, match) = found else {
+                            throw IPTablesError("iptables-nft writer: -D \(chain): no such rule in table \(table)")
+                        }
+                        emit(6) { buf, s in
+                            withRule(table, chain) { d in
+                                switch match {
+                                case .kernel(let handle, _): nftnl_rule_set_u64(d, UInt16(NFTNL_RULE_HANDLE.rawValue), handle)
+                                case .added(let id, _): nftnl_rule_set_u32(d, UInt16(NFTNL_RULE_ID.rawValue), id)
+                                }
+                                let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_DELRULE.rawValue), family, 0, s)
+                                nftnl_rule_nlmsg_build_payload(nlh, d)
+                                return nlh
+                            }
+                        }
+                        t.rules[chain]!.remove(at: index)
+                    case .deleteChain(let chain):
+                        if t.builtins.contains(where: { $0.name == chain }) {
+                            throw IPTablesError("iptables-nft writer: -X of built-in chain \(chain)")
+                        }
+                        guard t.chains.contains(chain) else { throw IPTablesError("iptables-nft writer: -X \(chain): no such chain in table \(table)") }
+                        emit(7) { buf, s in
+                            withChain(table, chain) { c in
+                                // NLM_F_NONREC: a chain that still has rules is not deleted (EBUSY).
+                                let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_DELCHAIN.rawValue), family, 0x100, s)
+                                nftnl_chain_nlmsg_build_payload(nlh, c)
+                                return nlh
+                            }
+                        }
+                        t.chains.remove(chain)
+                        t.rules[chain] = nil
+                    }
+                }
+            }
+            if origins.isEmpty { return }
+            let lastSeq = seq - 1
+            batch.setAckFlagOnLastMessage()
+            batch.append { [seq] in nftnl_batch_end($0, seq) }
+            seq += 1
+            do {
+                try Socket.send(batch: batch, through: nl, seqs: beginSeq...lastSeq) { s in
+                    if s == beginSeq { return "the batch" }
+                    let i = Int(s) - Int(firstSeq)
+                    guard i >= 0, i < origins.count else { return "message \(s)" }
+                    let o = origins[i]
+                    return "\(whats[Int(o.what)]) for line \(lineText(text, operation: Int(o.operation)))"
+                }
+            } catch {
+                if error.errno == ERESTART { throw Restart(underlying: nil) }
+                throw IPTablesError("iptables-nft writer: \(error)")
+            }
+        } catch let e as Restart {
+            throw e
+        } catch let e as IPTablesError {
+            throw Restart(underlying: e)
+        } catch {
+            throw Restart(underlying: IPTablesError("iptables-nft writer: \(error)"))
+        }
+    }
+
+    /// The text of the line of operation `index` (the `index`-th line that is neither blank, a
+    /// comment, a table's start nor COMMIT: ``TableWriter/parse(_:)`` makes one operation of each).
+    static func lineText(_ text: [UInt8], operation index: Int) -> String {
+        guard index >= 0 else { return "(none)" }
+        var seen = -1, number = 0
+        for line in text.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            number += 1
+            guard let first = line.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { continue }
+            if first == UInt8(ascii: "#") || first == UInt8(ascii: "*") { continue }
+            if line.elementsEqual("COMMIT".utf8) { continue }
+            seen += 1
+            if seen == index { return "\(number): \(String(decoding: line, as: UTF8.self))" }
+        }
+        return "(operation \(index))"
+    }
+
+    // MARK: Messages
+
+    static func withChain(_ table: String, _ name: String, _ body: (OpaquePointer) -> UnsafeMutablePointer<nlmsghdr>?) -> UnsafeMutablePointer<nlmsghdr>? {
+        let c = nftnl_chain_alloc()!
+        defer { nftnl_chain_free(c) }
+        nftnl_chain_set_u32(c, UInt16(NFTNL_CHAIN_FAMILY.rawValue), UInt32(family))
+        nftnl_chain_set_str(c, UInt16(NFTNL_CHAIN_TABLE.rawValue), table)
+        nftnl_chain_set_str(c, UInt16(NFTNL_CHAIN_NAME.rawValue), name)
+        return body(c)
+    }
+
+    static func withRule(_ table: String, _ chain: String, _ body: (OpaquePointer) -> UnsafeMutablePointer<nlmsghdr>?) -> UnsafeMutablePointer<nlmsghdr>? {
+        let r = nftnl_rule_alloc()!
+        defer { nftnl_rule_free(r) }
+        nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_FAMILY.rawValue), UInt32(family))
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_TABLE.rawValue), table)
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue), chain)
+        return body(r)
+    }
+
+    static func flushMessage(_ buf: UnsafeMutablePointer<CChar>, _ s: UInt32, _ table: String, _ chain: String) -> UnsafeMutablePointer<nlmsghdr>? {
+        withRule(table, chain) { r in
+            let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_DELRULE.rawValue), family, 0, s)
+            nftnl_rule_nlmsg_build_payload(nlh, r)
+            return nlh
+        }
+    }
+
+    static func ruleMessage(_ buf: UnsafeMutablePointer<CChar>, _ s: UInt32, _ r: OpaquePointer, flags: UInt16) -> UnsafeMutablePointer<nlmsghdr>? {
+        let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_NEWRULE.rawValue), family, flags, s)
+        nftnl_rule_nlmsg_build_payload(nlh, r)
+        return nlh
+    }
+
+    // MARK: Rules
+
+    /// ``key(_:)`` of `rule`.
+    static func ruleKey(_ rule: EncodedRule) throws(IPTablesError) -> String {
+        let r = try newRule(rule, table: "", chain: "")
+        defer { nftnl_rule_free(r) }
+        return key(r)
+    }
+
+    /// Frees a rule made by ``newRule(_:table:chain:)``.
+    static func free(_ r: OpaquePointer) { nftnl_rule_free(r) }
+
+    /// A new libnftnl rule (the caller frees it) for `rule` in `table`/`chain`.
+    static func newRule(_ rule: EncodedRule, table: String, chain: String) throws(IPTablesError) -> OpaquePointer {
+        let r = nftnl_rule_alloc()!
+        nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_FAMILY.rawValue), UInt32(family))
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_TABLE.rawValue), table)
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue), chain)
+        do {
+            try addExpressions(rule, to: r)
+        } catch {
+            nftnl_rule_free(r)
+            throw error
+        }
+        return r
+    }
+
+    private static func expr(_ name: String, _ r: OpaquePointer, _ configure: (OpaquePointer) -> Void) {
+        let e = nftnl_expr_alloc(name)!
+        configure(e)
+        nftnl_rule_add_expr(r, e)
+    }
+
+    private static func setBytes(_ e: OpaquePointer, _ attr: Int, _ bytes: ArraySlice<UInt8>) {
+        bytes.withUnsafeBytes { _ = nftnl_expr_set(e, UInt16(attr), $0.baseAddress, UInt32($0.count)) }
+    }
+
+    private static func meta(_ key: UInt32, _ r: OpaquePointer) {
+        expr("meta", r) { e in
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_META_KEY), key)
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_META_DREG), 1)
+        }
+    }
+
+    private static func payload(_ base: UInt32, offset: UInt32, length: Int, _ r: OpaquePointer) {
+        expr("payload", r) { e in
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_PAYLOAD_BASE), base)
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_PAYLOAD_DREG), 1)
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_PAYLOAD_OFFSET), offset)
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_PAYLOAD_LEN), UInt32(length))
+        }
+    }
+
+    private static func cmp(_ op: nft_cmp_ops, _ data: ArraySlice<UInt8>, _ r: OpaquePointer) {
+        expr("cmp", r) { e in
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CMP_SREG), 1)
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CMP_OP), op.rawValue)
+            setBytes(e, NFTNL_EXPR_CMP_DATA, data)
+        }
+    }
+
+    private static func bitwise(mask: ArraySlice<UInt8>, _ r: OpaquePointer) {
+        expr("bitwise", r) { e in
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_BITWISE_SREG), 1)
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_BITWISE_DREG), 1)
+            nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_BITWISE_LEN), UInt32(mask.count))
+            setBytes(e, NFTNL_EXPR_BITWISE_MASK, mask)
+            setBytes(e, NFTNL_EXPR_BITWISE_XOR, ArraySlice(repeating: 0, count: mask.count))
+        }
+    }
+
+    /// An nft_compat match or target: name, revision and the xt info (libnftnl keeps and frees it).
+    private static func compat(_ kind: String, name: ArraySlice<UInt8>, revision: UInt8, info: ArraySlice<UInt8>, _ r: OpaquePointer) {
+        let target = kind == "target"
+        expr(kind, r) { e in
+            name.withUnsafeBytes { _ = nftnl_expr_set(e, UInt16(target ? NFTNL_EXPR_TG_NAME : NFTNL_EXPR_MT_NAME), $0.baseAddress, UInt32($0.count)) }
+            nftnl_expr_set_u32(e, UInt16(target ? NFTNL_EXPR_TG_REV : NFTNL_EXPR_MT_REV), UInt32(revision))
+            let copy = malloc(max(info.count, 1))!
+            info.withUnsafeBytes { if $0.count > 0 { copy.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+            _ = nftnl_expr_set(e, UInt16(target ? NFTNL_EXPR_TG_INFO : NFTNL_EXPR_MT_INFO), copy, UInt32(info.count))
+        }
+    }
+
+    private static func be16(_ v: UInt16) -> ArraySlice<UInt8> { [UInt8(v >> 8), UInt8(v & 0xFF)] }
+
+    /// The expressions of `rule` (``EncodedRule``'s bytes: `struct ipt_entry`, matches, target)
+    /// as iptables-nft 1.8.9's nft_ipv4_add writes them, and the rule's compat attribute.
+    static func addExpressions(_ rule: EncodedRule, to r: OpaquePointer) throws(IPTablesError) {
+        let b = rule.bytes
+        guard b.count >= RuleEncoder.entrySize else { throw IPTablesError("iptables-nft writer: a rule of \(b.count) bytes") }
+        func u16(_ at: Int) -> UInt16 { UInt16(b[at]) | UInt16(b[at + 1]) << 8 }
+        let flags = b[82], inv = b[83]
+        if flags & 0x01 != 0 { throw IPTablesError("iptables-nft writer: -f is not written") }
+        // -i, -o
+        for (at, key, bit) in [(16, NFT_META_IIFNAME, UInt8(0x01)), (32, NFT_META_OIFNAME, UInt8(0x02))] {
+            let end = b[at..<(at + 16)].firstIndex(of: 0) ?? (at + 16)
+            guard end > at else { continue }
+            let name = b[at..<end]
+            let op = inv & bit != 0 ? NFT_CMP_NEQ : NFT_CMP_EQ
+            meta(key.rawValue, r)
+            if name.last == UInt8(ascii: "+") {
+                if name.count > 1 {
+                    cmp(op, name.dropLast(), r)
+                } else if op != NFT_CMP_EQ {
+                    cmp(NFT_CMP_EQ, ArraySlice("INVAL/D\0".utf8), r)
+                }
+            } else {
+                cmp(op, ArraySlice(name) + [0], r)
+            }
+        }
+        // -p
+        let proto = u16(80)
+        let protoInverted = inv & 0x40 != 0
+        if proto != 0 {
+            meta(NFT_META_L4PROTO.rawValue, r)
+            cmp(protoInverted ? NFT_CMP_NEQ : NFT_CMP_EQ, [UInt8(truncatingIfNeeded: proto)], r)
+        }
+        // -s, -d
+        for (addr, mask, offset, bit) in [(0, 8, UInt32(12), UInt8(0x08)), (4, 12, UInt32(16), UInt8(0x10))] {
+            let a = b[addr..<(addr + 4)], m = b[mask..<(mask + 4)]
+            let inverted = inv & bit != 0
+            guard a.contains(where: { $0 != 0 }) || m.contains(where: { $0 != 0 }) || inverted else { continue }
+            var i = 0
+            var needsBitwise = false
+            while i < 4 {
+                if m[mask + i] != 0xFF {
+                    needsBitwise = m[mask + i] != 0
+                    break
+                }
+                i += 1
+            }
+            var j = i + 1
+            while !needsBitwise && j < 4 {
+                needsBitwise = m[mask + j] != 0
+                j += 1
+            }
+            let length = needsBitwise ? 4 : i
+            guard length > 0 else { throw IPTablesError("iptables-nft writer: a negated /0 address") }
+            payload(NFT_PAYLOAD_NETWORK_HEADER.rawValue, offset: offset, length: length, r)
+            if needsBitwise { bitwise(mask: m, r) }
+            cmp(inverted ? NFT_CMP_NEQ : NFT_CMP_EQ, a.prefix(length), r)
+        }
+        nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_COMPAT_PROTO.rawValue), UInt32(proto))
+        nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_COMPAT_FLAGS.rawValue), protoInverted ? NFT_RULE_COMPAT_F_INV.rawValue : 0)
+        // Matches, in the text's order.
+        let targetOffset = rule.targetOffset
+        var at = RuleEncoder.entrySize
+        while at < targetOffset {
+            let size = Int(u16(at))
+            guard size >= RuleEncoder.headerSize, at + size <= targetOffset else { throw IPTablesError("iptables-nft writer: a match of \(size) bytes") }
+            let nameEnd = b[(at + 2)..<(at + 31)].firstIndex(of: 0) ?? (at + 31)
+            let name = b[(at + 2)..<nameEnd]
+            let revision = b[at + 31]
+            let data = b[(at + RuleEncoder.headerSize)..<(at + size)]
+            let d = data.startIndex
+            func port(_ k: Int) -> UInt16 { u16(d + k) }
+            if name.elementsEqual("tcp".utf8) || name.elementsEqual("udp".utf8) {
+                let tcp = name.first == UInt8(ascii: "t")
+                // xt_tcp: spts 0, dpts 4, option 8, flg_mask 9, flg_cmp 10, invflags 11 (12 bytes);
+                // xt_udp: spts 0, dpts 4, invflags 8 (10 bytes with padding).
+                let structSize = tcp ? 12 : 10
+                let invflags = data[d + (tcp ? 11 : 8)]
+                let allDefault = port(0) == 0 && port(2) == 0xFFFF && port(4) == 0 && port(6) == 0xFFFF
+                    && data[(d + 8)..<(d + structSize)].allSatisfy { $0 == 0 }
+                let exotic = tcp ? (invflags & ~0x07 != 0 || data[d + 8] != 0) : invflags > 0x03
+                if allDefault || exotic {
+                    compat("match", name: name, revision: revision, info: data, r)
+                } else {
+                    guard proto == (tcp ? 6 : 17), !protoInverted else { throw IPTablesError("iptables-nft writer: -m \(tcp ? "tcp" : "udp") without -p \(tcp ? "tcp" : "udp")") }
+                    if tcp && data[d + 9] != 0 { throw IPTablesError("iptables-nft writer: --tcp-flags is not written") }
+                    ports(source: (port(0), port(2)), invertSource: invflags & 0x01 != 0,
+                          destination: (port(4), port(6)), invertDestination: invflags & 0x02 != 0, r)
+                }
+            } else if name.elementsEqual("mark".utf8) && revision == 1 {
+                // xt_mark_mtinfo1: mark 0, mask 4, invert 8 (host order).
+                meta(NFT_META_MARK.rawValue, r)
+                let mask = data[(d + 4)..<(d + 8)]
+                if !mask.allSatisfy({ $0 == 0xFF }) { bitwise(mask: mask, r) }
+                cmp(data[d + 8] != 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, data[d..<(d + 4)], r)
+            } else {
+                compat("match", name: name, revision: revision, info: data, r)
+            }
+            at += size
+        }
+        expr("counter", r) { e in
+            nftnl_expr_set_u64(e, UInt16(NFTNL_EXPR_CTR_PACKETS), 0)
+            nftnl_expr_set_u64(e, UInt16(NFTNL_EXPR_CTR_BYTES), 0)
+        }
+        func verdict(_ code: Int32, chain: String? = nil) {
+            expr("immediate", r) { e in
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_IMM_DREG), 0)  // NFT_REG_VERDICT
+                nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_IMM_VERDICT), UInt32(bitPattern: code))
+                if let chain { nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_IMM_CHAIN), chain) }
+            }
+        }
+        switch rule.verdict {
+        case .standard(-2): verdict(1)       // NF_ACCEPT
+        case .standard(-1): verdict(0)       // NF_DROP
+        case .standard(-5): verdict(-5)      // NFT_RETURN
+        case .standard(let v): throw IPTablesError("iptables-nft writer: verdict \(v)")
+        case .chain(let name): verdict(flags & 0x02 != 0 ? -4 : -3, chain: name)  // NFT_GOTO, NFT_JUMP
+        case .next: break
+        case .target:
+            let size = Int(u16(targetOffset))
+            guard size >= RuleEncoder.headerSize, targetOffset + size <= b.count else { throw IPTablesError("iptables-nft writer: a target of \(size) bytes") }
+            let nameEnd = b[(targetOffset + 2)..<(targetOffset + 31)].firstIndex(of: 0) ?? (targetOffset + 31)
+            compat("target", name: b[(targetOffset + 2)..<nameEnd], revision: b[targetOffset + 31],
+                   info: b[(targetOffset + RuleEncoder.headerSize)..<(targetOffset + size)], r)
+        }
+    }
+
+    /// Ports as iptables-nft's add_nft_tcpudp writes them: both single and inverted alike in one
+    /// 4-byte compare; otherwise each side that is not 0:65535 as its own payload and compare.
+    private static func ports(source: (UInt16, UInt16), invertSource: Bool, destination: (UInt16, UInt16), invertDestination: Bool, _ r: OpaquePointer) {
+        let transport = NFT_PAYLOAD_TRANSPORT_HEADER.rawValue
+        if source.0 != 0 && source.0 == source.1 && destination.0 != 0 && destination.0 == destination.1 && invertSource == invertDestination {
+            payload(transport, offset: 0, length: 4, r)
+            cmp(invertSource ? NFT_CMP_NEQ : NFT_CMP_EQ, be16(source.0) + be16(destination.0), r)
+            return
+        }
+        for (offset, range, invert) in [(UInt32(0), source, invertSource), (UInt32(2), destination, invertDestination)] where range.0 != 0 || range.1 < 0xFFFF {
+            payload(transport, offset: offset, length: 2, r)
+            if range.0 == range.1 {
+                cmp(invert ? NFT_CMP_NEQ : NFT_CMP_EQ, be16(range.0), r)
+            } else if range.0 == 0 && range.1 < 0xFFFF {
+                cmp(invert ? NFT_CMP_GT : NFT_CMP_LTE, be16(range.1), r)
+            } else {
+                expr("range", r) { e in
+                    nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_RANGE_SREG), 1)
+                    nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_RANGE_OP), invert ? NFT_RANGE_NEQ.rawValue : NFT_RANGE_EQ.rawValue)
+                    setBytes(e, NFTNL_EXPR_RANGE_FROM_DATA, be16(range.0))
+                    setBytes(e, NFTNL_EXPR_RANGE_TO_DATA, be16(range.1))
+                }
+            }
+        }
+    }
+
+    /// A rule's expressions as text, to tell equal rules: each as libnftnl prints it (nft
+    /// --debug=netlink's lines), a counter without its values, a match's or target's info in hex.
+    static func key(_ r: OpaquePointer) -> String {
+        var out = ""
+        guard let it = nftnl_expr_iter_create(r) else { return out }
+        defer { nftnl_expr_iter_destroy(it) }
+        var buffer = [CChar](repeating: 0, count: 1024)
+        while let e = nftnl_expr_iter_next(it) {
+            let name = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? ""
+            if name == "counter" {
+                out += "[ counter ]"
+                continue
+            }
+            let n = buffer.withUnsafeMutableBufferPointer { nftnl_expr_snprintf($0.baseAddress, $0.count, e, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0) }
+            out += "[ " + name + " " + buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.trimmingSpaces + " ]"
+            if n < 0 { out += "?" }
+            if name == "match" || name == "target" {
+                var length: UInt32 = 0
+                if let p = nftnl_expr_get(e, UInt16(name == "match" ? NFTNL_EXPR_MT_INFO : NFTNL_EXPR_TG_INFO), &length) {
+                    let bytes = UnsafeRawBufferPointer(start: p, count: Int(length))
+                    out += " info " + bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+                }
+            }
+        }
+        return out
+    }
+
+    /// Each expression of the rule `arguments` (what follows `-A CHAIN`) as `nft --debug=netlink`
+    /// prints it, match and target info in hex (``key(_:)``'s pieces), the counter with its values.
+    package static func expressions(_ arguments: String) throws(IPTablesError) -> [String] {
+        let encoded = try RuleEncoder.encode(line: arguments)
+        let r = try newRule(encoded, table: "filter", chain: "X")
+        defer { nftnl_rule_free(r) }
+        var out: [String] = []
+        guard let it = nftnl_expr_iter_create(r) else { return out }
+        defer { nftnl_expr_iter_destroy(it) }
+        var buffer = [CChar](repeating: 0, count: 1024)
+        while let e = nftnl_expr_iter_next(it) {
+            let name = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? ""
+            _ = buffer.withUnsafeMutableBufferPointer { nftnl_expr_snprintf($0.baseAddress, $0.count, e, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0) }
+            out.append("[ " + name + " " + buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.trimmingSpaces + " ]")
+        }
+        return out
+    }
+
+    /// The rule's compat attribute (protocol, flags), for tests.
+    package static func compatAttribute(_ arguments: String) throws(IPTablesError) -> (UInt32, UInt32) {
+        let r = try newRule(try RuleEncoder.encode(line: arguments), table: "filter", chain: "X")
+        defer { nftnl_rule_free(r) }
+        return (nftnl_rule_get_u32(r, UInt16(NFTNL_RULE_COMPAT_PROTO.rawValue)), nftnl_rule_get_u32(r, UInt16(NFTNL_RULE_COMPAT_FLAGS.rawValue)))
+    }
+
+    // MARK: Reading the kernel
+
+    /// Sends one request and hands each reply to `each` until the dump ends (or the one reply
+    /// of a plain get). Returns the kernel's error number, or 0.
+    static func request(_ nl: OpaquePointer, seq: inout UInt32, dump: Bool,
+                        _ build: (UnsafeMutablePointer<CChar>, UInt32) -> UnsafeMutablePointer<nlmsghdr>?,
+                        each: (UnsafePointer<nlmsghdr>) throws(IPTablesError) -> Void) throws(IPTablesError) -> Int32 {
+        var out = [CChar](repeating: 0, count: 4096)
+        let s = seq
+        seq += 1
+        let sent = out.withUnsafeMutableBufferPointer { buf -> Int in
+            guard let nlh = build(buf.baseAddress!, s) else { return -1 }
+            return mnl_socket_sendto(nl, nlh, Int(nlh.pointee.nlmsg_len))
+        }
+        if sent < 0 { throw IPTablesError("iptables-nft writer: sending a request failed: \(String(cString: strerror(errno)))") }
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        _ = setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let size = 1 << 18
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = mnl_socket_recvfrom(nl, buffer, size)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IPTablesError("iptables-nft writer: reading the kernel's answer failed: \(String(cString: strerror(errno)))")
+            }
+            var offset = 0
+            while offset + 16 <= n {
+                let start = offset
+                let nlh = (buffer + start).assumingMemoryBound(to: nlmsghdr.self)
+                let len = Int(nlh.pointee.nlmsg_len)
+                if len < 16 || start + len > n { break }
+                offset += (len + 3) & ~3
+                if nlh.pointee.nlmsg_seq != s { continue }
+                let type = Int32(nlh.pointee.nlmsg_type)
+                if type == NLMSG_DONE { return 0 }
+                if type == NLMSG_ERROR {
+                    guard len >= 20 else { return EPROTO }
+                    return -(buffer + start + 16).loadUnaligned(as: Int32.self)
+                }
+                try each(UnsafePointer(nlh))
+                if !dump { return 0 }
+            }
+        }
+    }
+
+    /// The ruleset's generation (NFT_MSG_GETGEN).
+    static func generation(_ nl: OpaquePointer, seq: inout UInt32) throws(IPTablesError) -> UInt32 {
+        var id: UInt32 = 0
+        let err = try request(nl, seq: &seq, dump: false, { buf, s in
+            nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_GETGEN.rawValue), UInt16(AF_UNSPEC), 0, s)
+        }, each: { nlh in
+            let g = nftnl_gen_alloc()!
+            defer { nftnl_gen_free(g) }
+            if nftnl_gen_nlmsg_parse(nlh, g) >= 0 { id = nftnl_gen_get_u32(g, UInt16(NFTNL_GEN_ID)) }
+        })
+        if err != 0 { throw IPTablesError("iptables-nft writer: reading the ruleset generation: \(String(cString: strerror(err)))") }
+        return id
+    }
+
+    /// Whether `table` exists and its chains (the base chains must be iptables-nft's).
+    static func readTable(_ table: String, _ nl: OpaquePointer, seq: inout UInt32) throws(IPTablesError) -> TableState {
+        let t = TableState(name: table)
+        let err = try request(nl, seq: &seq, dump: false, { buf, s in
+            let tb = nftnl_table_alloc()!
+            defer { nftnl_table_free(tb) }
+            nftnl_table_set_str(tb, UInt16(NFTNL_TABLE_NAME.rawValue), table)
+            let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_GETTABLE.rawValue), family, 0, s)
+            nftnl_table_nlmsg_build_payload(nlh, tb)
+            return nlh
+        }, each: { _ in t.exists = true })
+        if err == ENOENT { return t }
+        if err != 0 { throw IPTablesError("iptables-nft writer: reading table \(table): \(String(cString: strerror(err)))") }
+        t.exists = true
+        var problem: IPTablesError?
+        let dumpErr = try request(nl, seq: &seq, dump: true, { buf, s in
+            withChain(table, "") { c in
+                nftnl_chain_unset(c, UInt16(NFTNL_CHAIN_NAME.rawValue))
+                let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_GETCHAIN.rawValue), family, UInt16(NLM_F_DUMP), s)
+                nftnl_chain_nlmsg_build_payload(nlh, c)
+                return nlh
+            }
+        }, each: { nlh in
+            let c = nftnl_chain_alloc()!
+            defer { nftnl_chain_free(c) }
+            guard nftnl_chain_nlmsg_parse(nlh, c) >= 0, let tp = nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TABLE.rawValue)),
+                  String(cString: tp) == table, let np = nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_NAME.rawValue)) else { return }
+            let name = String(cString: np)
+            t.chains.insert(name)
+            if nftnl_chain_is_set(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue)) {
+                let hook = nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue))
+                let prio = nftnl_chain_get_s32(c, UInt16(NFTNL_CHAIN_PRIO.rawValue))
+                let type = nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TYPE.rawValue)).map { String(cString: $0) } ?? ""
+                guard let b = t.builtins.first(where: { $0.hook == hook }), b.name == name, b.priority == prio, type == table, !t.hooks.contains(hook) else {
+                    problem = IPTablesError("iptables-nft writer: table \(table) has base chain \(name) (hook \(hook), priority \(prio), type \(type)) that iptables-nft would not have made")
+                    return
+                }
+                t.hooks.insert(hook)
+            }
+        })
+        if dumpErr != 0 { throw IPTablesError("iptables-nft writer: reading the chains of \(table): \(String(cString: strerror(dumpErr)))") }
+        if let problem { throw problem }
+        return t
+    }
+
+    /// The rules of `chain`, in order, each with its handle and ``key(_:)``.
+    static func readRules(_ table: String, _ chain: String, _ nl: OpaquePointer, seq: inout UInt32) throws(IPTablesError) -> [KnownRule] {
+        var rules: [KnownRule] = []
+        let err = try request(nl, seq: &seq, dump: true, { buf, s in
+            withRule(table, chain) { r in
+                let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_GETRULE.rawValue), family, UInt16(NLM_F_DUMP), s)
+                nftnl_rule_nlmsg_build_payload(nlh, r)
+                return nlh
+            }
+        }, each: { nlh in
+            let r = nftnl_rule_alloc()!
+            defer { nftnl_rule_free(r) }
+            guard nftnl_rule_nlmsg_parse(nlh, r) >= 0,
+                  let cp = nftnl_rule_get_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue)), String(cString: cp) == chain,
+                  let tp = nftnl_rule_get_str(r, UInt16(NFTNL_RULE_TABLE.rawValue)), String(cString: tp) == table else { return }
+            rules.append(.kernel(nftnl_rule_get_u64(r, UInt16(NFTNL_RULE_HANDLE.rawValue)), key(r)))
+        })
+        if err != 0 { throw IPTablesError("iptables-nft writer: reading the rules of \(table) \(chain): \(String(cString: strerror(err)))") }
+        return rules
+    }
+
+    /// Every rule of `table` as `chain: expressions` lines (``key(_:)``, match and target info
+    /// in hex), chains and rules in the kernel's order: for tests comparing two namespaces.
+    package static func dump(_ table: String) throws(IPTablesError) -> [String] {
+        let nl: OpaquePointer
+        do { nl = try Socket.open() } catch { throw IPTablesError("iptables-nft writer: \(error)") }
+        defer { mnl_socket_close(nl) }
+        var seq: UInt32 = 1
+        var lines: [String] = []
+        let err = try request(nl, seq: &seq, dump: true, { buf, s in
+            withRule(table, "") { r in
+                nftnl_rule_unset(r, UInt16(NFTNL_RULE_CHAIN.rawValue))
+                let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_GETRULE.rawValue), family, UInt16(NLM_F_DUMP), s)
+                nftnl_rule_nlmsg_build_payload(nlh, r)
+                return nlh
+            }
+        }, each: { nlh in
+            let r = nftnl_rule_alloc()!
+            defer { nftnl_rule_free(r) }
+            guard nftnl_rule_nlmsg_parse(nlh, r) >= 0, let cp = nftnl_rule_get_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue)) else { return }
+            lines.append(String(cString: cp) + ": " + key(r))
+        })
+        if err != 0 && err != ENOENT { throw IPTablesError("iptables-nft writer: dumping \(table): \(String(cString: strerror(err)))") }
+        return lines
+    }
+}
