@@ -81,11 +81,15 @@ public protocol IPTablesInterface: Sendable {
 /// iptables-legacy's IPv4 restores are written by ``TableWriter`` (`IPT_SO_SET_REPLACE` from this
 /// process, no tool) unless `writesTables` is false; when it cannot (input outside its grammar,
 /// a table the kernel refuses), the tables it did not write go to `iptables-legacy-restore`,
-/// and the first time in a process why is printed to stderr.
+/// and the first time in a process why is printed to stderr. iptables-nft's IPv4 restores are
+/// written by ``NFTTableWriter`` (one nf_tables batch from this process) unless `writesTables`
+/// is false; when it cannot, nothing was written and the whole text goes to
+/// `iptables-nft-restore`, with the same once-per-process message.
 public struct ExecIPTables: IPTablesInterface {
     public let variant: IPTablesVariant
     public let ipv6: Bool
-    /// Whether iptables-legacy IPv4 restores go through ``TableWriter``.
+    /// Whether IPv4 restores go through ``TableWriter`` (iptables-legacy) or
+    /// ``NFTTableWriter`` (iptables-nft).
     public let writesTables: Bool
 
     public init(variant: IPTablesVariant = .nft, ipv6: Bool = false, writesTables: Bool = true) {
@@ -94,15 +98,28 @@ public struct ExecIPTables: IPTablesInterface {
         self.writesTables = writesTables
     }
 
-    private var usesWriter: Bool { writesTables && variant == .legacy && !ipv6 }
+    private var usesWriter: Bool { writesTables && !ipv6 }
 
     private static let fellBack = Atomic<Bool>(false)
 
-    /// ``TableWriter/apply(_:)``, and the tool for the tables it did not write. A text that
-    /// does not end in COMMIT (a sync that stops before it, to change nothing) goes to the tool
-    /// as it is, which fails as before.
+    /// ``TableWriter/apply(_:)`` (legacy) or ``NFTTableWriter/apply(_:)`` (nft), and the tool for
+    /// the tables it did not write. A text that does not end in COMMIT (a sync that stops
+    /// before it, to change nothing) goes to the tool as it is, which fails as before.
     private func restoreWritingTables(_ text: [UInt8]) throws(IPTablesError) {
         guard text.count >= 7, text.suffix(7).elementsEqual("COMMIT\n".utf8) else { return try restoreWithTool(text) }
+        if variant == .nft {
+            do throws(IPTablesError) {
+                try NFTTableWriter.apply(text)
+            } catch {
+                // One batch: nothing of the text was written, all of it goes to the tool.
+                if !Self.fellBack.exchange(true, ordering: .relaxed) {
+                    let line = Array("nodekit: iptables-nft-restore instead of writing the tables (\(error.message)); said once per process\n".utf8)
+                    _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+                }
+                try restoreWithTool(text)
+            }
+            return
+        }
         do throws(TableWriter.Failure) {
             try TableWriter.apply(text)
         } catch {
