@@ -100,10 +100,56 @@ public enum NFTTableWriter {
     }
 
     enum KnownRule {
-        /// A rule in the kernel: its handle and its expressions (``key(_:)``).
-        case kernel(UInt64, String)
+        /// A rule in the kernel (its handle, its message).
+        case kernel(KernelRule)
         /// A rule this batch adds: its NFTA_RULE_ID (it has no handle yet) and the rule.
         case added(UInt32, EncodedRule)
+    }
+
+    /// A rule read from the kernel: its handle and its message, whose ``key(_:)`` is made
+    /// only when a `-D` needs it and the message holds the deleted rule's distinctive bytes.
+    final class KernelRule {
+        let handle: UInt64
+        let raw: [UInt8]
+        private var cached: String?
+
+        init(handle: UInt64, raw: [UInt8]) {
+            self.handle = handle
+            self.raw = raw
+        }
+
+        /// Whether the message holds every one of `needles` (byte strings).
+        func contains(_ needles: [[UInt8]]) -> Bool {
+            raw.withUnsafeBytes { hay in
+                needles.allSatisfy { n in n.withUnsafeBytes { Self.find($0, in: hay) } }
+            }
+        }
+
+        /// Whether `needle` (not empty) occurs in `hay`: memchr for its first byte, then memcmp.
+        static func find(_ needle: UnsafeRawBufferPointer, in hay: UnsafeRawBufferPointer) -> Bool {
+            guard needle.count > 0, needle.count <= hay.count, let h = hay.baseAddress, let n = needle.baseAddress else { return needle.isEmpty }
+            let first = Int32(needle[0])
+            var at = 0
+            let last = hay.count - needle.count
+            while at <= last {
+                guard let p = memchr(h + at, first, last - at + 1) else { return false }
+                let i = p - UnsafeMutableRawPointer(mutating: h)
+                if memcmp(h + i, n, needle.count) == 0 { return true }
+                at = i + 1
+            }
+            return false
+        }
+
+        var key: String {
+            if let cached { return cached }
+            let r = nftnl_rule_alloc()!
+            defer { nftnl_rule_free(r) }
+            let k = raw.withUnsafeBytes { b -> String in
+                nftnl_rule_nlmsg_parse(b.baseAddress!.assumingMemoryBound(to: nlmsghdr.self), r) >= 0 ? NFTTableWriter.key(r) : "(unparsable)"
+            }
+            cached = k
+            return k
+        }
     }
 
     /// What a message of the batch does, for the error naming it.
@@ -120,7 +166,18 @@ public enum NFTTableWriter {
             let genid = try generation(nl, seq: &seq)
             var states: [String: TableState] = [:]
             for s in sections where states[s.table] == nil && !s.operations.isEmpty {
-                states[s.table] = try readTable(s.table, nl, seq: &seq)
+                // The chains the text names in this table: asked for by name when they are
+                // few (a partial sync), else every chain of the table is read.
+                var names = Set<String>()
+                for section in sections where section.table == s.table {
+                    for op in section.operations {
+                        switch op {
+                        case .declare(let c), .append(let c, _), .insert(let c, _, _), .delete(let c, _), .deleteChain(let c): names.insert(c)
+                        }
+                        if names.count > chainsAskedByName { break }
+                    }
+                }
+                states[s.table] = try readTable(s.table, names: names.count > chainsAskedByName ? nil : names, nl, seq: &seq)
             }
             var batch = BatchBuffer()
             if seq > 1 << 30 { seq = 1 }
@@ -236,7 +293,7 @@ public enum NFTTableWriter {
                             } else if position < known.count {
                                 // Before the rule at `position`: by handle, or by the ID of a rule this batch adds.
                                 switch known[position] {
-                                case .kernel(let handle, _): nftnl_rule_set_u64(r, UInt16(NFTNL_RULE_POSITION.rawValue), handle)
+                                case .kernel(let k): nftnl_rule_set_u64(r, UInt16(NFTNL_RULE_POSITION.rawValue), k.handle)
                                 case .added(let other, _): nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_POSITION_ID.rawValue), other)
                                 }
                                 emit(5) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE)) }
@@ -247,13 +304,13 @@ public enum NFTTableWriter {
                         }
                     case .delete(let chain, let rule):
                         let known = try knownRules(chain)
-                        let wanted = try ruleKey(rule)
+                        let (wanted, needles) = try ruleKey(rule)
                         var found: (Int, KnownRule)?
                         for (i, k) in known.enumerated() {
                             let same: Bool
                             switch k {
-                            case .kernel(_, let have): same = have == wanted
-                            case .added(_, let added): same = try ruleKey(added) == wanted
+                            case .kernel(let have): same = have.contains(needles) && have.key == wanted
+                            case .added(_, let added): same = try ruleKey(added).0 == wanted
                             }
                             if same {
                                 found = (i, k)
@@ -266,7 +323,7 @@ public enum NFTTableWriter {
                         emit(6) { buf, s in
                             withRule(table, chain) { d in
                                 switch match {
-                                case .kernel(let handle, _): nftnl_rule_set_u64(d, UInt16(NFTNL_RULE_HANDLE.rawValue), handle)
+                                case .kernel(let k): nftnl_rule_set_u64(d, UInt16(NFTNL_RULE_HANDLE.rawValue), k.handle)
                                 case .added(let id, _): nftnl_rule_set_u32(d, UInt16(NFTNL_RULE_ID.rawValue), id)
                                 }
                                 let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_DELRULE.rawValue), family, 0, s)
@@ -371,11 +428,28 @@ public enum NFTTableWriter {
 
     // MARK: Rules
 
-    /// ``key(_:)`` of `rule`.
-    static func ruleKey(_ rule: EncodedRule) throws(IPTablesError) -> String {
+    /// ``key(_:)`` of `rule`, and byte strings any message of an equal rule holds (its
+    /// compat matches' and target's info up to the trailing zeros, its jump's chain name): a
+    /// cheap test before a kernel rule's key is made.
+    static func ruleKey(_ rule: EncodedRule) throws(IPTablesError) -> (String, [[UInt8]]) {
         let r = try newRule(rule, table: "", chain: "")
         defer { nftnl_rule_free(r) }
-        return key(r)
+        var needles: [[UInt8]] = []
+        if let it = nftnl_expr_iter_create(r) {
+            defer { nftnl_expr_iter_destroy(it) }
+            while let e = nftnl_expr_iter_next(it) {
+                let name = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? ""
+                var length: UInt32 = 0
+                if name == "match" || name == "target", let p = nftnl_expr_get(e, UInt16(name == "match" ? NFTNL_EXPR_MT_INFO : NFTNL_EXPR_TG_INFO), &length) {
+                    var bytes = Array(UnsafeRawBufferPointer(start: p, count: Int(length)))
+                    while bytes.last == 0 { bytes.removeLast() }
+                    if !bytes.isEmpty { needles.append(bytes) }
+                } else if name == "immediate", nftnl_expr_is_set(e, UInt16(NFTNL_EXPR_IMM_CHAIN)), let c = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_IMM_CHAIN)) {
+                    needles.append(Array(String(cString: c).utf8))
+                }
+            }
+        }
+        return (key(r), needles)
     }
 
     /// Frees a rule made by ``newRule(_:table:chain:)``.
@@ -718,7 +792,112 @@ public enum NFTTableWriter {
         return id
     }
 
-    /// Whether `table` exists and its chains (the base chains must be iptables-nft's).
+    /// Most chains a text may name for them to be asked for by name (one message each, sent
+    /// together) instead of reading every chain of the table.
+    static let chainsAskedByName = 256
+
+    /// Records chain `c` (a parsed NEWCHAIN message) in `t`; a base chain must be iptables-nft's.
+    static func record(_ c: OpaquePointer, in t: TableState) -> IPTablesError? {
+        guard let tp = nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TABLE.rawValue)), String(cString: tp) == t.name,
+              let np = nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_NAME.rawValue)) else { return nil }
+        let name = String(cString: np)
+        t.chains.insert(name)
+        if nftnl_chain_is_set(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue)) {
+            let hook = nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue))
+            let prio = nftnl_chain_get_s32(c, UInt16(NFTNL_CHAIN_PRIO.rawValue))
+            let type = nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TYPE.rawValue)).map { String(cString: $0) } ?? ""
+            guard let b = t.builtins.first(where: { $0.hook == hook }), b.name == name, b.priority == prio, type == t.name, !t.hooks.contains(hook) else {
+                return IPTablesError("iptables-nft writer: table \(t.name) has base chain \(name) (hook \(hook), priority \(prio), type \(type)) that iptables-nft would not have made")
+            }
+            t.hooks.insert(hook)
+        }
+        return nil
+    }
+
+    /// Whether `table` exists and its chains (the base chains must be iptables-nft's): those
+    /// in `names` asked for by name, or every one when `names` is nil or a built-in chain it
+    /// names is missing (whether its hook has another base chain is known only from all).
+    static func readTable(_ table: String, names: Set<String>?, _ nl: OpaquePointer, seq: inout UInt32) throws(IPTablesError) -> TableState {
+        guard let names else { return try readTable(table, nl, seq: &seq) }
+        let t = TableState(name: table)
+        let list = Array(names)
+        // GETTABLE and one GETCHAIN per name in one send; each answers with its object or an error.
+        var out = [UInt8](repeating: 0, count: 512 * (list.count + 1))
+        let first = seq
+        var used = 0
+        out.withUnsafeMutableBytes { buf in
+            let base = buf.baseAddress!
+            func put(_ build: (UnsafeMutablePointer<CChar>) -> UnsafeMutablePointer<nlmsghdr>?) {
+                if let nlh = build((base + used).assumingMemoryBound(to: CChar.self)) { used += (Int(nlh.pointee.nlmsg_len) + 3) & ~3 }
+            }
+            put { b in
+                let tb = nftnl_table_alloc()!
+                defer { nftnl_table_free(tb) }
+                nftnl_table_set_str(tb, UInt16(NFTNL_TABLE_NAME.rawValue), table)
+                let nlh = nftnl_nlmsg_build_hdr(b, UInt16(NFT_MSG_GETTABLE.rawValue), family, 0, first)
+                nftnl_table_nlmsg_build_payload(nlh, tb)
+                return nlh
+            }
+            for (i, name) in list.enumerated() {
+                put { b in
+                    withChain(table, name) { c in
+                        let nlh = nftnl_nlmsg_build_hdr(b, UInt16(NFT_MSG_GETCHAIN.rawValue), family, 0, first + 1 + UInt32(i))
+                        nftnl_chain_nlmsg_build_payload(nlh, c)
+                        return nlh
+                    }
+                }
+            }
+        }
+        seq += UInt32(list.count + 1)
+        if out.withUnsafeBytes({ mnl_socket_sendto(nl, $0.baseAddress, used) }) < 0 {
+            throw IPTablesError("iptables-nft writer: sending \(list.count + 1) requests failed: \(String(cString: strerror(errno)))")
+        }
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        _ = setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var answered = Set<UInt32>()
+        var problem: IPTablesError?
+        let size = 1 << 18
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
+        while answered.count < list.count + 1 {
+            let n = mnl_socket_recvfrom(nl, buffer, size)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IPTablesError("iptables-nft writer: reading the kernel's answers failed: \(String(cString: strerror(errno)))")
+            }
+            var offset = 0
+            while offset + 16 <= n {
+                let nlh = (buffer + offset).assumingMemoryBound(to: nlmsghdr.self)
+                let len = Int(nlh.pointee.nlmsg_len)
+                if len < 16 || offset + len > n { break }
+                defer { offset += (len + 3) & ~3 }
+                let s = nlh.pointee.nlmsg_seq
+                guard s >= first, s <= first + UInt32(list.count), answered.insert(s).inserted else { continue }
+                let type = Int32(nlh.pointee.nlmsg_type)
+                if type == NLMSG_ERROR {
+                    let err = len >= 20 ? -(buffer + offset + 16).loadUnaligned(as: Int32.self) : EPROTO
+                    if err != ENOENT && problem == nil { problem = IPTablesError("iptables-nft writer: reading \(s == first ? "table \(table)" : "chain \(list[Int(s - first) - 1])"): \(String(cString: strerror(err)))") }
+                    continue
+                }
+                if s == first {
+                    t.exists = true
+                } else {
+                    let c = nftnl_chain_alloc()!
+                    defer { nftnl_chain_free(c) }
+                    if nftnl_chain_nlmsg_parse(nlh, c) >= 0, let e = record(c, in: t), problem == nil { problem = e }
+                }
+            }
+        }
+        if let problem { throw problem }
+        // A built-in chain the text adds rules to and that is missing: whether its hook has a
+        // base chain of another name is known only from every chain.
+        if t.exists, t.builtins.contains(where: { names.contains($0.name) && !t.chains.contains($0.name) }) {
+            return try readTable(table, nl, seq: &seq)
+        }
+        return t
+    }
+
+    /// Whether `table` exists and all its chains (the base chains must be iptables-nft's).
     static func readTable(_ table: String, _ nl: OpaquePointer, seq: inout UInt32) throws(IPTablesError) -> TableState {
         let t = TableState(name: table)
         let err = try request(nl, seq: &seq, dump: false, { buf, s in
@@ -743,20 +922,7 @@ public enum NFTTableWriter {
         }, each: { nlh in
             let c = nftnl_chain_alloc()!
             defer { nftnl_chain_free(c) }
-            guard nftnl_chain_nlmsg_parse(nlh, c) >= 0, let tp = nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TABLE.rawValue)),
-                  String(cString: tp) == table, let np = nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_NAME.rawValue)) else { return }
-            let name = String(cString: np)
-            t.chains.insert(name)
-            if nftnl_chain_is_set(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue)) {
-                let hook = nftnl_chain_get_u32(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue))
-                let prio = nftnl_chain_get_s32(c, UInt16(NFTNL_CHAIN_PRIO.rawValue))
-                let type = nftnl_chain_get_str(c, UInt16(NFTNL_CHAIN_TYPE.rawValue)).map { String(cString: $0) } ?? ""
-                guard let b = t.builtins.first(where: { $0.hook == hook }), b.name == name, b.priority == prio, type == table, !t.hooks.contains(hook) else {
-                    problem = IPTablesError("iptables-nft writer: table \(table) has base chain \(name) (hook \(hook), priority \(prio), type \(type)) that iptables-nft would not have made")
-                    return
-                }
-                t.hooks.insert(hook)
-            }
+            if nftnl_chain_nlmsg_parse(nlh, c) >= 0, let e = record(c, in: t), problem == nil { problem = e }
         })
         if dumpErr != 0 { throw IPTablesError("iptables-nft writer: reading the chains of \(table): \(String(cString: strerror(dumpErr)))") }
         if let problem { throw problem }
@@ -773,12 +939,21 @@ public enum NFTTableWriter {
                 return nlh
             }
         }, each: { nlh in
-            let r = nftnl_rule_alloc()!
-            defer { nftnl_rule_free(r) }
-            guard nftnl_rule_nlmsg_parse(nlh, r) >= 0,
-                  let cp = nftnl_rule_get_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue)), String(cString: cp) == chain,
-                  let tp = nftnl_rule_get_str(r, UInt16(NFTNL_RULE_TABLE.rawValue)), String(cString: tp) == table else { return }
-            rules.append(.kernel(nftnl_rule_get_u64(r, UInt16(NFTNL_RULE_HANDLE.rawValue)), key(r)))
+            // The dump is of this chain: only the handle is read now (NFTA_RULE_HANDLE, a
+            // big-endian u64 after the 4-byte nfgenmsg); the message is kept for -D.
+            let length = Int(nlh.pointee.nlmsg_len)
+            let raw = UnsafeRawPointer(nlh)
+            var at = 20
+            var handle: UInt64?
+            while at + 4 <= length {
+                let alen = Int(raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))
+                let type = raw.loadUnaligned(fromByteOffset: at + 2, as: UInt16.self) & 0x3FFF
+                guard alen >= 4, at + alen <= length else { break }
+                if type == UInt16(NFTA_RULE_HANDLE.rawValue), alen >= 12 { handle = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: at + 4, as: UInt64.self)) }
+                at += (alen + 3) & ~3
+            }
+            guard let handle else { return }
+            rules.append(.kernel(KernelRule(handle: handle, raw: Array(UnsafeRawBufferPointer(start: raw, count: length)))))
         })
         if err != 0 { throw IPTablesError("iptables-nft writer: reading the rules of \(table) \(chain): \(String(cString: strerror(err)))") }
         return rules
