@@ -48,11 +48,15 @@ let package = Package(
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        // mimalloc replaces malloc in the serving executables (see Sources/ProcessAllocator); Debian
+        // ships no pkg-config file for it, and its header and library are on the default paths.
+        .systemLibrary(name: "CMimalloc", providers: [.apt(["libmimalloc-dev"])]),
         // The one C shim: macros, variadic and inline libc/kernel helpers Swift cannot call directly.
         .target(name: "CNodekitShim"),
 
         // MARK: Kernel and host boundary
         .target(name: "LinuxSystem", dependencies: ["CNodekitShim", "CCap", "CSeccomp"]),
+        .target(name: "ProcessAllocator", dependencies: ["CMimalloc"]),
         .target(name: "Netlink", dependencies: ["LinuxSystem", "CMnl", "CNodekitShim"]),
         .target(name: "NFTables", dependencies: ["CNftnl", "CMnl", "Netlink"]),
         .target(name: "IPTables", dependencies: ["LinuxSystem", "NFTables", "CNftnl", "CMnl"]),
@@ -96,11 +100,11 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CRI", "Store", "NFTables", "IPTables", "LinuxSystem", "IPVS", "KubeAPI", "KubeClient", "APIMachinery"]),
 
         // MARK: Executables (argument parsing and logging bootstrap only)
-        .executableTarget(name: "nodekit", dependencies: ["OCIImage", "CRI", "Kubelet", "Proxy", "NFTables", "APIServer", "KubeClient", "IPTables", "Controllers", "LinuxSystem", "Netlink", argumentParser, logging]),
+        .executableTarget(name: "nodekit", dependencies: ["ProcessAllocator", "OCIImage", "CRI", "Kubelet", "Proxy", "NFTables", "APIServer", "KubeClient", "IPTables", "Controllers", "LinuxSystem", "Netlink", argumentParser, logging]),
         .executableTarget(name: "nodectl", dependencies: ["NodectlKit", argumentParser]),
         .executableTarget(name: "nodekit-cni", dependencies: ["CNI"]),
         .executableTarget(name: "scheduler-bench", dependencies: ["Scheduler", "KubeAPI"], path: "Benchmarks/scheduler-bench"),
-        .executableTarget(name: "hollow-bench", dependencies: ["APIServer", "Store", "Controllers", "KubeClient", "KubeAPI", logging], path: "Benchmarks/hollow-bench"),
+        .executableTarget(name: "hollow-bench", dependencies: ["ProcessAllocator", "APIServer", "Store", "Controllers", "KubeClient", "KubeAPI", logging], path: "Benchmarks/hollow-bench"),
         .executableTarget(name: "store-bench", dependencies: ["Store", "EtcdStore"], path: "Benchmarks/store-bench"),
         .executableTarget(name: "kubelet-bench", dependencies: ["Kubelet", "CRI", "KubeAPI", "TestSupport"], path: "Benchmarks/kubelet-bench"),
         .executableTarget(name: "apiserver-bench", dependencies: ["APIServer", "KubeClient", "KubeAPI", "Store", "EtcdStore", "TestSupport"], path: "Benchmarks/apiserver-bench"),
@@ -118,7 +122,7 @@ let package = Package(
         .testTarget(name: "KubeletTests", dependencies: ["Kubelet", "CRI", "KubeAPI", "KubeClient", "Probe", "TestSupport", "LinuxSystem"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "EtcdStore", "TestSupport"]),
         .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery", "KubeAPI"]),
-        .testTarget(name: "APIServerTests", dependencies: ["APIServer", "APIMachinery", "KubeAPI", "Store", "TestSupport"]),
+        .testTarget(name: "APIServerTests", dependencies: ["ProcessAllocator", "APIServer", "APIMachinery", "KubeAPI", "Store", "TestSupport"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeAPI", "TestSupport", "APIServer", "Store", "Controllers", "NIORecords", nioPosix, nioHTTP1, .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "ControllersTests", dependencies: ["Controllers", "KubeClient", "KubeAPI", "TestSupport"]),
         .testTarget(name: "NodectlKitTests", dependencies: ["NodectlKit", "TestSupport"]),

@@ -8,7 +8,7 @@ packages=(
   # kernel rule tools (the proxy's baselines and checks) and netns tooling
   iptables nftables ipvsadm conntrack ipset iproute2 procps file
   # C libraries behind the system-library targets, and the static pause build
-  libmnl-dev libnftnl-dev libseccomp-dev libcap-dev libiptc-dev pkg-config gcc libc6-dev
+  libmnl-dev libnftnl-dev libseccomp-dev libcap-dev libiptc-dev libmimalloc-dev pkg-config gcc libc6-dev
   # protoc for `make protos`; busybox for the test image
   protobuf-compiler busybox-static
   # HA store and its client; curl and python for API tests

@@ -26,6 +26,7 @@ import Foundation
 import KubeAPI
 import KubeClient
 import Logging
+import ProcessAllocator
 import Store
 import Synchronization
 
@@ -732,7 +733,7 @@ do {
         try await decodeBench(iterations: iterations)
         exit(0)
     }
-    print("hollow-bench: API server (HTTPS, \(options.inMemory ? "in-memory" : "embedded") store) + SchedulerRunner over HTTPKubeClient + hollow kubelets, one process")
+    print("hollow-bench: API server (HTTPS, \(options.inMemory ? "in-memory" : "embedded") store) + SchedulerRunner over HTTPKubeClient + hollow kubelets, one process; allocator \(ProcessAllocator.description)")
     print("upstream scheduler_perf SchedulingBasic, 5000 nodes: 680-810 pods/s")
     let widths = [8, 6, 10, 14, 12, 14, 14, 12, 9, 9, 9, 14]
     func row(_ cells: [String]) -> String {

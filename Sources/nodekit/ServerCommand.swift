@@ -7,6 +7,7 @@ import KubeAPI
 import KubeClient
 import LinuxSystem
 import Logging
+import ProcessAllocator
 import Synchronization
 
 /// `nodekit server`: a whole cluster in one process. The store and the API server (which
@@ -49,6 +50,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "nodekit.server")
+        logger.info("starting", metadata: ["allocator": "\(ProcessAllocator.description)"])
         let signals = TerminationSignals.stream()
         try FileManager.default.createDirectory(atPath: api.dataDirectory, withIntermediateDirectories: true)
         let store = try APIServer.openConfiguredStore(url: api.store, dataDirectory: api.dataDirectory)
