@@ -55,8 +55,15 @@ public enum NFTTableWriter {
 
     /// Applies restore text (tables nat and filter) to the calling thread's network namespace.
     public static func apply(_ text: [UInt8]) throws(IPTablesError) {
+        _ = try apply(text, staleGenerations: 0)
+    }
+
+    /// ``apply(_:)``, returning how many batches it sent. For tests, the first
+    /// `staleGenerations` batches carry an older ruleset generation than the one read, as if
+    /// another process had changed the ruleset meanwhile: the kernel refuses them (ERESTART).
+    package static func apply(_ text: [UInt8], staleGenerations: Int) throws(IPTablesError) -> Int {
         let sections = try TableWriter.parse(text)
-        if sections.allSatisfy({ $0.operations.isEmpty }) { return }
+        if sections.allSatisfy({ $0.operations.isEmpty }) { return 0 }
         let nl: OpaquePointer
         do { nl = try Socket.open() } catch { throw IPTablesError("iptables-nft writer: \(error)") }
         defer { mnl_socket_close(nl) }
@@ -65,8 +72,8 @@ public enum NFTTableWriter {
         while true {
             attempt += 1
             do throws(Restart) {
-                try apply(sections, text: text, through: nl, seq: &seq)
-                return
+                try apply(sections, text: text, through: nl, seq: &seq, stale: attempt <= staleGenerations)
+                return attempt
             } catch {
                 if let e = error.underlying { throw e }
                 // Another process changed the ruleset between the reads and the batch.
@@ -161,9 +168,9 @@ public enum NFTTableWriter {
 
     static let whats = ["create table", "create built-in chain", "create chain", "flush chain", "add rule", "insert rule", "delete rule", "delete chain"]
 
-    static func apply(_ sections: [TableWriter.Section], text: [UInt8], through nl: OpaquePointer, seq: inout UInt32) throws(Restart) {
+    static func apply(_ sections: [TableWriter.Section], text: [UInt8], through nl: OpaquePointer, seq: inout UInt32, stale: Bool) throws(Restart) {
         do {
-            let genid = try generation(nl, seq: &seq)
+            let genid = try generation(nl, seq: &seq) &- (stale ? 1 : 0)
             var states: [String: TableState] = [:]
             for s in sections where states[s.table] == nil && !s.operations.isEmpty {
                 // The chains the text names in this table: asked for by name when they are

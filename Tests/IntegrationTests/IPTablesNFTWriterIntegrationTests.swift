@@ -253,6 +253,23 @@ struct IPTablesNFTWriterIntegrationTests {
         }
     }
 
+    /// A batch whose ruleset generation is old (another process changed the ruleset after the
+    /// reads) is refused by the kernel and built again from fresh reads.
+    @Test func aChangedRulesetIsReadAgain() throws {
+        let pair = try Pair()
+        defer { pair.destroy() }
+        try pair.loadBoth(Self.foreign, counters: true)
+        let text = "*filter\n:DOCKER-USER - [0:0]\n-A DOCKER-USER -j RETURN\n:KUBE-X - [0:0]\n-A INPUT -j KUBE-X\nCOMMIT\n"
+        _ = try pair.tool(pair.tool, "iptables-nft-restore", ["--noflush"], input: text)
+        let batches = try pair.run(pair.writer) { try NFTTableWriter.apply(Array(text.utf8), staleGenerations: 2) }
+        #expect(batches == 3)
+        try pair.expectSame("after two refused batches")
+        // Five refusals in a row: an error, nothing written.
+        let before = try pair.tables(pair.writer)
+        #expect(throws: IPTablesError.self) { try pair.run(pair.writer) { try NFTTableWriter.apply(Array("*filter\n:KUBE-Y - [0:0]\nCOMMIT\n".utf8), staleGenerations: 5) } }
+        #expect(try pair.tables(pair.writer) == before)
+    }
+
     /// ExecIPTables (.nft) writes with the writer and falls back to the tool for what it cannot write.
     @Test func execWritesAndFallsBackToTheTool() throws {
         let pair = try Pair()
