@@ -403,7 +403,7 @@ actor Hollow {
     /// A pod that is gone (404) is given up.
     private func writeStatus(_ write: StatusWrite) async {
         do {
-            let _: Pod = try await client.mergePatch(Pod.self, namespace: write.namespace, name: write.name, write.patch, subresource: "status")
+            try await client.mergePatchDiscardingResult(Pod.self, namespace: write.namespace, name: write.name, write.patch, subresource: "status")
         } catch {
             if error.isNotFound {
                 statusFailures += 1

@@ -81,6 +81,16 @@ public final class HTTPKubeClient: KubeAPIClient {
         return try await send(request, as: T.self)
     }
 
+    public func createDiscardingResult<T: KubeObject>(_ object: T, options: WriteOptions) async throws(KubeClientError) {
+        let path = try RequestBuilder.path(T.self, namespace: object.metadata.namespace)
+        _ = try await sendRaw(RequestBuilder.request(.POST, path, query: RequestBuilder.query(options), body: RequestBuilder.encode(object)))
+    }
+
+    public func patchDiscardingResult<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, patch: JSONValue, patchType: PatchKind, subresource: String?, options: WriteOptions) async throws(KubeClientError) {
+        let path = try RequestBuilder.path(T.self, namespace: namespace, name: name, subresource: subresource)
+        _ = try await sendRaw(RequestBuilder.request(.PATCH, path, query: RequestBuilder.query(options), body: try RequestBuilder.encode(patch), contentType: patchType.rawValue))
+    }
+
     public func delete<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, options: DeleteOptions) async throws(KubeClientError) {
         let path = try RequestBuilder.path(T.self, namespace: namespace, name: name)
         _ = try await sendRaw(RequestBuilder.request(.DELETE, path, body: RequestBuilder.encode(options)))

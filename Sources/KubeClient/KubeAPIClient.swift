@@ -31,6 +31,12 @@ public protocol KubeAPIClient: Sendable {
     func update<T: KubeObject>(_ object: T, subresource: String?, options: WriteOptions) async throws(KubeClientError) -> T
     /// PATCH an object (or a subresource) and return the result.
     func patch<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, patch: JSONValue, patchType: PatchKind, subresource: String?, options: WriteOptions) async throws(KubeClientError) -> T
+    /// As ``create(_:options:)``, without decoding the object the server answers with (client-go's
+    /// `Do(ctx).Error()`): for callers that do not read it. The errors are the same.
+    func createDiscardingResult<T: KubeObject>(_ object: T, options: WriteOptions) async throws(KubeClientError)
+    /// As ``patch(_:namespace:name:patch:patchType:subresource:options:)``, without decoding the
+    /// result: for writers that do not read it (a kubelet's status writes). The errors are the same.
+    func patchDiscardingResult<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, patch: JSONValue, patchType: PatchKind, subresource: String?, options: WriteOptions) async throws(KubeClientError)
     /// DELETE an object. Returns once the server accepted the delete; an object with finalizers
     /// or a grace period may still exist afterwards (with `deletionTimestamp` set).
     func delete<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, options: DeleteOptions) async throws(KubeClientError)
@@ -68,6 +74,16 @@ extension KubeAPIClient {
         }
     }
 
+    /// Decodes the result and drops it, for clients with nothing cheaper to do.
+    public func createDiscardingResult<T: KubeObject>(_ object: T, options: WriteOptions) async throws(KubeClientError) {
+        _ = try await create(object, options: options)
+    }
+
+    /// Decodes the result and drops it, for clients with nothing cheaper to do.
+    public func patchDiscardingResult<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, patch: JSONValue, patchType: PatchKind, subresource: String?, options: WriteOptions) async throws(KubeClientError) {
+        _ = try await self.patch(type, namespace: namespace, name: name, patch: patch, patchType: patchType, subresource: subresource, options: options)
+    }
+
     public func list<T: KubeObject>(_ type: T.Type, namespace: String? = nil) async throws(KubeClientError) -> ObjectList<T> {
         try await list(type, namespace: namespace, options: ListOptions())
     }
@@ -83,6 +99,11 @@ extension KubeAPIClient {
     /// A JSON merge patch (RFC 7386) of the object or of `subresource`.
     public func mergePatch<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, _ patch: JSONValue, subresource: String? = nil) async throws(KubeClientError) -> T {
         try await self.patch(type, namespace: namespace, name: name, patch: patch, patchType: .merge, subresource: subresource, options: WriteOptions())
+    }
+
+    /// ``mergePatch(_:namespace:name:_:subresource:)`` without decoding the result.
+    public func mergePatchDiscardingResult<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, _ patch: JSONValue, subresource: String? = nil) async throws(KubeClientError) {
+        try await patchDiscardingResult(type, namespace: namespace, name: name, patch: patch, patchType: .merge, subresource: subresource, options: WriteOptions())
     }
 
     public func delete<T: KubeObject>(_ type: T.Type, namespace: String?, name: String) async throws(KubeClientError) {
@@ -253,6 +274,14 @@ struct ManagedFieldsOmittingClient: KubeAPIClient {
 
     func patch<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, patch: JSONValue, patchType: PatchKind, subresource: String?, options: WriteOptions) async throws(KubeClientError) -> T {
         try await base.patch(type, namespace: namespace, name: name, patch: patch, patchType: patchType, subresource: subresource, options: options)
+    }
+
+    func createDiscardingResult<T: KubeObject>(_ object: T, options: WriteOptions) async throws(KubeClientError) {
+        try await base.createDiscardingResult(object, options: options)
+    }
+
+    func patchDiscardingResult<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, patch: JSONValue, patchType: PatchKind, subresource: String?, options: WriteOptions) async throws(KubeClientError) {
+        try await base.patchDiscardingResult(type, namespace: namespace, name: name, patch: patch, patchType: patchType, subresource: subresource, options: options)
     }
 
     func delete<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, options: DeleteOptions) async throws(KubeClientError) {

@@ -166,7 +166,7 @@ public actor PodStatusManager {
             if written[key] == status { continue }
             do {
                 let patch = try JSONValue.encode(["status": status])
-                let _: Pod = try await client.mergePatch(Pod.self, namespace: namespace, name: name, patch, subresource: "status")
+                try await client.mergePatchDiscardingResult(Pod.self, namespace: namespace, name: name, patch, subresource: "status")
                 written[key] = status
                 writes += 1
             } catch {

@@ -49,6 +49,35 @@ import TestSupport
         }
     }
 
+    /// The writes that do not decode their answer still apply, and still fail as the decoding
+    /// ones do (the server's Status becomes the same KubeClientError).
+    @Test func writesThatDiscardTheirResultApplyAndFailAlike() async throws {
+        try await withServer { _, client in
+            try await client.createDiscardingResult(ConfigMap(metadata: ObjectMeta(name: "d", namespace: "default"), data: ["k": "v1"]), options: WriteOptions())
+            #expect(try await client.get(ConfigMap.self, namespace: "default", name: "d").data == ["k": "v1"])
+            do {
+                try await client.createDiscardingResult(ConfigMap(metadata: ObjectMeta(name: "d", namespace: "default")), options: WriteOptions())
+                Issue.record("a second create succeeded")
+            } catch let error as KubeClientError {
+                #expect(error.isAlreadyExists, "second create: \(error)")
+            }
+            try await client.mergePatchDiscardingResult(ConfigMap.self, namespace: "default", name: "d", .object(["data": .object(["extra": .string("x")])]))
+            #expect(try await client.get(ConfigMap.self, namespace: "default", name: "d").data == ["k": "v1", "extra": "x"])
+            do {
+                try await client.mergePatchDiscardingResult(ConfigMap.self, namespace: "default", name: "missing", .object(["data": .object([:])]))
+                Issue.record("a patch of a missing object succeeded")
+            } catch let error as KubeClientError {
+                #expect(error.isNotFound, "patch of a missing object: \(error)")
+            }
+            do {
+                try await client.createDiscardingResult(ConfigMap(metadata: ObjectMeta(name: "Not_A_Name", namespace: "default")), options: WriteOptions())
+                Issue.record("an invalid name was accepted")
+            } catch let error as KubeClientError {
+                #expect(error.code == 422, "invalid create: \(error)")
+            }
+        }
+    }
+
     @Test func pagedListReturnsEveryItemOnce() async throws {
         try await withServer { _, client in
             for i in 0..<7 { _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "p\(i)", namespace: "default"))) }
