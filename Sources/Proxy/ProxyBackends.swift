@@ -73,8 +73,10 @@ public struct ProxyBackendFactory: Sendable {
             }
             let config = IPVSProxier.Config(scheduler: ipvsScheduler, nodeIPs: Self.nodePortIPs(nodeIPs, filter: nodePortAddresses),
                                             clusterCIDR: clusterCIDR, masqueradeAll: masqueradeAll)
+            // The IPVS proxier's rules match ipsets (`-m set`), which the table writers do not
+            // encode: its restores go to the tool, without a writer's try and fallback message.
             return Family.allCases.map {
-                IPVSProxier(family: $0, ipvs: ipvs, device: device, iptables: ExecIPTables(variant: variant, ipv6: $0 == .ip6),
+                IPVSProxier(family: $0, ipvs: ipvs, device: device, iptables: ExecIPTables(variant: variant, ipv6: $0 == .ip6, writesTables: false),
                             ipset: ExecIPSet(), sysctl: ProcSysctlWriter(), config: config)
             }
         }

@@ -55,7 +55,7 @@ enum ProxyBenchWorker {
             let batched = name == "ipvs"
             let backend = IPVSProxier(family: .ip, ipvs: TimedIPVS(ipvs, clock: clock, batched: batched),
                                       device: TimedServiceAddressDevice(try NetlinkServiceAddressDevice(), clock: clock, batched: batched),
-                                      iptables: TimedIPTables(iptables: ExecIPTables(), clock: clock),
+                                      iptables: TimedIPTables(iptables: ExecIPTables(writesTables: false), clock: clock),
                                       ipset: TimedIPSet(ipset: ExecIPSet(path: benchTool("ipset") ?? "/usr/sbin/ipset"), clock: clock),
                                       sysctl: TimedSysctl(sysctl: ProcSysctlWriter(), clock: clock))
             return (backend, { state in
