@@ -16,61 +16,16 @@ import TestSupport
 @Suite(.serialized, .enabled(if: IPTablesNFTWriterRequirements.skipReason == nil, "\(IPTablesNFTWriterRequirements.skipReason ?? "")"))
 struct IPTablesNFTWriterIntegrationTests {
 
-    /// Two namespaces, deleted by ``destroy()``.
-    final class Pair: Sendable {
-        let tool: String
-        let writer: String
-        private static let counter = Mutex(0)
-
+    /// The tool's namespace and the writer's (``TableWriterNamespacePair``), compared by their
+    /// save with counters, nft's expressions (handles dropped) and every rule with its info bytes.
+    final class Pair: TableWriterNamespacePair, @unchecked Sendable {
         init() throws {
-            let n = Self.counter.withLock { c in
-                c += 1
-                return c
-            }
-            let suffix = "\(getpid())-\(n)-\(String(UInt16.random(in: 0..<UInt16.max), radix: 36))"
-            tool = "iptnw-a-\(suffix)"
-            writer = "iptnw-b-\(suffix)"
-            for ns in [tool, writer] { try Self.ip(["netns", "add", ns]) }
-        }
-
-        static func ip(_ args: [String]) throws {
-            let path = Host.which("ip")!
-            let out = try ChildProcess.run(path, arguments: [path] + args, environment: [], input: [])
-            if out.status != 0 { throw IPTablesError("ip \(args.joined(separator: " ")): \(String(decoding: out.stderr, as: UTF8.self))") }
-        }
-
-        func destroy() {
-            for ns in [tool, writer] { try? Self.ip(["netns", "delete", ns]) }
-        }
-
-        func run<T>(_ ns: String, _ body: () throws -> T) throws -> T {
-            try NetworkNamespace(path: "/var/run/netns/\(ns)").run(body)
-        }
-
-        /// Runs a command (iptables-nft tools, nft) in `ns`.
-        func tool(_ ns: String, _ command: String, _ args: [String], input: String = "") throws -> String {
-            let path = ExecIPTables.locate(command)!
-            let out = try run(ns) { try ChildProcess.run(path, arguments: [path] + args, environment: [], input: Array(input.utf8)) }
-            if out.status != 0 {
-                throw IPTablesError("\(command) \(args.joined(separator: " ")) in \(ns): exit \(out.status): \(String(decoding: out.stderr, as: UTF8.self))")
-            }
-            return String(decoding: out.stdout, as: UTF8.self)
-        }
-
-        /// Loads `text` in both namespaces with the tool (the same starting point).
-        func loadBoth(_ text: String, counters: Bool = false) throws {
-            for ns in [tool, writer] { _ = try self.tool(ns, "iptables-nft-restore", (counters ? ["--counters"] : []) + ["--noflush"], input: text) }
-        }
-
-        /// `text` by the tool in one namespace and by the writer in the other.
-        func apply(_ text: String) throws {
-            _ = try tool(tool, "iptables-nft-restore", ["--noflush"], input: text)
-            try run(writer) { try NFTTableWriter.apply(Array(text.utf8)) }
+            try super.init(prefix: "iptnw", restore: "iptables-nft-restore", write: { try NFTTableWriter.apply($0) })
         }
 
         /// What is compared: the save with counters, nft's expressions (handles dropped) and
         /// every rule with its info bytes.
-        func tables(_ ns: String) throws -> [String] {
+        override func tables(_ ns: String) throws -> [String] {
             let saved = try tool(ns, "iptables-nft-save", ["-c"]).split(separator: "\n").filter { !$0.hasPrefix("#") }.joined(separator: "\n")
             let listed = try tool(ns, "nft", ["--debug=netlink", "list", "ruleset"]).split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
                 // "ip nat KUBE-SEP-A 22 21": the rule's handle and the one before it.
@@ -84,15 +39,8 @@ struct IPTablesNFTWriterIntegrationTests {
             return [saved, listed, rules.joined(separator: "\n")]
         }
 
-        func expectSame(_ when: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-            let a = try tables(tool), b = try tables(writer)
-            let names = ["iptables-nft-save -c", "nft --debug=netlink list ruleset", "rules with info bytes"]
-            for i in a.indices where a[i] != b[i] {
-                let la = a[i].split(separator: "\n"), lb = b[i].split(separator: "\n")
-                let first = zip(la, lb).enumerated().first { $0.element.0 != $0.element.1 }
-                Issue.record("\(when): \(names[i]) differ (\(la.count) vs \(lb.count) lines); first difference at line \(first?.offset ?? min(la.count, lb.count)):\n tool:   \(first.map { String($0.element.0) } ?? "-")\n writer: \(first.map { String($0.element.1) } ?? "-")",
-                             sourceLocation: sourceLocation)
-            }
+        override func view(_ index: Int) -> String {
+            ["iptables-nft-save -c", "nft --debug=netlink list ruleset", "rules with info bytes"][index]
         }
     }
 

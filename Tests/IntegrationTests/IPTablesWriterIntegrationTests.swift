@@ -15,60 +15,15 @@ import TestSupport
 @Suite(.serialized, .enabled(if: IPTablesWriterRequirements.skipReason == nil, "\(IPTablesWriterRequirements.skipReason ?? "")"))
 struct IPTablesWriterIntegrationTests {
 
-    /// Two namespaces, deleted by ``destroy()``.
-    final class Pair: Sendable {
-        let tool: String
-        let writer: String
-        private static let counter = Mutex(0)
-
+    /// The tool's namespace and the writer's (``TableWriterNamespacePair``), compared by the
+    /// kernel's bytes of each table and its save with counters.
+    final class Pair: TableWriterNamespacePair, @unchecked Sendable {
         init() throws {
-            let n = Self.counter.withLock { c in
-                c += 1
-                return c
-            }
-            let suffix = "\(getpid())-\(n)-\(String(UInt16.random(in: 0..<UInt16.max), radix: 36))"
-            tool = "iptw-a-\(suffix)"
-            writer = "iptw-b-\(suffix)"
-            for ns in [tool, writer] { try Self.ip(["netns", "add", ns]) }
-        }
-
-        static func ip(_ args: [String]) throws {
-            let path = Host.which("ip")!
-            let out = try ChildProcess.run(path, arguments: [path] + args, environment: [], input: [])
-            if out.status != 0 { throw IPTablesError("ip \(args.joined(separator: " ")): \(String(decoding: out.stderr, as: UTF8.self))") }
-        }
-
-        func destroy() {
-            for ns in [tool, writer] { try? Self.ip(["netns", "delete", ns]) }
-        }
-
-        func run<T>(_ ns: String, _ body: () throws -> T) throws -> T {
-            try NetworkNamespace(path: "/var/run/netns/\(ns)").run(body)
-        }
-
-        /// Runs an iptables-legacy tool in `ns`.
-        func tool(_ ns: String, _ command: String, _ args: [String], input: String = "") throws -> String {
-            let path = ExecIPTables.locate(command)!
-            let out = try run(ns) { try ChildProcess.run(path, arguments: [path] + args, environment: [], input: Array(input.utf8)) }
-            if out.status != 0 {
-                throw IPTablesError("\(command) \(args.joined(separator: " ")) in \(ns): exit \(out.status): \(String(decoding: out.stderr, as: UTF8.self))")
-            }
-            return String(decoding: out.stdout, as: UTF8.self)
-        }
-
-        /// Loads `text` in both namespaces with the tool (the same starting point).
-        func loadBoth(_ text: String, counters: Bool = false) throws {
-            for ns in [tool, writer] { _ = try self.tool(ns, "iptables-legacy-restore", (counters ? ["--counters"] : []) + ["--noflush"], input: text) }
-        }
-
-        /// `text` by the tool in one namespace and by the writer in the other.
-        func apply(_ text: String) throws {
-            _ = try tool(tool, "iptables-legacy-restore", ["--noflush"], input: text)
-            try run(writer) { try TableWriter.apply(Array(text.utf8)) }
+            try super.init(prefix: "iptw", restore: "iptables-legacy-restore", write: { try TableWriter.apply($0) })
         }
 
         /// The tables of `ns`: the kernel's bytes and the save with counters.
-        func tables(_ ns: String) throws -> [String] {
+        override func tables(_ ns: String) throws -> [String] {
             var out: [String] = []
             for table in ["nat", "filter"] {
                 let raw = try run(ns) { try TableWriter.kernelDump(table) }
@@ -79,14 +34,8 @@ struct IPTablesWriterIntegrationTests {
             return out
         }
 
-        func expectSame(_ when: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-            let a = try tables(tool), b = try tables(writer)
-            for i in a.indices where a[i] != b[i] {
-                let la = a[i].split(separator: "\n"), lb = b[i].split(separator: "\n")
-                let first = zip(la, lb).enumerated().first { $0.element.0 != $0.element.1 }
-                Issue.record("\(when): \(i % 2 == 0 ? "kernel bytes" : "save") of \(i < 2 ? "nat" : "filter") differ (\(la.count) vs \(lb.count) lines); first difference at line \(first?.offset ?? min(la.count, lb.count)):\n tool:   \(first.map { String($0.element.0) } ?? "-")\n writer: \(first.map { String($0.element.1) } ?? "-")",
-                             sourceLocation: sourceLocation)
-            }
+        override func view(_ index: Int) -> String {
+            "\(index % 2 == 0 ? "kernel bytes" : "save") of \(index < 2 ? "nat" : "filter")"
         }
     }
 
