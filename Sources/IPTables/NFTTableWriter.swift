@@ -754,6 +754,24 @@ public enum NFTTableWriter {
             return mnl_socket_sendto(nl, nlh, Int(nlh.pointee.nlmsg_len))
         }
         if sent < 0 { throw IPTablesError("iptables-nft writer: sending a request failed: \(String(cString: strerror(errno)))") }
+        var result: Int32 = 0
+        try receive(nl, what: "answer") { nlh throws(IPTablesError) in
+            if nlh.pointee.nlmsg_seq != s { return false }
+            let type = Int32(nlh.pointee.nlmsg_type)
+            if type == NLMSG_DONE { return true }
+            if type == NLMSG_ERROR {
+                result = errorCode(nlh)
+                return true
+            }
+            try each(UnsafePointer(nlh))
+            return !dump
+        }
+        return result
+    }
+
+    /// Reads the kernel's messages, handing each to `handle` in order, until `handle` says it
+    /// has what it waits for. A kernel silent for 60 s is an error (it answers synchronously).
+    static func receive(_ nl: OpaquePointer, what: String, _ handle: (UnsafeMutablePointer<nlmsghdr>) throws(IPTablesError) -> Bool) throws(IPTablesError) {
         var timeout = timeval(tv_sec: 60, tv_usec: 0)
         _ = setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let size = 1 << 18
@@ -763,26 +781,23 @@ public enum NFTTableWriter {
             let n = mnl_socket_recvfrom(nl, buffer, size)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw IPTablesError("iptables-nft writer: reading the kernel's answer failed: \(String(cString: strerror(errno)))")
+                throw IPTablesError("iptables-nft writer: reading the kernel's \(what) failed: \(String(cString: strerror(errno)))")
             }
             var offset = 0
             while offset + 16 <= n {
-                let start = offset
-                let nlh = (buffer + start).assumingMemoryBound(to: nlmsghdr.self)
+                let nlh = (buffer + offset).assumingMemoryBound(to: nlmsghdr.self)
                 let len = Int(nlh.pointee.nlmsg_len)
-                if len < 16 || start + len > n { break }
+                if len < 16 || offset + len > n { break }
+                if try handle(nlh) { return }
                 offset += (len + 3) & ~3
-                if nlh.pointee.nlmsg_seq != s { continue }
-                let type = Int32(nlh.pointee.nlmsg_type)
-                if type == NLMSG_DONE { return 0 }
-                if type == NLMSG_ERROR {
-                    guard len >= 20 else { return EPROTO }
-                    return -(buffer + start + 16).loadUnaligned(as: Int32.self)
-                }
-                try each(UnsafePointer(nlh))
-                if !dump { return 0 }
             }
         }
+    }
+
+    /// The error number of an NLMSG_ERROR message (0 for an acknowledgement).
+    static func errorCode(_ nlh: UnsafeMutablePointer<nlmsghdr>) -> Int32 {
+        guard nlh.pointee.nlmsg_len >= 20 else { return EPROTO }
+        return -UnsafeRawPointer(nlh).loadUnaligned(fromByteOffset: 16, as: Int32.self)
     }
 
     /// The ruleset's generation (NFT_MSG_GETGEN).
@@ -859,41 +874,22 @@ public enum NFTTableWriter {
         if out.withUnsafeBytes({ mnl_socket_sendto(nl, $0.baseAddress, used) }) < 0 {
             throw IPTablesError("iptables-nft writer: sending \(list.count + 1) requests failed: \(String(cString: strerror(errno)))")
         }
-        var timeout = timeval(tv_sec: 60, tv_usec: 0)
-        _ = setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var answered = Set<UInt32>()
         var problem: IPTablesError?
-        let size = 1 << 18
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
-        defer { buffer.deallocate() }
-        while answered.count < list.count + 1 {
-            let n = mnl_socket_recvfrom(nl, buffer, size)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw IPTablesError("iptables-nft writer: reading the kernel's answers failed: \(String(cString: strerror(errno)))")
+        try receive(nl, what: "answers") { nlh in
+            let s = nlh.pointee.nlmsg_seq
+            guard s >= first, s <= first + UInt32(list.count), answered.insert(s).inserted else { return false }
+            if Int32(nlh.pointee.nlmsg_type) == NLMSG_ERROR {
+                let err = errorCode(nlh)
+                if err != ENOENT && problem == nil { problem = IPTablesError("iptables-nft writer: reading \(s == first ? "table \(table)" : "chain \(list[Int(s - first) - 1])"): \(String(cString: strerror(err)))") }
+            } else if s == first {
+                t.exists = true
+            } else {
+                let c = nftnl_chain_alloc()!
+                defer { nftnl_chain_free(c) }
+                if nftnl_chain_nlmsg_parse(nlh, c) >= 0, let e = record(c, in: t), problem == nil { problem = e }
             }
-            var offset = 0
-            while offset + 16 <= n {
-                let nlh = (buffer + offset).assumingMemoryBound(to: nlmsghdr.self)
-                let len = Int(nlh.pointee.nlmsg_len)
-                if len < 16 || offset + len > n { break }
-                defer { offset += (len + 3) & ~3 }
-                let s = nlh.pointee.nlmsg_seq
-                guard s >= first, s <= first + UInt32(list.count), answered.insert(s).inserted else { continue }
-                let type = Int32(nlh.pointee.nlmsg_type)
-                if type == NLMSG_ERROR {
-                    let err = len >= 20 ? -(buffer + offset + 16).loadUnaligned(as: Int32.self) : EPROTO
-                    if err != ENOENT && problem == nil { problem = IPTablesError("iptables-nft writer: reading \(s == first ? "table \(table)" : "chain \(list[Int(s - first) - 1])"): \(String(cString: strerror(err)))") }
-                    continue
-                }
-                if s == first {
-                    t.exists = true
-                } else {
-                    let c = nftnl_chain_alloc()!
-                    defer { nftnl_chain_free(c) }
-                    if nftnl_chain_nlmsg_parse(nlh, c) >= 0, let e = record(c, in: t), problem == nil { problem = e }
-                }
-            }
+            return answered.count == list.count + 1
         }
         if let problem { throw problem }
         // A built-in chain the text adds rules to and that is missing: whether its hook has a
