@@ -12,6 +12,13 @@ struct ByteWriter {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
+    /// Overwrites four bytes written before (a frame header filled in after its payload).
+    mutating func setU32(_ value: UInt32, at offset: Int) {
+        withUnsafeBytes(of: value.littleEndian) { value in
+            for index in 0..<4 { bytes[offset + index] = value[index] }
+        }
+    }
+
     mutating func i64(_ value: Int64) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
@@ -81,25 +88,65 @@ struct ByteReader {
 }
 
 /// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as zlib computes it.
+///
+/// Slicing by 8: eight tables, where `tables[k * 256 + b]` is the CRC register after byte `b`
+/// followed by `k` zero bytes, so one step folds eight bytes with eight independent lookups
+/// instead of a chain of eight dependent ones. `bytewise` is the one-table form it must equal
+/// (the tests compare both); every log frame and snapshot is checksummed on write and on replay.
 enum CRC32 {
-    private static let table: [UInt32] = (0..<256).map { index in
-        var crc = UInt32(index)
-        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-        return crc
-    }
+    private static let tables: [UInt32] = {
+        var tables = [UInt32](repeating: 0, count: 8 * 256)
+        for index in 0..<256 {
+            var crc = UInt32(index)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            tables[index] = crc
+        }
+        for k in 1..<8 {
+            for index in 0..<256 {
+                let previous = tables[(k - 1) * 256 + index]
+                tables[k * 256 + index] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
+            }
+        }
+        return tables
+    }()
 
     static func checksum(_ bytes: [UInt8], from start: Int = 0, to end: Int? = nil) -> UInt32 {
         let stop = end ?? bytes.count
+        precondition(start >= 0 && start <= stop && stop <= bytes.count, "CRC32 range out of bounds")
+        return bytes.withUnsafeBytes { buffer in
+            checksum(UnsafeRawBufferPointer(rebasing: buffer[start..<stop]))
+        }
+    }
+
+    static func checksum(_ buffer: UnsafeRawBufferPointer) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
-        bytes.withUnsafeBufferPointer { buffer in
-            table.withUnsafeBufferPointer { table in
-                var index = start
-                while index < stop {
-                    crc = table[Int((crc ^ UInt32(buffer[index])) & 0xFF)] ^ (crc >> 8)
-                    index += 1
-                }
+        tables.withUnsafeBufferPointer { tables in
+            let t = tables.baseAddress!
+            var offset = 0
+            let count = buffer.count
+            guard let base = buffer.baseAddress else { return }
+            while count - offset >= 8 {
+                let word = UInt64(littleEndian: (base + offset).loadUnaligned(as: UInt64.self))
+                let low = UInt32(truncatingIfNeeded: word) ^ crc
+                let high = UInt32(truncatingIfNeeded: word >> 32)
+                crc = t[7 * 256 + Int(low & 0xFF)] ^ t[6 * 256 + Int((low >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((low >> 16) & 0xFF)] ^ t[4 * 256 + Int(low >> 24)]
+                    ^ t[3 * 256 + Int(high & 0xFF)] ^ t[2 * 256 + Int((high >> 8) & 0xFF)]
+                    ^ t[256 + Int((high >> 16) & 0xFF)] ^ t[Int(high >> 24)]
+                offset += 8
+            }
+            while offset < count {
+                crc = t[Int((crc ^ UInt32(buffer[offset])) & 0xFF)] ^ (crc >> 8)
+                offset += 1
             }
         }
+        return crc ^ 0xFFFF_FFFF
+    }
+
+    /// The same checksum one byte at a time with the first table (the reference for the tests).
+    static func bytewise(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes { crc = tables[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
         return crc ^ 0xFFFF_FFFF
     }
 }
@@ -111,28 +158,32 @@ enum RecordCodec {
     private static let compactTag: UInt8 = 3
 
     /// Appends one framed mutation to `writer`.
+    /// The payload goes straight into `writer` behind an 8-byte header that is filled in once
+    /// the payload's length and checksum are known (no separate payload buffer to copy).
     static func appendFrame(_ mutation: Mutation, to writer: inout ByteWriter) {
-        var payload = ByteWriter()
+        let header = writer.bytes.count
+        writer.u32(0)
+        writer.u32(0)
         switch mutation {
         case let .put(record):
-            payload.u8(putTag)
-            payload.i64(record.kv.modRevision)
-            payload.string(record.kv.key)
-            payload.i64(record.kv.createRevision)
-            payload.i64(record.kv.version)
-            payload.i64(record.expiresAt)
-            payload.blob(record.kv.value)
+            writer.u8(putTag)
+            writer.i64(record.kv.modRevision)
+            writer.string(record.kv.key)
+            writer.i64(record.kv.createRevision)
+            writer.i64(record.kv.version)
+            writer.i64(record.expiresAt)
+            writer.blob(record.kv.value)
         case let .delete(key, revision):
-            payload.u8(deleteTag)
-            payload.i64(revision)
-            payload.string(key)
+            writer.u8(deleteTag)
+            writer.i64(revision)
+            writer.string(key)
         case let .compact(revision):
-            payload.u8(compactTag)
-            payload.i64(revision)
+            writer.u8(compactTag)
+            writer.i64(revision)
         }
-        writer.u32(UInt32(payload.bytes.count))
-        writer.u32(CRC32.checksum(payload.bytes))
-        writer.bytes.append(contentsOf: payload.bytes)
+        let payload = header + 8
+        writer.setU32(UInt32(writer.bytes.count - payload), at: header)
+        writer.setU32(CRC32.checksum(writer.bytes, from: payload), at: header + 4)
     }
 
     /// The result of reading one frame.
@@ -180,6 +231,9 @@ enum RecordCodec {
     }
 
     /// Appends one history record (snapshot form).
+    /// The bytes `appendRecord` writes besides the value itself.
+    static let recordHeaderSize = 1 + 4 * 8 + 4
+
     static func appendRecord(_ record: Record, to writer: inout ByteWriter) {
         writer.u8(record.deleted ? 1 : 0)
         writer.i64(record.kv.modRevision)

@@ -246,15 +246,22 @@ final class Journal: Sendable {
     /// it makes redundant. `state` may hold records above `revision` (writes still in flight);
     /// they are left out, and replay restores them from the log.
     func writeSnapshot(_ state: MVCCState, revision: Int64) throws(SystemError) {
+        var keys: [(String, [Record])] = []
+        // The snapshot's size, reserved at once: appending to a growing buffer of hundreds of
+        // megabytes copied it again at every doubling.
+        var size = 8 + 3 * 8 + 4
+        for key in state.sortedKeys {
+            let history = state.histories[key]!.filter { $0.kv.modRevision <= revision }
+            if history.isEmpty { continue }
+            keys.append((key, history))
+            size += 8 + key.utf8.count
+            for record in history { size += RecordCodec.recordHeaderSize + record.kv.value.count }
+        }
         var writer = ByteWriter()
+        writer.bytes.reserveCapacity(size)
         writer.bytes.append(contentsOf: Array("NKSNAP01".utf8))
         writer.i64(revision)
         writer.i64(state.compactRevision)
-        var keys: [(String, [Record])] = []
-        for key in state.sortedKeys {
-            let history = state.histories[key]!.filter { $0.kv.modRevision <= revision }
-            if !history.isEmpty { keys.append((key, history)) }
-        }
         writer.i64(Int64(keys.count))
         for (key, history) in keys {
             writer.string(key)
