@@ -160,13 +160,23 @@ public enum NFTTableWriter {
     }
 
     /// What a message of the batch does, for the error naming it.
+    enum Step: String {
+        case createTable = "create table"
+        case createBuiltinChain = "create built-in chain"
+        case createChain = "create chain"
+        case flushChain = "flush chain"
+        case addRule = "add rule"
+        case insertRule = "insert rule"
+        case deleteRule = "delete rule"
+        case deleteChain = "delete chain"
+    }
+
+    /// A message of the batch: the line it comes from and what it does.
     struct Origin {
         /// Index of the operation (a line of the text), or -1 for none.
         var operation: Int32
-        var what: UInt8
+        var step: Step
     }
-
-    static let whats = ["create table", "create built-in chain", "create chain", "flush chain", "add rule", "insert rule", "delete rule", "delete chain"]
 
     static func apply(_ sections: [TableWriter.Section], text: [UInt8], through nl: OpaquePointer, seq: inout UInt32, stale: Bool) throws(Restart) {
         do {
@@ -206,10 +216,10 @@ public enum NFTTableWriter {
                 nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_ID.rawValue), ruleID)
                 return ruleID
             }
-            func emit(_ what: Int, _ build: (UnsafeMutablePointer<CChar>, UInt32) -> UnsafeMutablePointer<nlmsghdr>?) {
+            func emit(_ step: Step, _ build: (UnsafeMutablePointer<CChar>, UInt32) -> UnsafeMutablePointer<nlmsghdr>?) {
                 let s = seq
                 batch.append { build($0, s) }
-                origins.append(Origin(operation: opIndex, what: UInt8(what)))
+                origins.append(Origin(operation: opIndex, step: step))
                 seq += 1
             }
             for section in sections {
@@ -217,7 +227,7 @@ public enum NFTTableWriter {
                 let table = t.name
                 func ensureTable() {
                     if t.exists { return }
-                    emit(0) { buf, s in
+                    emit(.createTable) { buf, s in
                         let tb = nftnl_table_alloc()!
                         defer { nftnl_table_free(tb) }
                         nftnl_table_set_u32(tb, UInt16(NFTNL_TABLE_FAMILY.rawValue), UInt32(family))
@@ -233,7 +243,7 @@ public enum NFTTableWriter {
                 func ensureChain(_ chain: String) throws(IPTablesError) {
                     ensureTable()
                     if let b = t.builtins.first(where: { $0.name == chain }), !t.hooks.contains(b.hook) {
-                        emit(1) { buf, s in
+                        emit(.createBuiltinChain) { buf, s in
                             withChain(table, chain) { c in
                                 nftnl_chain_set_u32(c, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue), b.hook)
                                 nftnl_chain_set_s32(c, UInt16(NFTNL_CHAIN_PRIO.rawValue), b.priority)
@@ -264,9 +274,9 @@ public enum NFTTableWriter {
                     case .declare(let chain):
                         ensureTable()
                         if t.chains.contains(chain) {
-                            emit(3) { buf, s in flushMessage(buf, s, table, chain) }
+                            emit(.flushChain) { buf, s in flushMessage(buf, s, table, chain) }
                         } else {
-                            emit(2) { buf, s in
+                            emit(.createChain) { buf, s in
                                 withChain(table, chain) { c in
                                     let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_NEWCHAIN.rawValue), family, UInt16(NLM_F_EXCL), s)
                                     nftnl_chain_nlmsg_build_payload(nlh, c)
@@ -281,7 +291,7 @@ public enum NFTTableWriter {
                         let r = try newRule(rule, table: table, chain: chain)
                         defer { nftnl_rule_free(r) }
                         let id = nextRuleID(r)
-                        emit(4) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE | NLM_F_APPEND)) }
+                        emit(.addRule) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE | NLM_F_APPEND)) }
                         t.rules[chain]?.append(.added(id, rule))
                     case .insert(let chain, let position, let rule):
                         try ensureChain(chain)
@@ -289,13 +299,13 @@ public enum NFTTableWriter {
                         defer { nftnl_rule_free(r) }
                         let id = nextRuleID(r)
                         if position == 0 {
-                            emit(5) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE)) }
+                            emit(.insertRule) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE)) }
                             t.rules[chain]?.insert(.added(id, rule), at: 0)
                         } else {
                             let known = try knownRules(chain)
                             if position == known.count {
                                 // iptables allows inserting at the position after the last rule: an append.
-                                emit(5) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE | NLM_F_APPEND)) }
+                                emit(.insertRule) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE | NLM_F_APPEND)) }
                                 t.rules[chain]!.append(.added(id, rule))
                             } else if position < known.count {
                                 // Before the rule at `position`: by handle, or by the ID of a rule this batch adds.
@@ -303,7 +313,7 @@ public enum NFTTableWriter {
                                 case .kernel(let k): nftnl_rule_set_u64(r, UInt16(NFTNL_RULE_POSITION.rawValue), k.handle)
                                 case .added(let other, _): nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_POSITION_ID.rawValue), other)
                                 }
-                                emit(5) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE)) }
+                                emit(.insertRule) { buf, s in ruleMessage(buf, s, r, flags: UInt16(NLM_F_CREATE)) }
                                 t.rules[chain]!.insert(.added(id, rule), at: position)
                             } else {
                                 throw IPTablesError("iptables-nft writer: -I \(chain) \(position + 1): the chain has \(known.count) rules")
@@ -327,7 +337,7 @@ public enum NFTTableWriter {
                         guard let (index, match) = found else {
                             throw IPTablesError("iptables-nft writer: -D \(chain): no such rule in table \(table)")
                         }
-                        emit(6) { buf, s in
+                        emit(.deleteRule) { buf, s in
                             withRule(table, chain) { d in
                                 switch match {
                                 case .kernel(let k): nftnl_rule_set_u64(d, UInt16(NFTNL_RULE_HANDLE.rawValue), k.handle)
@@ -344,7 +354,7 @@ public enum NFTTableWriter {
                             throw IPTablesError("iptables-nft writer: -X of built-in chain \(chain)")
                         }
                         guard t.chains.contains(chain) else { throw IPTablesError("iptables-nft writer: -X \(chain): no such chain in table \(table)") }
-                        emit(7) { buf, s in
+                        emit(.deleteChain) { buf, s in
                             withChain(table, chain) { c in
                                 // NLM_F_NONREC: a chain that still has rules is not deleted (EBUSY).
                                 let nlh = nftnl_nlmsg_build_hdr(buf, UInt16(NFT_MSG_DELCHAIN.rawValue), family, 0x100, s)
@@ -368,7 +378,7 @@ public enum NFTTableWriter {
                     let i = Int(s) - Int(firstSeq)
                     guard i >= 0, i < origins.count else { return "message \(s)" }
                     let o = origins[i]
-                    return "\(whats[Int(o.what)]) for line \(lineText(text, operation: Int(o.operation)))"
+                    return "\(o.step.rawValue) for line \(lineText(text, operation: Int(o.operation)))"
                 }
             } catch {
                 if error.errno == ERESTART { throw Restart(underlying: nil) }
@@ -691,18 +701,12 @@ public enum NFTTableWriter {
     /// --debug=netlink's lines), a counter without its values, a match's or target's info in hex.
     static func key(_ r: OpaquePointer) -> String {
         var out = ""
-        guard let it = nftnl_expr_iter_create(r) else { return out }
-        defer { nftnl_expr_iter_destroy(it) }
-        var buffer = [CChar](repeating: 0, count: 1024)
-        while let e = nftnl_expr_iter_next(it) {
-            let name = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? ""
+        forEachExpression(r) { e, name, line in
             if name == "counter" {
                 out += "[ counter ]"
-                continue
+                return
             }
-            let n = buffer.withUnsafeMutableBufferPointer { nftnl_expr_snprintf($0.baseAddress, $0.count, e, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0) }
-            out += "[ " + name + " " + buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.trimmingSpaces + " ]"
-            if n < 0 { out += "?" }
+            out += line
             if name == "match" || name == "target" {
                 var length: UInt32 = 0
                 if let p = nftnl_expr_get(e, UInt16(name == "match" ? NFTNL_EXPR_MT_INFO : NFTNL_EXPR_TG_INFO), &length) {
@@ -714,21 +718,30 @@ public enum NFTTableWriter {
         return out
     }
 
+    /// Calls `body` with each expression of rule `r`, in order: the expression, its name, and
+    /// the line nft --debug=netlink prints of it (libnftnl's text, `[ name attributes ]`; `?`
+    /// after it when libnftnl fails).
+    static func forEachExpression(_ r: OpaquePointer, _ body: (OpaquePointer, String, String) -> Void) {
+        guard let it = nftnl_expr_iter_create(r) else { return }
+        defer { nftnl_expr_iter_destroy(it) }
+        var buffer = [CChar](repeating: 0, count: 1024)
+        while let e = nftnl_expr_iter_next(it) {
+            let name = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? ""
+            let n = buffer.withUnsafeMutableBufferPointer { nftnl_expr_snprintf($0.baseAddress, $0.count, e, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0) }
+            let text = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.trimmingSpaces
+            body(e, name, "[ " + name + " " + text + " ]" + (n < 0 ? "?" : ""))
+        }
+    }
+
     /// Each expression of the rule `arguments` (what follows `-A CHAIN`) as `nft --debug=netlink`
-    /// prints it, match and target info in hex (``key(_:)``'s pieces), the counter with its values.
+    /// prints it: ``key(_:)``'s pieces, without the match and target info bytes, the counter
+    /// with its values.
     package static func expressions(_ arguments: String) throws(IPTablesError) -> [String] {
         let encoded = try RuleEncoder.encode(line: arguments)
         let r = try newRule(encoded, table: "filter", chain: "X")
         defer { nftnl_rule_free(r) }
         var out: [String] = []
-        guard let it = nftnl_expr_iter_create(r) else { return out }
-        defer { nftnl_expr_iter_destroy(it) }
-        var buffer = [CChar](repeating: 0, count: 1024)
-        while let e = nftnl_expr_iter_next(it) {
-            let name = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_NAME)).map { String(cString: $0) } ?? ""
-            _ = buffer.withUnsafeMutableBufferPointer { nftnl_expr_snprintf($0.baseAddress, $0.count, e, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0) }
-            out.append("[ " + name + " " + buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.trimmingSpaces + " ]")
-        }
+        forEachExpression(r) { _, _, line in out.append(line) }
         return out
     }
 

@@ -170,32 +170,33 @@ struct IPTablesNFTWriterIntegrationTests {
         defer { pair.destroy() }
         try pair.loadBoth(Self.foreign, counters: true)
         let before = try pair.tables(pair.writer)
-        let bad: [(String, String)] = [
-            ("an unknown match", "*filter\n:X - [0:0]\n-A X -m limit --limit 5/s -j ACCEPT\nCOMMIT\n"),
-            ("a later table's bad line", "*nat\n:X - [0:0]\nCOMMIT\n*filter\n-A INPUT -m limit --limit 1/s -j ACCEPT\nCOMMIT\n"),
-            ("no COMMIT", "*nat\n:X - [0:0]\n-A X -j RETURN\n"),
-            ("another table", "*mangle\n:X - [0:0]\nCOMMIT\n"),
-            ("a policy", "*filter\n:INPUT DROP [0:0]\nCOMMIT\n"),
-            ("a tcp match without -p tcp", "*filter\n:X - [0:0]\n-A X -m tcp --dport 80 -j ACCEPT\nCOMMIT\n"),
-            ("a rule in a missing chain", "*filter\n-A NOPE -j ACCEPT\nCOMMIT\n"),
-            ("-D of a missing rule", "*filter\n-D INPUT -j DROP\nCOMMIT\n"),
-            ("-X of a missing chain", "*filter\n-X NOPE\nCOMMIT\n"),
-            ("-X of a built-in chain", "*filter\n-X INPUT\nCOMMIT\n"),
-            ("-I past the end", "*filter\n-I INPUT 9 -j ACCEPT\nCOMMIT\n"),
+        let bad: [(String, String, String)] = [
+            ("an unknown match", "*filter\n:X - [0:0]\n-A X -m limit --limit 5/s -j ACCEPT\nCOMMIT\n", ""),
+            ("a later table's bad line", "*nat\n:X - [0:0]\nCOMMIT\n*filter\n-A INPUT -m limit --limit 1/s -j ACCEPT\nCOMMIT\n", ""),
+            ("no COMMIT", "*nat\n:X - [0:0]\n-A X -j RETURN\n", ""),
+            ("another table", "*mangle\n:X - [0:0]\nCOMMIT\n", ""),
+            ("a policy", "*filter\n:INPUT DROP [0:0]\nCOMMIT\n", ""),
+            ("a tcp match without -p tcp", "*filter\n:X - [0:0]\n-A X -m tcp --dport 80 -j ACCEPT\nCOMMIT\n", ""),
+            ("a rule in a missing chain", "*filter\n-A NOPE -j ACCEPT\nCOMMIT\n", ""),
+            ("-D of a missing rule", "*filter\n-D INPUT -j DROP\nCOMMIT\n", ""),
+            ("-X of a missing chain", "*filter\n-X NOPE\nCOMMIT\n", ""),
+            ("-X of a built-in chain", "*filter\n-X INPUT\nCOMMIT\n", ""),
+            ("-I past the end", "*filter\n-I INPUT 9 -j ACCEPT\nCOMMIT\n", ""),
             // The kernel refuses these: the whole batch (nat too) is dropped.
-            ("a jump to a missing chain (the kernel refuses)", "*nat\n:KUBE-Z - [0:0]\nCOMMIT\n*filter\n-A INPUT -j NOPE\nCOMMIT\n"),
-            ("-X of a chain in use (the kernel refuses)", "*nat\n:KUBE-Z - [0:0]\nCOMMIT\n*filter\n:DOCKER - [0:0]\n-X DOCKER\nCOMMIT\n"),
-            ("-X of a chain with rules (the kernel refuses)", "*filter\n-X DOCKER-USER\nCOMMIT\n"),
-            ("tcp-reset without -p tcp (the kernel refuses)", "*nat\n:KUBE-Z - [0:0]\nCOMMIT\n*filter\n:X - [0:0]\n-A X -j REJECT --reject-with tcp-reset\nCOMMIT\n"),
-            ("DNAT in filter (the kernel refuses)", "*filter\n:X - [0:0]\n-A X -p tcp -j DNAT --to-destination 10.0.0.1:80\nCOMMIT\n"),
-            ("a loop (the kernel refuses)", "*filter\n:X - [0:0]\n:Y - [0:0]\n-A X -j Y\n-A Y -j X\n-A INPUT -j X\nCOMMIT\n"),
+            ("a jump to a missing chain (the kernel refuses)", "*nat\n:KUBE-Z - [0:0]\nCOMMIT\n*filter\n-A INPUT -j NOPE\nCOMMIT\n", "add rule for line 5: -A INPUT -j NOPE"),
+            ("-X of a chain in use (the kernel refuses)", "*nat\n:KUBE-Z - [0:0]\nCOMMIT\n*filter\n:DOCKER - [0:0]\n-X DOCKER\nCOMMIT\n", "delete chain for line 6: -X DOCKER"),
+            ("-X of a chain with rules (the kernel refuses)", "*filter\n-X DOCKER-USER\nCOMMIT\n", "delete chain for line 2: -X DOCKER-USER"),
+            ("tcp-reset without -p tcp (the kernel refuses)", "*nat\n:KUBE-Z - [0:0]\nCOMMIT\n*filter\n:X - [0:0]\n-A X -j REJECT --reject-with tcp-reset\nCOMMIT\n", "add rule for line 6: -A X -j REJECT --reject-with tcp-reset"),
+            ("DNAT in filter (the kernel refuses)", "*filter\n:X - [0:0]\n-A X -p tcp -j DNAT --to-destination 10.0.0.1:80\nCOMMIT\n", "add rule for line 3: -A X -p tcp -j DNAT --to-destination 10.0.0.1:80"),
+            ("a loop (the kernel refuses)", "*filter\n:X - [0:0]\n:Y - [0:0]\n-A X -j Y\n-A Y -j X\n-A INPUT -j X\nCOMMIT\n", "add rule for line 6: -A INPUT -j X"),
         ]
-        for (what, text) in bad {
+        for (what, text, refused) in bad {
             var failure: IPTablesError?
             do { try pair.run(pair.writer) { try NFTTableWriter.apply(Array(text.utf8)) } } catch let e as IPTablesError { failure = e }
             #expect(failure != nil, "\(what): no error")
             if what.contains("kernel refuses") {
-                #expect(failure?.message.contains("kernel rejected") == true, "\(what): not the kernel's error: \(failure?.message ?? "-")")
+                // The error names the step the kernel refused and its line.
+                #expect(failure?.message.contains("kernel rejected \(refused)") == true, "\(what): not the kernel's error: \(failure?.message ?? "-")")
             }
             #expect(try pair.tables(pair.writer) == before, "\(what): the ruleset changed")
         }
