@@ -152,7 +152,7 @@ struct FieldSelectorQuery: Sendable {
 
     /// Whether the object whose selectable fields are `attributes` matches.
     func matches(_ attributes: SelectorAttributes) -> Bool {
-        requirements.allSatisfy { r in ((attributes.fields[r.field] ?? "") == r.value) != r.negated }
+        requirements.allSatisfy { r in (attributes.value(of: r.field) == r.value) != r.negated }
     }
 
     /// The name an equality on metadata.name pins the list to, letting a list read one key.
@@ -162,27 +162,33 @@ struct FieldSelectorQuery: Sendable {
 }
 
 /// What label and field selectors read of one object (upstream's `storage.AttrFunc`, which its
-/// watch cache keeps beside each object): its namespace, its labels, and the values of
-/// `metadata.name`, `metadata.namespace` and each field its resource lets selectors read. A
+/// watch cache keeps beside each object): its namespace (also `metadata.namespace`'s value), its
+/// labels, and the values of `metadata.name` and each field its resource lets selectors read. A
 /// watch with selectors tests an event's previous object with these, so the cache can keep
 /// them for a superseded revision instead of the whole decoded object.
 struct SelectorAttributes: Sendable, Equatable {
     var namespace: String
     var labels: [String: String]
-    /// By field path, as `FieldSelectorQuery` names them.
+    /// By field path, as `FieldSelectorQuery` names them: `metadata.name` and the resource's
+    /// fields (``value(of:)`` reads `metadata.namespace` from `namespace`).
     var fields: [String: String]
 
     init(_ object: JSONObject, resource: ResourceDefinition) {
         namespace = object.namespace
         labels = object.labels
-        var fields: [String: String] = ["metadata.name": object.name, "metadata.namespace": namespace]
+        var fields: [String: String] = ["metadata.name": object.name]
         for (field, value) in resource.fieldSelectors { fields[field] = value(object) }
         self.fields = fields
     }
 
+    /// The value of the field at `path` (as `FieldSelectorQuery` names it), "" when unknown.
+    func value(of path: String) -> String {
+        path == "metadata.namespace" ? namespace : fields[path] ?? ""
+    }
+
     /// Estimated bytes held: the strings and two dictionaries with their headers.
     var estimatedBytes: Int {
-        var bytes = 128 + 48 * (labels.count + fields.count)
+        var bytes = 128 + 48 * (labels.count + fields.count) + namespace.utf8.count
         for (key, value) in labels { bytes += key.utf8.count + value.utf8.count }
         for (_, value) in fields { bytes += value.utf8.count }
         return bytes

@@ -114,6 +114,31 @@ import Testing
         #expect(cache.object(key("q", 1)) == pod(nil))
     }
 
+    /// A watch tests superseded revisions by their attributes, a list tests objects: every
+    /// field selector gives the same answer both ways.
+    @Test(arguments: [
+        "metadata.namespace=default", "metadata.namespace!=default", "metadata.namespace=", "metadata.namespace=other",
+        "metadata.name=p", "metadata.name!=p", "spec.nodeName=n1", "spec.nodeName=", "spec.nodeName!=",
+        "status.phase=Running,metadata.namespace=other", "metadata.namespace!=kube-system,spec.nodeName=n1",
+    ])
+    func fieldSelectorsMatchAttributesAsTheyMatchObjects(_ selector: String) throws {
+        let resource = try #require(ResourceRegistry.builtIn.lookup(group: "", version: "v1", plural: "pods"))
+        let query = try FieldSelectorQuery(parsing: selector, resource: resource)
+        var matched = 0
+        for namespace in ["default", "other", ""] {
+            for node in ["n1", nil] {
+                var pod: JSONObject = ["metadata": .object(["name": .string("p"), "namespace": .string(namespace)]), "status": .object(["phase": .string("Running")])]
+                if let node { pod["spec"] = .object(["nodeName": .string(node)]) }
+                let attributes = SelectorAttributes(pod, resource: resource)
+                #expect(attributes.namespace == namespace)
+                #expect(query.matches(attributes) == query.matches(pod, resource: resource), "\(selector) on \(namespace)/\(node ?? "-")")
+                if query.matches(pod, resource: resource) { matched += 1 }
+            }
+        }
+        // Only metadata.name!=p matches none of the pods: the comparisons are not vacuous.
+        #expect(matched > 0 || selector == "metadata.name!=p", "\(selector)")
+    }
+
     @Test func cacheDropsTheKeysWrittenLeastRecentlyPastItsBudget() {
         // Each decoded entry of 10 JSON bytes is estimated at 10 * 8 + 64 = 144 bytes.
         let entry = 10 * ObjectCache.decodedBytesPerJSONByte + 64
