@@ -431,7 +431,7 @@ struct RESTStorage: Sendable {
                 gone.metadata["resourceVersion"] = .string(String(result.revision))
                 return gone
             }
-            let bytes = JSONCoding.encode(stored)
+            let bytes = encode(stored, over: kv)
             let token = cache.beginWrite(kv.key, stored: bytes, object: stored)
             defer { cache.endWrite(kv.key, token: token) }
             let written = try await store.update(kv.key, value: bytes, expectedModRevision: kv.modRevision, ttl: nil)
@@ -442,6 +442,14 @@ struct RESTStorage: Sendable {
         } catch {
             throw APIError.from(error, resource, name: object.name)
         }
+    }
+
+    /// `JSONCoding.encode(stored)`, with the parts the update left unchanged copied from the
+    /// bytes it replaces (``SplicedEncoding``) when the decoded object of that revision is
+    /// cached (the update's read has just put it there).
+    private func encode(_ stored: JSONObject, over kv: KeyValue) -> [UInt8] {
+        guard let old = cache.object(ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)) else { return JSONCoding.encode(stored) }
+        return SplicedEncoding.encode(stored, old: old, oldBytes: kv.value)
     }
 
     /// Caches an object just written with its served bytes (the stored bytes with the

@@ -44,6 +44,12 @@ extension JSONValue {
         JSONWriter.write(self, into: &out, sortedKeys: sortedKeys)
         return out
     }
+
+    /// Appends the value's compact JSON with sorted keys to `out`: ``serialized(sortedKeys:)``
+    /// without a new array, for encoders that assemble a document from parts.
+    public func serialize(into out: inout [UInt8]) {
+        JSONWriter.write(self, into: &out, sortedKeys: true)
+    }
 }
 
 /// Member paths a parse leaves out (``JSONValue/parse(_:omitting:)``). A path is a list of
