@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// One entry in a key's history: a put (a live value) or a delete (a tombstone).
 struct Record: Sendable, Hashable {
     var kv: KeyValue
@@ -133,6 +136,14 @@ struct MVCCState: Sendable {
     /// Serves a range at `revision`, which the caller has checked against the compaction and
     /// current revisions.
     func range(_ request: RangeRequest, at readRevision: Int64) -> RangeResult {
+        if !request.prefix {
+            // One key (every get, and each update's read): a hash lookup instead of a binary
+            // search of the sorted keys.
+            guard let history = histories[request.key], let kv = Self.live(in: history, at: readRevision) else {
+                return RangeResult(kvs: [], more: false, count: 0, revision: readRevision)
+            }
+            return RangeResult(kvs: request.countOnly ? [] : [kv], more: false, count: 1, revision: readRevision)
+        }
         let (start, matches) = keyIndices(key: request.key, prefix: request.prefix, startKey: request.startKey)
         var kvs: [KeyValue] = []
         var count = 0
@@ -194,6 +205,16 @@ struct MVCCState: Sendable {
     /// Byte-order comparison, as etcd orders keys (Swift's `<` on String is not byte order for
     /// every non-ASCII string).
     static func byteLess(_ a: String, _ b: String) -> Bool {
-        a.utf8.lexicographicallyPrecedes(b.utf8)
+        var a = a, b = b
+        return a.withUTF8 { a in
+            b.withUTF8 { b in
+                let common = min(a.count, b.count)
+                if common > 0, let x = a.baseAddress, let y = b.baseAddress {
+                    let order = memcmp(x, y, common)
+                    if order != 0 { return order < 0 }
+                }
+                return a.count < b.count
+            }
+        }
     }
 }

@@ -67,3 +67,19 @@ import TestSupport
         }
     }
 }
+
+/// The byte order of keys (etcd's), which ranges, watches and the sorted key list rely on.
+@Suite struct MVCCKeyOrderTests {
+    @Test func byteLessIsUTF8ByteOrder() {
+        let fixed = ["", "a", "ab", "b", "/registry/pods/a", "/registry/pods/a/b", "/registry/pods/ab", "é", "e\u{301}", "z", "\u{1F600}", "Z", "aé", "a\u{0}b"]
+        var generator = SplitMix64(seed: 0xB17E)
+        let alphabet: [Character] = ["a", "b", "/", "-", "0", "é", "e", "\u{301}", "\u{1F600}", "Z"]
+        let random = (0..<300).map { _ in String((0..<Int.random(in: 0...24, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }) }
+        let keys = fixed + random
+        for a in keys {
+            for b in keys {
+                #expect(MVCCState.byteLess(a, b) == a.utf8.lexicographicallyPrecedes(b.utf8), "\(a.debugDescription) < \(b.debugDescription)")
+            }
+        }
+    }
+}
