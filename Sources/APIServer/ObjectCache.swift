@@ -83,23 +83,24 @@ final class ObjectCache: Sendable {
         var bytes = 0
 
         mutating func add(_ key: Key, object: JSONObject?, encoded: [UInt8]?, attributes: SelectorAttributes?, jsonBytes: Int, budget: Int) {
-            func cost(_ entry: Revision) -> Int {
-                (entry.encoded?.count ?? 0) + (entry.object == nil ? 0 : jsonBytes * ObjectCache.decodedBytesPerJSONByte)
-                    + (entry.attributes?.estimatedBytes ?? 0) + 64
-            }
             var slot = slots[key.storageKey] ?? Slot()
             slots[key.storageKey] = nil
+            /// Sets the cost of revision `index` from what it holds, and the shard's bytes with it.
+            func updateCost(_ index: Int) {
+                let entry = slot.revisions[index]
+                let cost = (entry.encoded?.count ?? 0) + (entry.object == nil ? 0 : jsonBytes * ObjectCache.decodedBytesPerJSONByte)
+                    + (entry.attributes?.estimatedBytes ?? 0) + 64
+                bytes += cost - entry.cost
+                slot.revisions[index].cost = cost
+            }
+            let changed: Int
             if let index = slot.revisions.firstIndex(where: { $0.revision == key.revision }) {
                 var entry = slot.revisions[index]
                 if entry.attributes == nil, let attributes { entry.attributes = attributes }
-                let newest = index == slot.revisions.count - 1
-                if entry.object == nil, let object, newest || entry.attributes == nil { entry.object = object }
-                if !newest && entry.attributes != nil { entry.object = nil }
+                if entry.object == nil, let object, index == slot.revisions.count - 1 || entry.attributes == nil { entry.object = object }
                 if entry.encoded == nil, let encoded { entry.encoded = encoded }
-                let newCost = cost(entry)
-                bytes += newCost - entry.cost
-                entry.cost = newCost
                 slot.revisions[index] = entry
+                changed = index
             } else {
                 let position = slot.revisions.firstIndex { $0.revision > key.revision } ?? slot.revisions.endIndex
                 if position == 0 && slot.revisions.count >= ObjectCache.revisionsPerKey {
@@ -107,25 +108,24 @@ final class ObjectCache: Sendable {
                     slots[key.storageKey] = slot
                     return
                 }
-                var entry = Revision(revision: key.revision, object: object, encoded: encoded, attributes: attributes, cost: 0)
-                entry.cost = cost(entry)
-                slot.revisions.insert(entry, at: position)
-                bytes += entry.cost
+                slot.revisions.insert(Revision(revision: key.revision, object: object, encoded: encoded, attributes: attributes, cost: 0), at: position)
                 if slot.revisions.count > ObjectCache.revisionsPerKey {
                     bytes -= slot.revisions.removeFirst().cost
-                }
-                // A superseded revision is read by watches with selectors (its attributes) and
-                // by lagging watchers (its encoding); reads and updates want the newest. Its
-                // decoded object, most of an entry's cost, goes once its attributes are known.
-                for index in slot.revisions.indices.dropLast() where slot.revisions[index].object != nil && slot.revisions[index].attributes != nil {
-                    slot.revisions[index].object = nil
-                    let newCost = cost(slot.revisions[index])
-                    bytes += newCost - slot.revisions[index].cost
-                    slot.revisions[index].cost = newCost
+                    changed = position - 1
+                } else {
+                    changed = position
                 }
                 nextSequence += 1
                 slot.sequence = nextSequence
                 order.append(Entry(key: key.storageKey, sequence: nextSequence))
+            }
+            updateCost(changed)
+            // A superseded revision is read by watches with selectors (its attributes) and
+            // by lagging watchers (its encoding); reads and updates want the newest. Its
+            // decoded object, most of an entry's cost, goes once its attributes are known.
+            for index in slot.revisions.indices.dropLast() where slot.revisions[index].object != nil && slot.revisions[index].attributes != nil {
+                slot.revisions[index].object = nil
+                updateCost(index)
             }
             slots[key.storageKey] = slot
             evict(toFit: budget)

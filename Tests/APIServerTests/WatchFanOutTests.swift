@@ -114,6 +114,40 @@ import Testing
         #expect(cache.object(key("q", 1)) == pod(nil))
     }
 
+    /// The cache's estimate is the sum of its revisions' costs: the encoding's bytes, 8 per JSON
+    /// byte for a decoded object, the attributes' estimate, and 64 per revision; each revision's
+    /// cost follows what it holds as objects, encodings and attributes come and go.
+    @Test func cacheBytesFollowWhatEachRevisionHolds() throws {
+        let cache = ObjectCache()
+        let resource = try #require(ResourceRegistry.builtIn.lookup(group: "", version: "v1", plural: "pods"))
+        func key(_ revision: Int64) -> ObjectCache.Key { Self.cacheKey("p", revision, plural: "pods") }
+        func pod(_ node: String) -> JSONObject {
+            ["metadata": .object(["name": .string("p"), "namespace": .string("default")]), "spec": .object(["nodeName": .string(node)])]
+        }
+        let a1 = SelectorAttributes(pod("n1"), resource: resource), a2 = SelectorAttributes(pod("n2"), resource: resource)
+        let perByte = ObjectCache.decodedBytesPerJSONByte
+        cache.insert(key(1), object: pod("n1"), jsonBytes: 10)
+        #expect(cache.bytes == 10 * perByte + 64)
+        // The encoding arrives: its bytes, and the object's estimate from the encoding's length.
+        cache.insert(key(1), encoded: Array("abcd".utf8))
+        #expect(cache.bytes == 4 + 4 * perByte + 64)
+        // A newer revision; the older one has no attributes, so it keeps its object.
+        cache.insert(key(2), object: pod("n2"), jsonBytes: 10, attributes: a2)
+        #expect(cache.object(key(1)) != nil)
+        #expect(cache.bytes == (4 + 4 * perByte + 64) + (10 * perByte + a2.estimatedBytes + 64))
+        // Its attributes arrive: its object goes.
+        cache.insert(key(1), object: pod("n1"), jsonBytes: 10, attributes: a1)
+        #expect(cache.object(key(1)) == nil)
+        #expect(cache.bytes == (4 + a1.estimatedBytes + 64) + (10 * perByte + a2.estimatedBytes + 64))
+        // A third revision: the first goes, the second keeps its attributes and drops its object.
+        cache.insert(key(3), object: pod("n3"), encoded: Array("0123456789".utf8))
+        #expect(cache.count == 2 && cache.object(key(2)) == nil && cache.attributes(key(2)) == a2)
+        #expect(cache.bytes == (a2.estimatedBytes + 64) + (10 + 10 * perByte + 64))
+        // An older revision than both kept changes nothing.
+        cache.insert(key(1), object: pod("n1"), jsonBytes: 10)
+        #expect(cache.bytes == (a2.estimatedBytes + 64) + (10 + 10 * perByte + 64))
+    }
+
     /// A watch tests superseded revisions by their attributes, a list tests objects: every
     /// field selector gives the same answer both ways.
     @Test(arguments: [
