@@ -177,6 +177,8 @@ final class HTTPExchangeHandler: ChannelDuplexHandler {
 /// their own and close it when they end. Thread-safe.
 final class HTTPTransport: Sendable {
     let server: ServerAddress
+    /// `server.authority` (the Host header), computed once rather than per request.
+    private let authority: String
     private let group: any EventLoopGroup
     private let sslContext: NIOSSLContext?
     private let serverName: String?
@@ -185,6 +187,7 @@ final class HTTPTransport: Sendable {
 
     init(server: ServerAddress, tls: TLSMaterial, requestTimeout: Duration, group: any EventLoopGroup) throws(KubeClientError) {
         self.server = server
+        self.authority = server.authority
         self.group = group
         self.requestTimeout = requestTimeout
         if server.tls {
@@ -282,7 +285,7 @@ final class HTTPTransport: Sendable {
     private func head(for request: HTTPRequest) -> HTTPRequestHead {
         var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: server.basePath + request.uri)
         head.headers.reserveCapacity(request.headers.count + 2)
-        head.headers.add(name: "Host", value: server.authority)
+        head.headers.add(name: "Host", value: authority)
         // The client's headers are distinct and never Host or Content-Length: added, not
         // searched for first.
         for (name, value) in request.headers { head.headers.add(name: name, value: value) }

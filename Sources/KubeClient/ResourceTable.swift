@@ -16,7 +16,7 @@ public struct ResourceInfo: Sendable, Hashable {
 
     /// `/api/v1` for the core group, `/apis/<group>/<version>` otherwise.
     public var groupVersionPath: String {
-        apiVersion.contains("/") ? "/apis/\(apiVersion)" : "/api/\(apiVersion)"
+        apiVersion.utf8.contains(UInt8(ascii: "/")) ? "/apis/" + apiVersion : "/api/" + apiVersion
     }
 
     /// The collection path (`name` nil) or object path, with an optional subresource.
@@ -128,17 +128,28 @@ enum PathEscaping {
     static func query(_ s: String) -> String { escape(s) }
 
     private static func escape(_ s: String) -> String {
+        // Names and namespaces are DNS labels and subdomains: usually nothing to escape.
+        if s.utf8.allSatisfy(isUnreserved) { return s }
         var out = ""
         for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            if isUnreserved(b) {
                 out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
+            } else {
                 let hex = Array("0123456789ABCDEF".utf8)
                 out += "%" + String(decoding: [hex[Int(b >> 4)], hex[Int(b & 15)]], as: UTF8.self)
             }
         }
         return out
+    }
+
+    /// RFC 3986's unreserved characters, which a path segment or query value carries as they are.
+    private static func isUnreserved(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
     }
 }
