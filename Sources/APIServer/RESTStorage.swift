@@ -446,9 +446,9 @@ struct RESTStorage: Sendable {
 
     /// `JSONCoding.encode(stored)`, with the parts the update left unchanged copied from the
     /// bytes it replaces (``SplicedEncoding``) when the decoded object of that revision is
-    /// cached (the update's read has just put it there).
+    /// cached (the update's read has just put it there) and splicing is not turned off.
     private func encode(_ stored: JSONObject, over kv: KeyValue) -> [UInt8] {
-        guard let old = cache.object(ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)) else { return JSONCoding.encode(stored) }
+        guard SplicedEncoding.enabled, let old = cache.object(ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)) else { return JSONCoding.encode(stored) }
         return SplicedEncoding.encode(stored, old: old, oldBytes: kv.value)
     }
 

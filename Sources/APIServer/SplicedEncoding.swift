@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Foundation
 import KubeAPI
 
 /// Encodes an updated object as `JSONCoding.encode` does, byte for byte, but copies the encoded
@@ -30,6 +31,10 @@ enum SplicedEncoding {
     /// than descended into: scanning and matching their members costs about what encoding does.
     static let descendThreshold = 64
 
+    /// False when the environment sets NODEKIT_SPLICED_ENCODING=0: every update is encoded
+    /// whole, as before (for measuring the splice against the full encoding in one binary).
+    static let enabled = ProcessInfo.processInfo.environment["NODEKIT_SPLICED_ENCODING"] != "0"
+
     /// The bytes of `JSONCoding.encode(new)`, reusing the parts of `oldBytes` (the encoding of
     /// `old`) that `new` did not change.
     static func encode(_ new: JSONObject, old: JSONObject, oldBytes: [UInt8]) -> [UInt8] {
@@ -42,7 +47,7 @@ enum SplicedEncoding {
             guard buffer.count >= 2, buffer[0] == UInt8(ascii: "{") else { return nil }
             var splicer = Splicer(old: buffer)
             splicer.out.reserveCapacity(buffer.count + buffer.count / 4 + 256)
-            guard splicer.object(new, old, in: 0..<buffer.count) else { return nil }
+            guard splicer.object(new, old, in: 0..<buffer.count, known: false) else { return nil }
             return (splicer.out, splicer.copied)
         }
         return spliced ?? (JSONCoding.encode(new), 0)
@@ -77,11 +82,12 @@ private struct Splicer {
     // MARK: Splicing
 
     /// Writes the encoding of `new`, reusing the members of the old object at `range`, whose
-    /// decoded form is `oldObject`. False, with nothing written, when the old bytes there are
-    /// not a canonically laid out object (the caller encodes `new` instead).
-    mutating func object(_ new: [String: JSONValue], _ oldObject: [String: JSONValue], in range: Range<Int>) -> Bool {
+    /// decoded form is `oldObject`; `known` when those bytes were found canonical already. False,
+    /// with nothing written, when the old bytes there are not a canonically laid out object
+    /// (the caller encodes `new` instead).
+    mutating func object(_ new: [String: JSONValue], _ oldObject: [String: JSONValue], in range: Range<Int>, known: Bool) -> Bool {
         let base = slots.count
-        guard scanMembers(range) else {
+        guard scanMembers(range, known: known) else {
             slots.removeSubrange(base...)
             return false
         }
@@ -121,9 +127,9 @@ private struct Splicer {
     /// was, else anywhere in a short array: an entry removed and appended again moves), else
     /// spliced with the old element at its position. False, with nothing written, when the old
     /// bytes there are not an array of `oldArray.count` elements.
-    mutating func array(_ new: [JSONValue], _ oldArray: [JSONValue], in range: Range<Int>) -> Bool {
+    mutating func array(_ new: [JSONValue], _ oldArray: [JSONValue], in range: Range<Int>, known: Bool) -> Bool {
         let base = slots.count
-        guard scanElements(range), slots.count - base == oldArray.count else {
+        guard scanElements(range, known: known), slots.count - base == oldArray.count else {
             slots.removeSubrange(base...)
             return false
         }
@@ -160,9 +166,9 @@ private struct Splicer {
         if range.count >= SplicedEncoding.descendThreshold {
             switch (new, old) {
             case (.object(let n), .object(let o)):
-                if object(n, o, in: range) { return }
+                if object(n, o, in: range, known: slot.canonical) { return }
             case (.array(let n), .array(let o)):
-                if array(n, o, in: range) { return }
+                if array(n, o, in: range, known: slot.canonical) { return }
             case (.string(let n), .string(let o)) where slot.canonical && n.utf8.elementsEqual(o.utf8):
                 copy(range)
                 return
@@ -178,24 +184,14 @@ private struct Splicer {
         copied += range.count
     }
 
-    /// True when `a` and `b` are the same object, array or string storage: equal without
-    /// looking inside (a copy-on-write value not written to since it was copied).
-    static func identical(_ a: JSONValue, _ b: JSONValue) -> Bool {
-        switch (a, b) {
-        case (.object(let x), .object(let y)): return sameBits(x, y)
-        case (.array(let x), .array(let y)): return sameBits(x, y)
-        case (.string(let x), .string(let y)): return sameBits(x, y)
-        default: return false
-        }
-    }
-
-    /// The two values have the same representation (for dictionaries and arrays, the same
-    /// storage reference), so the same contents.
+    /// True when `a` and `b` have the same representation: the same case with the same
+    /// object, array or string storage (a copy-on-write value not written to since it was
+    /// copied) or the same scalar, so equal without looking inside. Bytes of the enum that the
+    /// value does not use can only make equal values look different, never the reverse.
     @inline(__always)
-    static func sameBits<T>(_ a: T, _ b: T) -> Bool {
-        var x = a, y = b
-        return withUnsafeBytes(of: &x) { px in
-            withUnsafeBytes(of: &y) { py in memcmp(px.baseAddress!, py.baseAddress!, px.count) == 0 }
+    static func identical(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        withUnsafeBytes(of: a) { px in
+            withUnsafeBytes(of: b) { py in memcmp(px.baseAddress!, py.baseAddress!, MemoryLayout<JSONValue>.size) == 0 }
         }
     }
 
@@ -204,7 +200,9 @@ private struct Splicer {
     /// Adds the members of the object at `range` (exactly) to `slots`. False when the bytes are
     /// not an object laid out as JSONWriter writes one: white space, keys not in strictly
     /// increasing order, a key not escaped as JSONWriter escapes it.
-    mutating func scanMembers(_ range: Range<Int>) -> Bool {
+    /// `known`: the bytes were found canonical already (as part of the value holding them), so
+    /// they are only walked, not checked again.
+    mutating func scanMembers(_ range: Range<Int>, known: Bool) -> Bool {
         var i = range.lowerBound
         let end = range.upperBound
         guard i < end, old[i] == UInt8(ascii: "{") else { return false }
@@ -223,9 +221,9 @@ private struct Splicer {
             i += 1
             let valueStart = i
             var canonical = true
-            guard skipValue(&i, depth: 1, canonical: &canonical), i <= end else { return false }
+            guard known ? skipKnown(&i) : skipValue(&i, depth: 1, canonical: &canonical), i <= end else { return false }
             let slot = Slot(keyStart: keyStart, keyEnd: keyEnd, plainKey: plain, valueStart: valueStart, valueEnd: i, canonical: canonical)
-            if let previous, !keyLess(previous, slot) { return false }
+            if !known, let previous, !keyLess(previous, slot) { return false }
             slots.append(slot)
             previous = slot
             guard i < end else { return false }
@@ -236,7 +234,7 @@ private struct Splicer {
 
     /// Adds the elements of the array at `range` (exactly) to `slots`. False when the bytes are
     /// not an array without white space between its elements.
-    mutating func scanElements(_ range: Range<Int>) -> Bool {
+    mutating func scanElements(_ range: Range<Int>, known: Bool) -> Bool {
         var i = range.lowerBound
         let end = range.upperBound
         guard i < end, old[i] == UInt8(ascii: "[") else { return false }
@@ -246,7 +244,7 @@ private struct Splicer {
         while true {
             let valueStart = i
             var canonical = true
-            guard skipValue(&i, depth: 1, canonical: &canonical), i <= end else { return false }
+            guard known ? skipKnown(&i) : skipValue(&i, depth: 1, canonical: &canonical), i <= end else { return false }
             slots.append(Slot(valueStart: valueStart, valueEnd: i, canonical: canonical))
             guard i < end else { return false }
             if old[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -316,6 +314,41 @@ private struct Splicer {
         }
     }
 
+    /// Reads past the value at `i` in bytes already found canonical (no white space, valid
+    /// strings): only strings and nesting matter.
+    func skipKnown(_ i: inout Int) -> Bool {
+        var depth = 0
+        while i < old.count {
+            switch old[i] {
+            case UInt8(ascii: "\""):
+                var canonical = true, plain = true
+                guard skipString(&i, canonical: &canonical, plain: &plain) else { return false }
+                if depth == 0 { return true }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                i += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                guard depth > 0 else { return false }
+                depth -= 1
+                i += 1
+                if depth == 0 { return true }
+            case UInt8(ascii: ","), UInt8(ascii: ":"):
+                guard depth > 0 else { return false }
+                i += 1
+            default:
+                // A number or literal: up to the next delimiter.
+                i += 1
+                while i < old.count {
+                    let byte = old[i]
+                    if byte == UInt8(ascii: ",") || byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") || byte == UInt8(ascii: ":") { break }
+                    i += 1
+                }
+                if depth == 0 { return true }
+            }
+        }
+        return false
+    }
+
     func skipSpace(_ i: inout Int, canonical: inout Bool) {
         while i < old.count {
             switch old[i] {
@@ -340,7 +373,18 @@ private struct Splicer {
     /// checked again: the bytes were decoded (and so validated) into the old object.
     func skipString(_ i: inout Int, canonical: inout Bool, plain: inout Bool) -> Bool {
         i += 1
+        let base = UnsafeRawPointer(old.baseAddress!)
         while i < old.count {
+            // Eight bytes at a time while none is '"', '\\' or a control character.
+            var high: UInt64 = 0
+            while i + 8 <= old.count {
+                let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                if Self.hasSpecialByte(word) { break }
+                high |= word
+                i += 8
+            }
+            if high & Self.highBits != 0 { plain = false }
+            guard i < old.count else { break }
             let byte = old[i]
             if byte == UInt8(ascii: "\"") { i += 1; return true }
             if byte < 0x20 { return false }
@@ -369,6 +413,21 @@ private struct Splicer {
             }
         }
         return false
+    }
+
+    static let lowBits: UInt64 = 0x0101_0101_0101_0101
+    static let highBits: UInt64 = 0x8080_8080_8080_8080
+
+    /// Some byte of `word` may be '"', '\\' or below 0x20 (exact when none is: a word without
+    /// one never answers true).
+    @inline(__always)
+    static func hasSpecialByte(_ word: UInt64) -> Bool {
+        let quote = word ^ (lowBits &* 0x22)
+        let backslash = word ^ (lowBits &* 0x5C)
+        let zeroQuote = (quote &- lowBits) & ~quote
+        let zeroBackslash = (backslash &- lowBits) & ~backslash
+        let control = (word &- lowBits &* 0x20) & ~word
+        return (zeroQuote | zeroBackslash | control) & highBits != 0
     }
 
     static func isLowerHex(_ byte: UInt8) -> Bool {
