@@ -375,13 +375,21 @@ private struct Splicer {
         i += 1
         let base = UnsafeRawPointer(old.baseAddress!)
         while i < old.count {
-            // Eight bytes at a time while none is '"', '\\' or a control character.
+            // Eight bytes at a time up to the first '"', '\\' or control character.
             var high: UInt64 = 0
             while i + 8 <= old.count {
                 let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                if Self.hasSpecialByte(word) { break }
-                high |= word
-                i += 8
+                let special = Self.specialBytes(word)
+                if special == 0 {
+                    high |= word
+                    i += 8
+                    continue
+                }
+                // The lowest flagged byte is a special one (false flags only sit above a true one).
+                let skipped = special.trailingZeroBitCount / 8
+                high |= word & ((1 << (UInt64(skipped) * 8)) &- 1)
+                i += skipped
+                break
             }
             if high & Self.highBits != 0 { plain = false }
             guard i < old.count else { break }
@@ -418,16 +426,17 @@ private struct Splicer {
     static let lowBits: UInt64 = 0x0101_0101_0101_0101
     static let highBits: UInt64 = 0x8080_8080_8080_8080
 
-    /// Some byte of `word` may be '"', '\\' or below 0x20 (exact when none is: a word without
-    /// one never answers true).
+    /// The high bit of each byte of `word` (little-endian: the first byte lowest) that may be
+    /// '"', '\\' or below 0x20: zero when none is, and the lowest bit set marks a byte that is
+    /// (a borrow can only flag bytes above a flagged one).
     @inline(__always)
-    static func hasSpecialByte(_ word: UInt64) -> Bool {
+    static func specialBytes(_ word: UInt64) -> UInt64 {
         let quote = word ^ (lowBits &* 0x22)
         let backslash = word ^ (lowBits &* 0x5C)
         let zeroQuote = (quote &- lowBits) & ~quote
         let zeroBackslash = (backslash &- lowBits) & ~backslash
         let control = (word &- lowBits &* 0x20) & ~word
-        return (zeroQuote | zeroBackslash | control) & highBits != 0
+        return (zeroQuote | zeroBackslash | control) & highBits
     }
 
     static func isLowerHex(_ byte: UInt8) -> Bool {
@@ -508,12 +517,23 @@ private struct Splicer {
         return String(decoding: scratchA, as: UTF8.self) < key ? -1 : 1
     }
 
-    /// Lexicographic order of two byte strings (for ASCII, Swift's String order).
+    /// Lexicographic order of two byte strings (for ASCII, Swift's String order): eight bytes
+    /// at a time (as big-endian numbers, which order as their bytes do), then one at a time.
     static func compare(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
         let common = min(a.count, b.count)
-        if common > 0 {
-            let order = memcmp(a.baseAddress!, b.baseAddress!, common)
-            if order != 0 { return Int(order) }
+        var i = 0
+        if common >= 8 {
+            let pa = UnsafeRawPointer(a.baseAddress!), pb = UnsafeRawPointer(b.baseAddress!)
+            while i + 8 <= common {
+                let x = UInt64(bigEndian: pa.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let y = UInt64(bigEndian: pb.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                if x != y { return x < y ? -1 : 1 }
+                i += 8
+            }
+        }
+        while i < common {
+            if a[i] != b[i] { return a[i] < b[i] ? -1 : 1 }
+            i += 1
         }
         return a.count - b.count
     }

@@ -313,7 +313,8 @@ import Testing
         }
     }
 
-    static let keys = ["a", "b", "metadata", "spec", "z", "A", "_", "k:{\"name\":\"c\"}", "f:a", "\u{e9}", "e\u{301}", "ключ", "😀", "\u{1}x", "a\\b", "a b", "aa", "ab"]
+    static let keys = ["a", "b", "metadata", "spec", "z", "A", "_", "k:{\"name\":\"c\"}", "f:a", "\u{e9}", "e\u{301}", "ключ", "😀", "\u{1}x", "a\\b", "a b", "aa", "ab",
+                       "f:containers", "f:container", "f:containerPort", "f:containerStatuses", "f:containerStatusez"]
     static let strings = ["", "x", "quote \" and \\ backslash", "line\nbreak\ttab\u{8}\u{c}\r", "\u{0}\u{1f}\u{7f}", "/slash/", "café", "cafe\u{301}", "😀 ✓",
                           String(repeating: "long string ", count: 8), String(repeating: "é", count: 40), "caf\u{e9}" + String(repeating: "!", count: 70),
                           "cafe\u{301}" + String(repeating: "!", count: 70)]
