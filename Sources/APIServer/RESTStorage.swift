@@ -395,7 +395,7 @@ struct RESTStorage: Sendable {
             }
             if object == old || options.dryRun { return object }
             do {
-                let written = try await write(object, kv: kv, resource)
+                let written = try await write(object, kv: kv, old: old, resource)
                 await allocator.release(allocation.dropped)
                 return written
             } catch let error {
@@ -419,8 +419,9 @@ struct RESTStorage: Sendable {
     }
 
     /// Writes `object` over `kv`; deletes it instead when it is being deleted and its last
-    /// finalizer is gone.
-    func write(_ object: JSONObject, kv: KeyValue, _ resource: ResourceDefinition) async throws(APIError) -> JSONObject {
+    /// finalizer is gone. `old`, the object decoded from `kv` (`decode(kv, resource)`), lets the
+    /// encoding copy what did not change from the old bytes.
+    func write(_ object: JSONObject, kv: KeyValue, old: JSONObject? = nil, _ resource: ResourceDefinition) async throws(APIError) -> JSONObject {
         var stored = object
         stored.metadata["resourceVersion"] = nil
         do {
@@ -431,7 +432,7 @@ struct RESTStorage: Sendable {
                 gone.metadata["resourceVersion"] = .string(String(result.revision))
                 return gone
             }
-            let bytes = encode(stored, over: kv)
+            let bytes = encode(stored, over: kv, old: old)
             let token = cache.beginWrite(kv.key, stored: bytes, object: stored)
             defer { cache.endWrite(kv.key, token: token) }
             let written = try await store.update(kv.key, value: bytes, expectedModRevision: kv.modRevision, ttl: nil)
@@ -445,10 +446,11 @@ struct RESTStorage: Sendable {
     }
 
     /// `JSONCoding.encode(stored)`, with the parts the update left unchanged copied from the
-    /// bytes it replaces (``SplicedEncoding``) when the decoded object of that revision is
-    /// cached (the update's read has just put it there) and splicing is not turned off.
-    private func encode(_ stored: JSONObject, over kv: KeyValue) -> [UInt8] {
-        guard SplicedEncoding.enabled, let old = cache.object(ObjectCache.Key(storageKey: kv.key, revision: kv.modRevision)) else { return JSONCoding.encode(stored) }
+    /// bytes it replaces (``SplicedEncoding``) when the caller has their decoded object and
+    /// splicing is not turned off. (Looking the object up in the cache here instead cost about
+    /// what the splice saved: the cache's lock and the entry's copy.)
+    private func encode(_ stored: JSONObject, over kv: KeyValue, old: JSONObject?) -> [UInt8] {
+        guard SplicedEncoding.enabled, let old else { return JSONCoding.encode(stored) }
         return SplicedEncoding.encode(stored, old: old, oldBytes: kv.value)
     }
 

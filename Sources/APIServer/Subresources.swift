@@ -42,11 +42,12 @@ extension RESTStorage {
                 mutate: (inout JSONObject) throws(APIError) -> Void) async throws(APIError) -> JSONObject {
         for _ in 0..<32 {
             let kv = try await getKV(resource, namespace: namespace, name: name)
-            var object = try decode(kv, resource)
+            let old = try decode(kv, resource)
+            var object = old
             try mutate(&object)
             if dryRun { return object }
             do {
-                return try await write(object, kv: kv, resource)
+                return try await write(object, kv: kv, old: old, resource)
             } catch let error where error.reason == "Conflict" {
                 continue
             }
