@@ -23,9 +23,16 @@ import KubeAPI
 /// sorted order, `JSONWriter`'s escapes and number forms) and anything else is encoded, so bytes
 /// from another writer or in another form cost the full encode, never a different result.
 ///
-/// Relies on `old` being the object the old bytes decode to (the cache's object of that
+/// Relies on `old` being the object the old bytes decode to (the decoded object of that
 /// revision; a metadata.resourceVersion in it that the bytes lack is harmless, as new stored
 /// objects have none).
+///
+/// Measured (session 13, release, the server's own binding, kubelet status write and Lease
+/// renewal, 11 rounds of 20,000): binding 16.9 µs full against 12.6 µs spliced (1,655 of 1,861
+/// bytes copied), status 23.6 against 18.6 µs (1,753 of 3,378), Lease 3.08 against 3.28 µs
+/// (small: the scan costs what it saves). In a 50,000-pod hollow-bench perf the write path's
+/// encoding went from 3.6% of all CPU to 3.3%; checking the old bytes (skipString, skipValue,
+/// scanMembers) is about a third of the splice.
 enum SplicedEncoding {
     /// Changed objects and arrays whose old encoding is shorter than this are encoded rather
     /// than descended into: scanning and matching their members costs about what encoding does.
