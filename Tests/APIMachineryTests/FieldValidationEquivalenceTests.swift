@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import KubeAPI
 @testable import APIMachinery
 
@@ -122,19 +123,9 @@ import KubeAPI
         }
     }
 
-    /// A deterministic generator (SplitMix64), so a failure names a seed that reproduces it.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-    }
+    /// A deterministic generator (TestSupport's SplitMix64), so a failure names a seed that
+    /// reproduces it.
+    typealias Generator = SplitMix64
 
     // MARK: duplicateFields
 
@@ -200,7 +191,7 @@ import KubeAPI
     @Test func duplicateFieldsOfRandomDocumentsMatchTheReference() {
         var found = 0
         for seed in 0..<400 as Range<UInt64> {
-            var g = Generator(state: seed)
+            var g = Generator(seed: seed)
             var bytes: [UInt8] = []
             Self.randomObject(&g, depth: 0, into: &bytes)
             // A quarter of them cut short, anywhere.
@@ -246,7 +237,7 @@ import KubeAPI
     @Test func unknownFieldsOfRandomObjectsMatchTheReference() {
         var found = 0
         for seed in 0..<300 as Range<UInt64> {
-            var g = Generator(state: seed)
+            var g = Generator(seed: seed)
             let object = Self.randomMember(&g, schema: Self.pod, depth: 0)
             let expected = Reference.unknownFields(in: object, schema: Self.pod)
             found += expected.count
@@ -254,4 +245,9 @@ import KubeAPI
         }
         #expect(found > 300)
     }
+}
+
+extension SplitMix64 {
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
 }

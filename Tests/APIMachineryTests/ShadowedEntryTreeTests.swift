@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import KubeAPI
 @testable import APIMachinery
 
@@ -78,7 +79,7 @@ import KubeAPI
     }
 
     static func check(_ base: JSONValue, _ edits: [([String], JSONValue?)], schema: TypeSchema, resets: [[FieldPath]], seed: UInt64) {
-        var random = Random(state: seed)
+        var random = Random(seed: seed)
         var shadowedLeftOut = 0
         for round in 0..<300 {
             let old = randomlyEdited(base, edits, &random)

@@ -1,6 +1,7 @@
 import Foundation
 import KubeAPI
 import Testing
+import TestSupport
 
 /// `JSONValue.serialized` (the API server's encoder for every stored object, response and watch
 /// event, and `JSONStreamEncoder`'s writer) writes byte for byte what a plain reference writer
@@ -122,16 +123,6 @@ import Testing
         String((0..<Int(g.next() % 12)).map { _ in alphabet[Int(g.next() % UInt64(alphabet.count))] })
     }
 
-    /// A small deterministic generator (SplitMix64), so a failure names a reproducible round.
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// A deterministic generator (TestSupport's SplitMix64), so a failure names a reproducible round.
+    typealias SplitMix = SplitMix64
 }
