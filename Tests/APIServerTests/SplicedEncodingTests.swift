@@ -149,16 +149,8 @@ import TestSupport
     }
 
     @Test func theServersUpdatesSpliceToTheFullEncoding() async throws {
-        // SPLICE_DUMP=DIR writes each update's old and new bytes there: inputs for timing the
-        // full encoding against the splice outside a debug build.
-        let dump = ProcessInfo.processInfo.environment["SPLICE_DUMP"]
         try await Self.realUpdates { update, what in
             let copied = update.check(what)
-            if let dump {
-                let name = what.replacingOccurrences(of: " ", with: "-")
-                try Data(update.oldBytes).write(to: URL(fileURLWithPath: "\(dump)/\(name).old.json"))
-                try Data(JSONCoding.encode(update.stored)).write(to: URL(fileURLWithPath: "\(dump)/\(name).new.json"))
-            }
             let size = JSONCoding.encode(update.stored).count
             // Most of each object is unchanged: metadata (managedFields) in a binding, spec in
             // a status write; a renewed Lease is a fresh decode of the body, so only what the
@@ -166,7 +158,7 @@ import TestSupport
             switch what {
             case "binding": #expect(copied * 10 > size * 6, "\(what): \(copied) of \(size) bytes copied")
             case "status": #expect(copied * 10 > size * 3, "\(what): \(copied) of \(size) bytes copied")
-            default: #expect(copied >= 0)
+            default: break  // update.check compared the bytes; a Lease has no share to expect
             }
         }
     }
