@@ -91,8 +91,8 @@ struct ByteReader {
 ///
 /// Slicing by 8: eight tables, where `tables[k * 256 + b]` is the CRC register after byte `b`
 /// followed by `k` zero bytes, so one step folds eight bytes with eight independent lookups
-/// instead of a chain of eight dependent ones. `bytewise` is the one-table form it must equal
-/// (the tests compare both); every log frame and snapshot is checksummed on write and on replay.
+/// instead of a chain of eight dependent ones (the tests compare it with a bit-at-a-time CRC of
+/// their own); every log frame and snapshot is checksummed on write and on replay.
 enum CRC32 {
     private static let tables: [UInt32] = {
         var tables = [UInt32](repeating: 0, count: 8 * 256)
@@ -140,13 +140,6 @@ enum CRC32 {
                 offset += 1
             }
         }
-        return crc ^ 0xFFFF_FFFF
-    }
-
-    /// The same checksum one byte at a time with the first table (the reference for the tests).
-    static func bytewise(_ bytes: [UInt8]) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes { crc = tables[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
         return crc ^ 0xFFFF_FFFF
     }
 }
