@@ -170,11 +170,15 @@ struct FieldShape {
     /// The key fields of a map list, sorted, without repeats (as its FieldsV1 elements list them).
     var mapKeys: [String] = []
     var isAtomic = false
+    /// The FieldsV1 element of the field this shape was made from (`f:<name>`), made once with
+    /// the schema rather than at every walk of the field; empty for a shape made from a type.
+    var element = ""
 
     init(type: FieldType) { self.type = type }
 
     init(_ field: FieldSchema) {
         type = field.type
+        element = "f:" + field.name
         // effectiveMapKeys would work the list type out again (it splits the patch strategy):
         // once per field walked is enough.
         listType = field.effectiveListType
@@ -188,13 +192,29 @@ struct FieldShape {
     /// The schema of the items of a list, or of the structure itself.
     var objectSchema: TypeSchema? { type.objectSchema }
 
+    /// Appends `quoteJSON(string)` to `text`: printable ASCII without a character to escape
+    /// (quoteJSON's fast path, the same test) directly, anything else through quoteJSON.
+    static func appendQuoted(_ string: String, to text: inout String) {
+        if string.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != 0x22 && $0 != 0x5c && $0 != 0x3c && $0 != 0x3e && $0 != 0x26 }) {
+            text += "\""
+            text += string
+            text += "\""
+        } else {
+            text += quoteJSON(string)
+        }
+    }
+
     /// The FieldsV1 element naming `item` in a map list: its key fields (defaulted where the
     /// schema says so) as compact JSON with sorted names. Nil when a key field is missing and
     /// has no default.
     /// Written directly (`describe` of an object of the key fields gives the same text).
     func keyElement(of item: JSONValue) -> String? {
         guard case .object(let members) = item else { return nil }
-        var text = "k:{"
+        // One buffer, appended to in place (a string value through quoteJSON's fast path
+        // without the quoted copy).
+        var text = ""
+        text.reserveCapacity(40)
+        text += "k:{"
         for (index, name) in mapKeys.enumerated() {
             let value: JSONValue
             if let member = members[name] {
@@ -205,11 +225,12 @@ struct FieldShape {
                 return nil
             }
             if index > 0 { text += "," }
-            text += quoteJSON(name)
+            Self.appendQuoted(name, to: &text)
             text += ":"
-            text += describe(value)
+            if case .string(let string) = value { Self.appendQuoted(string, to: &text) } else { text += describe(value) }
         }
-        return text + "}"
+        text += "}"
+        return text
     }
 }
 
@@ -233,6 +254,14 @@ protocol FieldSink {
     mutating func descend(_ element: String, _ body: (inout Self) -> Void)
     /// The current position as a path, where the sink keeps one (for the walk's messages).
     var currentPath: FieldPath? { get }
+    /// The walk is about to descend to at most `count` children of the current position (room
+    /// for them at once rather than an array's growth, which the standard library does
+    /// unspecialized, each time it doubles).
+    mutating func reserveChildren(_ count: Int)
+}
+
+extension FieldSink {
+    mutating func reserveChildren(_ count: Int) {}
 }
 
 /// The sink of ``FieldWalker/entries(of:schema:)``: every owned path and what it holds.
@@ -257,13 +286,14 @@ struct FieldWalker {
     /// creates the map owns it, while an applied configuration owns only its keys.
     var includeMapNodes: Bool
     /// Paths (and everything below them) left out, e.g. a write's reset fields.
-    var ignoring: [FieldPath]
+    let ignoring: [FieldPath]
     /// Items of map lists that lack a key field with no default; apply refuses these.
     var missingKeys: [String] = []
 
     init(includeMapNodes: Bool, ignoring: [FieldPath] = []) {
         self.includeMapNodes = includeMapNodes
         self.ignoring = ignoring
+        prunedMembers = ["apiVersion", "kind"] + ignoring.filter { $0.count == 1 && $0[0].hasPrefix("f:") }.map { String($0[0].dropFirst(2)) }
     }
 
     /// The owned paths of `object` and what each holds, without the stripped paths
@@ -330,8 +360,10 @@ struct FieldWalker {
         return root
     }
 
-    /// Top-level members the current walk leaves out.
-    private var prunedMembers: Set<String> = []
+    /// Top-level members every walk leaves out: apiVersion, kind and the ignored ones. Worked
+    /// out once per walker, and compared one by one (a Set built per walk, and a hash of every
+    /// top-level member, cost more than comparing a few short names).
+    private let prunedMembers: [String]
 
     private func isIgnored(_ path: FieldPath) -> Bool {
         ignoring.contains { path.count >= $0.count && Array(path.prefix($0.count)) == $0 }
@@ -339,8 +371,6 @@ struct FieldWalker {
 
     /// Walks a whole object: its top-level members but apiVersion, kind and the ignored ones.
     private mutating func walkObject<Sink: FieldSink>(_ object: JSONValue, shadow: JSONValue? = nil, schema: TypeSchema, into sink: inout Sink) {
-        prunedMembers = Set(ignoring.filter { $0.count == 1 && $0[0].hasPrefix("f:") }.map { String($0[0].dropFirst(2)) })
-        prunedMembers.formUnion(["apiVersion", "kind"])
         walkFields(object, shadow: Self.walkedMembers(shadow), schema: schema, root: true, metadata: false, into: &sink)
     }
 
@@ -358,13 +388,15 @@ struct FieldWalker {
     private mutating func walkFields<Sink: FieldSink>(_ value: JSONValue, shadow: [String: JSONValue]? = nil, schema: TypeSchema, root: Bool, metadata: Bool,
                                                       into sink: inout Sink) {
         guard case .object(let members) = value else { return }
+        sink.reserveChildren(members.count)
         for (name, child) in members {
             if root && prunedMembers.contains(name) { continue }
             if metadata && name == "managedFields" { continue }
             let other = shadow?[name]
             if !root, other == child { continue }
-            sink.descend("f:" + name) { sink in
-                if let shape = schema.fieldShape(name) {
+            let shape = schema.fieldShape(name)
+            sink.descend(shape?.element ?? "f:" + name) { sink in
+                if let shape {
                     walk(child, shadow: other, shape: shape, metadata: root && name == "metadata", into: &sink)
                 } else {
                     sink.ownLeaf(child)
@@ -383,6 +415,7 @@ struct FieldWalker {
         case (.map(let element), .object(let members)) where !shape.isAtomic && !members.isEmpty:
             if includeMapNodes { sink.ownNode() }
             let elementShape = FieldShape(type: element)
+            sink.reserveChildren(members.count)
             for (key, child) in members {
                 sink.descend("f:" + key) { sink in
                     // An entry of a free-form map is owned itself, whatever its value holds.
@@ -392,9 +425,11 @@ struct FieldWalker {
             }
         case (.array, .array(let items)) where shape.listType == .set:
             if items.isEmpty { sink.ownLeaf(value) }
+            sink.reserveChildren(items.count)
             for item in items { sink.descend("v:" + describe(item)) { $0.ownNode() } }
         case (.array, .array(let items)) where shape.listType == .map:
             if items.isEmpty { sink.ownLeaf(value) }
+            sink.reserveChildren(items.count)
             for item in items {
                 guard let element = shape.keyElement(of: item) else {
                     if let path = sink.currentPath { missingKeys.append(FieldSet.display(path)) }
@@ -421,15 +456,19 @@ struct OwnedNode: FieldSink {
     mutating func ownNode() { member = true }
     mutating func descend(_ element: String, _ body: (inout OwnedNode) -> Void) { children.descend(element, make: OwnedNode(), body) }
     var currentPath: FieldPath? { nil }
+    mutating func reserveChildren(_ count: Int) { children.reserve(count) }
 
     /// Whether the node or a node below it is owned.
     var marksAny: Bool { member || !children.isEmpty }
 
     /// As ``FieldSet/fieldsV1`` writes it: `{}` for an owned leaf, `".": {}` beside the children
     /// of an owned node; nil for a node that owns nothing (no path of the set passes it).
+    /// A leaf returns without a dictionary, and a node's is made at its final capacity
+    /// (`reserveCapacity` on an empty one, and a dictionary's growth, take the standard
+    /// library's unspecialized resize: a leaf's unused dictionary was 9% of `--fields`).
     var fieldsV1: JSONValue? {
-        var object: [String: JSONValue] = [:]
-        object.reserveCapacity(children.count + 1)
+        if children.isEmpty { return member ? .object([:]) : nil }
+        var object = [String: JSONValue](minimumCapacity: children.count + 1)
         for (key, child) in children {
             if let encoded = child.fieldsV1 { object[key] = encoded }
         }
@@ -449,6 +488,7 @@ struct EntryNode: FieldSink {
     mutating func ownNode() { entry = .node }
     mutating func descend(_ element: String, _ body: (inout EntryNode) -> Void) { children.descend(element, make: EntryNode(), body) }
     var currentPath: FieldPath? { nil }
+    mutating func reserveChildren(_ count: Int) { children.reserve(count) }
 }
 
 /// The children of a tree node (``EntryNode``, ``OwnedNode``) by path element, in the order
@@ -505,6 +545,15 @@ struct ChildList<Node>: Sequence {
         }
     }
 
+    /// Adds the child `key`, which the list does not have (the caller knows it).
+    mutating func appendNew(_ key: String, _ node: Node) { append(key, node) }
+
+    /// Room for `count` children, when the node has none yet (a node walked again, e.g. a
+    /// repeated list item, grows as it must).
+    mutating func reserve(_ count: Int) {
+        if entries.isEmpty && count > 1 { entries.reserveCapacity(count) }
+    }
+
     /// Runs `body` on the child `key`, added as `make()` first when there is none.
     mutating func descend(_ key: String, make: @autoclosure () -> Node, _ body: (inout Node) -> Void) {
         let i: Int
@@ -539,6 +588,13 @@ struct TreeComparison {
         Self.compare(old, new, changed: &changed, removed: &removed, counts: &counts)
         changedCount = counts.changed
         removedCount = counts.removed
+    }
+
+    init(changed: OwnedNode, removed: OwnedNode, changedCount: Int, removedCount: Int) {
+        self.changed = changed
+        self.removed = removed
+        self.changedCount = changedCount
+        self.removedCount = removedCount
     }
 
     var isEmpty: Bool { changedCount == 0 && removedCount == 0 }
@@ -627,4 +683,212 @@ struct FieldComparison {
 
     var changed: FieldSet { added.union(modified) }
     var isEmpty: Bool { added.isEmpty && modified.isEmpty && removed.isEmpty }
+}
+
+// MARK: Comparing two objects in one walk
+
+extension FieldWalker {
+    /// The comparison of `old` and `new` that ``TreeComparison/init(from:to:)`` gives for their
+    /// entry trees (``entryTree(of:comparedWith:schema:)``), made in one walk of both objects
+    /// side by side without building the trees: the walk marks a position changed or removed as
+    /// it compares what each object holds there, and passes over a position both hold equal (its
+    /// entries, and those below it, are equal). Nil when a list it compares has two items with
+    /// the same element (a repeated key of a map list, a repeated set value), whose entries the
+    /// trees merge; the trees are compared then. Needs ``canBuildFieldsV1Directly``.
+    /// `FusedComparisonTests` compares the two.
+    func comparison(from old: JSONValue, to new: JSONValue, schema: TypeSchema) -> TreeComparison? {
+        var diff = FieldDiff(includeMapNodes: includeMapNodes)
+        var changed = OwnedNode(), removed = OwnedNode()
+        guard diff.structure(old.objectValue, new.objectValue, schema: schema, root: true, pruned: prunedMembers, metadata: false,
+                             changed: &changed, removed: &removed) else { return nil }
+        return TreeComparison(changed: changed, removed: removed, changedCount: diff.changedCount, removedCount: diff.removedCount)
+    }
+}
+
+/// The walk of ``FieldWalker/comparison(from:to:schema:)``: the field walk's decisions (what is
+/// owned at a position and what lies below it, ``FieldWalker``'s `walk` and `walkFields`) on
+/// two values at once.
+struct FieldDiff {
+    let includeMapNodes: Bool
+    var changedCount = 0
+    var removedCount = 0
+
+    /// How the walk reaches a position, which decides what it owns there and what lies below.
+    enum Slot {
+        /// A structure's member: walked by its shape, or a leaf when the schema has no field.
+        case member(FieldShape?)
+        /// An entry of a map: owned as a node unless the map's values are scalars, then walked.
+        case mapEntry(FieldShape, ownsNode: Bool)
+        /// An item of a set: a node, nothing below.
+        case setItem
+        /// An item of a map list: a node, with its members below when the list has an item schema.
+        case listItem(TypeSchema?)
+    }
+
+    /// The metadata members no manager owns, as path elements (``ServerSideApply/isStripped(_:)``).
+    static let strippedElements = ServerSideApply.strippedMetadataNames.map { "f:" + $0 }
+
+    /// The entry the walk records at a position reached through `slot` holding `value`.
+    func entry(_ value: JSONValue, _ slot: Slot) -> FieldEntry? {
+        switch slot {
+        case .member(nil): return .leaf(value)
+        case .member(let shape?): return walkEntry(value, shape)
+        case .mapEntry(let shape, let ownsNode): return walkEntry(value, shape) ?? (ownsNode ? .node : nil)
+        case .setItem, .listItem: return .node
+        }
+    }
+
+    /// What `walk` records at its own position for `value` of `shape` (nil: only below it).
+    func walkEntry(_ value: JSONValue, _ shape: FieldShape) -> FieldEntry? {
+        switch (shape.type, value) {
+        case (.object(let schema), .object(let members)) where !schema.isAtomic && !shape.isAtomic && !members.isEmpty:
+            return nil
+        case (.map, .object(let members)) where !shape.isAtomic && !members.isEmpty:
+            return includeMapNodes ? .node : nil
+        case (.array, .array(let items)) where shape.listType == .set || shape.listType == .map:
+            return items.isEmpty ? .leaf(value) : nil
+        default:
+            return .leaf(value)
+        }
+    }
+
+    /// Compares the child `element` of the current position (`old`, `new`: what each object holds
+    /// there, nil for nothing), adding its marks to `changed` and `removed`. `metadata`: the
+    /// child is the object's metadata; `stripped`: the walk records no entry at the child.
+    /// False when a list below repeats an element.
+    mutating func child(_ element: String, _ old: JSONValue?, _ new: JSONValue?, slot: Slot, metadata: Bool, stripped: Bool,
+                        changed: inout OwnedNode, removed: inout OwnedNode) -> Bool {
+        if let old, let new, old == new { return true }
+        var changedChild = OwnedNode(), removedChild = OwnedNode()
+        let oldEntry = stripped ? nil : old.flatMap { entry($0, slot) }
+        let newEntry = stripped ? nil : new.flatMap { entry($0, slot) }
+        if let newEntry {
+            if oldEntry != newEntry {
+                changedChild.member = true
+                changedCount += 1
+            }
+        } else if oldEntry != nil {
+            removedChild.member = true
+            removedCount += 1
+        }
+        let complete: Bool
+        switch slot {
+        case .member(nil), .setItem, .listItem(nil):
+            complete = true
+        case .member(let shape?):
+            complete = below(old, new, shape: shape, metadata: metadata, changed: &changedChild, removed: &removedChild)
+        case .mapEntry(let shape, _):
+            complete = below(old, new, shape: shape, metadata: false, changed: &changedChild, removed: &removedChild)
+        case .listItem(let schema?):
+            complete = structure(old?.objectValue, new?.objectValue, schema: schema, root: false, pruned: [], metadata: false,
+                                 changed: &changedChild, removed: &removedChild)
+        }
+        guard complete else { return false }
+        if changedChild.marksAny { changed.children.appendNew(element, changedChild) }
+        if removedChild.marksAny { removed.children.appendNew(element, removedChild) }
+        return true
+    }
+
+    /// The members of a structure (nil: not an object here); `root` for the object itself (its
+    /// pruned members are left out), `metadata` for its metadata (managedFields left out, the
+    /// stripped members own nothing).
+    mutating func structure(_ old: [String: JSONValue]?, _ new: [String: JSONValue]?, schema: TypeSchema, root: Bool, pruned: [String], metadata: Bool,
+                            changed: inout OwnedNode, removed: inout OwnedNode) -> Bool {
+        for (name, value) in new ?? [:] {
+            if root && pruned.contains(name) { continue }
+            if metadata && name == "managedFields" { continue }
+            let shape = schema.fieldShape(name)
+            let element = shape?.element ?? "f:" + name
+            guard child(element, old?[name], value, slot: .member(shape), metadata: root && name == "metadata",
+                        stripped: metadata && Self.strippedElements.contains(element), changed: &changed, removed: &removed) else { return false }
+        }
+        for (name, value) in old ?? [:] where new?[name] == nil {
+            if root && pruned.contains(name) { continue }
+            if metadata && name == "managedFields" { continue }
+            let shape = schema.fieldShape(name)
+            let element = shape?.element ?? "f:" + name
+            guard child(element, value, nil, slot: .member(shape), metadata: root && name == "metadata",
+                        stripped: metadata && Self.strippedElements.contains(element), changed: &changed, removed: &removed) else { return false }
+        }
+        return true
+    }
+
+    /// What lies below a position of `shape`, as `walk` descends (nothing for a leaf).
+    mutating func below(_ old: JSONValue?, _ new: JSONValue?, shape: FieldShape, metadata: Bool,
+                        changed: inout OwnedNode, removed: inout OwnedNode) -> Bool {
+        switch shape.type {
+        case .object(let schema) where !schema.isAtomic && !shape.isAtomic:
+            return structure(Self.nonEmptyObject(old), Self.nonEmptyObject(new), schema: schema, root: false, pruned: [], metadata: metadata,
+                             changed: &changed, removed: &removed)
+        case .map(let elementType) where !shape.isAtomic:
+            let oldMembers = Self.nonEmptyObject(old), newMembers = Self.nonEmptyObject(new)
+            let slot = Slot.mapEntry(FieldShape(type: elementType), ownsNode: !elementType.isScalar)
+            for (key, value) in newMembers ?? [:] {
+                let element = "f:" + key
+                guard child(element, oldMembers?[key], value, slot: slot, metadata: false,
+                            stripped: metadata && Self.strippedElements.contains(element), changed: &changed, removed: &removed) else { return false }
+            }
+            for (key, value) in oldMembers ?? [:] where newMembers?[key] == nil {
+                let element = "f:" + key
+                guard child(element, value, nil, slot: slot, metadata: false,
+                            stripped: metadata && Self.strippedElements.contains(element), changed: &changed, removed: &removed) else { return false }
+            }
+            return true
+        case .array where shape.listType == .set:
+            let elements: (JSONValue) -> String? = { "v:" + describe($0) }
+            return items(old, new, element: elements, slot: .setItem, changed: &changed, removed: &removed)
+        case .array where shape.listType == .map:
+            return items(old, new, element: { shape.keyElement(of: $0) }, slot: .listItem(shape.objectSchema), changed: &changed, removed: &removed)
+        default:
+            return true
+        }
+    }
+
+    /// The items of a set or map list, matched by element (items without one are not walked);
+    /// false when either list repeats an element.
+    mutating func items(_ old: JSONValue?, _ new: JSONValue?, element: (JSONValue) -> String?, slot: Slot,
+                        changed: inout OwnedNode, removed: inout OwnedNode) -> Bool {
+        func elements(_ value: JSONValue?) -> [(element: String, item: JSONValue)]? {
+            guard case .array(let items)? = value, !items.isEmpty else { return [] }
+            var result: [(element: String, item: JSONValue)] = []
+            result.reserveCapacity(items.count)
+            for item in items {
+                if let name = element(item) { result.append((name, item)) }
+            }
+            if result.count > 1 {
+                if result.count <= 16 {
+                    for i in 1..<result.count where result[..<i].contains(where: { $0.element == result[i].element }) { return nil }
+                } else if Set(result.map(\.element)).count != result.count {
+                    return nil
+                }
+            }
+            return result
+        }
+        guard let oldItems = elements(old), let newItems = elements(new) else { return false }
+        let index: [String: Int]? = oldItems.count > 16 ? Dictionary(uniqueKeysWithValues: oldItems.enumerated().map { ($1.element, $0) }) : nil
+        func oldItem(_ name: String) -> JSONValue? {
+            if let index { return index[name].map { oldItems[$0].item } }
+            return oldItems.first { $0.element == name }?.item
+        }
+        var matched = 0
+        for (name, item) in newItems {
+            let before = oldItem(name)
+            if before != nil { matched += 1 }
+            guard child(name, before, item, slot: slot, metadata: false, stripped: false, changed: &changed, removed: &removed) else { return false }
+        }
+        if matched < oldItems.count {
+            let newIndex: Set<String>? = newItems.count > 16 ? Set(newItems.map(\.element)) : nil
+            for (name, item) in oldItems {
+                let inNew = newIndex.map { $0.contains(name) } ?? newItems.contains { $0.element == name }
+                if inNew { continue }
+                guard child(name, item, nil, slot: slot, metadata: false, stripped: false, changed: &changed, removed: &removed) else { return false }
+            }
+        }
+        return true
+    }
+
+    static func nonEmptyObject(_ value: JSONValue?) -> [String: JSONValue]? {
+        guard case .object(let members)? = value, !members.isEmpty else { return nil }
+        return members
+    }
 }

@@ -43,10 +43,14 @@ public struct ManagedFieldsEntry: Sendable, Hashable {
     }
 
     public var json: JSONValue {
-        var m: [String: JSONValue] = [
-            "manager": .string(manager), "operation": .string(operation), "apiVersion": .string(apiVersion),
-            "fieldsType": .string("FieldsV1"), "fieldsV1": fields.fieldsV1,
-        ]
+        // Made at its final capacity: a literal's five members leave no room for the seventh,
+        // and a dictionary's growth takes the standard library's unspecialized resize.
+        var m = [String: JSONValue](minimumCapacity: 7)
+        m["manager"] = .string(manager)
+        m["operation"] = .string(operation)
+        m["apiVersion"] = .string(apiVersion)
+        m["fieldsType"] = .string("FieldsV1")
+        m["fieldsV1"] = fields.fieldsV1
         if let time { m["time"] = .string(time) }
         if let subresource, !subresource.isEmpty { m["subresource"] = .string(subresource) }
         return .object(m)
@@ -256,9 +260,15 @@ public enum ServerSideApply {
                                             walker: inout FieldWalker, schema: TypeSchema, now: String) -> JSONValue? {
         let live = old["metadata"]?["managedFields"].flatMap(arrayOf)
         if case .array(let sent)? = new["metadata"]?["managedFields"], sent.isEmpty || sent != live { return nil }
-        let (before, after) = changedMembers(old, new)
-        let comparison = TreeComparison(from: walker.entryTree(of: before, comparedWith: after, schema: schema),
+        // Both objects walked side by side; the entry trees when a list repeats an element.
+        let comparison: TreeComparison
+        if let compared = walker.comparison(from: old, to: new, schema: schema) {
+            comparison = compared
+        } else {
+            let (before, after) = changedMembers(old, new)
+            comparison = TreeComparison(from: walker.entryTree(of: before, comparedWith: after, schema: schema),
                                         to: walker.entryTree(of: after, comparedWith: before, schema: schema))
+        }
         let me = ManagedFieldsEntry(manager: manager, operation: "Update", apiVersion: apiVersion, time: now, subresource: subresource, fields: FieldSet())
         var entries: [RecordedEntry] = []
         var previous: (entry: ManagedFieldsEntry, fieldsV1: [String: JSONValue])?
@@ -304,11 +314,20 @@ public enum ServerSideApply {
     /// top-level member depend on that member alone, so equal ones never differ: leaving them
     /// out gives the same comparison without walking them (a status write's spec and
     /// metadata, managedFields included).
+    /// Built from the differing members (usually one or two) rather than by deleting the equal
+    /// ones from copies of both objects.
     static func changedMembers(_ old: JSONValue, _ new: JSONValue) -> (JSONValue, JSONValue) {
-        guard case .object(var before) = old, case .object(var after) = new else { return (old, new) }
-        for (key, value) in before where after[key] == value {
-            before[key] = nil
-            after[key] = nil
+        guard case .object(let oldMembers) = old, case .object(let newMembers) = new else { return (old, new) }
+        var before: [String: JSONValue] = [:], after: [String: JSONValue] = [:]
+        for (key, value) in oldMembers {
+            if let other = newMembers[key] {
+                if other == value { continue }
+                after[key] = other
+            }
+            before[key] = value
+        }
+        if after.count + (oldMembers.count - before.count) != newMembers.count {
+            for (key, value) in newMembers where oldMembers[key] == nil { after[key] = value }
         }
         return (.object(before), .object(after))
     }
