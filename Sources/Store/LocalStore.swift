@@ -233,12 +233,15 @@ public final class LocalStore: Store {
             // Drain everything queued, including frames appended while the last fsync ran: they
             // share the next one.
             while flushBatch(journal) {}
-            let exit = state.withLock { state -> CheckedContinuation<Void, Never>?? in
-                state.closed ? .some(state.flusherExit) : nil
+            // close() marks the store closed, then hands over its continuation and signals
+            // again: a wakeup in between (a signal left from earlier writes) must not end the
+            // loop, or close() would wait for a flusher that is gone.
+            let exit = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.closed ? state.flusherExit : nil
             }
             if let exit {
                 journal.close()
-                exit?.resume()
+                exit.resume()
                 return
             }
         }
