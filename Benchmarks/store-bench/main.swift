@@ -3,6 +3,12 @@
 //   swift run -c release store-bench [--quick] [--dir DIR] [--no-etcd | --etcd HOST:PORT]
 //       creates/s and reads/s with 1 and 64 clients, p50/p99 latency, and watch delivery latency
 //       to 1,000 watchers, for each backend; prints one table.
+//   store-bench group [--dir DIR] [--writers 1,16,64] [--writes N] [--rate R] [--rounds 3]
+//       group commit alone: for each writer count, `--rounds` runs of the embedded store on a
+//       fresh directory; prints fsyncs per write, writes/s, p50/p99 latency and process CPU per
+//       write for every run.
+//       `--rate` paces the writers to R writes/s in all (an open load like an API server's)
+//       instead of each writing again as soon as its last write returns.
 //   store-bench crash-writer --dir DIR [--clients N]
 //       a write storm against the embedded store in DIR that prints "key revision" for every
 //       acknowledged create, until killed (the crash test kills it with SIGKILL).
@@ -19,6 +25,11 @@ struct Options {
     var mode = "bench"
     /// Benchmark this running etcd instead of starting one.
     var etcdEndpoint: String?
+    /// Group mode: writer counts, writes per run, pacing, rounds.
+    var writers = [1, 16, 64]
+    var writes = 4000
+    var rate: Double?
+    var rounds = 3
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -35,10 +46,29 @@ struct Options {
             case "--clients":
                 guard let count = Int(try value(&rest, argument)), count > 0 else { throw UsageError("--clients needs a positive number") }
                 clients = count
+            case "--writers": writers = try list(&rest, argument, minimum: 1)
+            case "--writes":
+                guard let count = Int(try value(&rest, argument)), count > 0 else { throw UsageError("--writes needs a positive number") }
+                writes = count
+            case "--rounds":
+                guard let count = Int(try value(&rest, argument)), count > 0 else { throw UsageError("--rounds needs a positive number") }
+                rounds = count
+            case "--rate":
+                guard let value = Double(try value(&rest, argument)), value > 0, value.isFinite else { throw UsageError("--rate needs a positive number of writes per second") }
+                rate = value
             default: throw UsageError("unknown argument \(argument)")
             }
         }
-        guard ["bench", "crash-writer"].contains(mode) else { throw UsageError("unknown mode \(mode) (bench or crash-writer)") }
+        guard ["bench", "crash-writer", "group"].contains(mode) else { throw UsageError("unknown mode \(mode) (bench, group or crash-writer)") }
+    }
+
+    private func list(_ rest: inout ArraySlice<String>, _ flag: String, minimum: Int) throws -> [Int] {
+        let text = try value(&rest, flag)
+        let values = text.split(separator: ",").map { Int($0) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? -1) >= minimum }) else {
+            throw UsageError("\(flag) needs a comma-separated list of numbers of at least \(minimum), not \(text)")
+        }
+        return values.map { $0! }
     }
 
     private func value(_ rest: inout ArraySlice<String>, _ flag: String) throws -> String {
@@ -292,10 +322,72 @@ func crashWriter(_ options: Options) async throws {
     }
 }
 
+/// This process's CPU time (user + system) in seconds.
+func processCPU() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// One run of group mode: a fresh embedded store, `writers` tasks creating `writes` keys in all.
+func groupRun(_ options: Options, writers: Int) async throws -> String {
+    let directory = options.directory + "/group-\(writers)"
+    try? FileManager.default.removeItem(atPath: directory)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    var local = LocalStoreOptions()
+    local.backgroundMaintenance = false
+    let store = try LocalStore.open(directory: directory, options: local)
+    let value = Array(repeating: UInt8(0x62), count: 512)
+    let writes = options.writes
+    let start = ContinuousClock.now
+    let cpuStart = processCPU()
+    // Paced: write i is due at start + i / rate, taken by writer i % writers.
+    let interval = options.rate.map { Duration.nanoseconds(Int64(1e9 / $0)) }
+    let samples = try await withThrowingTaskGroup(of: Samples.self) { group in
+        for writer in 0..<writers {
+            group.addTask {
+                var samples = Samples()
+                var index = writer
+                while index < writes {
+                    if let interval {
+                        let due = start + interval * index
+                        if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+                    }
+                    let begin = ContinuousClock.now
+                    _ = try await store.create("/group/\(writer)/\(index)", value: value, ttl: nil)
+                    samples.add(ContinuousClock.now - begin)
+                    index += writers
+                }
+                return samples
+            }
+        }
+        var all = Samples()
+        for try await part in group { all.merge(part) }
+        return all
+    }
+    let elapsed = ContinuousClock.now - start
+    let cpu = processCPU() - cpuStart
+    let syncs = store.statistics().logSyncs
+    await store.close()
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return String(format: "%7d %7d %8.3f %9.0f %8.2f %8.2f %9.1f", writers, syncs, Double(syncs) / Double(writes),
+                  Double(writes) / seconds, samples.percentile(0.5) * 1000, samples.percentile(0.99) * 1000, cpu * 1e6 / Double(writes))
+}
+
+func groupBenchmark(_ options: Options) async throws {
+    try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
+    print("store-bench group: \(options.writes) creates of 512 bytes per run, " + (options.rate.map { String(format: "paced at %.0f writes/s in all", $0) } ?? "each writer writing again as soon as its write returns"))
+    print("writers  fsyncs  fsync/w  writes/s   p50 ms   p99 ms  cpu us/w")
+    for writers in options.writers {
+        for _ in 0..<options.rounds { print(try await groupRun(options, writers: writers)) }
+    }
+}
+
 do {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     switch options.mode {
     case "crash-writer": try await crashWriter(options)
+    case "group": try await groupBenchmark(options)
     default: try await runBenchmark(options)
     }
 } catch {
