@@ -26,7 +26,10 @@ import TestSupport
         let path = "/tmp/nk-cri-file-\(Host.runSuffix).sock"
         #expect(FileManager.default.createFile(atPath: path, contents: Data("not a socket".utf8)))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let client = try CRIClient(endpoint: RuntimeEndpoint(parsing: path), timeouts: .uniform(.seconds(5)))
+        // The deadline only has to outlast a starved run: the refused connect is reported at
+        // once normally, but a unit run beside a benchmark at autogroup -19 (session 14) did not
+        // get to it within 5 s and saw deadlineExceeded instead.
+        let client = try CRIClient(endpoint: RuntimeEndpoint(parsing: path), timeouts: .uniform(.seconds(20)))
         let started = ContinuousClock.now
         await #expect {
             _ = try await client.listContainers(Runtime_V1_ListContainersRequest())
@@ -35,7 +38,7 @@ import TestSupport
             return error.kind == .unreachable
                 && error.description.hasPrefix("CRI ListContainers: cannot reach the container runtime at \(path): ")
         }
-        // Never a hang. The bound is the 5 s deadline with wide slack: the parallel unit run at
+        // Never a hang. The bound is the 20 s deadline with slack: the parallel unit run at
         // load 9-15 took 14.8 s here once (a timed goal would belong in a benchmark).
         #expect(ContinuousClock.now - started < .seconds(60))
         await client.close()
