@@ -105,8 +105,9 @@ struct Row {
 func ms(_ seconds: Double) -> String { seconds.isNaN ? "-" : String(format: "%.2f", seconds * 1000) }
 
 /// Runs `operations` calls of `body` spread over `clients` concurrent tasks; returns ops/s and
-/// the latency of each call.
-func measure(clients: Int, operations: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> (Double, Samples) {
+/// the latency of each call. With an `interval`, call i is not started before start + i ×
+/// interval (paced; its latency counts from when it starts, not from when it was due).
+func measure(clients: Int, operations: Int, interval: Duration? = nil, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> (Double, Samples) {
     let start = ContinuousClock.now
     let samples = try await withThrowingTaskGroup(of: Samples.self) { group in
         for client in 0..<clients {
@@ -114,6 +115,10 @@ func measure(clients: Int, operations: Int, _ body: @escaping @Sendable (Int) as
                 var samples = Samples()
                 var index = client
                 while index < operations {
+                    if let interval {
+                        let due = start + interval * index
+                        if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+                    }
                     let begin = ContinuousClock.now
                     try await body(index)
                     samples.add(ContinuousClock.now - begin)
@@ -339,39 +344,17 @@ func groupRun(_ options: Options, writers: Int) async throws -> String {
     let store = try LocalStore.open(directory: directory, options: local)
     let value = Array(repeating: UInt8(0x62), count: 512)
     let writes = options.writes
-    let start = ContinuousClock.now
     let cpuStart = processCPU()
     // Paced: write i is due at start + i / rate, taken by writer i % writers.
     let interval = options.rate.map { Duration.nanoseconds(Int64(1e9 / $0)) }
-    let samples = try await withThrowingTaskGroup(of: Samples.self) { group in
-        for writer in 0..<writers {
-            group.addTask {
-                var samples = Samples()
-                var index = writer
-                while index < writes {
-                    if let interval {
-                        let due = start + interval * index
-                        if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
-                    }
-                    let begin = ContinuousClock.now
-                    _ = try await store.create("/group/\(writer)/\(index)", value: value, ttl: nil)
-                    samples.add(ContinuousClock.now - begin)
-                    index += writers
-                }
-                return samples
-            }
-        }
-        var all = Samples()
-        for try await part in group { all.merge(part) }
-        return all
+    let (rate, samples) = try await measure(clients: writers, operations: writes, interval: interval) { index in
+        _ = try await store.create("/group/\(index % writers)/\(index)", value: value, ttl: nil)
     }
-    let elapsed = ContinuousClock.now - start
     let cpu = processCPU() - cpuStart
     let syncs = store.statistics().logSyncs
     await store.close()
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     return String(format: "%7d %7d %8.3f %9.0f %8.2f %8.2f %9.1f", writers, syncs, Double(syncs) / Double(writes),
-                  Double(writes) / seconds, samples.percentile(0.5) * 1000, samples.percentile(0.99) * 1000, cpu * 1e6 / Double(writes))
+                  rate, samples.percentile(0.5) * 1000, samples.percentile(0.99) * 1000, cpu * 1e6 / Double(writes))
 }
 
 func groupBenchmark(_ options: Options) async throws {
