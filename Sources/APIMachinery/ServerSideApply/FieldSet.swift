@@ -794,22 +794,22 @@ struct FieldDiff {
     /// stripped members own nothing).
     mutating func structure(_ old: [String: JSONValue]?, _ new: [String: JSONValue]?, schema: TypeSchema, root: Bool, pruned: [String], metadata: Bool,
                             changed: inout OwnedNode, removed: inout OwnedNode) -> Bool {
-        for (name, value) in new ?? [:] {
-            if root && pruned.contains(name) { continue }
-            if metadata && name == "managedFields" { continue }
+        Self.eachMember(old, new) { name, oldValue, newValue in
+            if root && pruned.contains(name) { return true }
+            if metadata && name == "managedFields" { return true }
             let shape = schema.fieldShape(name)
             let element = shape?.element ?? "f:" + name
-            guard child(element, old?[name], value, slot: .member(shape), metadata: root && name == "metadata",
-                        stripped: metadata && Self.strippedElements.contains(element), changed: &changed, removed: &removed) else { return false }
+            return child(element, oldValue, newValue, slot: .member(shape), metadata: root && name == "metadata",
+                         stripped: metadata && Self.strippedElements.contains(element), changed: &changed, removed: &removed)
         }
-        for (name, value) in old ?? [:] where new?[name] == nil {
-            if root && pruned.contains(name) { continue }
-            if metadata && name == "managedFields" { continue }
-            let shape = schema.fieldShape(name)
-            let element = shape?.element ?? "f:" + name
-            guard child(element, value, nil, slot: .member(shape), metadata: root && name == "metadata",
-                        stripped: metadata && Self.strippedElements.contains(element), changed: &changed, removed: &removed) else { return false }
-        }
+    }
+
+    /// Calls `visit` with each member of `new` (and `old`'s value of it), then with each member
+    /// only `old` has; stops at, and returns, the first false.
+    static func eachMember(_ old: [String: JSONValue]?, _ new: [String: JSONValue]?,
+                           _ visit: (String, JSONValue?, JSONValue?) -> Bool) -> Bool {
+        for (name, value) in new ?? [:] where !visit(name, old?[name], value) { return false }
+        for (name, value) in old ?? [:] where new?[name] == nil && !visit(name, value, nil) { return false }
         return true
     }
 
@@ -823,17 +823,11 @@ struct FieldDiff {
         case .map(let elementType) where !shape.isAtomic:
             let oldMembers = Self.nonEmptyObject(old), newMembers = Self.nonEmptyObject(new)
             let slot = Slot.mapEntry(FieldShape(type: elementType), ownsNode: !elementType.isScalar)
-            for (key, value) in newMembers ?? [:] {
+            return Self.eachMember(oldMembers, newMembers) { key, oldValue, newValue in
                 let element = "f:" + key
-                guard child(element, oldMembers?[key], value, slot: slot, metadata: false,
-                            stripped: metadata && Self.strippedElements.contains(element), changed: &changed, removed: &removed) else { return false }
+                return child(element, oldValue, newValue, slot: slot, metadata: false,
+                             stripped: metadata && Self.strippedElements.contains(element), changed: &changed, removed: &removed)
             }
-            for (key, value) in oldMembers ?? [:] where newMembers?[key] == nil {
-                let element = "f:" + key
-                guard child(element, value, nil, slot: slot, metadata: false,
-                            stripped: metadata && Self.strippedElements.contains(element), changed: &changed, removed: &removed) else { return false }
-            }
-            return true
         case .array where shape.listType == .set:
             let elements: (JSONValue) -> String? = { "v:" + describe($0) }
             return items(old, new, element: elements, slot: .setItem, changed: &changed, removed: &removed)
