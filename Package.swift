@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "NFTables", "KubeAPI", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "ProbeTests", dependencies: ["Probe", nioPosix, nioHTTP1] + grpc),
         .testTarget(name: "KubeletTests", dependencies: ["Kubelet", "CRI", "KubeAPI", "KubeClient", "Probe", "TestSupport", "LinuxSystem"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "EtcdStore", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "EtcdStore", "KubeAPI", "TestSupport"]),
         .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery", "KubeAPI", "TestSupport"]),
         .testTarget(name: "APIServerTests", dependencies: ["ProcessAllocator", "APIServer", "APIMachinery", "KubeAPI", "Store", "TestSupport"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeAPI", "TestSupport", "APIServer", "Store", "Controllers", "NIORecords", nioPosix, nioHTTP1, .product(name: "NIOEmbedded", package: "swift-nio")]),

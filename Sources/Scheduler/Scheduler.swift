@@ -204,25 +204,7 @@ public struct Snapshot: Sendable {
     public func node(named name: String) -> NodeInfo? { index[name].map { nodes[$0] } }
 }
 
-/// A small, fast pseudo-random generator (SplitMix64) for tie-breaking between equally scored
-/// nodes. Ties are common (identical nodes), and `SystemRandomNumberGenerator` costs a system
-/// call per draw; the choice needs spread, not secrecy.
-public struct TieBreakRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    /// Seeded from the system generator.
-    public init() {
-        var system = SystemRandomNumberGenerator()
-        state = system.next()
-    }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The generator that breaks ties between equally scored nodes. Ties are common (identical
+/// nodes), and `SystemRandomNumberGenerator` costs a system call per draw; the choice needs
+/// spread, not secrecy. `TieBreakRandom()` is seeded from the system generator.
+public typealias TieBreakRandom = SplitMix64

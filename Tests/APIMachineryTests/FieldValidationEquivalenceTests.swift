@@ -123,7 +123,7 @@ import KubeAPI
         }
     }
 
-    /// A deterministic generator (TestSupport's SplitMix64), so a failure names a seed that
+    /// A deterministic generator (KubeAPI's SplitMix64), so a failure names a seed that
     /// reproduces it.
     typealias Generator = SplitMix64
 

@@ -294,7 +294,7 @@ import TestSupport
 
     // MARK: Random trees, random edits
 
-    /// TestSupport's SplitMix64: the same trees on every run.
+    /// KubeAPI's SplitMix64: the same trees on every run.
     typealias Generator = SplitMix64
 
     static let keys = ["a", "b", "metadata", "spec", "z", "A", "_", "k:{\"name\":\"c\"}", "f:a", "\u{e9}", "e\u{301}", "ключ", "😀", "\u{1}x", "a\\b", "a b", "aa", "ab",

@@ -123,6 +123,6 @@ import TestSupport
         String((0..<Int(g.next() % 12)).map { _ in alphabet[Int(g.next() % UInt64(alphabet.count))] })
     }
 
-    /// A deterministic generator (TestSupport's SplitMix64), so a failure names a reproducible round.
+    /// A deterministic generator (KubeAPI's SplitMix64), so a failure names a reproducible round.
     typealias SplitMix = SplitMix64
 }

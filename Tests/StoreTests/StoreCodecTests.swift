@@ -1,4 +1,5 @@
 import Testing
+import KubeAPI
 import TestSupport
 @testable import Store
 
