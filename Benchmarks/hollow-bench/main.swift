@@ -766,6 +766,9 @@ LoggingSystem.bootstrap { label in
 }
 
 do {
+    // As `nodekit server` and `nodekit apiserver` run: mimalloc on 2 MiB pages
+    // (MIMALLOC_LARGE_OS_PAGES=0 in the environment measures without them).
+    ProcessAllocator.preferLargePages()
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     if let iterations = options.decodeIterations {
         try await decodeBench(iterations: iterations)

@@ -2,6 +2,7 @@ import APIServer
 import ArgumentParser
 import Foundation
 import Logging
+import ProcessAllocator
 
 /// `nodekit apiserver`: the Kubernetes API over the embedded store or etcd, on HTTPS.
 struct APIServerCommand: AsyncParsableCommand {
@@ -22,6 +23,8 @@ struct APIServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "nodekit.apiserver")
+        ProcessAllocator.preferLargePages()
+        logger.info("starting", metadata: ["allocator": "\(ProcessAllocator.description)"])
         var configuration = options.configuration
         configuration.insecurePort = insecurePort
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)

@@ -50,6 +50,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "nodekit.server")
+        ProcessAllocator.preferLargePages()
         logger.info("starting", metadata: ["allocator": "\(ProcessAllocator.description)"])
         let signals = TerminationSignals.stream()
         try FileManager.default.createDirectory(atPath: api.dataDirectory, withIntermediateDirectories: true)
