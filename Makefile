@@ -41,7 +41,8 @@ protos:
 	bash hack/protos.sh
 
 # Regenerates Sources/KubeAPI/JSONTapeTypes.swift, the one-pass tape decoders of Pod, Node,
-# Lease, ObjectMeta and every struct inside them, from their declarations (python3, no build).
+# Lease, ObjectMeta and every struct inside them, and Sources/KubeAPI/JSONDirectEncoders.swift,
+# their direct encoders (and Binding's), from their declarations (python3, no build).
 tape-decoders:
 	python3 hack/gen-tape-decoders.py
 

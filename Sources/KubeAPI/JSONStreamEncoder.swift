@@ -18,7 +18,13 @@ extension JSONValue {
     public static func encodeJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
         let state = JSONStreamState()
         do {
-            try JSONStreamEncoder(state: state).encodeValue(value)
+            // Pods, Nodes, Leases, Bindings: the generated writers (JSONDirectEncoders.swift),
+            // the same bytes without Codable's containers.
+            if let direct = value as? any JSONDirectEncodable {
+                try direct.writeJSON(to: state)
+            } else {
+                try JSONStreamEncoder(state: state).encodeValue(value)
+            }
             guard state.out.count > 0, !state.unstreamable else { throw JSONStreamState.Unstreamable() }
             state.closeAll()
             return state.out
