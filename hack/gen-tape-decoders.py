@@ -673,7 +673,11 @@ def swift_name(p):
     return f"`{p.name}`" if p.escaped else p.name
 
 
-def closure(decls):
+def closure_over(decls, roots, classify_root, synthesized, make_model, walk_member):
+    """The models of `roots` and of every struct their members reach, in output order (files in
+    the order the traversal first reaches them, declarations in file order). `make_model(d)`
+    builds a struct's model (with `.members`); `walk_member(p, d, where, visit)` calls `visit`
+    on each struct declaration member `p` of `d` reaches."""
     order, seen, file_rank = [], set(), {}
 
     def visit(d):
@@ -681,14 +685,25 @@ def closure(decls):
             return
         seen.add(d.qualified)
         file_rank.setdefault(d.path, len(file_rank))
-        mo = model(decls, d)
+        mo = make_model(d)
         order.append(mo)
         for p in mo.members:
-            where = f"{d.path}:{p.line}: {d.qualified}.{p.name}"
-            for name in type_names(p.type, where):
-                walk_type(name, d.qualified, where)
+            walk_member(p, d, f"{d.path}:{p.line}: {d.qualified}.{p.name}", visit)
 
-    def walk_type(name, scope, where):
+    for root in roots:
+        d = resolve(decls, root, "")
+        if d is None:
+            fail(f"root type {root} is not declared in Sources/KubeAPI")
+        kind, _ = classify_root(decls, root, "", f"root type {root}")
+        if kind != "generate":
+            fail(f"root type {root} ({d.path}:{d.line}) is not a struct with a synthesized {synthesized}")
+        visit(d)
+    order.sort(key=lambda mo: (file_rank[mo.decl.path], mo.decl.offset))
+    return order
+
+
+def closure(decls):
+    def walk_type(name, scope, where, visit):
         kind, target = classify(decls, name, scope, where)
         if kind == "generate":
             visit(target)
@@ -697,18 +712,13 @@ def closure(decls):
                 fail(f"{where}: {target.qualified} is a generic typealias")
             alias_scope = target.qualified.rsplit(".", 1)[0] if "." in target.qualified else ""
             for inner in type_names(target.alias, f"{target.path}:{target.line}: typealias {target.qualified}"):
-                walk_type(inner, alias_scope, where)
+                walk_type(inner, alias_scope, where, visit)
 
-    for root in ROOTS:
-        d = resolve(decls, root, "")
-        if d is None:
-            fail(f"root type {root} is not declared in Sources/KubeAPI")
-        kind, _ = classify(decls, root, "", f"root type {root}")
-        if kind != "generate":
-            fail(f"root type {root} ({d.path}:{d.line}) is not a struct with a synthesized init(from:)")
-        visit(d)
-    order.sort(key=lambda mo: (file_rank[mo.decl.path], mo.decl.offset))
-    return order
+    def walk_member(p, d, where, visit):
+        for name in type_names(p.type, where):
+            walk_type(name, d.qualified, where, visit)
+
+    return closure_over(decls, ROOTS, classify, "init(from:)", lambda d: model(decls, d), walk_member)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -889,43 +899,28 @@ class EncodeModel:
 
 
 def encode_closure(decls):
-    order, seen, file_rank = [], set(), {}
-
-    def visit(d):
-        if d.qualified in seen:
-            return
-        seen.add(d.qualified)
-        file_rank.setdefault(d.path, len(file_rank))
+    def encode_model(d):
         mo = EncodeModel()
         mo.decl, mo.members = d, encode_members(decls, d)
-        order.append(mo)
-        for p in mo.members:
-            where = f"{d.path}:{p.line}: {d.qualified}.{p.name}"
-            p.tree = parse_type(p.type, where)
-            walk(p.tree, d.qualified, where)
+        return mo
 
-    def walk(tree, scope, where):
+    def walk(tree, scope, where, visit):
         if tree[0] == "named":
             kind, target = classify_encode(decls, tree[1], scope, where)
             if kind == "generate":
                 visit(target)
             elif kind == "alias":
                 alias_scope = target.qualified.rsplit(".", 1)[0] if "." in target.qualified else ""
-                walk(parse_type(target.alias, f"{target.path}:{target.line}: typealias {target.qualified}"), alias_scope, where)
+                walk(parse_type(target.alias, f"{target.path}:{target.line}: typealias {target.qualified}"), alias_scope, where, visit)
         else:
             for sub in tree[1:]:
-                walk(sub, scope, where)
+                walk(sub, scope, where, visit)
 
-    for root in ENCODE_ROOTS:
-        d = resolve(decls, root, "")
-        if d is None:
-            fail(f"root type {root} is not declared in Sources/KubeAPI")
-        kind, _ = classify_encode(decls, root, "", f"root type {root}")
-        if kind != "generate":
-            fail(f"root type {root} ({d.path}:{d.line}) is not a struct with a synthesized encode(to:)")
-        visit(d)
-    order.sort(key=lambda mo: (file_rank[mo.decl.path], mo.decl.offset))
-    return order, visit
+    def walk_member(p, d, where, visit):
+        p.tree = parse_type(p.type, where)
+        walk(p.tree, d.qualified, where, visit)
+
+    return closure_over(decls, ENCODE_ROOTS, classify_encode, "encode(to:)", encode_model, walk_member)
 
 
 def value_lines(decls, tree, expr, scope, depth, where):
@@ -1007,7 +1002,7 @@ def generate():
             f = File(rel, fh.read())
         parse_body(f, 0, len(f.s), None, "", decls)
     decoders = emit(closure(decls))
-    encoders = emit_encoders(decls, encode_closure(decls)[0])
+    encoders = emit_encoders(decls, encode_closure(decls))
     return {OUTPUT_REL: decoders, ENCODE_OUTPUT_REL: encoders}
 
 
