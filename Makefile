@@ -22,7 +22,7 @@ build:
 # They run one at a time: many of them wait on child processes, and run in parallel on a
 # 2-core machine they starved the two cooperative threads that every async test needs.
 # The check first: it fails (naming the command) when a struct in Sources/KubeAPI changed and
-# Sources/KubeAPI/JSONTapeTypes.swift was not regenerated.
+# Sources/KubeAPI/JSONTapeTypes.swift or JSONDirectEncoders.swift was not regenerated.
 test: setup
 	python3 hack/gen-tape-decoders.py --check
 	$(SWIFT) build --build-tests
