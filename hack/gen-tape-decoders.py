@@ -570,13 +570,9 @@ def classify(decls, name, scope, where):
     return "leaf", d
 
 
-class Model:
-    pass
-
-
-def model(decls, d):
-    """The members, the initializer call and the assignments of struct `d`."""
-    here = f"{d.path}:{d.line}: {d.qualified}"
+def check_understood(decls, d):
+    """Fails on the first declaration in struct `d` or in an extension of it that the parser
+    did not understand."""
     if d.problems:
         line, text = d.problems[0]
         fail(f"{d.path}:{line}: {d.qualified}: a declaration the generator does not understand: '{text}'")
@@ -584,13 +580,30 @@ def model(decls, d):
         if target == d.qualified:
             path, line, text = items[0]
             fail(f"{path}:{line}: extension {target}: a declaration the generator does not understand: '{text}'")
+
+
+def coding_keys(decls, d):
+    """The (case, raw value literal or None) pairs of struct `d`'s CodingKeys enum, in order, or
+    None when it has none."""
     ck = decls.get(d.qualified + ".CodingKeys")
-    keys = None
-    if ck:
-        ck = ck[0]
-        if ck.kind != "enum" or ck.problems:
-            fail(f"{ck.path}:{ck.line}: {ck.qualified}: a CodingKeys the generator does not understand")
-        keys = {case: (raw if raw is not None else f'"{case}"') for case, raw in ck.coding_keys_cases}
+    if not ck:
+        return None
+    ck = ck[0]
+    if ck.kind != "enum" or ck.problems:
+        fail(f"{ck.path}:{ck.line}: {ck.qualified}: a CodingKeys the generator does not understand")
+    return ck.coding_keys_cases
+
+
+class Model:
+    pass
+
+
+def model(decls, d):
+    """The members, the initializer call and the assignments of struct `d`."""
+    here = f"{d.path}:{d.line}: {d.qualified}"
+    check_understood(decls, d)
+    cases = coding_keys(decls, d)
+    keys = None if cases is None else {case: (raw if raw is not None else f'"{case}"') for case, raw in cases}
     stored = []
     for p in d.properties:
         if p.static or p.computed:
@@ -852,13 +865,7 @@ def classify_encode(decls, name, scope, where):
 def encode_members(decls, d):
     """The stored properties the synthesized `encode(to:)` of `d` writes, in its order, each
     with its key (`p.key`)."""
-    if d.problems:
-        line, text = d.problems[0]
-        fail(f"{d.path}:{line}: {d.qualified}: a declaration the generator does not understand: '{text}'")
-    for (k, target), items in [(k, v) for k, v in decls.items() if isinstance(k, tuple) and k[0] == "extension-problems"]:
-        if target == d.qualified:
-            path, line, text = items[0]
-            fail(f"{path}:{line}: extension {target}: a declaration the generator does not understand: '{text}'")
+    check_understood(decls, d)
     stored = []
     for p in d.properties:
         if p.static:
@@ -871,13 +878,10 @@ def encode_members(decls, d):
             fail(f"{d.path}:{p.line}: {d.qualified}.{p.name}: {p.problem}")
         stored.append(p)
     by_name = {p.name: p for p in stored}
-    ck = decls.get(d.qualified + ".CodingKeys")
-    if ck:
-        ck = ck[0]
-        if ck.kind != "enum" or ck.problems:
-            fail(f"{ck.path}:{ck.line}: {ck.qualified}: a CodingKeys the generator does not understand")
+    cases = coding_keys(decls, d)
+    if cases is not None:
         members = []
-        for case, raw in ck.coding_keys_cases:
+        for case, raw in cases:
             if case not in by_name:
                 fail(f"{d.path}:{d.line}: {d.qualified}.CodingKeys: case {case} names no stored property")
             members.append((by_name[case], raw[1:-1] if raw is not None else case))
