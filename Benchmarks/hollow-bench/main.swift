@@ -705,30 +705,46 @@ struct HollowPodEventLine: Decodable {
     var object: HollowPod
 }
 
+/// Runs `body` with a client of a scratch API server (in-memory store, data in a temporary
+/// directory), for the micro-benchmark modes to get objects as the server returns them; stops
+/// the server and removes the directory afterwards, also when `body` throws.
+func withScratchServer<T>(_ mode: String, _ body: (HTTPKubeClient) async throws -> T) async throws -> T {
+    let directory = NSTemporaryDirectory() + "nk-hollow-bench-\(ProcessInfo.processInfo.processIdentifier)-\(mode)"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let store = LocalStore.inMemory()
+    let (configuration, serving) = try await startServer(store: store, directory: directory)
+    let client: HTTPKubeClient
+    do { client = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath) } catch {
+        serving.cancel()
+        _ = try? await serving.value
+        await store.close()
+        throw error
+    }
+    let result: Result<T, any Error>
+    do { result = .success(try await body(client)) } catch { result = .failure(error) }
+    await client.shutdown()
+    serving.cancel()
+    _ = try? await serving.value
+    await store.close()
+    return try result.get()
+}
+
 /// `--decode N`: the clients' typed decoding alone, on the bytes the API server returns for
 /// what hollow-bench does to a pod (created, bound, marked Running) and to a node: per object,
 /// the JSONValue tree path (`JSONValue.parse` then `decode`, the client before the direct
 /// decoder) against `JSONValue.decode(_:fromJSON:omitting:)`, N decodes each, median of 5.
 func decodeBench(iterations: Int) async throws {
-    let directory = NSTemporaryDirectory() + "nk-hollow-bench-\(ProcessInfo.processInfo.processIdentifier)-decode"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let store = LocalStore.inMemory()
-    let (configuration, serving) = try await startServer(store: store, directory: directory)
-    let client = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
-    _ = try await client.create(Namespace(metadata: ObjectMeta(name: Hollow.namespace)))
-    _ = try await client.create(ServiceAccount(metadata: ObjectMeta(name: "default", namespace: Hollow.namespace)))
-    _ = try await client.create(Hollow.node(0, name: "hollow-0"))
-    let pod = try await client.create(basicPod(0))
-    try await client.create(binding: Binding(podNamespace: Hollow.namespace, podName: "pod-0", node: "hollow-0", podUID: pod.metadata.uid), options: WriteOptions())
-    let bound = try await client.get(HollowPod.self, namespace: Hollow.namespace, name: "pod-0")
-    let _: Pod = try await client.mergePatch(Pod.self, namespace: Hollow.namespace, name: "pod-0", Hollow.runningStatus(bound, node: 0, podIP: "10.128.0.2"), subresource: "status")
-    let podBytes = try await client.getRaw("/api/v1/namespaces/\(Hollow.namespace)/pods/pod-0")
-    let nodeBytes = try await client.getRaw("/api/v1/nodes/hollow-0")
-    await client.shutdown()
-    serving.cancel()
-    _ = try? await serving.value
-    await store.close()
+    let (podBytes, nodeBytes) = try await withScratchServer("decode") { client in
+        _ = try await client.create(Namespace(metadata: ObjectMeta(name: Hollow.namespace)))
+        _ = try await client.create(ServiceAccount(metadata: ObjectMeta(name: "default", namespace: Hollow.namespace)))
+        _ = try await client.create(Hollow.node(0, name: "hollow-0"))
+        let pod = try await client.create(basicPod(0))
+        try await client.create(binding: Binding(podNamespace: Hollow.namespace, podName: "pod-0", node: "hollow-0", podUID: pod.metadata.uid), options: WriteOptions())
+        let bound = try await client.get(HollowPod.self, namespace: Hollow.namespace, name: "pod-0")
+        let _: Pod = try await client.mergePatch(Pod.self, namespace: Hollow.namespace, name: "pod-0", Hollow.runningStatus(bound, node: 0, podIP: "10.128.0.2"), subresource: "status")
+        return (try await client.getRaw("/api/v1/namespaces/\(Hollow.namespace)/pods/pod-0"), try await client.getRaw("/api/v1/nodes/hollow-0"))
+    }
 
     let eventBytes = Array(#"{"object":"#.utf8) + podBytes + Array(#","type":"MODIFIED"}"#.utf8)
     let managedFields = JSONOmissions([["object", "metadata", "managedFields"]])
@@ -779,21 +795,13 @@ struct ViaCodable<T: Encodable>: Encodable {
 /// over `encode(to:)` (`ViaCodable`) against `JSONValue.encodeJSON` (the direct encoders),
 /// alternating, N encodes each per round, median of 5 rounds.
 func encodeBench(iterations: Int) async throws {
-    let directory = NSTemporaryDirectory() + "nk-hollow-bench-\(ProcessInfo.processInfo.processIdentifier)-encode"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let store = LocalStore.inMemory()
-    let (configuration, serving) = try await startServer(store: store, directory: directory)
-    let client = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
     let node = Hollow.node(0, name: "hollow-0")
-    _ = try await client.create(node)
-    var lease = try await client.create(Lease(metadata: ObjectMeta(name: "hollow-0", namespace: Hollow.leaseNamespace),
-                                              spec: LeaseSpec(holderIdentity: "hollow-0", leaseDurationSeconds: Hollow.leaseDuration, renewTime: Hollow.microTime(Date()))))
+    var lease = try await withScratchServer("encode") { client in
+        _ = try await client.create(node)
+        return try await client.create(Lease(metadata: ObjectMeta(name: "hollow-0", namespace: Hollow.leaseNamespace),
+                                             spec: LeaseSpec(holderIdentity: "hollow-0", leaseDurationSeconds: Hollow.leaseDuration, renewTime: Hollow.microTime(Date()))))
+    }
     lease.spec?.renewTime = Hollow.microTime(Date())
-    await client.shutdown()
-    serving.cancel()
-    _ = try? await serving.value
-    await store.close()
 
     let pod = basicPod(0)
     let binding = Binding(podNamespace: Hollow.namespace, podName: "pod-0", node: "hollow-0", podUID: UUID().uuidString.lowercased())
