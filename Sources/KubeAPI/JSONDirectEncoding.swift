@@ -40,9 +40,6 @@ extension JSONStreamState {
         if more { out.append(UInt8(ascii: ",")) } else { more = true }
     }
 
-    @inline(__always)
-    func bool(_ b: Bool) { out.append(contentsOf: (b ? "true" : "false").utf8) }
-
     /// A value through its own `encode(to:)`, as JSONStreamEncoder writes it at this position;
     /// the containers it opened are closed (the direct writers keep none open).
     func encodable<T: Encodable>(_ value: T) throws {

@@ -103,6 +103,10 @@ final class JSONStreamState {
     func integer(_ i: some FixedWidthInteger) {
         out.append(contentsOf: String(i).utf8)
     }
+
+    func bool(_ b: Bool) {
+        out.append(contentsOf: (b ? "true" : "false").utf8)
+    }
 }
 
 /// An Encoder for one value position: its key or separator is written; it writes the value.
@@ -126,7 +130,7 @@ struct JSONStreamEncoder: Encoder {
     /// its `encode(to:)`; a value that writes nothing is `{}`, as JSONEncoder writes it.
     func encodeValue<T: Encodable>(_ value: T) throws {
         if T.self == String.self { JSONWriter.string(value as! String, into: &state.out) }
-        else if T.self == Bool.self { state.out.append(contentsOf: (value as! Bool ? "true" : "false").utf8) }
+        else if T.self == Bool.self { state.bool(value as! Bool) }
         else if T.self == Int.self { state.integer(value as! Int) }
         else if T.self == Int64.self { state.integer(value as! Int64) }
         else if T.self == Int32.self { state.integer(value as! Int32) }
@@ -167,7 +171,7 @@ struct JSONStreamEncoder: Encoder {
         }
 
         mutating func encodeNil(forKey key: Key) throws { try begin(key); state.out.append(contentsOf: "null".utf8) }
-        mutating func encode(_ value: Bool, forKey key: Key) throws { try begin(key); state.out.append(contentsOf: (value ? "true" : "false").utf8) }
+        mutating func encode(_ value: Bool, forKey key: Key) throws { try begin(key); state.bool(value) }
         mutating func encode(_ value: String, forKey key: Key) throws { try begin(key); JSONWriter.string(value, into: &state.out) }
         mutating func encode(_ value: Double, forKey key: Key) throws { try begin(key); try state.number(value, path: [key]) }
         mutating func encode(_ value: Float, forKey key: Key) throws { try begin(key); try state.number(Double(value), path: [key]) }
@@ -210,7 +214,7 @@ struct JSONStreamEncoder: Encoder {
         var count: Int { id < state.counts.count ? state.counts[id] : 0 }
 
         mutating func encodeNil() throws { try state.beginMember(of: id); state.out.append(contentsOf: "null".utf8) }
-        mutating func encode(_ value: Bool) throws { try state.beginMember(of: id); state.out.append(contentsOf: (value ? "true" : "false").utf8) }
+        mutating func encode(_ value: Bool) throws { try state.beginMember(of: id); state.bool(value) }
         mutating func encode(_ value: String) throws { try state.beginMember(of: id); JSONWriter.string(value, into: &state.out) }
         mutating func encode(_ value: Double) throws { try state.beginMember(of: id); try state.number(value, path: []) }
         mutating func encode(_ value: Int) throws { try state.beginMember(of: id); state.integer(value) }
