@@ -51,6 +51,9 @@ struct Options {
     var decodeIterations: Int?
     /// `--encode N`: time the clients' request encoding alone, N encodes per body, instead.
     var encodeIterations: Int?
+    /// `--commit-delay MICROSECONDS`: the embedded store's group-commit delay (default: the
+    /// store's, ``LocalStoreOptions/groupCommitDelay``; 0 turns it off).
+    var commitDelay: Duration?
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -79,6 +82,9 @@ struct Options {
             case "--encode":
                 guard let value = rest.popFirst(), let n = Int(value), n > 0 else { throw BenchError(description: "--encode needs a positive number of encodes") }
                 encodeIterations = n
+            case "--commit-delay":
+                guard let value = rest.popFirst(), let n = Int(value), n >= 0, n <= 1_000_000 else { throw BenchError(description: "--commit-delay needs microseconds from 0 to 1000000") }
+                commitDelay = .microseconds(n)
             case "--store":
                 switch rest.popFirst() {
                 case "memory": inMemory = true
@@ -86,7 +92,7 @@ struct Options {
                 case let other: throw BenchError(description: "--store \(other ?? ""): expected memory or embedded")
                 }
             default:
-                throw BenchError(description: "unknown argument \(flag); usage: hollow-bench [--quick] [--nodes 1000,5000] [--pods N] [--init-pods N] [--binding-concurrency N] [--store memory|embedded] [--decode N] [--encode N]")
+                throw BenchError(description: "unknown argument \(flag); usage: hollow-bench [--quick] [--nodes 1000,5000] [--pods N] [--init-pods N] [--binding-concurrency N] [--store memory|embedded] [--commit-delay MICROSECONDS] [--decode N] [--encode N]")
             }
         }
     }
@@ -542,6 +548,9 @@ struct Row {
     /// scheduled (from the first create until all ran or the deadline).
     var measuredSeconds: Double
     var cpuByThread: [String: Double]
+    /// The store's counts over the whole run (registration and init pods included).
+    var store: LocalStore.Statistics
+    var commitDelay: Duration
 }
 
 /// Starts an API server over HTTPS on a free loopback port with its data in `directory`;
@@ -569,7 +578,10 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     let directory = NSTemporaryDirectory() + "nk-hollow-bench-\(ProcessInfo.processInfo.processIdentifier)-\(nodes)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let store: any Store = options.inMemory ? LocalStore.inMemory() : try APIServer.openConfiguredStore(url: nil, dataDirectory: directory)
+    var storeOptions = LocalStoreOptions()
+    if let delay = options.commitDelay { storeOptions.groupCommitDelay = delay }
+    if !options.inMemory { try FileManager.default.createDirectory(atPath: directory + "/store", withIntermediateDirectories: true) }
+    let store = options.inMemory ? LocalStore.inMemory(options: storeOptions) : try LocalStore.open(directory: directory + "/store", options: storeOptions)
     let (configuration, serving) = try await startServer(store: store, directory: directory)
 
     let fleetClient = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
@@ -671,6 +683,7 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     await fleetClient.shutdown()
     await schedulerClient.shutdown()
     await creatorClient.shutdown()
+    let storeStatistics = store.statistics()
     await store.close()
 
     guard let first = times.createStart.compactMap({ $0 }).min() else { throw BenchError(description: "no pod was created at \(nodes) nodes") }
@@ -689,7 +702,8 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
                boundPerSecond: Double(times.boundCount) / seconds(lastBound - first),
                runningPerSecond: Double(times.runningCount) / seconds(lastRunning - first),
                p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), throughput: throughput, renewals: renewals, statusRetries: statusRetries,
-               failures: failures.isEmpty ? "none" : failures.joined(separator: "; "), measuredSeconds: measuredSeconds, cpuByThread: cpuByThread)
+               failures: failures.isEmpty ? "none" : failures.joined(separator: "; "), measuredSeconds: measuredSeconds, cpuByThread: cpuByThread,
+               store: storeStatistics, commitDelay: storeOptions.groupCommitDelay)
 }
 
 /// A watch event line as a client decodes it: the tree path parses the line and decodes the
@@ -869,6 +883,10 @@ do {
         let threads = r.cpuByThread.filter { $0.value >= 0.05 }.sorted { $0.value > $1.value }.map { String(format: "%@ %.2f", $0.key, $0.value / r.measuredSeconds) }
         print(String(format: "  while measuring: %.1f s, %.2f cores, %.2f ms CPU per measured pod; cores by thread: ", r.measuredSeconds, cpu / r.measuredSeconds, cpu * 1000 / Double(r.pods))
               + threads.joined(separator: ", "))
+        if r.store.logSyncs > 0 {
+            print(String(format: "  store (whole run): %lld revisions, %lld log fdatasyncs (%.1f writes each), %lld batches held open for the %@ commit delay",
+                         r.store.revision, r.store.logSyncs, Double(r.store.revision) / Double(r.store.logSyncs), r.store.delayedFlushes, "\(r.commitDelay)"))
+        }
         // The one-second samples upstream's average is taken over, so a slow second shows.
         print("  bound per second: " + r.throughput.samples.map { String(format: "%.0f", $0) }.joined(separator: " "))
         print("  created per second: " + r.throughput.created.map(String.init).joined(separator: " "))

@@ -4,9 +4,11 @@
 //       creates/s and reads/s with 1 and 64 clients, p50/p99 latency, and watch delivery latency
 //       to 1,000 watchers, for each backend; prints one table.
 //   store-bench group [--dir DIR] [--writers 1,16,64] [--writes N] [--rate R] [--rounds 3]
-//       group commit alone: for each writer count, `--rounds` runs of the embedded store on a
-//       fresh directory; prints fsyncs per write, writes/s, p50/p99 latency and process CPU per
-//       write for every run.
+//                     [--commit-delay 0,1000]
+//       group commit alone: for each writer count and commit delay (microseconds; default the
+//       store's), `--rounds` runs of the embedded store on a fresh directory, the delays
+//       alternating; prints fsyncs per write, writes/s, p50/p99 latency and process CPU per write
+//       for every run.
 //       `--rate` paces the writers to R writes/s in all (an open load like an API server's)
 //       instead of each writing again as soon as its last write returns.
 //   store-bench crash-writer --dir DIR [--clients N]
@@ -30,6 +32,8 @@ struct Options {
     var writes = 4000
     var rate: Double?
     var rounds = 3
+    /// Group mode: commit delays in microseconds (nil: the store's default only).
+    var commitDelays: [Int]?
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -47,6 +51,7 @@ struct Options {
                 guard let count = Int(try value(&rest, argument)), count > 0 else { throw UsageError("--clients needs a positive number") }
                 clients = count
             case "--writers": writers = try list(&rest, argument, minimum: 1)
+            case "--commit-delay": commitDelays = try list(&rest, argument, minimum: 0)
             case "--writes":
                 guard let count = Int(try value(&rest, argument)), count > 0 else { throw UsageError("--writes needs a positive number") }
                 writes = count
@@ -335,12 +340,14 @@ func processCPU() -> Double {
 }
 
 /// One run of group mode: a fresh embedded store, `writers` tasks creating `writes` keys in all.
-func groupRun(_ options: Options, writers: Int) async throws -> String {
+func groupRun(_ options: Options, writers: Int, commitDelay: Int?) async throws -> String {
     let directory = options.directory + "/group-\(writers)"
     try? FileManager.default.removeItem(atPath: directory)
     defer { try? FileManager.default.removeItem(atPath: directory) }
     var local = LocalStoreOptions()
     local.backgroundMaintenance = false
+    if let commitDelay { local.groupCommitDelay = .microseconds(commitDelay) }
+    let delay = local.groupCommitDelay.components
     let store = try LocalStore.open(directory: directory, options: local)
     let value = Array(repeating: UInt8(0x62), count: 512)
     let writes = options.writes
@@ -353,16 +360,20 @@ func groupRun(_ options: Options, writers: Int) async throws -> String {
     let cpu = processCPU() - cpuStart
     let syncs = store.statistics().logSyncs
     await store.close()
-    return String(format: "%7d %7d %8.3f %9.0f %8.2f %8.2f %9.1f", writers, syncs, Double(syncs) / Double(writes),
+    return String(format: "%7d %8d %7d %8.3f %9.0f %8.2f %8.2f %9.1f", writers, delay.seconds * 1_000_000 + delay.attoseconds / 1_000_000_000_000,
+                  syncs, Double(syncs) / Double(writes),
                   rate, samples.percentile(0.5) * 1000, samples.percentile(0.99) * 1000, cpu * 1e6 / Double(writes))
 }
 
 func groupBenchmark(_ options: Options) async throws {
     try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
     print("store-bench group: \(options.writes) creates of 512 bytes per run, " + (options.rate.map { String(format: "paced at %.0f writes/s in all", $0) } ?? "each writer writing again as soon as its write returns"))
-    print("writers  fsyncs  fsync/w  writes/s   p50 ms   p99 ms  cpu us/w")
+    print("writers delay us  fsyncs  fsync/w  writes/s   p50 ms   p99 ms  cpu us/w")
+    let delays: [Int?] = options.commitDelays ?? [nil]
     for writers in options.writers {
-        for _ in 0..<options.rounds { print(try await groupRun(options, writers: writers)) }
+        for _ in 0..<options.rounds {
+            for delay in delays { print(try await groupRun(options, writers: writers, commitDelay: delay)) }
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 import Synchronization
 
 /// Settings of a ``LocalStore``.
@@ -12,6 +13,14 @@ public struct LocalStoreOptions: Sendable {
     /// files stay bounded under churn; once the newest snapshot is larger, its size is the
     /// threshold (``Journal/snapshotDue(threshold:)``).
     public var snapshotThresholdBytes: Int64 = 64 << 20
+    /// How long the flusher holds a batch open for more writers before its fdatasync, when the
+    /// previous batch was shared by more than one write (group commit's commit delay: as
+    /// PostgreSQL's `commit_delay` applies only with `commit_siblings` active, a lone writer never
+    /// waits). Each fdatasync costs CPU, a device flush and a wakeup per waiter, so under many
+    /// concurrent writers fewer, larger batches save CPU and hand watches larger event batches;
+    /// every write still returns only once it is durable. Zero turns it off. Measured in
+    /// docs/scheduler-bench.md (sixteenth session) and by `store-bench --group`.
+    public var groupCommitDelay: Duration = .milliseconds(1)
     /// The clock for TTLs and retention; tests inject a manual one.
     public var clock: any StoreClock = SystemStoreClock()
     /// Run ``LocalStore/runMaintenance()`` every `maintenanceInterval` in the background. Tests
@@ -82,6 +91,8 @@ public final class LocalStore: Store {
     private let journal: Journal?
     private let options: LocalStoreOptions
     private let wakeFlusher = DispatchSemaphore(value: 0)
+    /// Batches the flusher held open for `groupCommitDelay` (for statistics and tests).
+    private let delayedFlushes = Atomic<Int64>(0)
     private let maintenance = Mutex<Task<Void, Never>?>(nil)
 
     private init(journal: Journal?, recovered: MVCCState, options: LocalStoreOptions) {
@@ -228,11 +239,21 @@ public final class LocalStore: Store {
     // MARK: The flusher (group commit)
 
     private func flushLoop(_ journal: Journal) {
+        var sharedLastBatch = false
         while true {
             wakeFlusher.wait()
             // Drain everything queued, including frames appended while the last fsync ran: they
-            // share the next one.
-            while flushBatch(journal) {}
+            // share the next one. When the last batch was shared, writers are arriving together:
+            // hold the next batch open for a moment so that more of them share its fsync.
+            while true {
+                if sharedLastBatch, let delay = commitDelayMicroseconds, state.withLock({ !$0.pending.bytes.isEmpty && !$0.closed }) {
+                    usleep(delay)
+                    delayedFlushes.add(1, ordering: .relaxed)
+                }
+                let frames = flushBatch(journal)
+                if frames == 0 { break }
+                sharedLastBatch = frames > 1
+            }
             // close() marks the store closed, then hands over its continuation and signals
             // again: a wakeup in between (a signal left from earlier writes) must not end the
             // loop, or close() would wait for a flusher that is gone.
@@ -247,22 +268,30 @@ public final class LocalStore: Store {
         }
     }
 
-    /// Writes and fdatasyncs the queued frames, then publishes them. Returns false when nothing
-    /// was queued.
-    private func flushBatch(_ journal: Journal) -> Bool {
-        let batch = state.withLock { state -> (bytes: [UInt8], events: [StoreEvent], revision: Int64, sequence: Int64)? in
+    /// The commit delay in whole microseconds, or nil when it is off.
+    private var commitDelayMicroseconds: UInt32? {
+        let (seconds, attoseconds) = options.groupCommitDelay.components
+        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        return micros > 0 ? UInt32(clamping: micros) : nil
+    }
+
+    /// Writes and fdatasyncs the queued frames, then publishes them. Returns how many frames the
+    /// batch held: 0 when nothing was queued (or the log failed).
+    private func flushBatch(_ journal: Journal) -> Int {
+        let batch = state.withLock { state -> (bytes: [UInt8], events: [StoreEvent], revision: Int64, sequence: Int64, frames: Int)? in
             if state.pending.bytes.isEmpty { return nil }
-            let batch = (state.pending.bytes, state.pendingEvents, state.pendingRevision, state.appendedSequence)
+            let batch = (state.pending.bytes, state.pendingEvents, state.pendingRevision, state.appendedSequence,
+                         Int(state.appendedSequence - state.durableSequence))
             state.pending = ByteWriter()
             state.pendingEvents = []
             return batch
         }
-        guard let batch else { return false }
+        guard let batch else { return 0 }
         do {
             try journal.append(batch.bytes)
         } catch {
             fail(StoreError.unavailable("writing the log in \(journal.directory): \(error)"))
-            return false
+            return 0
         }
         let (ready, snapshot) = state.withLock { state -> ([CheckedContinuation<Void, any Error>], (MVCCState, Int64)?) in
             state.visibleRevision = batch.revision
@@ -282,7 +311,7 @@ public final class LocalStore: Store {
         }
         for continuation in ready { continuation.resume() }
         if let (copy, revision) = snapshot { startSnapshot(copy, revision: revision, journal: journal) }
-        return true
+        return batch.frames
     }
 
     private func startSnapshot(_ copy: MVCCState, revision: Int64, journal: Journal) {
@@ -498,6 +527,8 @@ public final class LocalStore: Store {
         /// Bytes appended to the log and written to snapshots since open (0 in memory).
         public var logBytes: Int64 = 0
         public var snapshotBytes: Int64 = 0
+        /// Batches the flusher held open for ``LocalStoreOptions/groupCommitDelay``.
+        public var delayedFlushes: Int64 = 0
     }
 
     public func statistics() -> Statistics {
@@ -505,7 +536,8 @@ public final class LocalStore: Store {
         return state.withLock { state in
             Statistics(revision: state.visibleRevision, compactRevision: state.mvcc.compactRevision, keys: state.mvcc.sortedKeys.count,
                        records: state.mvcc.histories.values.reduce(0) { $0 + $1.count }, watchers: state.watchers.count,
-                       logSyncs: journal?.syncs ?? 0, logBytes: written.log, snapshotBytes: written.snapshots)
+                       logSyncs: journal?.syncs ?? 0, logBytes: written.log, snapshotBytes: written.snapshots,
+                       delayedFlushes: delayedFlushes.load(ordering: .relaxed))
         }
     }
 }

@@ -85,19 +85,69 @@ import TestSupport
         let directory = try TemporaryStoreDirectory("group")
         defer { directory.remove() }
         let store = try LocalStore.open(directory: directory.path, options: Self.options())
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for client in 0..<64 {
-                group.addTask {
-                    for index in 0..<10 { _ = try await store.create("/g/\(client)/\(index)", value: [1, 2, 3], ttl: nil) }
-                }
-            }
-            try await group.waitForAll()
-        }
+        try await Self.writeConcurrently(store, writers: 64, each: 10)
         let statistics = store.statistics()
         #expect(statistics.revision == 640)
         // Every write waited for an fsync, and 64 writers kept more than one write per fsync.
         #expect(statistics.logSyncs > 0 && statistics.logSyncs < 640, "\(statistics.logSyncs) fsyncs for 640 writes")
         await store.close()
+    }
+
+    /// 64 writers each awaiting its write before the next: with writers arriving together the
+    /// flusher holds batches open for the commit delay, so they share fsyncs in larger groups, and
+    /// every acknowledged write is there after a reopen.
+    @Test func commitDelayGathersConcurrentWriters() async throws {
+        let directory = try TemporaryStoreDirectory("delay")
+        defer { directory.remove() }
+        var options = Self.options()
+        options.groupCommitDelay = .milliseconds(2)
+        let store = try LocalStore.open(directory: directory.path, options: options)
+        try await Self.writeConcurrently(store, writers: 64, each: 10)
+        let statistics = store.statistics()
+        #expect(statistics.revision == 640)
+        #expect(statistics.delayedFlushes > 0)
+        #expect(statistics.logSyncs < 160, "\(statistics.logSyncs) fsyncs for 640 writes")
+        await store.close()
+        let reopened = try LocalStore.open(directory: directory.path, options: options)
+        #expect(reopened.statistics().revision == 640)
+        #expect(try await reopened.get("/g/63/9")?.value == [1, 2, 3])
+        await reopened.close()
+    }
+
+    /// A lone writer never shares a batch, so it never waits for the delay; and a zero delay
+    /// never holds a batch open, however many writers share one.
+    @Test func commitDelayNeverHoldsALoneWriterOrWhenOff() async throws {
+        let directory = try TemporaryStoreDirectory("delay-alone")
+        defer { directory.remove() }
+        var options = Self.options()
+        options.groupCommitDelay = .seconds(1)
+        let store = try LocalStore.open(directory: directory.path, options: options)
+        let clock = ContinuousClock()
+        let start = clock.now
+        for index in 0..<20 { _ = try await store.create("/alone/\(index)", value: [1], ttl: nil) }
+        #expect(store.statistics().delayedFlushes == 0)
+        #expect(clock.now - start < .seconds(10), "20 lone writes took \(clock.now - start)")
+        await store.close()
+
+        let offDirectory = try TemporaryStoreDirectory("delay-off")
+        defer { offDirectory.remove() }
+        options.groupCommitDelay = .zero
+        let off = try LocalStore.open(directory: offDirectory.path, options: options)
+        try await Self.writeConcurrently(off, writers: 64, each: 10)
+        #expect(off.statistics().revision == 640)
+        #expect(off.statistics().delayedFlushes == 0)
+        await off.close()
+    }
+
+    static func writeConcurrently(_ store: LocalStore, writers: Int, each: Int) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<writers {
+                group.addTask {
+                    for index in 0..<each { _ = try await store.create("/g/\(client)/\(index)", value: [1, 2, 3], ttl: nil) }
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 
     /// close() marks the store closed and then hands the flusher its continuation; a flusher
