@@ -2,6 +2,7 @@
 // sees it (KubeClient over TLS with the generated admin kubeconfig).
 //
 //   swift run -c release apiserver-bench [--quick] [--pods N] [--clients C] [--dir DIR] [--etcd | --no-etcd]
+//       [--commit-delay MICROSECONDS]   (the embedded store's group-commit delay; default the store's)
 //   swift run -c release apiserver-bench --fields [--quick]   (managedFields alone: ManagedFieldsBench.swift)
 //   ... --only ROW [--perf-ctl FIFO]   (one row and what it needs first: create, get, patch, bind, status, lease,
 //       getlease, nodestatus, lists, watch, delete; with --perf-ctl, "enable"/"disable" are written to FIFO around
@@ -37,6 +38,8 @@ struct Options {
     var only: String?
     /// A perf control FIFO: "enable" before the `only` row, "disable" after it.
     var perfControl: String?
+    /// The embedded store's group-commit delay (nil: the store's default).
+    var commitDelay: Duration?
     static let rows = ["create", "get", "patch", "bind", "status", "lease", "getlease", "nodestatus", "lists", "watch", "delete"]
 
     init(_ arguments: [String]) throws {
@@ -61,6 +64,9 @@ struct Options {
             case "--clients":
                 guard let n = Int(try Self.value(&rest, argument)), n > 0 else { throw UsageError("--clients needs a positive number") }
                 clients = n
+            case "--commit-delay":
+                guard let n = Int(try Self.value(&rest, argument)), n >= 0, n <= 1_000_000 else { throw UsageError("--commit-delay needs microseconds from 0 to 1000000") }
+                commitDelay = .microseconds(n)
             default: throw UsageError("unknown argument \(argument) (see the header of Benchmarks/apiserver-bench/main.swift)")
             }
         }
@@ -516,7 +522,9 @@ do {
     var rows: [Row] = []
     let embeddedPath = options.directory + "/embedded-store"
     try? FileManager.default.removeItem(atPath: embeddedPath)
-    let embedded = try LocalStore.open(directory: embeddedPath)
+    var storeOptions = LocalStoreOptions()
+    if let delay = options.commitDelay { storeOptions.groupCommitDelay = delay }
+    let embedded = try LocalStore.open(directory: embeddedPath, options: storeOptions)
     do {
         try await benchmark(storeName: "embedded", store: embedded, options: options, into: &rows)
     } catch {
@@ -525,7 +533,7 @@ do {
     let statistics = embedded.statistics()
     // Every write is one revision; group commit shares one fdatasync among the writes that
     // arrive while the previous one runs.
-    print("embedded store: \(statistics.revision) revisions, \(statistics.logSyncs) log fdatasyncs (\(String(format: "%.1f", Double(statistics.revision) / Double(max(1, statistics.logSyncs)))) writes per fdatasync)")
+    print("embedded store: \(statistics.revision) revisions, \(statistics.logSyncs) log fdatasyncs (\(String(format: "%.1f", Double(statistics.revision) / Double(max(1, statistics.logSyncs)))) writes per fdatasync), \(statistics.delayedFlushes) batches held open for the \(storeOptions.groupCommitDelay) commit delay")
     await embedded.close()
     if options.etcd {
         if EtcdCluster.binary == nil {

@@ -358,17 +358,18 @@ func groupRun(_ options: Options, writers: Int, commitDelay: Int?) async throws 
         _ = try await store.create("/group/\(index % writers)/\(index)", value: value, ttl: nil)
     }
     let cpu = processCPU() - cpuStart
-    let syncs = store.statistics().logSyncs
+    let statistics = store.statistics()
+    let syncs = statistics.logSyncs
     await store.close()
-    return String(format: "%7d %8d %7d %8.3f %9.0f %8.2f %8.2f %9.1f", writers, delay.seconds * 1_000_000 + delay.attoseconds / 1_000_000_000_000,
-                  syncs, Double(syncs) / Double(writes),
+    return String(format: "%7d %8d %7d %6d %8.3f %9.0f %8.2f %8.2f %9.1f", writers, delay.seconds * 1_000_000 + delay.attoseconds / 1_000_000_000_000,
+                  syncs, statistics.delayedFlushes, Double(syncs) / Double(writes),
                   rate, samples.percentile(0.5) * 1000, samples.percentile(0.99) * 1000, cpu * 1e6 / Double(writes))
 }
 
 func groupBenchmark(_ options: Options) async throws {
     try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
     print("store-bench group: \(options.writes) creates of 512 bytes per run, " + (options.rate.map { String(format: "paced at %.0f writes/s in all", $0) } ?? "each writer writing again as soon as its write returns"))
-    print("writers delay us  fsyncs  fsync/w  writes/s   p50 ms   p99 ms  cpu us/w")
+    print("writers delay us  fsyncs   held  fsync/w  writes/s   p50 ms   p99 ms  cpu us/w")
     let delays: [Int?] = options.commitDelays ?? [nil]
     for writers in options.writers {
         for _ in 0..<options.rounds {

@@ -28,6 +28,17 @@ struct APIHandler: Sendable {
             if tokens.contains(token) { request.user = UserInfo(name: ClusterPKI.adminUser, groups: [ClusterPKI.adminGroup, "system:authenticated"]) }
             if request.user == nil, let serviceAccountTokens { request.user = await serviceAccountTokens.authenticate(token, storage: storage) }
         }
+        // A mutating request will probably write: the embedded store may hold its next fsync
+        // open for it while the request is on its way (group commit).
+        if request.method == .POST || request.method == .PUT || request.method == .PATCH || request.method == .DELETE,
+           let store = storage.store as? LocalStore {
+            let request = request
+            return await store.expectingWrite { await respond(request) }
+        }
+        return await respond(request)
+    }
+
+    private func respond(_ request: APIRequest) async -> APIResponse {
         do throws(APIError) {
             if let response = publicEndpoint(request) { return response }
             guard request.user != nil else { throw APIError.unauthorized() }

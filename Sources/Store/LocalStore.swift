@@ -13,13 +13,15 @@ public struct LocalStoreOptions: Sendable {
     /// files stay bounded under churn; once the newest snapshot is larger, its size is the
     /// threshold (``Journal/snapshotDue(threshold:)``).
     public var snapshotThresholdBytes: Int64 = 64 << 20
-    /// How long the flusher holds a batch open for more writers before its fdatasync, when the
-    /// previous batch was shared by more than one write (group commit's commit delay: as
-    /// PostgreSQL's `commit_delay` applies only with `commit_siblings` active, a lone writer never
-    /// waits). Each fdatasync costs CPU, a device flush and a wakeup per waiter, so under many
-    /// concurrent writers fewer, larger batches save CPU and hand watches larger event batches;
-    /// every write still returns only once it is durable. Zero turns it off. Measured in
-    /// docs/scheduler-bench.md (sixteenth session) and by `store-bench --group`.
+    /// The longest the flusher holds a batch open before its fdatasync while writes announced
+    /// with ``LocalStore/expectingWrite(_:)`` are still on their way (group commit's commit
+    /// delay; as PostgreSQL's `commit_delay` waits only while `commit_siblings` transactions are
+    /// open). A batch is never held for a writer that is not coming: with no announced write on
+    /// its way (a lone writer, or every writer already waiting) the flusher syncs at once, as
+    /// etcd does once per raft Ready. Each fdatasync costs CPU, a device flush and a wakeup per
+    /// waiter, and each batch becomes one watch event batch, so under many concurrent requests
+    /// fewer, larger batches save CPU; every write still returns only once it is durable. Zero
+    /// turns it off. Measured in docs/scheduler-bench.md (sixteenth session).
     public var groupCommitDelay: Duration = .milliseconds(1)
     /// The clock for TTLs and retention; tests inject a manual one.
     public var clock: any StoreClock = SystemStoreClock()
@@ -93,6 +95,36 @@ public final class LocalStore: Store {
     private let wakeFlusher = DispatchSemaphore(value: 0)
     /// Batches the flusher held open for `groupCommitDelay` (for statistics and tests).
     private let delayedFlushes = Atomic<Int64>(0)
+    /// Writes announced by ``expectingWrite(_:)`` that have not reached the store yet.
+    private let writesOnTheirWay = Atomic<Int>(0)
+
+    /// A request that is expected to write to a store: it counts as on its way until its first
+    /// write reaches that store, or until it ends.
+    public final class ExpectedWrite: Sendable {
+        let store: LocalStore
+        let arrived = Atomic<Bool>(false)
+
+        init(store: LocalStore) { self.store = store }
+
+        func arrive() {
+            if !arrived.exchange(true, ordering: .relaxed) { store.writesOnTheirWay.subtract(1, ordering: .relaxed) }
+        }
+    }
+
+    @TaskLocal static var expected: ExpectedWrite?
+
+    /// Runs `body`, work that will probably write to this store (an API server's mutating
+    /// request): until its first write reaches the store, or it ends, the flusher knows a write
+    /// is on its way and may hold the next batch open for it (``LocalStoreOptions/groupCommitDelay``).
+    public func expectingWrite<T, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
+        let write = ExpectedWrite(store: self)
+        writesOnTheirWay.add(1, ordering: .relaxed)
+        defer { write.arrive() }
+        let result: Result<T, E> = await Self.$expected.withValue(write) {
+            do throws(E) { return .success(try await body()) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
     private let maintenance = Mutex<Task<Void, Never>?>(nil)
 
     private init(journal: Journal?, recovered: MVCCState, options: LocalStoreOptions) {
@@ -216,6 +248,7 @@ public final class LocalStore: Store {
             state.appendedSequence += 1
             return (result, state.appendedSequence)
         }
+        if let expected = Self.expected, expected.store === self { expected.arrive() }
         guard let sequence else { return result }
         wakeFlusher.signal()
         do {
@@ -238,21 +271,27 @@ public final class LocalStore: Store {
 
     // MARK: The flusher (group commit)
 
+    /// How often a held batch looks again for writes still on their way, in microseconds.
+    private static let commitDelayStep: UInt32 = 50
+
     private func flushLoop(_ journal: Journal) {
-        var sharedLastBatch = false
         while true {
             wakeFlusher.wait()
             // Drain everything queued, including frames appended while the last fsync ran: they
-            // share the next one. When the last batch was shared, writers are arriving together:
-            // hold the next batch open for a moment so that more of them share its fsync.
+            // share the next one. While announced writes are still on their way, hold the batch
+            // open (up to the delay) so that they share its fsync too.
             while true {
-                if sharedLastBatch, let delay = commitDelayMicroseconds, state.withLock({ !$0.pending.bytes.isEmpty && !$0.closed }) {
-                    usleep(delay)
+                if let limit = commitDelayMicroseconds, writesOnTheirWay.load(ordering: .relaxed) > 0,
+                   state.withLock({ !$0.pending.bytes.isEmpty && !$0.closed }) {
+                    var waited: UInt32 = 0
+                    repeat {
+                        let step = min(Self.commitDelayStep, limit - waited)
+                        usleep(step)
+                        waited += step
+                    } while waited < limit && writesOnTheirWay.load(ordering: .relaxed) > 0
                     delayedFlushes.add(1, ordering: .relaxed)
                 }
-                let frames = flushBatch(journal)
-                if frames == 0 { break }
-                sharedLastBatch = frames > 1
+                if !flushBatch(journal) { break }
             }
             // close() marks the store closed, then hands over its continuation and signals
             // again: a wakeup in between (a signal left from earlier writes) must not end the
@@ -275,23 +314,22 @@ public final class LocalStore: Store {
         return micros > 0 ? UInt32(clamping: micros) : nil
     }
 
-    /// Writes and fdatasyncs the queued frames, then publishes them. Returns how many frames the
-    /// batch held: 0 when nothing was queued (or the log failed).
-    private func flushBatch(_ journal: Journal) -> Int {
-        let batch = state.withLock { state -> (bytes: [UInt8], events: [StoreEvent], revision: Int64, sequence: Int64, frames: Int)? in
+    /// Writes and fdatasyncs the queued frames, then publishes them. Returns false when nothing
+    /// was queued.
+    private func flushBatch(_ journal: Journal) -> Bool {
+        let batch = state.withLock { state -> (bytes: [UInt8], events: [StoreEvent], revision: Int64, sequence: Int64)? in
             if state.pending.bytes.isEmpty { return nil }
-            let batch = (state.pending.bytes, state.pendingEvents, state.pendingRevision, state.appendedSequence,
-                         Int(state.appendedSequence - state.durableSequence))
+            let batch = (state.pending.bytes, state.pendingEvents, state.pendingRevision, state.appendedSequence)
             state.pending = ByteWriter()
             state.pendingEvents = []
             return batch
         }
-        guard let batch else { return 0 }
+        guard let batch else { return false }
         do {
             try journal.append(batch.bytes)
         } catch {
             fail(StoreError.unavailable("writing the log in \(journal.directory): \(error)"))
-            return 0
+            return false
         }
         let (ready, snapshot) = state.withLock { state -> ([CheckedContinuation<Void, any Error>], (MVCCState, Int64)?) in
             state.visibleRevision = batch.revision
@@ -311,7 +349,7 @@ public final class LocalStore: Store {
         }
         for continuation in ready { continuation.resume() }
         if let (copy, revision) = snapshot { startSnapshot(copy, revision: revision, journal: journal) }
-        return batch.frames
+        return true
     }
 
     private func startSnapshot(_ copy: MVCCState, revision: Int64, journal: Journal) {
@@ -529,6 +567,8 @@ public final class LocalStore: Store {
         public var snapshotBytes: Int64 = 0
         /// Batches the flusher held open for ``LocalStoreOptions/groupCommitDelay``.
         public var delayedFlushes: Int64 = 0
+        /// Writes announced by ``LocalStore/expectingWrite(_:)`` that have not arrived yet.
+        public var writesOnTheirWay: Int = 0
     }
 
     public func statistics() -> Statistics {
@@ -537,7 +577,7 @@ public final class LocalStore: Store {
             Statistics(revision: state.visibleRevision, compactRevision: state.mvcc.compactRevision, keys: state.mvcc.sortedKeys.count,
                        records: state.mvcc.histories.values.reduce(0) { $0 + $1.count }, watchers: state.watchers.count,
                        logSyncs: journal?.syncs ?? 0, logBytes: written.log, snapshotBytes: written.snapshots,
-                       delayedFlushes: delayedFlushes.load(ordering: .relaxed))
+                       delayedFlushes: delayedFlushes.load(ordering: .relaxed), writesOnTheirWay: writesOnTheirWay.load(ordering: .relaxed))
         }
     }
 }

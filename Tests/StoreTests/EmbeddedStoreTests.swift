@@ -93,20 +93,22 @@ import TestSupport
         await store.close()
     }
 
-    /// 64 writers each awaiting its write before the next: with writers arriving together the
-    /// flusher holds batches open for the commit delay, so they share fsyncs in larger groups, and
-    /// every acknowledged write is there after a reopen.
-    @Test func commitDelayGathersConcurrentWriters() async throws {
+    /// 64 writers, each announcing its write (as the API server does for a mutating request) a
+    /// moment before making it: the flusher holds batches open while announced writes are on
+    /// their way, so more writes share each fsync, and every acknowledged write is there after a
+    /// reopen.
+    @Test func commitDelayWaitsForAnnouncedWrites() async throws {
         let directory = try TemporaryStoreDirectory("delay")
         defer { directory.remove() }
         var options = Self.options()
-        options.groupCommitDelay = .milliseconds(2)
+        options.groupCommitDelay = .milliseconds(5)
         let store = try LocalStore.open(directory: directory.path, options: options)
-        try await Self.writeConcurrently(store, writers: 64, each: 10)
+        try await Self.writeConcurrently(store, writers: 64, each: 10, announced: true)
         let statistics = store.statistics()
         #expect(statistics.revision == 640)
         #expect(statistics.delayedFlushes > 0)
         #expect(statistics.logSyncs < 160, "\(statistics.logSyncs) fsyncs for 640 writes")
+        #expect(statistics.writesOnTheirWay == 0)
         await store.close()
         let reopened = try LocalStore.open(directory: directory.path, options: options)
         #expect(reopened.statistics().revision == 640)
@@ -114,36 +116,59 @@ import TestSupport
         await reopened.close()
     }
 
-    /// A lone writer never shares a batch, so it never waits for the delay; and a zero delay
-    /// never holds a batch open, however many writers share one.
-    @Test func commitDelayNeverHoldsALoneWriterOrWhenOff() async throws {
+    /// No batch is held for a writer that is not coming: not for unannounced writers, not for a
+    /// lone announced writer (its write has arrived when the flusher looks), and not with a zero
+    /// delay. An announced request that never writes, or writes twice, leaves no count behind.
+    @Test func commitDelayHoldsNoBatchForWritesThatAreNotComing() async throws {
         let directory = try TemporaryStoreDirectory("delay-alone")
         defer { directory.remove() }
         var options = Self.options()
         options.groupCommitDelay = .seconds(1)
         let store = try LocalStore.open(directory: directory.path, options: options)
+        try await Self.writeConcurrently(store, writers: 64, each: 10, announced: false)
+        #expect(store.statistics().delayedFlushes == 0)
         let clock = ContinuousClock()
         let start = clock.now
-        for index in 0..<20 { _ = try await store.create("/alone/\(index)", value: [1], ttl: nil) }
+        for index in 0..<20 {
+            _ = try await store.expectingWrite { () async throws(StoreError) in try await store.create("/alone/\(index)", value: [1], ttl: nil) }
+        }
         #expect(store.statistics().delayedFlushes == 0)
         #expect(clock.now - start < .seconds(10), "20 lone writes took \(clock.now - start)")
+        _ = await store.expectingWrite { 0 }
+        _ = try await store.expectingWrite { () async throws(StoreError) -> Int64 in
+            _ = try await store.create("/twice/1", value: [1], ttl: nil)
+            return try await store.create("/twice/2", value: [2], ttl: nil).modRevision
+        }
+        #expect(store.statistics().writesOnTheirWay == 0)
         await store.close()
 
         let offDirectory = try TemporaryStoreDirectory("delay-off")
         defer { offDirectory.remove() }
         options.groupCommitDelay = .zero
         let off = try LocalStore.open(directory: offDirectory.path, options: options)
-        try await Self.writeConcurrently(off, writers: 64, each: 10)
+        try await Self.writeConcurrently(off, writers: 64, each: 10, announced: true)
         #expect(off.statistics().revision == 640)
         #expect(off.statistics().delayedFlushes == 0)
         await off.close()
     }
 
-    static func writeConcurrently(_ store: LocalStore, writers: Int, each: Int) async throws {
+    /// `writers` tasks each creating `each` keys, one after another. Announced: each write is
+    /// announced first and made 200 µs later, as a request is decoded before it writes.
+    static func writeConcurrently(_ store: LocalStore, writers: Int, each: Int, announced: Bool = false) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in 0..<writers {
                 group.addTask {
-                    for index in 0..<each { _ = try await store.create("/g/\(client)/\(index)", value: [1, 2, 3], ttl: nil) }
+                    for index in 0..<each {
+                        let key = "/g/\(client)/\(index)"
+                        if announced {
+                            _ = try await store.expectingWrite { () async throws(StoreError) -> KeyValue in
+                                try? await Task.sleep(for: .microseconds(200))
+                                return try await store.create(key, value: [1, 2, 3], ttl: nil)
+                            }
+                        } else {
+                            _ = try await store.create(key, value: [1, 2, 3], ttl: nil)
+                        }
+                    }
                 }
             }
             try await group.waitForAll()
