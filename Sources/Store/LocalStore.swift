@@ -97,34 +97,6 @@ public final class LocalStore: Store {
     private let delayedFlushes = Atomic<Int64>(0)
     /// Writes announced by ``expectingWrite(_:)`` that have not reached the store yet.
     private let writesOnTheirWay = Atomic<Int>(0)
-
-    /// A request that is expected to write to a store: it counts as on its way until its first
-    /// write reaches that store, or until it ends.
-    public final class ExpectedWrite: Sendable {
-        let store: LocalStore
-        let arrived = Atomic<Bool>(false)
-
-        init(store: LocalStore) { self.store = store }
-
-        func arrive() {
-            if !arrived.exchange(true, ordering: .relaxed) { store.writesOnTheirWay.subtract(1, ordering: .relaxed) }
-        }
-    }
-
-    @TaskLocal static var expected: ExpectedWrite?
-
-    /// Runs `body`, work that will probably write to this store (an API server's mutating
-    /// request): until its first write reaches the store, or it ends, the flusher knows a write
-    /// is on its way and may hold the next batch open for it (``LocalStoreOptions/groupCommitDelay``).
-    public func expectingWrite<T, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
-        let write = ExpectedWrite(store: self)
-        writesOnTheirWay.add(1, ordering: .relaxed)
-        defer { write.arrive() }
-        let result: Result<T, E> = await Self.$expected.withValue(write) {
-            do throws(E) { return .success(try await body()) } catch { return .failure(error) }
-        }
-        return try result.get()
-    }
     private let maintenance = Mutex<Task<Void, Never>?>(nil)
 
     private init(journal: Journal?, recovered: MVCCState, options: LocalStoreOptions) {
@@ -270,6 +242,34 @@ public final class LocalStore: Store {
     }
 
     // MARK: The flusher (group commit)
+
+    /// A request that is expected to write to a store: it counts as on its way until its first
+    /// write reaches that store, or until it ends.
+    final class ExpectedWrite: Sendable {
+        let store: LocalStore
+        let arrived = Atomic<Bool>(false)
+
+        init(store: LocalStore) { self.store = store }
+
+        func arrive() {
+            if !arrived.exchange(true, ordering: .relaxed) { store.writesOnTheirWay.subtract(1, ordering: .relaxed) }
+        }
+    }
+
+    @TaskLocal static var expected: ExpectedWrite?
+
+    /// Runs `body`, work that will probably write to this store (an API server's mutating
+    /// request): until its first write reaches the store, or it ends, the flusher knows a write
+    /// is on its way and may hold the next batch open for it (``LocalStoreOptions/groupCommitDelay``).
+    public func expectingWrite<T, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
+        let write = ExpectedWrite(store: self)
+        writesOnTheirWay.add(1, ordering: .relaxed)
+        defer { write.arrive() }
+        let result: Result<T, E> = await Self.$expected.withValue(write) {
+            do throws(E) { return .success(try await body()) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
 
     /// How often a held batch looks again for writes still on their way, in microseconds.
     private static let commitDelayStep: UInt32 = 50
