@@ -37,8 +37,10 @@ public struct LocalStoreOptions: Sendable {
 ///
 /// Writes apply to the in-memory state under a lock, in revision order, and append a log frame;
 /// one flusher thread writes and fdatasyncs whatever frames accumulated (group commit: writers
-/// that arrive during an fsync share the next one), then makes the batch visible to reads and
-/// watches and resumes the writers. Reads and watches never see a revision before it is durable.
+/// that arrive during an fsync share the next one, and a batch is held open briefly for writes
+/// announced as on their way, ``LocalStoreOptions/groupCommitDelay``), then makes the batch
+/// visible to reads and watches and resumes the writers. Reads and watches never see a revision
+/// before it is durable.
 /// Compare-and-swap checks run against the newest state, durable or not, so concurrent writers
 /// are ordered by the lock.
 public final class LocalStore: Store {
