@@ -347,7 +347,7 @@ func groupRun(_ options: Options, writers: Int, commitDelay: Int?) async throws 
     var local = LocalStoreOptions()
     local.backgroundMaintenance = false
     if let commitDelay { local.groupCommitDelay = .microseconds(commitDelay) }
-    let delay = local.groupCommitDelay.components
+    let delayMicroseconds = Int(local.groupCommitDelay / .microseconds(1))
     let store = try LocalStore.open(directory: directory, options: local)
     let value = Array(repeating: UInt8(0x62), count: 512)
     let writes = options.writes
@@ -361,7 +361,7 @@ func groupRun(_ options: Options, writers: Int, commitDelay: Int?) async throws 
     let statistics = store.statistics()
     let syncs = statistics.logSyncs
     await store.close()
-    return String(format: "%7d %8d %7d %6d %8.3f %9.0f %8.2f %8.2f %9.1f", writers, delay.seconds * 1_000_000 + delay.attoseconds / 1_000_000_000_000,
+    return String(format: "%7d %8d %7d %6d %8.3f %9.0f %8.2f %8.2f %9.1f", writers, delayMicroseconds,
                   syncs, statistics.delayedFlushes, Double(syncs) / Double(writes),
                   rate, samples.percentile(0.5) * 1000, samples.percentile(0.99) * 1000, cpu * 1e6 / Double(writes))
 }

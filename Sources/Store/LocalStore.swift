@@ -94,6 +94,8 @@ public final class LocalStore: Store {
     private let state: Mutex<State>
     private let journal: Journal?
     private let options: LocalStoreOptions
+    /// `options.groupCommitDelay` in whole microseconds, or nil when it is off.
+    private let commitDelayMicroseconds: UInt32?
     private let wakeFlusher = DispatchSemaphore(value: 0)
     /// Batches the flusher held open for `groupCommitDelay` (for statistics and tests).
     private let delayedFlushes = Atomic<Int64>(0)
@@ -109,6 +111,8 @@ public final class LocalStore: Store {
         self.state = Mutex(initial)
         self.journal = journal
         self.options = options
+        let micros = Int64(options.groupCommitDelay / .microseconds(1))
+        self.commitDelayMicroseconds = micros > 0 ? UInt32(clamping: micros) : nil
     }
 
     /// A store that keeps everything in memory: the reference backend for tests. Same semantics
@@ -307,13 +311,6 @@ public final class LocalStore: Store {
                 return
             }
         }
-    }
-
-    /// The commit delay in whole microseconds, or nil when it is off.
-    private var commitDelayMicroseconds: UInt32? {
-        let (seconds, attoseconds) = options.groupCommitDelay.components
-        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
-        return micros > 0 ? UInt32(clamping: micros) : nil
     }
 
     /// Writes and fdatasyncs the queued frames, then publishes them. Returns false when nothing
