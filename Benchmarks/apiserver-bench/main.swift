@@ -498,8 +498,11 @@ func printTable(_ rows: [Row]) {
 }
 
 let options: Options
+let executor: String
 do {
     options = try Options(Array(CommandLine.arguments.dropFirst()))
+    // As `nodekit apiserver` runs (NODEKIT_EXECUTOR=pool measures Swift's cooperative pool).
+    executor = try EventLoopExecutor.install(environment: ProcessInfo.processInfo.environment)
 } catch {
     FileHandle.standardError.write(Data("apiserver-bench: \(error)\n".utf8))
     exit(2)
@@ -518,7 +521,7 @@ if options.fields {
 
 do {
     try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
-    print("apiserver-bench: \(options.pods) pods, \(options.clients) clients, data under \(options.directory)")
+    print("apiserver-bench: \(options.pods) pods, \(options.clients) clients, data under \(options.directory); jobs on \(executor)")
     var rows: [Row] = []
     let embeddedPath = options.directory + "/embedded-store"
     try? FileManager.default.removeItem(atPath: embeddedPath)

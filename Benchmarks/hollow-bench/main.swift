@@ -855,8 +855,10 @@ LoggingSystem.bootstrap { label in
 
 do {
     // As `nodekit server` and `nodekit apiserver` run: mimalloc on 2 MiB pages
-    // (MIMALLOC_LARGE_OS_PAGES=0 in the environment measures without them).
+    // (MIMALLOC_LARGE_OS_PAGES=0 in the environment measures without them), and Swift
+    // concurrency's jobs on the event loops (NODEKIT_EXECUTOR=pool measures the cooperative pool).
     ProcessAllocator.preferLargePages()
+    let executor = try EventLoopExecutor.install(environment: ProcessInfo.processInfo.environment)
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     if let iterations = options.decodeIterations {
         try await decodeBench(iterations: iterations)
@@ -866,7 +868,7 @@ do {
         try await encodeBench(iterations: iterations)
         exit(0)
     }
-    print("hollow-bench: API server (HTTPS, \(options.inMemory ? "in-memory" : "embedded") store) + SchedulerRunner over HTTPKubeClient + hollow kubelets, one process; allocator \(ProcessAllocator.description)")
+    print("hollow-bench: API server (HTTPS, \(options.inMemory ? "in-memory" : "embedded") store) + SchedulerRunner over HTTPKubeClient + hollow kubelets, one process; allocator \(ProcessAllocator.description); jobs on \(executor)")
     print("upstream scheduler_perf SchedulingBasic, 5000 nodes: 680-810 pods/s")
     let widths = [8, 6, 10, 14, 12, 14, 14, 12, 9, 9, 9, 14]
     func row(_ cells: [String]) -> String {

@@ -24,7 +24,8 @@ struct APIServerCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "nodekit.apiserver")
         ProcessAllocator.preferLargePages()
-        logger.info("starting", metadata: ["allocator": "\(ProcessAllocator.description)"])
+        let executor = try EventLoopExecutor.install(environment: ProcessInfo.processInfo.environment)
+        logger.info("starting", metadata: ["allocator": "\(ProcessAllocator.description)", "executor": "\(executor)"])
         var configuration = options.configuration
         configuration.insecurePort = insecurePort
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)

@@ -51,7 +51,8 @@ struct ServerCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "nodekit.server")
         ProcessAllocator.preferLargePages()
-        logger.info("starting", metadata: ["allocator": "\(ProcessAllocator.description)"])
+        let executor = try EventLoopExecutor.install(environment: ProcessInfo.processInfo.environment)
+        logger.info("starting", metadata: ["allocator": "\(ProcessAllocator.description)", "executor": "\(executor)"])
         let signals = TerminationSignals.stream()
         try FileManager.default.createDirectory(atPath: api.dataDirectory, withIntermediateDirectories: true)
         let store = try APIServer.openConfiguredStore(url: api.store, dataDirectory: api.dataDirectory)

@@ -123,6 +123,9 @@ struct ClusterIntegrationTests {
         let cluster = try Cluster()
         defer { cluster.tearDown() }
         try await cluster.eventually("the kubeconfig", within: .seconds(20)) { FileManager.default.fileExists(atPath: cluster.kubeconfig) }
+        // The whole scenario runs with Swift concurrency's jobs on the event loops (the default).
+        let startLine = ((try? String(contentsOfFile: cluster.log, encoding: .utf8)) ?? "").split(separator: "\n").first { $0.contains("starting") }
+        #expect(startLine?.contains("executor=NIO's event loops") == true, "the server's start-up line: \(startLine ?? "none")")
         try await cluster.eventually("node \(cluster.nodeName) Ready", within: .seconds(60)) {
             let r = try await cluster.kubectl(["get", "node", cluster.nodeName, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"])
             return r.status == 0 && r.stdout == "True"
