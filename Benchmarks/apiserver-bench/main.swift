@@ -501,7 +501,7 @@ let options: Options
 let executor: String
 do {
     options = try Options(Array(CommandLine.arguments.dropFirst()))
-    // As `nodekit apiserver` runs (NODEKIT_EXECUTOR=pool measures Swift's cooperative pool).
+    // As `nodekit apiserver` runs (NODEKIT_EXECUTOR=event-loops measures NIO's event loops).
     executor = try EventLoopExecutor.install(environment: ProcessInfo.processInfo.environment)
 } catch {
     FileHandle.standardError.write(Data("apiserver-bench: \(error)\n".utf8))

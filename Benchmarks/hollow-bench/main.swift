@@ -856,7 +856,8 @@ LoggingSystem.bootstrap { label in
 do {
     // As `nodekit server` and `nodekit apiserver` run: mimalloc on 2 MiB pages
     // (MIMALLOC_LARGE_OS_PAGES=0 in the environment measures without them), and Swift
-    // concurrency's jobs on the event loops (NODEKIT_EXECUTOR=pool measures the cooperative pool).
+    // concurrency's jobs on its cooperative pool (NODEKIT_EXECUTOR=event-loops measures NIO's
+    // event loops).
     ProcessAllocator.preferLargePages()
     let executor = try EventLoopExecutor.install(environment: ProcessInfo.processInfo.environment)
     let options = try Options(Array(CommandLine.arguments.dropFirst()))

@@ -1,23 +1,25 @@
 import NIOCore
 import NIOPosix
 
-/// Where the process runs Swift concurrency's jobs: on NIO's event loops, the threads that also
-/// do its network I/O, or on Swift's own cooperative pool.
+/// Where the process runs Swift concurrency's jobs: on Swift's own cooperative pool (the
+/// default), or on NIO's event loops, the threads that also do its network I/O.
 ///
 /// On the pool, every request crosses threads twice: the event loop that read it hands the
 /// handler to a pool thread, and the response goes back to the event loop, waking it through its
-/// eventfd. A 10,000-pod hollow-bench run made about 39,000 such wake-ups (an eventfd write on a
-/// pool thread, a read and an `epoll_wait` return on an event loop), 3.5 per pod. With the
+/// eventfd. A 10,000-pod hollow-bench run made about 39,000 such wake-ups, 3.5 per pod. With the
 /// event loops as the global executor (NIO's
 /// `unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor`), a job enqueued
-/// from an event loop stays on it. docs/scheduler-bench.md (seventeenth session) has the
-/// figures.
+/// from an event loop stays on it: the scheduler kept pace with pod creation in hollow-bench
+/// (+4% pods/s in the median pair, no CPU saved), but a long job holds back the I/O of every
+/// connection on its loop (a small GET waited up to 724 ms behind a 15,000-pod list, against 61
+/// ms on the pool), so it is not the default. docs/scheduler-bench.md (seventeenth session) has
+/// the figures.
 ///
-/// `NODEKIT_EXECUTOR` chooses: `event-loops` (the default) or `pool`.
+/// `NODEKIT_EXECUTOR` chooses: `pool` (the default) or `event-loops`.
 public enum EventLoopExecutor {
     public enum Choice: String, Sendable, CaseIterable {
-        case eventLoops = "event-loops"
         case pool
+        case eventLoops = "event-loops"
     }
 
     /// The environment variable that chooses.
@@ -30,9 +32,9 @@ public enum EventLoopExecutor {
         }
     }
 
-    /// The choice `environment` makes: unset or empty is the default, `event-loops`.
+    /// The choice `environment` makes: unset or empty is the default, `pool`.
     public static func choice(environment: [String: String]) throws(InvalidChoice) -> Choice {
-        guard let value = environment[variable], !value.isEmpty else { return .eventLoops }
+        guard let value = environment[variable], !value.isEmpty else { return .pool }
         guard let choice = Choice(rawValue: value) else { throw InvalidChoice(value: value) }
         return choice
     }
@@ -44,7 +46,7 @@ public enum EventLoopExecutor {
     public static func install(environment: [String: String]) throws(InvalidChoice) -> String {
         switch try choice(environment: environment) {
         case .pool:
-            return "Swift's cooperative pool (\(variable)=pool)"
+            return "Swift's cooperative pool"
         case .eventLoops:
             return NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
                 ? "NIO's event loops (\(System.coreCount) threads)"
