@@ -2,7 +2,6 @@ import APIServer
 import ArgumentParser
 import Foundation
 import Logging
-import ProcessAllocator
 
 /// `nodekit apiserver`: the Kubernetes API over the embedded store or etcd, on HTTPS.
 struct APIServerCommand: AsyncParsableCommand {
@@ -23,9 +22,8 @@ struct APIServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "nodekit.apiserver")
-        ProcessAllocator.preferLargePages()
-        let executor = try EventLoopExecutor.install(environment: ProcessInfo.processInfo.environment)
-        logger.info("starting", metadata: ["allocator": "\(ProcessAllocator.description)", "executor": "\(executor)"])
+        let startMetadata = try prepareControlPlaneProcess()
+        logger.info("starting", metadata: startMetadata)
         var configuration = options.configuration
         configuration.insecurePort = insecurePort
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)

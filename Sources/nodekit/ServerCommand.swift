@@ -7,7 +7,6 @@ import KubeAPI
 import KubeClient
 import LinuxSystem
 import Logging
-import ProcessAllocator
 import Synchronization
 
 /// `nodekit server`: a whole cluster in one process. The store and the API server (which
@@ -50,9 +49,8 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "nodekit.server")
-        ProcessAllocator.preferLargePages()
-        let executor = try EventLoopExecutor.install(environment: ProcessInfo.processInfo.environment)
-        logger.info("starting", metadata: ["allocator": "\(ProcessAllocator.description)", "executor": "\(executor)"])
+        let startMetadata = try prepareControlPlaneProcess()
+        logger.info("starting", metadata: startMetadata)
         let signals = TerminationSignals.stream()
         try FileManager.default.createDirectory(atPath: api.dataDirectory, withIntermediateDirectories: true)
         let store = try APIServer.openConfiguredStore(url: api.store, dataDirectory: api.dataDirectory)
