@@ -54,6 +54,10 @@ struct Options {
     /// `--commit-delay MICROSECONDS`: the embedded store's group-commit delay (default: the
     /// store's, ``LocalStoreOptions/groupCommitDelay``; 0 turns it off).
     var commitDelay: Duration?
+    /// `--scheduler-client in-process|https`: how the scheduler reaches the API server. In
+    /// process (the default) as in `nodekit server`, whose control plane uses its own server's
+    /// handler; or over HTTPS like the fleet and the creators (and a kube-scheduler of its own).
+    var schedulerInProcess = true
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -85,6 +89,12 @@ struct Options {
             case "--commit-delay":
                 guard let value = rest.popFirst(), let n = Int(value), n >= 0, n <= 1_000_000 else { throw BenchError(description: "--commit-delay needs microseconds from 0 to 1000000") }
                 commitDelay = .microseconds(n)
+            case "--scheduler-client":
+                switch rest.popFirst() {
+                case "in-process": schedulerInProcess = true
+                case "https": schedulerInProcess = false
+                case let other: throw BenchError(description: "--scheduler-client \(other ?? ""): expected in-process or https")
+                }
             case "--store":
                 switch rest.popFirst() {
                 case "memory": inMemory = true
@@ -92,7 +102,7 @@ struct Options {
                 case let other: throw BenchError(description: "--store \(other ?? ""): expected memory or embedded")
                 }
             default:
-                throw BenchError(description: "unknown argument \(flag); usage: hollow-bench [--quick] [--nodes 1000,5000] [--pods N] [--init-pods N] [--binding-concurrency N] [--store memory|embedded] [--commit-delay MICROSECONDS] [--decode N] [--encode N]")
+                throw BenchError(description: "unknown argument \(flag); usage: hollow-bench [--quick] [--nodes 1000,5000] [--pods N] [--init-pods N] [--binding-concurrency N] [--store memory|embedded] [--commit-delay MICROSECONDS] [--scheduler-client in-process|https] [--decode N] [--encode N]")
             }
         }
     }
@@ -556,7 +566,7 @@ struct Row {
 /// Starts an API server over HTTPS on a free loopback port with its data in `directory`;
 /// returns its configuration (the kubeconfig path) and the serving task, which stops it when
 /// cancelled.
-func startServer(store: any Store, directory: String) async throws -> (APIServerConfiguration, Task<Void, any Error>) {
+func startServer(store: any Store, directory: String) async throws -> (APIServer, Task<Void, any Error>) {
     var configuration = APIServerConfiguration(dataDirectory: directory)
     configuration.bindAddress = "127.0.0.1"
     configuration.securePort = 0
@@ -569,7 +579,7 @@ func startServer(store: any Store, directory: String) async throws -> (APIServer
         serving.cancel()
         throw BenchError(description: "the API server did not start")
     }
-    return (configuration, serving)
+    return (server, serving)
 }
 
 /// One cluster of `nodes` hollow nodes: registers them, starts the scheduler, creates `pods`
@@ -582,10 +592,13 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     if let delay = options.commitDelay { storeOptions.groupCommitDelay = delay }
     if !options.inMemory { try FileManager.default.createDirectory(atPath: directory + "/store", withIntermediateDirectories: true) }
     let store = options.inMemory ? LocalStore.inMemory(options: storeOptions) : try LocalStore.open(directory: directory + "/store", options: storeOptions)
-    let (configuration, serving) = try await startServer(store: store, directory: directory)
+    let (server, serving) = try await startServer(store: store, directory: directory)
+    let configuration = server.configuration
 
     let fleetClient = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
-    let schedulerClient = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
+    let schedulerClient = options.schedulerInProcess
+        ? HTTPKubeClient(config: try Kubeconfig.load(path: configuration.kubeconfigPath), inProcess: server.inProcessEndpoint())
+        : try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
     let creatorClient = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath)
     var tasks: [Task<Void, Never>] = []
     defer { for t in tasks { t.cancel() } }
@@ -727,9 +740,9 @@ func withScratchServer<T>(_ mode: String, _ body: (HTTPKubeClient) async throws 
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let store = LocalStore.inMemory()
-    let (configuration, serving) = try await startServer(store: store, directory: directory)
+    let (server, serving) = try await startServer(store: store, directory: directory)
     let client: HTTPKubeClient
-    do { client = try HTTPKubeClient(kubeconfigPath: configuration.kubeconfigPath) } catch {
+    do { client = try HTTPKubeClient(kubeconfigPath: server.configuration.kubeconfigPath) } catch {
         serving.cancel()
         _ = try? await serving.value
         await store.close()
@@ -869,7 +882,7 @@ do {
         try await encodeBench(iterations: iterations)
         exit(0)
     }
-    print("hollow-bench: API server (HTTPS, \(options.inMemory ? "in-memory" : "embedded") store) + SchedulerRunner over HTTPKubeClient + hollow kubelets, one process; allocator \(ProcessAllocator.description); jobs on \(executor)")
+    print("hollow-bench: API server (HTTPS, \(options.inMemory ? "in-memory" : "embedded") store) + SchedulerRunner over HTTPKubeClient (\(options.schedulerInProcess ? "in process" : "HTTPS")) + hollow kubelets, one process; allocator \(ProcessAllocator.description); jobs on \(executor)")
     print("upstream scheduler_perf SchedulingBasic, 5000 nodes: 680-810 pods/s")
     let widths = [8, 6, 10, 14, 12, 14, 14, 12, 9, 9, 9, 14]
     func row(_ cells: [String]) -> String {

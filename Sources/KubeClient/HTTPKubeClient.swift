@@ -11,7 +11,7 @@ import NIOPosix
 /// connections.
 public final class HTTPKubeClient: KubeAPIClient {
     public let config: KubeClientConfig
-    private let transport: HTTPTransport
+    private let transport: any RequestTransport
     /// User-Agent and Authorization, built and checked once.
     private let identityHeaders: [(String, String)]
 
@@ -33,6 +33,16 @@ public final class HTTPKubeClient: KubeAPIClient {
         }
         identityHeaders = headers.filter { $0.0 != "Host" }
         transport = try HTTPTransport(server: config.server, tls: config.tls, requestTimeout: config.requestTimeout, group: group)
+    }
+
+    /// A client of an API server in this process (`nodekit server`'s own), which `config`
+    /// describes: requests go to `server` without TLS, HTTP framing or a socket, and are made
+    /// as the identity that `server` gives them. `config` still names the server (its address,
+    /// namespace, user agent) for whoever reads it from the client.
+    public init(config: KubeClientConfig, inProcess server: any InProcessAPI) {
+        self.config = config
+        identityHeaders = [("User-Agent", config.userAgent)]
+        transport = InProcessTransport(server: server)
     }
 
     /// RFC 9110 field values: no control characters but HTAB (NIO's outbound check).

@@ -85,7 +85,10 @@ struct ServerCommand: AsyncParsableCommand {
                 var bound: APIServerEndpoints?
                 for await endpoints in listening { bound = endpoints }
                 guard let bound else { return }
-                let client = try HTTPKubeClient(kubeconfigPath: kubeconfigPath)
+                // The control plane and the local node talk to this process's own API server
+                // in process: through its handler (authorization, admission, watch as for any
+                // client), without TLS, HTTP framing and loopback TCP.
+                let client = HTTPKubeClient(config: try Kubeconfig.load(path: kubeconfigPath), inProcess: server.inProcessEndpoint())
                 let plane = Task { await self.controlPlane(client: client, logger: logger) }
                 let address = self.advertisedAddress
                 let endpoints = Task {

@@ -92,8 +92,8 @@ import Testing
         #expect(throws: JSONParseError.self) { try JSONScanner.forEachMember(of: Array("[1]".utf8), in: 0..<3) { _ in true } }
     }
 
-    @Test func omittingClientListsAndWatchesWithoutManagedFields() async throws {
-        try await RealAPIServerTests().withServer { _, client in
+    @Test(arguments: ClientTransport.allCases) func omittingClientListsAndWatchesWithoutManagedFields(_ transport: ClientTransport) async throws {
+        try await RealAPIServerTests().withServer(transport) { _, client in
             _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "m", namespace: "default", labels: ["app": "a"]), data: ["k": "v"]))
             let full = try await client.list(ConfigMap.self, namespace: "default", options: ListOptions(labelSelector: "app=a"))
             #expect(full.items.first?.metadata.managedFields?.isEmpty == false, "the server records managedFields")

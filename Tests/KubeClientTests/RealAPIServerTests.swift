@@ -11,8 +11,8 @@ import TestSupport
 /// API server, in process: HTTPS on loopback with the admin kubeconfig the server writes, an
 /// in-memory store. No root needed. Every wait is bounded (a test that hangs fails instead).
 @Suite struct RealAPIServerTests {
-    @Test func crudConflictsAndErrorsOverHTTPS() async throws {
-        try await withServer { _, client in
+    @Test(arguments: ClientTransport.allCases) func crudConflictsAndErrors(_ transport: ClientTransport) async throws {
+        try await withServer(transport) { _, client in
             let created = try await client.create(ConfigMap(metadata: ObjectMeta(name: "cm", namespace: "default", labels: ["app": "a"]), data: ["k": "v1"]))
             #expect(created.metadata.uid != nil)
             #expect(created.metadata.resourceVersion != nil)
@@ -51,8 +51,8 @@ import TestSupport
 
     /// The writes that do not decode their answer still apply, and still fail as the decoding
     /// ones do (the server's Status becomes the same KubeClientError).
-    @Test func writesThatDiscardTheirResultApplyAndFailAlike() async throws {
-        try await withServer { _, client in
+    @Test(arguments: ClientTransport.allCases) func writesThatDiscardTheirResultApplyAndFailAlike(_ transport: ClientTransport) async throws {
+        try await withServer(transport) { _, client in
             try await client.createDiscardingResult(ConfigMap(metadata: ObjectMeta(name: "d", namespace: "default"), data: ["k": "v1"]), options: WriteOptions())
             #expect(try await client.get(ConfigMap.self, namespace: "default", name: "d").data == ["k": "v1"])
             do {
@@ -78,8 +78,8 @@ import TestSupport
         }
     }
 
-    @Test func pagedListReturnsEveryItemOnce() async throws {
-        try await withServer { _, client in
+    @Test(arguments: ClientTransport.allCases) func pagedListReturnsEveryItemOnce(_ transport: ClientTransport) async throws {
+        try await withServer(transport) { _, client in
             for i in 0..<7 { _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "p\(i)", namespace: "default"))) }
             var names: [String] = []
             var token: String?
@@ -95,8 +95,8 @@ import TestSupport
         }
     }
 
-    @Test func watchStreamsEventsInOrderWithBookmarks() async throws {
-        try await withServer(bookmarkInterval: .milliseconds(500)) { _, client in
+    @Test(arguments: ClientTransport.allCases) func watchStreamsEventsInOrderWithBookmarks(_ transport: ClientTransport) async throws {
+        try await withServer(transport, bookmarkInterval: .milliseconds(500)) { _, client in
             let start = try await client.list(ConfigMap.self, namespace: "default").metadata.resourceVersion
             let stream = try await client.watch(ConfigMap.self, namespace: "default", options: ListOptions(resourceVersion: start, allowWatchBookmarks: true))
             _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "w", namespace: "default"), data: ["n": "1"]))
@@ -123,8 +123,8 @@ import TestSupport
         }
     }
 
-    @Test func watchFromACompactedRevisionIsGone() async throws {
-        try await withServer { server, client in
+    @Test(arguments: ClientTransport.allCases) func watchFromACompactedRevisionIsGone(_ transport: ClientTransport) async throws {
+        try await withServer(transport) { server, client in
             _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "old", namespace: "default")))
             let old = try await client.list(ConfigMap.self, namespace: "default").metadata.resourceVersion ?? "0"
             for i in 0..<3 { _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "n\(i)", namespace: "default"))) }
@@ -140,8 +140,8 @@ import TestSupport
         }
     }
 
-    @Test func informerListsThenFollowsTheWatch() async throws {
-        try await withServer { _, client in
+    @Test(arguments: ClientTransport.allCases) func informerListsThenFollowsTheWatch(_ transport: ClientTransport) async throws {
+        try await withServer(transport) { _, client in
             _ = try await client.create(ConfigMap(metadata: ObjectMeta(name: "before", namespace: "default")))
             let informer = Informer<ConfigMap>(client: client)
             let (events, sink) = AsyncStream.makeStream(of: String.self)
@@ -171,8 +171,8 @@ import TestSupport
         }
     }
 
-    @Test func bindingAndStatusSubresourceAndLeases() async throws {
-        try await withServer { _, client in
+    @Test(arguments: ClientTransport.allCases) func bindingAndStatusSubresourceAndLeases(_ transport: ClientTransport) async throws {
+        try await withServer(transport) { _, client in
             _ = try await client.create(Node(metadata: ObjectMeta(name: "n1")))
             let pod = try await client.create(Pod(metadata: ObjectMeta(name: "p", namespace: "default"),
                                                   spec: PodSpec(containers: [Container(name: "c", image: "nodekit/busybox")])))
@@ -201,8 +201,8 @@ import TestSupport
         }
     }
 
-    @Test func controllersAndSchedulerRunADeployment() async throws {
-        try await withServer { _, client in
+    @Test(arguments: ClientTransport.allCases) func controllersAndSchedulerRunADeployment(_ transport: ClientTransport) async throws {
+        try await withServer(transport) { _, client in
             _ = try await client.create(Node(metadata: ObjectMeta(name: "node-a", labels: ["kubernetes.io/hostname": "node-a"])))
             let ready = ISO8601DateFormatter().string(from: Date())
             let _: Node = try await client.mergePatch(Node.self, namespace: nil, name: "node-a", .object(["status": .object([
@@ -244,10 +244,13 @@ import TestSupport
     /// Starts an API server on loopback (``withLoopbackAPIServer(plainHTTP:watch:_:)``: HTTPS,
     /// port 0, in-memory store, temporary data dir), connects an HTTPKubeClient through the
     /// kubeconfig it wrote, runs `body`, and stops both, also when `body` throws.
-    func withServer(bookmarkInterval: Duration = .seconds(60),
+    func withServer(_ transport: ClientTransport, bookmarkInterval: Duration = .seconds(60),
                     _ body: (APIServer, HTTPKubeClient) async throws -> Void) async throws {
         try await withLoopbackAPIServer(watch: WatchSettings(bookmarkInterval: bookmarkInterval, defaultTimeout: .seconds(60))) { loopback in
-            let client = try HTTPKubeClient(kubeconfigPath: loopback.kubeconfigPath)
+            let client = switch transport {
+            case .https: try HTTPKubeClient(kubeconfigPath: loopback.kubeconfigPath)
+            case .inProcess: HTTPKubeClient(config: try Kubeconfig.load(path: loopback.kubeconfigPath), inProcess: loopback.server.inProcessEndpoint())
+            }
             do {
                 try await body(loopback.server, client)
             } catch {
@@ -257,6 +260,15 @@ import TestSupport
             await client.shutdown()
         }
     }
+}
+
+/// How a test's client reaches the server: over HTTPS on loopback with the admin kubeconfig, or
+/// in process through the server's handler (as `nodekit server`'s control plane does).
+enum ClientTransport: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case https
+    case inProcess
+
+    var testDescription: String { rawValue }
 }
 
 struct TimedOut: Error, CustomStringConvertible {
