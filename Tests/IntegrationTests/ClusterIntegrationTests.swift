@@ -26,10 +26,14 @@ struct ClusterIntegrationTests {
 
         init() throws {
             containerd = try ContainerdFixture.start()
-            directory = NSTemporaryDirectory() + "nk-cluster-\(Host.runSuffix)-\(UUID().uuidString.prefix(6))"
+            // Suites of one test run share the run suffix and may run at once (this one and
+            // ClusterAcceptanceTests): each cluster gets names of its own too, or two servers
+            // would program one nftables table and each full sync would delete the other's rules.
+            let unique = UUID().uuidString.prefix(6).lowercased()
+            directory = NSTemporaryDirectory() + "nk-cluster-\(Host.runSuffix)-\(unique)"
             kubeconfig = directory + "/data/kubeconfig"
-            nodeName = "nk-it-\(Host.runSuffix)".lowercased()
-            table = "nk-it-\(Host.runSuffix)"
+            nodeName = "nk-it-\(Host.runSuffix)-\(unique)".lowercased()
+            table = "nk-it-\(Host.runSuffix)-\(unique)"
             log = directory + "/server.log"
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -42,7 +46,7 @@ struct ClusterIntegrationTests {
                     "--root-dir", directory + "/kubelet", "--kubelet-port", "0", "--kubelet-address", "127.0.0.1",
                     "--cluster-cidr", containerd.podCIDR, "--node-cidr-mask-size", "24", "--service-cidr", serviceCIDR,
                     "--nftables-table", table,
-                ], outputPath: log, environment: containerd.environment.merging(["NODEKIT_EXECUTOR": "event-loops"]) { $1 })
+                ], outputPath: log, environment: containerd.environment)
             } catch {
                 try? containerd.shutdown()
                 throw error
@@ -123,10 +127,10 @@ struct ClusterIntegrationTests {
         let cluster = try Cluster()
         defer { cluster.tearDown() }
         try await cluster.eventually("the kubeconfig", within: .seconds(20)) { FileManager.default.fileExists(atPath: cluster.kubeconfig) }
-        // This scenario runs the server with Swift concurrency's jobs on the event loops (opt-in;
-        // the other cluster tests run it on the default pool).
+        // The default executor, Swift's cooperative pool (the leader-election test runs one of
+        // its servers on the event loops).
         let startLine = ((try? String(contentsOfFile: cluster.log, encoding: .utf8)) ?? "").split(separator: "\n").first { $0.contains("starting") }
-        #expect(startLine?.contains("executor=NIO's event loops") == true, "the server's start-up line: \(startLine ?? "none")")
+        #expect(startLine?.contains("executor=Swift's cooperative pool") == true, "the server's start-up line: \(startLine ?? "none")")
         try await cluster.eventually("node \(cluster.nodeName) Ready", within: .seconds(60)) {
             let r = try await cluster.kubectl(["get", "node", cluster.nodeName, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"])
             return r.status == 0 && r.stdout == "True"

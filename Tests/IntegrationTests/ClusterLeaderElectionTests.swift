@@ -29,7 +29,7 @@ struct ClusterLeaderElectionTests {
         let log: String
         let process: SpawnedProcess
 
-        init(dataDirectory: String, log: String, store: String, serviceCIDR: String) throws {
+        init(dataDirectory: String, log: String, store: String, serviceCIDR: String, environment: [String: String]? = nil) throws {
             self.dataDirectory = dataDirectory
             self.log = log
             process = try spawn(ClusterTestHost.nodekitBinary, [
@@ -37,7 +37,7 @@ struct ClusterLeaderElectionTests {
                 "--secure-port", "0", "--bind-address", "127.0.0.1", "--service-cidr", serviceCIDR,
                 // The test's node never renews a Lease: keep it Ready for the whole test.
                 "--node-monitor-grace-period", "10m",
-            ], outputPath: log)
+            ], outputPath: log, environment: environment)
         }
 
         var kubeconfig: String { dataDirectory + "/kubeconfig" }
@@ -113,8 +113,9 @@ struct ClusterLeaderElectionTests {
             try? FileManager.default.removeItem(atPath: base)
         }
         let serviceCIDR = "10.98.\(Int.random(in: 0..<256)).0/24"
-        func start(_ name: String) throws -> Server {
-            let server = try Server(dataDirectory: base + "/" + name, log: base + "/\(name)-\(servers.count).log", store: etcd.storeURL, serviceCIDR: serviceCIDR)
+        func start(_ name: String, environment: [String: String]? = nil) throws -> Server {
+            let server = try Server(dataDirectory: base + "/" + name, log: base + "/\(name)-\(servers.count).log", store: etcd.storeURL, serviceCIDR: serviceCIDR,
+                                    environment: environment)
             servers.append(server)
             return server
         }
@@ -125,7 +126,9 @@ struct ClusterLeaderElectionTests {
         try await eventually("a's kubeconfig", within: .seconds(30), logs: servers) { FileManager.default.fileExists(atPath: a.kubeconfig) ? true : nil }
         try FileManager.default.createDirectory(atPath: base + "/b", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: a.dataDirectory + "/pki", toPath: base + "/b/pki")
-        let b = try start("b")
+        // b runs Swift concurrency's jobs on the event loops (opt-in), so that mode leads or
+        // follows, and takes over, in every run.
+        let b = try start("b", environment: ["NODEKIT_EXECUTOR": "event-loops"])
         try await eventually("b's kubeconfig", within: .seconds(30), logs: servers) { FileManager.default.fileExists(atPath: b.kubeconfig) ? true : nil }
         let clientA = try HTTPKubeClient(kubeconfigPath: a.kubeconfig), clientB = try HTTPKubeClient(kubeconfigPath: b.kubeconfig)
         clients += [clientA, clientB]
@@ -169,6 +172,9 @@ struct ClusterLeaderElectionTests {
         let podCIDR = try await followerClient.get(Node.self, namespace: nil, name: node).spec?.podCIDR
         #expect(podCIDR?.hasPrefix("10.244.") ?? false, "node IPAM (leader only) gave the node a podCIDR: \(podCIDR ?? "none")")
         #expect(leader.logText.contains("leading: running the scheduler"))
+        // a runs on the default pool, b on the event loops (opt-in).
+        #expect(a.logText.contains("executor=Swift's cooperative pool"), "a: \(a.logTail)")
+        #expect(b.logText.contains("executor=NIO's event loops"), "b: \(b.logTail)")
         #expect(!follower.logText.contains("leading: running the scheduler"), "the follower never led")
 
         // kill -9: no release; the follower waits out the lease and takes over.
