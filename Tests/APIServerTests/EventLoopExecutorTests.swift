@@ -2,9 +2,9 @@ import APIServer
 import Testing
 
 /// The choice of executor from the environment. Installing the event loops is process-wide and
-/// for good, so these tests leave it alone: the whole-cluster integration test runs `nodekit
-/// server` on them (and checks its start-up line), and hollow-bench and apiserver-bench print
-/// what they ran on.
+/// for good, so these tests leave it alone: the leader-election integration test runs one of its
+/// `nodekit server`s on them (and checks its start-up line), and hollow-bench and apiserver-bench
+/// print what they ran on.
 @Suite struct EventLoopExecutorTests {
     @Test func thePoolIsTheDefault() throws {
         #expect(try EventLoopExecutor.choice(environment: [:]) == .pool)
