@@ -24,10 +24,7 @@ struct InProcessEndpoint: InProcessAPI {
         if request.body.count > maxBodyBytes {
             response = .error(.tooLarge(limit: maxBodyBytes))
         } else {
-            var headers = HTTPHeaders()
-            headers.reserveCapacity(request.headers.count)
-            for (name, value) in request.headers { headers.add(name: name, value: value) }
-            let answer = await handler.handle(APIRequest(method: method, uri: request.uri, headers: headers, body: request.body, user: user))
+            let answer = await handler.handle(APIRequest(method: method, uri: request.uri, headers: HTTPHeaders(request.headers), body: request.body, user: user))
             // exec, attach and port-forward take over a connection, which there is not here.
             response = answer.upgrade == nil ? answer
                 : .error(.badRequest("\(request.method) \(request.uri): streaming subresources need a connection to the API server, not an in-process client"))

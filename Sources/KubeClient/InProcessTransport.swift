@@ -61,8 +61,6 @@ struct InProcessTransport: RequestTransport {
     }
 
     static func head(_ response: InProcessResponse) -> HTTPResponseHead {
-        var headers = HTTPHeaders()
-        for (name, value) in response.headers { headers.add(name: name, value: value) }
-        return HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: HTTPHeaders(response.headers))
     }
 }

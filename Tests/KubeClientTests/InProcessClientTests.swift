@@ -10,12 +10,12 @@ import Testing
 /// requests are made as, and a watch whose consumer goes away.
 @Suite struct InProcessClientTests {
     @Test func requestsAreMadeAsTheAdminWithoutCredentials() async throws {
-        try await withInProcessClient { loopback, client in
+        try await RealAPIServerTests().withServer(.inProcess) { server, client in
             // No token and no certificate travel in process; the endpoint names the user.
             let namespaces = try await client.list(Namespace.self, namespace: nil).items.compactMap(\.metadata.name)
             #expect(namespaces.contains("default"))
             // The same configuration without its client certificate, over HTTPS, is refused.
-            let admin = try Kubeconfig.load(path: loopback.kubeconfigPath)
+            let admin = try Kubeconfig.load(path: server.configuration.kubeconfigPath)
             let anonymous = try HTTPKubeClient(config: KubeClientConfig(server: admin.server, tls: TLSMaterial(caPEM: admin.tls.caPEM)))
             do {
                 _ = try await anonymous.list(Namespace.self, namespace: nil)
@@ -28,8 +28,8 @@ import Testing
     }
 
     @Test func aBodyOverTheServersLimitIsRefusedAndTheServerGoesOn() async throws {
-        try await withInProcessClient { loopback, client in
-            let limit = loopback.configuration.maxBodyBytes
+        try await RealAPIServerTests().withServer(.inProcess) { server, client in
+            let limit = server.configuration.maxBodyBytes
             let big = ConfigMap(metadata: ObjectMeta(name: "big", namespace: "default"), data: ["k": String(repeating: "x", count: limit + 1)])
             do {
                 _ = try await client.create(big)
@@ -48,8 +48,8 @@ import Testing
     }
 
     @Test func cancellingTheConsumerEndsTheServersWatch() async throws {
-        try await withInProcessClient { loopback, client in
-            let store = try #require(loopback.server.store as? LocalStore)
+        try await RealAPIServerTests().withServer(.inProcess) { server, client in
+            let store = try #require(server.store as? LocalStore)
             let before = store.statistics().watchers
             let (seen, sink) = AsyncStream.makeStream(of: String.self)
             let consumer = Task {
@@ -70,13 +70,6 @@ import Testing
                 while store.statistics().watchers > before { try await Task.sleep(for: .milliseconds(20)) }
             }
             #expect(store.statistics().watchers == before)
-        }
-    }
-
-    func withInProcessClient(_ body: (LoopbackAPIServer, HTTPKubeClient) async throws -> Void) async throws {
-        try await withLoopbackAPIServer { loopback in
-            let client = HTTPKubeClient(config: try Kubeconfig.load(path: loopback.kubeconfigPath), inProcess: loopback.server.inProcessEndpoint())
-            try await body(loopback, client)
         }
     }
 }
