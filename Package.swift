@@ -129,3 +129,11 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["CRI", "CNI", "OCIImage", "Store", "EtcdStore", "NodectlKit", "TestSupport", "LinuxSystem", "Netlink", "Proxy", "NFTables", "Kubelet", "IPVS", "APIServer"]),
     ]
 )
+
+// Release builds of the API server's path optimize across module boundaries, so that generic code
+// in KubeAPI, Store and the rest is specialized where it is called (docs/scheduler-bench.md,
+// nineteenth session, has the measurement).
+let crossModuleOptimized: Set<String> = ["KubeAPI", "APIMachinery", "APIServer", "Store", "KubeClient", "Controllers", "Scheduler", "NIORecords", "hollow-bench", "apiserver-bench"]
+for target in package.targets where crossModuleOptimized.contains(target.name) {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+}
