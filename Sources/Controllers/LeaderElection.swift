@@ -190,7 +190,7 @@ public struct LeaderElector: Sendable {
         }
         // The release runs in a task of its own: the cancelled caller's requests would not be sent.
         let elector = self
-        await Task { await elector.release() }.value
+        _ = await Task { await elector.release() }.value
     }
 
     /// One renewal round (upstream's renew): attempts now and every `retryPeriod` until one

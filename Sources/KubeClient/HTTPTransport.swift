@@ -265,7 +265,7 @@ final class HTTPTransport: Sendable {
         continuation.onTermination = { _ in channel.close(promise: nil) }
         do {
             try await channel.writeAndFlush(HTTPExchange(head: head(for: request), body: request.body.map { ByteBuffer(bytes: $0) }, reply: .parts(continuation)))
-            var iterator = stream.makeAsyncIterator()
+            let iterator = PulledIterator(stream.makeAsyncIterator())
             guard case .head(let h)? = try await iterator.next() else {
                 throw KubeClientError.transport("\(request.method) \(request.uri): connection closed before the status line")
             }
@@ -364,4 +364,18 @@ private final class IdlePool: Sendable {
             return idle
         }
     }
+}
+
+/// An async iterator that a stream built by unfolding pulls from: the closure of
+/// `AsyncThrowingStream(unfolding:)` is `@Sendable`, so it cannot mutate an iterator it
+/// captures as a variable, and owns this box instead.
+///
+/// Not thread-safe: one consumer at a time, as such a stream calls its closure (the same rule
+/// as `LineReader`).
+final class PulledIterator<Base: AsyncIteratorProtocol>: @unchecked Sendable {
+    private var base: Base
+
+    init(_ base: Base) { self.base = base }
+
+    func next() async throws -> Base.Element? { try await base.next() }
 }

@@ -45,9 +45,9 @@ struct InProcessTransport: RequestTransport {
         case .stream(let chunks):
             // Pulled as the consumer asks: cancelling it, or dropping the stream, ends the
             // iteration of the server's stream and with it the server's watch.
-            var iterator = chunks.makeAsyncIterator()
+            let iterator = PulledIterator(chunks.makeAsyncIterator())
             let events = AsyncThrowingStream<ResponseEvent, any Error> {
-                guard let chunk = await iterator.next() else { return nil }
+                guard let chunk = try await iterator.next() else { return nil }
                 return .body(ByteBuffer(bytes: chunk))
             }
             return (Self.head(response), events)

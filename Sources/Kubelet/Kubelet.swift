@@ -159,7 +159,7 @@ public actor Kubelet {
                 try await statusManager?.deletePod(pod)
             } catch {
                 self.logger.warning("graceful deletion failed", metadata: ["pod": "\(pod.key)", "error": "\(error)"])
-                await self.deletionFailed(uid)
+                self.deletionFailed(uid)
             }
         }
         deleting[uid] = task
