@@ -13,7 +13,9 @@
 // bound first; then the measured pods are created by 16 concurrent clients while the scheduler
 // runs. The creators, like the fleet's status writes, read only the status of each answer:
 // upstream's creators decode the created Pod (protobuf, a few microseconds in Go), which here,
-// as typed JSON, cost about 0.1 ms of the two cores per pod. Measured per node count: scheduler_perf's SchedulingThroughput (the bound-pod count
+// as typed JSON, cost about 0.1 ms of the two cores per pod.
+//
+// Measured per node count: scheduler_perf's SchedulingThroughput (the bound-pod count
 // sampled every second from the first binding until all are bound: average and median of the
 // samples; upstream's threshold at 5,000 nodes, 680-810 pods/s, applies to the average); pods/s
 // from the first create to the last binding seen on the watch, and to the last pod seen
