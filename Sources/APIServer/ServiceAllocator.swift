@@ -26,6 +26,8 @@ struct ServiceAllocator: Sendable {
 
     /// What an allocation took and what the object no longer holds (freed once the write lands).
     struct Allocation: Sendable {
+        /// Keys this allocation created: a write that fails gives them back. A key the
+        /// service's name held already is not among them.
         var added: [String] = []
         var dropped: [String] = []
     }
@@ -87,29 +89,32 @@ struct ServiceAllocator: Sendable {
             return
         }
         if ip.isEmpty {
-            ip = try await allocateAnyIP(owner: owner, service: service)
-            allocation.added.append(Self.ipPrefix + ip)
+            let (any, taken) = try await allocateAnyIP(owner: owner, service: service)
+            ip = any
+            if taken == .created { allocation.added.append(Self.ipPrefix + ip) }
         } else if ip != oldIP {
             guard let value = Self.parseIPv4(ip), value > network, value < network + size - 1 else {
                 throw invalid(service, "spec.clusterIPs", ip, "failed to allocate IP \(ip): provided IP is not in the valid range. The range of valid IPs is \(Self.format(network))/\(prefixLength)")
             }
-            guard try await take(Self.ipPrefix + ip, owner: owner) else {
+            let taken = try await take(Self.ipPrefix + ip, owner: owner)
+            guard taken != .heldByAnother else {
                 throw invalid(service, "spec.clusterIPs", ip, "failed to allocate IP \(ip): provided IP is already allocated")
             }
-            allocation.added.append(Self.ipPrefix + ip)
+            if taken == .created { allocation.added.append(Self.ipPrefix + ip) }
         }
         service[path: ["spec", "clusterIP"]] = .string(ip)
         service[path: ["spec", "clusterIPs"]] = .array([.string(ip)])
     }
 
-    private func allocateAnyIP(owner: String, service: JSONObject) async throws(APIError) -> String {
+    private func allocateAnyIP(owner: String, service: JSONObject) async throws(APIError) -> (String, Take) {
         // Usable addresses exclude the network and broadcast addresses; start at a random one and
         // probe upward so concurrent allocators rarely collide.
         let usable = size - 2
         let start = UInt32.random(in: 0..<usable)
         for step in 0..<usable {
             let ip = Self.format(network + 1 + (start + step) % usable)
-            if try await take(Self.ipPrefix + ip, owner: owner) { return ip }
+            let taken = try await take(Self.ipPrefix + ip, owner: owner)
+            if taken != .heldByAnother { return (ip, taken) }
         }
         throw invalid(service, "spec.clusterIPs", "", "failed to allocate a serviceIP: range is full")
     }
@@ -131,10 +136,11 @@ struct ServiceAllocator: Sendable {
                     guard nodePorts.contains(Int(requested)) else {
                         throw invalid(service, "spec.ports[\(index)].nodePort", "\(requested)", "provided port is not in the valid range. The range of valid ports is \(nodePorts.lowerBound)-\(nodePorts.upperBound)")
                     }
-                    guard try await take(Self.portPrefix + "\(requested)", owner: owner) else {
+                    let taken = try await take(Self.portPrefix + "\(requested)", owner: owner)
+                    guard taken != .heldByAnother else {
                         throw invalid(service, "spec.ports[\(index)].nodePort", "\(requested)", "provided port is already allocated")
                     }
-                    allocation.added.append(Self.portPrefix + "\(requested)")
+                    if taken == .created { allocation.added.append(Self.portPrefix + "\(requested)") }
                 }
                 kept.insert(requested)
                 continue
@@ -153,13 +159,14 @@ struct ServiceAllocator: Sendable {
                 for step in 0..<count {
                     let candidate = nodePorts.lowerBound + (start + step) % count
                     if kept.contains(Int64(candidate)) { continue }
-                    if try await take(Self.portPrefix + "\(candidate)", owner: owner) {
+                    let taken = try await take(Self.portPrefix + "\(candidate)", owner: owner)
+                    if taken != .heldByAnother {
                         chosen = candidate
+                        if taken == .created { allocation.added.append(Self.portPrefix + "\(candidate)") }
                         break
                     }
                 }
                 guard let chosen else { throw invalid(service, "spec.ports[\(index)].nodePort", "", "failed to allocate a nodePort: range is full") }
-                allocation.added.append(Self.portPrefix + "\(chosen)")
                 port["nodePort"] = .int(chosen)
                 kept.insert(Int64(chosen))
             }
@@ -169,13 +176,26 @@ struct ServiceAllocator: Sendable {
         allocation.dropped += oldPorts.subtracting(kept).map { Self.portPrefix + "\($0)" }
     }
 
-    /// Creates `key` for `owner`; true when it is now held by `owner` (also when it already was).
-    private func take(_ key: String, owner: String) async throws(APIError) -> Bool {
+    /// What `take` found.
+    enum Take: Equatable {
+        /// The key was free and is now `owner`'s: a failed write gives it back.
+        case created
+        /// The key was `owner`'s already: the service of that name holds it (or held it and
+        /// crashed before writing), so a failed write (a create answered AlreadyExists) must
+        /// not give it back.
+        case alreadyOwned
+        case heldByAnother
+    }
+
+    /// Creates `key` for `owner`, unless it exists.
+    private func take(_ key: String, owner: String) async throws(APIError) -> Take {
         do {
             _ = try await store.create(key, value: Array(owner.utf8), ttl: nil)
-            return true
+            return .created
         } catch let error {
-            if case let .conflict(_, current) = error { return current.map { String(decoding: $0.value, as: UTF8.self) } == owner }
+            if case let .conflict(_, current) = error {
+                return current.map { String(decoding: $0.value, as: UTF8.self) } == owner ? .alreadyOwned : .heldByAnother
+            }
             throw APIError.serviceUnavailable("allocating \(key): \(error)")
         }
     }

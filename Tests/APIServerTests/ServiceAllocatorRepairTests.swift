@@ -73,3 +73,60 @@ import Testing
         #expect(try await allocator.repair().freed == [Self.ipKey])
     }
 }
+
+/// A create that fails gives back only the allocation keys it created: a second create of a
+/// Service that exists (answered AlreadyExists, as `nodekit server`'s bootstrap of the
+/// `kubernetes` Service is on every start after the first) leaves the existing Service's
+/// address and node port held, so no other Service can be given them.
+@Suite struct ServiceAllocatorCreateTests {
+    static func body(_ name: String, clusterIP: String?) -> JSONValue {
+        var spec: JSONObject = ["type": .string("NodePort"), "ports": .array([.object(["port": .int(80), "nodePort": .int(30080)])])]
+        if let clusterIP { spec["clusterIP"] = .string(clusterIP) }
+        return .object(["apiVersion": .string("v1"), "kind": .string("Service"),
+                        "metadata": .object(["name": .string(name), "namespace": .string("default")]), "spec": .object(spec)])
+    }
+
+    @Test(arguments: [true, false])
+    func aDuplicateCreateKeepsTheExistingServicesAllocations(explicitAddress: Bool) async throws {
+        let store = LocalStore.inMemory()
+        defer { Task { await store.close() } }
+        let allocator = try ServiceAllocator(store: store, serviceCIDR: "10.96.0.0/28", nodePorts: 30000...32767)
+        let storage = RESTStorage(store: store, registry: .builtIn, allocator: allocator, now: { Date() })
+        _ = try await storage.create(Namespaces.definition, namespace: nil, body: .object(["apiVersion": .string("v1"), "kind": .string("Namespace"),
+                                                                                          "metadata": .object(["name": .string("default")])]),
+                                     options: WriteOptions())
+        let created = try await storage.create(Services.definition, namespace: "default", body: Self.body("web", clusterIP: "10.96.0.1"), options: WriteOptions())
+        #expect(created[path: ["spec", "clusterIP"]]?.stringValue == "10.96.0.1")
+        let ipKey = ServiceAllocator.ipPrefix + "10.96.0.1"
+        let portKey = ServiceAllocator.portPrefix + "30080"
+
+        // Again, with the same address or letting the allocator choose: 409, and both keys stay.
+        await #expect(throws: APIError.self) {
+            _ = try await storage.create(Services.definition, namespace: "default", body: Self.body("web", clusterIP: explicitAddress ? "10.96.0.1" : nil),
+                                         options: WriteOptions())
+        }
+        do {
+            _ = try await storage.create(Services.definition, namespace: "default", body: Self.body("web", clusterIP: "10.96.0.1"), options: WriteOptions())
+        } catch {
+            #expect(error.code == 409, "\(error)")
+        }
+        #expect(try await store.get(ipKey).map { String(decoding: $0.value, as: UTF8.self) } == "default/web")
+        #expect(try await store.get(portKey).map { String(decoding: $0.value, as: UTF8.self) } == "default/web")
+
+        // Another Service cannot take them: 422, and nothing is written.
+        do {
+            _ = try await storage.create(Services.definition, namespace: "default", body: Self.body("other", clusterIP: "10.96.0.1"), options: WriteOptions())
+            Issue.record("a second Service was given 10.96.0.1")
+        } catch {
+            #expect(error.code == 422, "\(error)")
+        }
+        // Letting the allocator choose in a /28 (14 addresses) never lands on the held one.
+        for index in 0..<12 {
+            let body: JSONValue = .object(["apiVersion": .string("v1"), "kind": .string("Service"),
+                                           "metadata": .object(["name": .string("auto\(index)"), "namespace": .string("default")]),
+                                           "spec": .object(["ports": .array([.object(["port": .int(80)])])])])
+            let service = try await storage.create(Services.definition, namespace: "default", body: body, options: WriteOptions())
+            #expect(service[path: ["spec", "clusterIP"]]?.stringValue != "10.96.0.1")
+        }
+    }
+}
