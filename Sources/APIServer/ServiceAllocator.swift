@@ -89,32 +89,27 @@ struct ServiceAllocator: Sendable {
             return
         }
         if ip.isEmpty {
-            let (any, taken) = try await allocateAnyIP(owner: owner, service: service)
-            ip = any
-            if taken == .created { allocation.added.append(Self.ipPrefix + ip) }
+            ip = try await allocateAnyIP(owner: owner, service: service, into: &allocation)
         } else if ip != oldIP {
             guard let value = Self.parseIPv4(ip), value > network, value < network + size - 1 else {
                 throw invalid(service, "spec.clusterIPs", ip, "failed to allocate IP \(ip): provided IP is not in the valid range. The range of valid IPs is \(Self.format(network))/\(prefixLength)")
             }
-            let taken = try await take(Self.ipPrefix + ip, owner: owner)
-            guard taken != .heldByAnother else {
+            guard try await take(Self.ipPrefix + ip, owner: owner, into: &allocation) else {
                 throw invalid(service, "spec.clusterIPs", ip, "failed to allocate IP \(ip): provided IP is already allocated")
             }
-            if taken == .created { allocation.added.append(Self.ipPrefix + ip) }
         }
         service[path: ["spec", "clusterIP"]] = .string(ip)
         service[path: ["spec", "clusterIPs"]] = .array([.string(ip)])
     }
 
-    private func allocateAnyIP(owner: String, service: JSONObject) async throws(APIError) -> (String, Take) {
+    private func allocateAnyIP(owner: String, service: JSONObject, into allocation: inout Allocation) async throws(APIError) -> String {
         // Usable addresses exclude the network and broadcast addresses; start at a random one and
         // probe upward so concurrent allocators rarely collide.
         let usable = size - 2
         let start = UInt32.random(in: 0..<usable)
         for step in 0..<usable {
             let ip = Self.format(network + 1 + (start + step) % usable)
-            let taken = try await take(Self.ipPrefix + ip, owner: owner)
-            if taken != .heldByAnother { return (ip, taken) }
+            if try await take(Self.ipPrefix + ip, owner: owner, into: &allocation) { return ip }
         }
         throw invalid(service, "spec.clusterIPs", "", "failed to allocate a serviceIP: range is full")
     }
@@ -136,11 +131,9 @@ struct ServiceAllocator: Sendable {
                     guard nodePorts.contains(Int(requested)) else {
                         throw invalid(service, "spec.ports[\(index)].nodePort", "\(requested)", "provided port is not in the valid range. The range of valid ports is \(nodePorts.lowerBound)-\(nodePorts.upperBound)")
                     }
-                    let taken = try await take(Self.portPrefix + "\(requested)", owner: owner)
-                    guard taken != .heldByAnother else {
+                    guard try await take(Self.portPrefix + "\(requested)", owner: owner, into: &allocation) else {
                         throw invalid(service, "spec.ports[\(index)].nodePort", "\(requested)", "provided port is already allocated")
                     }
-                    if taken == .created { allocation.added.append(Self.portPrefix + "\(requested)") }
                 }
                 kept.insert(requested)
                 continue
@@ -159,10 +152,8 @@ struct ServiceAllocator: Sendable {
                 for step in 0..<count {
                     let candidate = nodePorts.lowerBound + (start + step) % count
                     if kept.contains(Int64(candidate)) { continue }
-                    let taken = try await take(Self.portPrefix + "\(candidate)", owner: owner)
-                    if taken != .heldByAnother {
+                    if try await take(Self.portPrefix + "\(candidate)", owner: owner, into: &allocation) {
                         chosen = candidate
-                        if taken == .created { allocation.added.append(Self.portPrefix + "\(candidate)") }
                         break
                     }
                 }
@@ -176,26 +167,18 @@ struct ServiceAllocator: Sendable {
         allocation.dropped += oldPorts.subtracting(kept).map { Self.portPrefix + "\($0)" }
     }
 
-    /// What `take` found.
-    enum Take: Equatable {
-        /// The key was free and is now `owner`'s: a failed write gives it back.
-        case created
-        /// The key was `owner`'s already: the service of that name holds it (or held it and
-        /// crashed before writing), so a failed write (a create answered AlreadyExists) must
-        /// not give it back.
-        case alreadyOwned
-        case heldByAnother
-    }
-
-    /// Creates `key` for `owner`, unless it exists.
-    private func take(_ key: String, owner: String) async throws(APIError) -> Take {
+    /// Creates `key` for `owner`; true when it is now held by `owner`, also when it already
+    /// was. Only a key created here goes into `allocation.added`, which a failed write gives
+    /// back: a key the name held already belongs to the service of that name (or to one that
+    /// crashed before writing, which repair frees), so a create answered AlreadyExists must not
+    /// free it.
+    private func take(_ key: String, owner: String, into allocation: inout Allocation) async throws(APIError) -> Bool {
         do {
             _ = try await store.create(key, value: Array(owner.utf8), ttl: nil)
-            return .created
+            allocation.added.append(key)
+            return true
         } catch let error {
-            if case let .conflict(_, current) = error {
-                return current.map { String(decoding: $0.value, as: UTF8.self) } == owner ? .alreadyOwned : .heldByAnother
-            }
+            if case let .conflict(_, current) = error { return current.map { String(decoding: $0.value, as: UTF8.self) } == owner }
             throw APIError.serviceUnavailable("allocating \(key): \(error)")
         }
     }

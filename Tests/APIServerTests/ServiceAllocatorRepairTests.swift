@@ -107,6 +107,7 @@ import Testing
         }
         do {
             _ = try await storage.create(Services.definition, namespace: "default", body: Self.body("web", clusterIP: "10.96.0.1"), options: WriteOptions())
+            Issue.record("a second Service named web was created")
         } catch {
             #expect(error.code == 409, "\(error)")
         }
