@@ -109,6 +109,18 @@ public final class APIServer: Sendable {
         let result = try await allocator.repair()
         for key in result.flagged { logger.info("service allocation may have leaked: flagging for later clean up", metadata: ["key": "\(key)"]) }
         for key in result.freed { logger.warning("service allocation appears to have leaked: cleaning up", metadata: ["key": "\(key)"]) }
+        for (key, service) in result.retaken.sorted(by: { $0.key < $1.key }) {
+            logger.warning("service allocation for service \(service) is not allocated; repairing", metadata: ["key": "\(key)"])
+        }
+        for (key, service) in result.reassigned.sorted(by: { $0.key < $1.key }) {
+            logger.warning("service allocation is held by service \(service), not the recorded owner; repairing", metadata: ["key": "\(key)"])
+        }
+        for (key, services) in result.duplicates.sorted(by: { $0.key < $1.key }) {
+            logger.error("service allocation was assigned to multiple services; please recreate", metadata: ["key": "\(key)", "services": "\(services.joined(separator: ", "))"])
+        }
+        for (key, service) in result.outOfRange.sorted(by: { $0.key < $1.key }) {
+            logger.error("service allocation for service \(service) is not within the configured range; please recreate", metadata: ["key": "\(key)"])
+        }
     }
 
     private static func createIfMissing(_ storage: RESTStorage, _ resource: ResourceDefinition, namespace: String?, body: JSONValue) async throws(APIError) {

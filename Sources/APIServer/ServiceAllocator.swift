@@ -207,33 +207,76 @@ struct ServiceAllocator: Sendable {
         var freed: [String] = []
         /// Keys found unheld that are kept until later passes find them unheld too.
         var flagged: [String] = []
+        /// Keys a service holds that were missing, taken again for it, with the service
+        /// (upstream: "the cluster IP ... for service ... is not allocated; repairing").
+        var retaken: [String: String] = [:]
+        /// Keys whose recorded owner does not hold them while another service does, given to
+        /// that service (upstream's allocator records no owner; here the owner decides what an
+        /// update keeps and what a repair frees).
+        var reassigned: [String: String] = [:]
+        /// Keys that more than one service holds, with the services ("... was assigned to
+        /// multiple services; please recreate"). Left as they are: only the operator can choose.
+        var duplicates: [String: [String]] = [:]
+        /// Services whose address or node port lies outside the configured range ("... is not
+        /// within the service CIDR ...; please recreate"), with the key they would have.
+        var outOfRange: [String: String] = [:]
     }
 
-    /// One repair pass, as upstream's repair controller: an allocation key whose owning service
-    /// no longer exists or no longer holds it (a crash between allocating and writing the
-    /// service leaves such keys) is freed once ``repairPassesBeforeLeakCleanup`` passes in a row
-    /// found it so; a key held again starts over. Run at startup and every repair interval (a
-    /// single pass never frees, so a server starting beside another does not free an address
-    /// the other has just taken). Safe to run concurrently with allocation: a key is deleted
-    /// only at the revision the pass read.
+    /// The keys `service` holds, in the range or not: its ClusterIP and node ports.
+    private func heldKeys(_ service: JSONObject) -> [(key: String, inRange: Bool)] {
+        var keys: [(String, Bool)] = []
+        if let ip = service[path: ["spec", "clusterIP"]]?.stringValue, !ip.isEmpty, ip != "None" {
+            let value = Self.parseIPv4(ip)
+            keys.append((Self.ipPrefix + ip, value.map { $0 > network && $0 < network + size - 1 } ?? false))
+        }
+        for port in service[path: ["spec", "ports"]]?.arrayValue ?? [] {
+            guard let nodePort = port["nodePort"]?.intValue, nodePort != 0 else { continue }
+            keys.append((Self.portPrefix + "\(nodePort)", nodePorts.contains(Int(nodePort))))
+        }
+        return keys
+    }
+
+    /// One repair pass, as upstream's repair controllers (ClusterIP and NodePort), against one
+    /// revision of the store:
+    /// - an address or node port a service holds whose key is missing (a release that raced a
+    ///   create, or the failed-create bug before 43e8e73) is taken again for it, at once;
+    /// - a key whose recorded owner does not hold it, while another service does, is given to
+    ///   that service;
+    /// - a key no service holds (a crash between allocating and writing the service leaves
+    ///   such keys) is freed once ``repairPassesBeforeLeakCleanup`` passes in a row found it
+    ///   so; a key held again starts over (a single pass never frees, so a server starting
+    ///   beside another does not free an address the other has just taken);
+    /// - duplicates and out-of-range values are reported, not changed.
+    /// Run at startup and every repair interval. Safe to run concurrently with allocation: a
+    /// key is deleted or reassigned only at the revision the pass read, and a key taken again
+    /// is given back if its service no longer holds it once it is written.
     func repair() async throws(StoreError) -> RepairResult {
         var result = RepairResult()
+        let services = try await store.range(.prefix(Services.definition.storagePrefix(namespace: nil)))
+        var holders: [String: [String]] = [:]
+        for kv in services.kvs {
+            guard let object = (try? JSONCoding.decode(kv.value, what: "service \(kv.key)"))?.objectValue else { continue }
+            let owner = "\(object.namespace)/\(object.name)"
+            for (key, inRange) in heldKeys(object) {
+                if inRange { holders[key, default: []].append(owner) } else { result.outOfRange[key] = owner }
+            }
+        }
+        for (key, owners) in holders where owners.count > 1 { result.duplicates[key] = owners.sorted() }
+
         var unheld: Set<String> = []
+        var present: Set<String> = []
         for prefix in [Self.ipPrefix, Self.portPrefix] {
-            for kv in try await store.range(.prefix(prefix)).kvs {
-                let owner = String(decoding: kv.value, as: UTF8.self).split(separator: "/", maxSplits: 1).map(String.init)
-                let value = String(kv.key.dropFirst(prefix.count))
-                var held = false
-                if owner.count == 2, let service = try await store.get(Services.definition.storageKey(namespace: owner[0], name: owner[1])),
-                   let object = try? JSONCoding.decode(service.value, what: "service \(owner[0])/\(owner[1])") {
-                    if prefix == Self.ipPrefix {
-                        held = object[path: ["spec", "clusterIP"]]?.stringValue == value
-                    } else {
-                        let ports = (object[path: ["spec", "ports"]]?.arrayValue ?? []).compactMap { (port: JSONValue) -> Int64? in port["nodePort"]?.intValue }
-                        held = ports.contains { String($0) == value }
+            for kv in try await store.range(.prefix(prefix, revision: services.revision)).kvs {
+                present.insert(kv.key)
+                let owner = String(decoding: kv.value, as: UTF8.self)
+                let held = holders[kv.key] ?? []
+                if held.contains(owner) { continue }
+                if let other = held.min() {
+                    if (try? await store.update(kv.key, value: Array(other.utf8), expectedModRevision: kv.modRevision, ttl: nil)) != nil {
+                        result.reassigned[kv.key] = other
                     }
+                    continue
                 }
-                guard !held else { continue }
                 unheld.insert(kv.key)
                 let passes = leaks.counts.withLock { counts in
                     counts[kv.key, default: 0] += 1
@@ -244,6 +287,20 @@ struct ServiceAllocator: Sendable {
                 } else if (try? await store.delete(kv.key, expectedModRevision: kv.modRevision)) != nil {
                     result.freed.append(kv.key)
                 }
+            }
+        }
+        for (key, owners) in holders.sorted(by: { $0.key < $1.key }) where !present.contains(key) {
+            let owner = owners.min()!
+            guard let created = try? await store.create(key, value: Array(owner.utf8), ttl: nil) else { continue }
+            // Its service may have been deleted, and its keys released, since the pass read it.
+            let parts = owner.split(separator: "/", maxSplits: 1).map(String.init)
+            let service = parts.count == 2 ? try await store.get(Services.definition.storageKey(namespace: parts[0], name: parts[1])) : nil
+            let object = service.flatMap { (try? JSONCoding.decode($0.value, what: "service \(owner)"))?.objectValue }
+            let stillHeld = object.map { heldKeys($0).contains { $0.key == key } } ?? false
+            if stillHeld {
+                result.retaken[key] = owner
+            } else {
+                _ = try? await store.delete(key, expectedModRevision: created.modRevision)
             }
         }
         // Keys held again, freed, or gone start over.
