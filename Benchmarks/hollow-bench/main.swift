@@ -26,7 +26,7 @@
 // Running; per-pod latency from the create's reply to the binding seen (p50, p99).
 //
 //   swift run -c release hollow-bench [--quick] [--nodes 1000,5000] [--pods 3000] [--init-pods 1000]
-//       [--binding-concurrency 16] [--store memory|embedded]
+//       [--binding-concurrency 16] [--store memory|embedded] [--kubelets hollow|none]
 //   swift run -c release hollow-bench --decode 2000     # the clients' typed decoding alone
 //   swift run -c release hollow-bench --encode 20000    # the clients' request encoding alone
 import APIServer
@@ -67,6 +67,10 @@ struct Options {
     /// process (the default) as in `nodekit server`, whose control plane uses its own server's
     /// handler; or over HTTPS like the fleet and the creators (and a kube-scheduler of its own).
     var schedulerInProcess = true
+    /// `--kubelets none`: scheduler_perf's own set-up, for a like-for-like reading of its
+    /// thresholds: the nodes are registered, but nothing renews their Leases or runs their pods
+    /// (the measurement ends when all are bound). The default, `hollow`, is this benchmark's.
+    var hollowKubelets = true
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -104,6 +108,12 @@ struct Options {
                 case "https": schedulerInProcess = false
                 case let other: throw BenchError(description: "--scheduler-client \(other ?? ""): expected in-process or https")
                 }
+            case "--kubelets":
+                switch rest.popFirst() {
+                case "hollow": hollowKubelets = true
+                case "none": hollowKubelets = false
+                case let other: throw BenchError(description: "--kubelets \(other ?? ""): expected hollow or none")
+                }
             case "--store":
                 switch rest.popFirst() {
                 case "memory": inMemory = true
@@ -111,7 +121,7 @@ struct Options {
                 case let other: throw BenchError(description: "--store \(other ?? ""): expected memory or embedded")
                 }
             default:
-                throw BenchError(description: "unknown argument \(flag); usage: hollow-bench [--quick] [--nodes 1000,5000] [--pods N] [--init-pods N] [--binding-concurrency N] [--store memory|embedded] [--commit-delay MICROSECONDS] [--scheduler-client in-process|https] [--decode N] [--encode N]")
+                throw BenchError(description: "unknown argument \(flag); usage: hollow-bench [--quick] [--nodes 1000,5000] [--pods N] [--init-pods N] [--binding-concurrency N] [--store memory|embedded] [--commit-delay MICROSECONDS] [--scheduler-client in-process|https] [--kubelets hollow|none] [--decode N] [--encode N]")
             }
         }
     }
@@ -233,6 +243,10 @@ actor Hollow {
     private(set) var statusFailures = 0
     private(set) var renewals = 0
     private(set) var renewFailures = 0
+    /// False with `--kubelets none`: pods bound to the nodes are recorded, never started.
+    private var runsPods = true
+
+    func runNoPods() { runsPods = false }
 
     init(client: any KubeAPIClient, heartbeatClient: any KubeAPIClient, nodes: Int, recorder: Recorder) {
         self.client = client
@@ -421,6 +435,7 @@ actor Hollow {
         recorder.sawBound(pod, at: now)
         let key = pod.metadata.name ?? ""
         guard pod.metadata.deletionTimestamp == nil, started.insert(key).inserted else { return }
+        guard runsPods else { return }
         Task { await starter.submit(pod) }
     }
 
@@ -703,7 +718,7 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     let registerStart = clock.now
     try await hollow.register(width: 16)
     let registerSeconds = seconds(clock.now - registerStart)
-    tasks.append(Task { await hollow.renewLeases() })
+    if options.hollowKubelets { tasks.append(Task { await hollow.renewLeases() }) } else { await hollow.runNoPods() }
     tasks.append(Task { await hollow.watchPods() })
     let scheduler = SchedulerRunner(client: schedulerClient, maxBindingsInFlight: options.bindingConcurrency, logger: Logger(label: "nodekit.scheduler"))
     tasks.append(Task { await scheduler.run() })
@@ -765,7 +780,7 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     for i in 0..<pods { await creators.submit(i) }
     let deadline = clock.now + .seconds(120 + pods / 50)
     while clock.now < deadline {
-        let (running, failed) = recorder.times.withLock { ($0.runningCount, $0.createFailures.count) }
+        let (running, failed) = recorder.times.withLock { (options.hollowKubelets ? $0.runningCount : $0.boundCount, $0.createFailures.count) }
         if running + failed >= pods { break }
         try await Task.sleep(for: .milliseconds(50))
     }
@@ -792,7 +807,7 @@ func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
     var failures: [String] = []
     if !times.createFailures.isEmpty { failures.append("\(times.createFailures.count) creates failed (\(times.createFailures[0]))") }
     if times.boundCount < pods { failures.append("\(pods - times.boundCount) pods not bound") }
-    if times.runningCount < pods { failures.append("\(pods - times.runningCount) pods not Running") }
+    if options.hollowKubelets && times.runningCount < pods { failures.append("\(pods - times.runningCount) pods not Running") }
     if statusFailures > 0 { failures.append("\(statusFailures) status writes failed (pod gone)") }
     if renewFailures > 0 { failures.append("\(renewFailures) lease renewals failed") }
     let lastCreated = times.created.compactMap { $0 }.max() ?? first
@@ -971,7 +986,7 @@ do {
         try await encodeBench(iterations: iterations)
         exit(0)
     }
-    print("hollow-bench: API server (HTTPS, \(options.inMemory ? "in-memory" : "embedded") store) + SchedulerRunner over HTTPKubeClient (\(options.schedulerInProcess ? "in process" : "HTTPS")) + hollow kubelets, one process; allocator \(ProcessAllocator.description); jobs on \(executor)")
+    print("hollow-bench: API server (HTTPS, \(options.inMemory ? "in-memory" : "embedded") store) + SchedulerRunner over HTTPKubeClient (\(options.schedulerInProcess ? "in process" : "HTTPS")) + \(options.hollowKubelets ? "hollow kubelets" : "registered nodes without kubelets (scheduler_perf's set-up)"), one process; allocator \(ProcessAllocator.description); jobs on \(executor)")
     print("upstream scheduler_perf SchedulingBasic, 5000 nodes: 680-810 pods/s")
     let widths = [8, 6, 10, 14, 12, 14, 14, 12, 9, 9, 9, 14]
     func row(_ cells: [String]) -> String {
