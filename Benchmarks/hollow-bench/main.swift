@@ -996,7 +996,7 @@ do {
     var failed = false
     for nodes in options.nodeCounts {
         let r = try await measure(nodes: nodes, pods: options.pods, options: options)
-        print(row(["\(r.nodes)", "\(r.pods)", String(format: "%.1f", r.registerSeconds), String(format: "%.0f", r.createdPerSecond), String(format: "%.0f", r.boundPerSecond), String(format: "%.0f", r.runningPerSecond),
+        print(row(["\(r.nodes)", "\(r.pods)", String(format: "%.1f", r.registerSeconds), String(format: "%.0f", r.createdPerSecond), String(format: "%.0f", r.boundPerSecond), options.hollowKubelets ? String(format: "%.0f", r.runningPerSecond) : "-",
                    String(format: "%.0f", r.throughput.average), String(format: "%.0f", r.throughput.percentile(50)),
                    String(format: "%.1f", r.p50), String(format: "%.1f", r.p99), "\(r.renewals)", "\(r.statusRetries)", r.failures]))
         let cpu = r.cpuByThread.values.reduce(0, +)
