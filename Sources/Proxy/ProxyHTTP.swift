@@ -59,7 +59,7 @@ public final class ProxyHTTPServer: Sendable {
                     context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
                 }
                 let keepAlive = request.isKeepAlive
-                context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
                     if !keepAlive { context.close(promise: nil) }
                 }
             }

@@ -81,13 +81,8 @@ import Testing
     /// them back on the next pass, as upstream's repair re-allocates ("... is not allocated;
     /// repairing"), and no other Service can then be given its address.
     @Test func aHeldAddressWhoseKeyIsMissingIsTakenAgain() async throws {
-        let store = LocalStore.inMemory()
+        let (store, allocator, storage) = try await storageWithDefaultNamespace(serviceCIDR: "10.96.0.0/12")
         defer { Task { await store.close() } }
-        let allocator = try ServiceAllocator(store: store, serviceCIDR: "10.96.0.0/12", nodePorts: 30000...32767)
-        let storage = RESTStorage(store: store, registry: .builtIn, allocator: allocator, now: { Date() })
-        _ = try await storage.create(Namespaces.definition, namespace: nil, body: .object(["apiVersion": .string("v1"), "kind": .string("Namespace"),
-                                                                                          "metadata": .object(["name": .string("default")])]),
-                                     options: WriteOptions())
         _ = try await store.create(Services.definition.storageKey(namespace: "default", name: "web"),
                                    value: Self.service(clusterIP: "10.96.0.50", nodePort: 30080), ttl: nil)
 
@@ -166,6 +161,18 @@ import Testing
     }
 }
 
+/// An in-memory store with a Service allocator over `serviceCIDR`, the REST storage on both,
+/// and the `default` namespace.
+private func storageWithDefaultNamespace(serviceCIDR: String) async throws -> (LocalStore, ServiceAllocator, RESTStorage) {
+    let store = LocalStore.inMemory()
+    let allocator = try ServiceAllocator(store: store, serviceCIDR: serviceCIDR, nodePorts: 30000...32767)
+    let storage = RESTStorage(store: store, registry: .builtIn, allocator: allocator, now: { Date() })
+    _ = try await storage.create(Namespaces.definition, namespace: nil, body: .object(["apiVersion": .string("v1"), "kind": .string("Namespace"),
+                                                                                      "metadata": .object(["name": .string("default")])]),
+                                 options: WriteOptions())
+    return (store, allocator, storage)
+}
+
 /// A store that deletes one key just before the first create of an allocation key: the
 /// service's delete landing between a repair pass's read and its create.
 private struct DeletesBeforeCreate: Store {
@@ -203,13 +210,8 @@ private struct DeletesBeforeCreate: Store {
 
     @Test(arguments: [true, false])
     func aDuplicateCreateKeepsTheExistingServicesAllocations(explicitAddress: Bool) async throws {
-        let store = LocalStore.inMemory()
+        let (store, _, storage) = try await storageWithDefaultNamespace(serviceCIDR: "10.96.0.0/28")
         defer { Task { await store.close() } }
-        let allocator = try ServiceAllocator(store: store, serviceCIDR: "10.96.0.0/28", nodePorts: 30000...32767)
-        let storage = RESTStorage(store: store, registry: .builtIn, allocator: allocator, now: { Date() })
-        _ = try await storage.create(Namespaces.definition, namespace: nil, body: .object(["apiVersion": .string("v1"), "kind": .string("Namespace"),
-                                                                                          "metadata": .object(["name": .string("default")])]),
-                                     options: WriteOptions())
         let created = try await storage.create(Services.definition, namespace: "default", body: Self.body("web", clusterIP: "10.96.0.1"), options: WriteOptions())
         #expect(created[path: ["spec", "clusterIP"]]?.stringValue == "10.96.0.1")
         let ipKey = ServiceAllocator.ipPrefix + "10.96.0.1"
