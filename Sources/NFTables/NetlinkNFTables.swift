@@ -156,9 +156,9 @@ package struct BatchBuffer: ~Copyable {
 }
 
 package enum Socket {
-    static func setOption<T>(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: T, _ label: String) throws(NFTablesError) {
-        var v = value
-        if setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<T>.size)) != 0 {
+    static func setOption<T: BitwiseCopyable>(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: T, _ label: String) throws(NFTablesError) {
+        let result = withUnsafeBytes(of: value) { setsockopt(fd, level, name, $0.baseAddress, socklen_t($0.count)) }
+        if result != 0 {
             throw NFTablesError(.socket, "nftables: setsockopt(\(label)) on the netlink socket failed", errno: Glibc.errno)
         }
     }
