@@ -223,12 +223,7 @@ func nodeStatusPatch() -> JSONValue {
 }
 
 /// metav1.MicroTime: RFC 3339 with microseconds, UTC.
-func microTime(_ date: Date) -> String {
-    let seconds = date.timeIntervalSince1970
-    let whole = floor(seconds)
-    let base = Date(timeIntervalSince1970: whole).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: false, timeZone: .gmt))
-    return String(base.dropLast()) + String(format: ".%06dZ", Int((seconds - whole) * 1_000_000))
-}
+func microTime(_ date: Date) -> String { KubeTime.microTime(date) }
 
 func podName(_ i: Int) -> String { "pod-" + String(repeating: "0", count: max(0, 6 - String(i).count)) + String(i) }
 

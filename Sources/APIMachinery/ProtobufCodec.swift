@@ -428,14 +428,9 @@ extension JSONValue {
 enum RFC3339 {
     static func format(seconds: Int64, microseconds: Int?, _ name: String) throws(ProtobufError) -> String {
         let (days, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
-        let day = secondOfDay < 0 ? days - 1 : days
-        let second = secondOfDay < 0 ? secondOfDay + 86_400 : secondOfDay
-        let (year, month, dayOfMonth) = CivilCalendar.date(daysSinceEpoch: day)
+        let (year, _, _) = CivilCalendar.date(daysSinceEpoch: secondOfDay < 0 ? days - 1 : days)
         guard (0...9999).contains(year) else { throw ProtobufError(.invalidValue, "\(name): time \(seconds) s is outside years 0-9999") }
-        var text = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(dayOfMonth, 2) + "T"
-        text += pad(Int64(second / 3600), 2) + ":" + pad(Int64(second / 60 % 60), 2) + ":" + pad(Int64(second % 60), 2)
-        if let microseconds { text += "." + pad(Int64(microseconds), 6) }
-        return text + "Z"
+        return KubeTime.format(seconds: seconds, microseconds: microseconds)
     }
 
     /// Unix seconds and nanoseconds of `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
@@ -490,10 +485,5 @@ enum RFC3339 {
         guard i == chars.count else { throw fail() }
         let seconds = CivilCalendar.daysSinceEpoch(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second - offset
         return (seconds, nanos)
-    }
-
-    private static func pad(_ value: Int64, _ width: Int) -> String {
-        let digits = String(value)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 }

@@ -102,20 +102,10 @@ enum JSONCoding {
 
 /// RFC 3339 timestamps in UTC with second precision, as metav1.Time serialises.
 enum Timestamp {
-    /// `2006-01-02T15:04:05Z`, the seconds rounded down. Computed from the proleptic Gregorian
-    /// calendar rather than with a date formatter: every write stamps managedFields, and a
-    /// formatter cost more per call than the rest of a pod create's metadata handling.
-    static func format(_ date: Date) -> String {
-        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
-        let (year, month, day) = CivilCalendar.date(daysSinceEpoch: days)
-        func pad(_ n: Int64, _ width: Int) -> String {
-            let digits = String(n.magnitude)
-            return (n < 0 ? "-" : "") + String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))Z"
-    }
+    /// `2006-01-02T15:04:05Z`, the seconds rounded down (``KubeTime/time(_:)``): every write
+    /// stamps managedFields, and a date formatter cost more per call than the rest of a pod
+    /// create's metadata handling.
+    static func format(_ date: Date) -> String { KubeTime.time(date) }
 
     /// The instant of an RFC 3339 timestamp. metav1.Time's own form (`2006-01-02T15:04:05Z`) is
     /// read directly: kubectl's Age column parses one per row, and a formatter per call cost

@@ -67,14 +67,7 @@ public struct LeaderElector: Sendable {
     }
 
     /// `metav1.MicroTime`: RFC 3339 with microseconds, UTC.
-    static func microTime(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        // Foundation prints milliseconds; the API's MicroTime has six digits.
-        let text = formatter.string(from: date)
-        return text.replacingOccurrences(of: "Z", with: "000Z")
-    }
+    static func microTime(_ date: Date) -> String { KubeTime.microTime(date) }
 
     /// The holder of the record last observed ("" for a released Lease, nil before any read).
     public var observedHolder: String? { observed.value.withLock { $0.spec?.holderIdentity } }

@@ -35,12 +35,7 @@ public struct ControllerError: Error, CustomStringConvertible, Sendable {
 
 extension Date {
     /// RFC 3339 in UTC with second precision: how `metav1.Time` is serialized.
-    public var kubeTimestamp: String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: self)
-    }
+    public var kubeTimestamp: String { KubeTime.time(self) }
 
     /// Parses `metav1.Time` and `metav1.MicroTime` (RFC 3339, with any number of fractional
     /// digits). The fraction is read by hand: formatters disagree on more than three digits.

@@ -1,4 +1,5 @@
 import Foundation
+import KubeAPI
 
 /// Where the kubelet reads the time: status timestamps, crash-loop and image back-off, probe
 /// schedules. Injected so that unit tests step a manual clock and never sleep.
@@ -17,12 +18,7 @@ public struct SystemClock: KubeletClock {
 
 extension Date {
     /// RFC 3339 with second precision in UTC, as Kubernetes serializes `metav1.Time`.
-    var rfc3339: String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: self)
-    }
+    var rfc3339: String { KubeTime.time(self) }
 
     /// Nanoseconds since the Unix epoch, the CRI's time unit.
     init(nanoseconds: Int64) {

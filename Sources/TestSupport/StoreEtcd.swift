@@ -63,7 +63,7 @@ public final class EtcdCluster: @unchecked Sendable {
             let member = members[index]
             try FileManager.default.createDirectory(atPath: member.dataDirectory, withIntermediateDirectories: true)
             let log = member.dataDirectory + ".log"
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             let process = try spawn(binary, [
                 "--name", member.name, "--data-dir", member.dataDirectory,
                 "--listen-client-urls", member.clientURL, "--advertise-client-urls", member.clientURL,

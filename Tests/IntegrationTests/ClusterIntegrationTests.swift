@@ -203,11 +203,11 @@ struct ClusterIntegrationTests {
             try await cluster.ok(["rollout", "status", "deployment/web", "--timeout=90s"])
             rolled = true
         } catch {
-            FileManager.default.createFile(atPath: stopFile, contents: nil)
+            _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
             _ = try? await load
             throw error
         }
-        FileManager.default.createFile(atPath: stopFile, contents: nil)
+        _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
         let counts = try await load.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
         #expect(rolled)
         #expect(counts.count == 3, "load loop output: \(counts)")

@@ -48,6 +48,7 @@ struct ClusterLeaderElectionTests {
         func holds(_ holder: String?) -> Bool { holder?.hasSuffix("_" + dataDirectory) ?? false }
     }
 
+    @discardableResult
     func eventually<T>(_ what: String, within limit: Duration, logs: [Server], _ check: () async throws -> T?) async throws -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + limit

@@ -37,6 +37,8 @@ private struct Scratch {
         // does not call CNI anyway.
         ["NODEKIT_STATE_DIR": state, "NODEKIT_IMAGES_DIR": images, "NODEKIT_BIN": nodekitBinary ?? "", "NODEKIT_CNI_BIN": "/nonexistent"]
     }
+    /// Runs `hack/<name>`; throws when it exits non-zero.
+    @discardableResult
     func script(_ name: String, _ arguments: [String]) throws -> CommandResult {
         try runChecked(Host.repositoryRoot.appendingPathComponent("hack/" + name).path, arguments, environment: environment)
     }

@@ -142,10 +142,5 @@ public actor NodeStatusManager {
     }
 
     /// metav1.MicroTime: RFC 3339 in UTC with microseconds.
-    public static func microTime(_ date: Date) -> String {
-        let seconds = date.timeIntervalSince1970.rounded(.down)
-        let micros = Int(((date.timeIntervalSince1970 - seconds) * 1_000_000).rounded(.down))
-        let base = Date(timeIntervalSince1970: seconds).rfc3339
-        return String(base.dropLast()) + "." + String(format: "%06d", micros) + "Z"
-    }
+    public static func microTime(_ date: Date) -> String { KubeTime.microTime(date) }
 }
