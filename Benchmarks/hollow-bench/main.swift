@@ -681,6 +681,12 @@ func startServer(store: any Store, directory: String) async throws -> (APIServer
 /// One cluster of `nodes` hollow nodes: registers them, starts the scheduler, creates `pods`
 /// pods and waits until all run (or a deadline passes).
 func measure(nodes: Int, pods: Int, options: Options) async throws -> Row {
+    // A hollow node has 4 CPUs and each pod asks for 100m: 40 pods a node (below its 110-pod
+    // limit). Pods beyond that never bind, and the run would only wait for its deadline.
+    let room = nodes * 40
+    guard pods + options.initPods + 1 <= room else {
+        throw BenchError(description: "\(pods) pods and \(options.initPods) init pods do not fit on \(nodes) hollow nodes (40 pods each: 4 CPUs, 100m a pod; at most \(room - options.initPods - 1) pods)")
+    }
     let directory = NSTemporaryDirectory() + "nk-hollow-bench-\(ProcessInfo.processInfo.processIdentifier)-\(nodes)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
