@@ -91,7 +91,7 @@ struct ServiceAllocator: Sendable {
         if ip.isEmpty {
             ip = try await allocateAnyIP(owner: owner, service: service, into: &allocation)
         } else if ip != oldIP {
-            guard let value = Self.parseIPv4(ip), value > network, value < network + size - 1 else {
+            guard isUsable(ip) else {
                 throw invalid(service, "spec.clusterIPs", ip, "failed to allocate IP \(ip): provided IP is not in the valid range. The range of valid IPs is \(Self.format(network))/\(prefixLength)")
             }
             guard try await take(Self.ipPrefix + ip, owner: owner, into: &allocation) else {
@@ -195,10 +195,7 @@ struct ServiceAllocator: Sendable {
     /// Frees everything a deleted object held (only services hold anything).
     func releaseAll(of object: JSONObject, _ resource: ResourceDefinition) async {
         guard resource.kind == "Service" && resource.group.isEmpty else { return }
-        var keys: [String] = []
-        if let ip = object[path: ["spec", "clusterIP"]]?.stringValue, !ip.isEmpty, ip != "None" { keys.append(Self.ipPrefix + ip) }
-        keys += (object[path: ["spec", "ports"]]?.arrayValue ?? []).compactMap { $0["nodePort"]?.intValue }.map { Self.portPrefix + "\($0)" }
-        await release(keys)
+        await release(heldKeys(object).map(\.key))
     }
 
     /// What one repair pass did.
@@ -222,12 +219,17 @@ struct ServiceAllocator: Sendable {
         var outOfRange: [String: String] = [:]
     }
 
+    /// Whether `ip` is an IPv4 address of the range other than its network and broadcast ones.
+    private func isUsable(_ ip: String) -> Bool {
+        guard let value = Self.parseIPv4(ip) else { return false }
+        return value > network && value < network + size - 1
+    }
+
     /// The keys `service` holds, in the range or not: its ClusterIP and node ports.
     private func heldKeys(_ service: JSONObject) -> [(key: String, inRange: Bool)] {
         var keys: [(String, Bool)] = []
         if let ip = service[path: ["spec", "clusterIP"]]?.stringValue, !ip.isEmpty, ip != "None" {
-            let value = Self.parseIPv4(ip)
-            keys.append((Self.ipPrefix + ip, value.map { $0 > network && $0 < network + size - 1 } ?? false))
+            keys.append((Self.ipPrefix + ip, isUsable(ip)))
         }
         for port in service[path: ["spec", "ports"]]?.arrayValue ?? [] {
             guard let nodePort = port["nodePort"]?.intValue, nodePort != 0 else { continue }
